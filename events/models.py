@@ -1,0 +1,1 @@
+# Models of this app arrive with their own issue (see the project's issues).

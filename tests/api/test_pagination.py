@@ -1,0 +1,68 @@
+"""Lists page with page/page_size, order with ordering, and refuse bad values with 400."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
+
+
+@pytest.fixture
+def groups():
+    return [Group.objects.create(name=f"team-{i:02d}") for i in range(25)]
+
+
+def test_lists_use_the_standard_envelope(viewer_client, groups):
+    body = viewer_client.get("/api/v1/samples").json()
+    assert body["count"] == 25
+    assert body["page"] == 1
+    assert body["page_size"] == 10
+    assert body["total_pages"] == 3
+    assert body["previous"] is None
+    assert body["next"].endswith("page=2")
+    assert len(body["results"]) == 10
+
+
+def test_page_size_and_last_page(viewer_client, groups):
+    body = viewer_client.get("/api/v1/samples?page=3&page_size=10").json()
+    assert [g["name"] for g in body["results"]] == [f"team-{i:02d}" for i in range(20, 25)]
+    assert body["next"] is None
+    body = viewer_client.get("/api/v1/samples?page_size=100").json()
+    assert len(body["results"]) == 25 and body["total_pages"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=abc", "page"),
+        ("page_size=0", "page_size"),
+        ("page_size=101", "page_size"),
+        ("page_size=ten", "page_size"),
+    ],
+)
+def test_bad_paging_values_are_400(viewer_client, groups, query, field):
+    response = viewer_client.get(f"/api/v1/samples?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    assert field in body["details"]
+
+
+def test_a_page_past_the_end_is_404(viewer_client, groups):
+    response = viewer_client.get("/api/v1/samples?page=9")
+    assert response.status_code == 404
+    assert "3 pages" in response.json()["message"]
+
+
+def test_ordering_and_its_validation(viewer_client, groups):
+    body = viewer_client.get("/api/v1/samples?ordering=-name&page_size=3").json()
+    assert [g["name"] for g in body["results"]] == ["team-24", "team-23", "team-22"]
+    response = viewer_client.get("/api/v1/samples?ordering=password")
+    assert response.status_code == 400
+    assert "ordering" in response.json()["details"]
+
+
+def test_filters_apply(viewer_client, groups):
+    body = viewer_client.get("/api/v1/samples?name=team-07").json()
+    assert body["count"] == 1

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.factories import make_token, make_user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits_and_cache():
+    """Every test starts with empty counters (keys carry this run's prefix)."""
+    yield
+    if settings.REDIS_URL:
+        from tracepoint.ratelimit import _redis_client
+
+        client, _ = _redis_client(settings.REDIS_URL)
+        keys = list(client.scan_iter(f"*{settings.CACHE_KEY_PREFIX}*", count=500))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("viewer", username="vera")
+
+
+@pytest.fixture
+def responder(db):
+    return make_user("responder", username="rita")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("admin", username="ada")
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
+
+
+def _token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_token(user)}")
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    return _token_client(viewer)
+
+
+@pytest.fixture
+def responder_client(responder):
+    return _token_client(responder)
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    return _token_client(admin_user)
+
+
+@pytest.fixture
+def role_clients(anonymous_client, viewer_client, responder_client, admin_client):
+    return {
+        "anonymous": anonymous_client,
+        "viewer": viewer_client,
+        "responder": responder_client,
+        "admin": admin_client,
+    }

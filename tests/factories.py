@@ -1,0 +1,28 @@
+"""Plain factory functions with keyword defaults."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.contrib.auth import get_user_model
+
+from tracepoint.accounts.models import ApiToken
+from tracepoint.accounts.roles import set_role
+
+_counter = itertools.count(1)
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(role: str | None = None, **overrides):
+    number = next(_counter)
+    fields = {"username": f"user{number}", "email": f"user{number}@example.com"} | overrides
+    password = fields.pop("password", PASSWORD)
+    user = get_user_model().objects.create_user(password=password, **fields)
+    if role:
+        set_role(user, role)
+    return user
+
+
+def make_token(user, name: str = "test token") -> str:
+    _, key = ApiToken.issue(user, name)
+    return key

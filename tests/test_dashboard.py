@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_overview_shows_honest_empty_states(viewer):
+    response = _client(viewer).get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in (
+        "No incidents yet.",
+        "No error events received yet.",
+        "No monitors configured yet.",
+        "No status pages published yet.",
+    ):
+        assert text in html
+
+
+def test_navigation_links_every_section_and_marks_the_current_one(viewer):
+    html = _client(viewer).get("/monitors/").content.decode()
+    for href in ('href="/"', 'href="/incidents/"', 'href="/issues/"', 'href="/monitors/"', 'href="/status-pages/"'):
+        assert href in html
+    assert '<a href="/monitors/" aria-current="page">Monitors</a>' in html
+    assert 'href="/admin/"' not in html
+
+
+def test_admins_see_the_admin_link(admin_user):
+    assert 'href="/admin/"' in _client(admin_user).get("/").content.decode()
+
+
+def test_htmx_is_served_locally_with_the_csrf_header(viewer):
+    html = _client(viewer).get("/").content.decode()
+    assert 'src="/static/django_htmx/htmx-2.min.js"' in html
+    assert 'hx-headers=\'{"x-csrftoken": "' in html
+    assert "cdn" not in html.lower()
+
+
+def test_sections_have_empty_states(viewer):
+    client = _client(viewer)
+    for path, text in (
+        ("/incidents/", "No incidents yet."),
+        ("/issues/", "No issues yet."),
+        ("/monitors/", "No monitors yet."),
+        ("/status-pages/", "No status pages yet."),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert text in response.content.decode()
+
+
+def test_a_user_without_a_role_is_refused(db):
+    response = _client(make_user()).get("/")
+    assert response.status_code == 403
+    assert b"Permission denied" in response.content
+
+
+def test_stylesheet_has_light_and_dark_themes(viewer):
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("css/tracepoint.css")).read_text()
+    assert "@media (prefers-color-scheme: dark)" in css
+
+
+def test_api_docs_and_schema_render(viewer):
+    client = _client(viewer)
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn" not in docs.content.lower()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    assert "/api/v1/auth/token/" in schema.json()["paths"]
+
+
+def test_django_admin_is_for_admins_only(viewer, admin_user):
+    assert _client(viewer).get("/admin/").status_code == 302
+    assert _client(admin_user).get("/admin/").status_code == 200

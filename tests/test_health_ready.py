@@ -1,0 +1,119 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.test import Client, override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_health_answers_without_touching_the_database(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = Client().get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_ready_checks_database_cache_and_broker():
+    response = Client().get("/ready")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_ready_names_an_unreachable_broker():
+    with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", CELERY_BROKER_TRANSPORT_OPTIONS={}):
+        response = Client().get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "SERVICE_UNAVAILABLE"
+    assert body["details"]["failed"] == ["broker"]
+    assert body["details"]["checks"]["database"] == "ok"
+    assert "broker" in body["message"]
+
+
+def test_health_and_ready_refuse_writes():
+    assert Client().post("/health").status_code == 405
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server_without_database(tmp_path):
+    """A real gunicorn whose DATABASE_URL points at a closed port."""
+    port = _free_port()
+    closed = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tracepoint.settings",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed}/tracepoint",
+        TRACEPOINT_VAR_DIR=str(tmp_path),
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        REDIS_URL="",
+        CELERY_BROKER_URL="",
+        DATABASE_CONNECT_TIMEOUT="2",
+    )
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [str(gunicorn), "tracepoint.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/health", timeout=1)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_ready_is_503_naming_the_database_when_it_is_down(server_without_database):
+    base = server_without_database
+    assert requests.get(f"{base}/health", timeout=5).status_code == 200
+    response = requests.get(f"{base}/ready", timeout=10)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "SERVICE_UNAVAILABLE"
+    assert body["details"]["failed"] == ["database"]
+    assert body["details"]["checks"]["cache"] == "ok"
+    assert body["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_api_calls_are_503_not_500_when_the_database_is_down(server_without_database):
+    base = server_without_database
+    response = requests.post(f"{base}/api/v1/auth/token", json={"username": "a", "password": "b"}, timeout=10)
+    assert response.status_code == 503
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["Retry-After"] == "5"
+    token = requests.get(f"{base}/api/v1/auth/token", headers={"Authorization": "Token tp_x"}, timeout=10)
+    assert token.status_code in (405, 503)
+    assert token.json()["code"] in ("METHOD_NOT_ALLOWED", "SERVICE_UNAVAILABLE")
+
+
+def test_pages_show_a_503_page_when_the_database_is_down(server_without_database):
+    base = server_without_database
+    response = requests.get(f"{base}/", cookies={"sessionid": "a" * 32}, timeout=10, allow_redirects=False)
+    assert response.status_code == 503
+    assert "Temporarily unavailable" in response.text

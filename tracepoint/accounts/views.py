@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from tracepoint import ratelimit
+from tracepoint.accounts import services
+from tracepoint.accounts.forms import TokenForm
+from tracepoint.accounts.roles import user_role
+from tracepoint.errors import DomainError
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        decision = ratelimit.hit("auth", f"ip:{ratelimit.client_ip(request)}")
+        if not decision.allowed:
+            form = self.get_form()
+            form.errors.clear()
+            context = self.get_context_data(form=form, rate_limited=decision.retry_after)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(decision.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+def _profile(request: HttpRequest, *, form: TokenForm | None = None, new_key: str | None = None, status: int = 200):
+    context = {
+        "role": user_role(request.user),
+        "tokens": request.user.api_tokens.all(),
+        "form": form or TokenForm(),
+        "new_key": new_key,
+    }
+    return render(request, "accounts/profile.html", context, status=status)
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    return _profile(request)
+
+
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST)
+    if not form.is_valid():
+        return _profile(request, form=form, status=400)
+    _, key = services.issue_token(request.user, name=form.cleaned_data["name"])
+    # Rendered, not redirected: the key is shown once and never stored anywhere.
+    return _profile(request, new_key=key)
+
+
+@login_required
+@require_POST
+def token_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        _, key = services.regenerate_token(request.user, pk)
+    except DomainError:
+        raise Http404("No such token.") from None
+    return _profile(request, new_key=key)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    if not services.revoke_token(request.user, pk):
+        raise Http404("No such token.")
+    messages.success(request, "Token revoked.")
+    return redirect("accounts:profile")

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class TracepointConfig(AppConfig):
+    name = "tracepoint"
+    verbose_name = "Tracepoint"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from tracepoint.accounts.roles import sync_role_permissions
+
+        # Permissions of models added by later migrations join the role groups.
+        post_migrate.connect(sync_role_permissions, dispatch_uid="tracepoint-sync-roles")

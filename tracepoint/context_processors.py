@@ -1,0 +1,26 @@
+from django.urls import reverse
+
+from tracepoint.accounts.roles import ADMIN, has_role
+
+NAV = [
+    ("Overview", "overview"),
+    ("Incidents", "incidents:index"),
+    ("Issues", "events:index"),
+    ("Monitors", "monitors:index"),
+    ("Status pages", "statuspages:index"),
+]
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "is_admin": False}
+    items = []
+    for label, name in NAV:
+        url = reverse(name)
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"label": label, "url": url, "active": active})
+    is_admin = has_role(user, ADMIN)
+    if is_admin:
+        items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
+    return {"nav_items": items, "is_admin": is_admin}

@@ -1,0 +1,136 @@
+"""Request ids and request logging; the API error shape for whatever escapes a view."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+from django.template import loader
+from django.utils.functional import empty
+
+from tracepoint.api.errors import (
+    database_unavailable_response,
+    error_response,
+    is_api_request,
+    is_database_unavailable,
+    server_error_response,
+)
+from tracepoint.logging import request_id_var
+
+logger = logging.getLogger("tracepoint.request")
+error_logger = logging.getLogger("tracepoint.errors")
+
+# Accept a caller's id only when it is short and made of safe characters, so it
+# cannot inject anything into log lines or response headers.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+
+def _username(request: HttpRequest) -> str | None:
+    """The user if something already loaded it; never query the database for a log line."""
+    user = request.__dict__.get("user")
+    if user is None:
+        return None
+    wrapped = getattr(user, "_wrapped", user)
+    if wrapped is empty or not getattr(wrapped, "is_authenticated", False):
+        return None
+    return wrapped.get_username()
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            level = logging.ERROR if response.status_code >= 500 else logging.INFO
+            logger.log(
+                level,
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "user": _username(request),
+                    "request_id": request_id,
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class ApiErrorMiddleware:
+    """Keeps ``/api/`` errors in one JSON shape and turns a lost database into 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if is_api_request(request) and response.status_code >= 400 and not _is_json(response):
+            response = self._reshape(response)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        from django.conf import settings
+
+        limit = getattr(view_func, "max_request_bytes", None)
+        view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+        if limit is None and view_class is not None:
+            limit = getattr(view_class, "max_request_bytes", None)
+        limit = limit or settings.TRACEPOINT["MAX_REQUEST_BYTES"]
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "Invalid Content-Length header.")
+        if length > limit:
+            message = f"The request body is {length} bytes; the limit is {limit} bytes."
+            if is_api_request(request):
+                return error_response(413, message, details={"limit_bytes": limit})
+            return HttpResponse(message, status=413, content_type="text/plain")
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if is_database_unavailable(exception):
+            error_logger.error("database unavailable: %s", exception, exc_info=exception)
+            if is_api_request(request):
+                return database_unavailable_response()
+            return unavailable_page()
+        if is_api_request(request):
+            error_logger.error("unhandled error on %s", request.path, exc_info=exception)
+            return server_error_response(exception)
+        return None
+
+    @staticmethod
+    def _reshape(response: HttpResponse) -> HttpResponse:
+        headers = {name: response[name] for name in ("Allow", "Retry-After", "WWW-Authenticate") if name in response}
+        details = {}
+        if response.status_code == 405 and "Allow" in headers:
+            details["allowed"] = [m.strip() for m in headers["Allow"].split(",") if m.strip() != "OPTIONS"]
+        return error_response(response.status_code, details=details, headers=headers)
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))
+
+
+def unavailable_page() -> HttpResponse:
+    # Rendered without the request: context processors would query the database.
+    response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = "5"
+    return response

@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from events.api import router as events_router
+from incidents.api import router as incidents_router
+from monitors.api import router as monitors_router
+from statuspages.api import router as statuspages_router
+from tracepoint import views
+from tracepoint.accounts import views as account_views
+from tracepoint.accounts.api import TokenView
+
+api_v1 = [
+    re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
+    *incidents_router.urls,
+    *events_router.urls,
+    *monitors_router.urls,
+    *statuspages_router.urls,
+]
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("health", views.health, name="health"),
+    path("ready", views.ready, name="ready"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", include("tracepoint.accounts.urls")),
+    path("incidents/", include("incidents.urls")),
+    path("issues/", include("events.urls")),
+    path("monitors/", include("monitors.urls")),
+    path("status-pages/", include("statuspages.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+handler400 = "tracepoint.views.bad_request"
+handler403 = "tracepoint.views.permission_denied"
+handler404 = "tracepoint.views.page_not_found"
+handler500 = "tracepoint.views.server_error"
+
+admin.site.site_header = "Tracepoint administration"
+admin.site.site_title = "Tracepoint admin"

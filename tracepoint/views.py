@@ -1,0 +1,145 @@
+"""Project-wide views: health, readiness, the Overview, and error pages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from tracepoint.accounts.roles import role_required
+from tracepoint.api.errors import error_response, is_api_request, server_error_response
+
+logger = logging.getLogger("tracepoint.ready")
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. No database, cache or broker I/O."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_cache() -> None:
+    key = f"ready:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=10)
+    if cache.get(key) != "1":
+        raise RuntimeError("value written was not read back")
+    cache.delete(key)
+
+
+def _check_broker() -> None:
+    from kombu import Connection
+
+    url = settings.CELERY_BROKER_URL
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    if url.startswith("filesystem://"):
+        folder = Path(options["data_folder_in"])
+        probe = folder / f".ready-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+        return
+    timeout = settings.TRACEPOINT["READY_CHECK_TIMEOUT_SECONDS"]
+    with Connection(url, transport_options=options, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+
+
+@never_cache
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, cache and broker answer; 503 names the ones that do not."""
+    checks: dict[str, str] = {}
+    for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready"; say which and why
+            checks[name] = f"error: {type(exc).__name__}"
+            logger.warning("readiness check %s failed: %s", name, exc)
+    failed = [name for name, state in checks.items() if state != "ok"]
+    if failed:
+        return error_response(
+            503,
+            f"Not ready: {', '.join(failed)} unavailable.",
+            details={"checks": checks, "failed": failed},
+            headers={"Retry-After": "5"},
+        )
+    return JsonResponse({"status": "ready", "checks": checks})
+
+
+@role_required("viewer")
+def overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "tracepoint/overview.html", {})
+
+
+# --- error handlers: JSON under /api/, pages elsewhere ----------------------
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    from django.core.exceptions import RequestDataTooBig
+
+    status = 413 if isinstance(exception, RequestDataTooBig) else 400
+    if is_api_request(request):
+        return error_response(status)
+    return render(request, "error.html", {"status": status, "title": "Bad request"}, status=status)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return error_response(403)
+    return render(request, "error.html", {"status": 403, "title": "Permission denied"}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return error_response(404, details={"path": request.path})
+    return render(request, "error.html", {"status": 404, "title": "Page not found"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    exc = sys.exc_info()[1]
+    from tracepoint.api.errors import is_database_unavailable
+
+    if is_api_request(request):
+        return server_error_response(exc)
+    if exc is not None and is_database_unavailable(exc):
+        from tracepoint.middleware import unavailable_page
+
+        return unavailable_page()
+    # No context processors: the database may be the reason we are here.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if is_api_request(request):
+        return error_response(
+            403,
+            "CSRF verification failed; send the X-CSRFToken header or use token authentication.",
+            details={"reason": reason},
+        )
+    return render(
+        request,
+        "error.html",
+        {
+            "status": 403,
+            "title": "Form expired",
+            "message": "The form was open too long or cookies are blocked. Go back, reload and try again.",
+        },
+        status=403,
+    )

@@ -1,0 +1,9 @@
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from tracepoint.lib.startup import exit_on_setting_error
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
+
+application = exit_on_setting_error(get_wsgi_application)
