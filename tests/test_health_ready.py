@@ -24,7 +24,18 @@ def test_health_answers_without_touching_the_database(db, django_assert_num_quer
 def test_ready_checks_database_cache_and_broker():
     response = Client().get("/ready")
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "cache": "ok", "broker": "ok"}}
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_ready_reports_the_last_worker_heartbeat():
+    from tracepoint.tasks import record_heartbeat
+
+    assert Client().get("/ready").json()["worker_heartbeat"] is None
+    stamp = record_heartbeat()
+    assert Client().get("/ready").json()["worker_heartbeat"] == stamp
 
 
 @pytest.mark.django_db

@@ -142,7 +142,13 @@ def test_embedded_defaults_are_sqlite_wal_and_a_filesystem_broker(tmp_path):
     }
     result = _start(env, "-c", code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "wal", "filesystem://", "console", "FileBasedCache"]
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "wal",
+        "filesystem://localhost//",
+        "console",
+        "FileBasedCache",
+    ]
     assert (tmp_path / "tracepoint.sqlite3").exists()
     assert (tmp_path / "celery" / "broker").is_dir()
 

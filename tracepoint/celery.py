@@ -1,6 +1,6 @@
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
 
@@ -9,3 +9,13 @@ app = Celery("tracepoint")
 # and beat with one clear line instead of a traceback.
 app.config_from_object("tracepoint.celery_config:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs) -> None:
+    """Worker and beat log through Django's LOGGING: one JSON object per line."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

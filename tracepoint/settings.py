@@ -174,7 +174,7 @@ else:
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL",
-    REDIS_URL or "filesystem://",
+    REDIS_URL or "filesystem://localhost//",
     schemes=("redis", "rediss", "amqp", "amqps", "filesystem", "sqla+postgresql", "sqla+sqlite"),
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -198,7 +198,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_TIMEZONE = "UTC"
+# Global periodic tasks (the database scheduler copies them into its tables).
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {
+        "task": "tracepoint.record_heartbeat",
+        "schedule": float(env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1)),
+    },
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- email ------------------------------------------------------------------

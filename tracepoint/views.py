@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from tracepoint.accounts.roles import role_required
 from tracepoint.api.errors import error_response, is_api_request, server_error_response
+from tracepoint.tasks import HEARTBEAT_CACHE_KEY
 
 logger = logging.getLogger("tracepoint.ready")
 
@@ -78,7 +79,9 @@ def ready(request: HttpRequest) -> JsonResponse:
             details={"checks": checks, "failed": failed},
             headers={"Retry-After": "5"},
         )
-    return JsonResponse({"status": "ready", "checks": checks})
+    # Informational: a missing worker does not make the web process unready.
+    heartbeat = cache.get(HEARTBEAT_CACHE_KEY)
+    return JsonResponse({"status": "ready", "checks": checks, "worker_heartbeat": heartbeat})
 
 
 @role_required("viewer")

@@ -53,7 +53,7 @@ def set_role(user, role: str | None) -> None:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
     if role is not None:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     user.is_staff = role == ADMIN or user.is_superuser
     user.save(update_fields=["is_staff"])
     user.__dict__.pop("_tracepoint_role", None)
@@ -95,9 +95,10 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
     """Give each role group the model permissions it should hold (idempotent)."""
     from django.contrib.auth.models import Group, Permission
 
-    groups = {group.name: group for group in Group.objects.filter(name__in=ROLES)}
-    if len(groups) != len(ROLES):
-        return  # the accounts migration creating the groups has not run yet
+    if not _auth_tables_exist():
+        return
+    # The accounts migration creates the groups; recreate them after a flush.
+    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLES}
     permissions = list(Permission.objects.select_related("content_type"))
     viewer = [p for p in permissions if p.codename.startswith("view_")]
     responder = viewer + [
@@ -110,3 +111,9 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
     groups[VIEWER].permissions.set(viewer)
     groups[RESPONDER].permissions.set(responder)
     groups[ADMIN].permissions.set(permissions)
+
+
+def _auth_tables_exist() -> bool:
+    from django.db import connection
+
+    return {"auth_group", "auth_permission"} <= set(connection.introspection.table_names())

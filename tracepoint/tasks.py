@@ -1,0 +1,13 @@
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+HEARTBEAT_CACHE_KEY = "tracepoint:worker-heartbeat"
+
+
+@shared_task(name="tracepoint.record_heartbeat", ignore_result=True)
+def record_heartbeat() -> str:
+    """Queued by beat, run by a worker: proves the scheduler → broker → worker path works."""
+    now = timezone.now().isoformat()
+    cache.set(HEARTBEAT_CACHE_KEY, now, timeout=None)
+    return now
