@@ -128,3 +128,31 @@ def test_pages_show_a_503_page_when_the_database_is_down(server_without_database
     response = requests.get(f"{base}/", cookies={"sessionid": "a" * 32}, timeout=10, allow_redirects=False)
     assert response.status_code == 503
     assert "Temporarily unavailable" in response.text
+
+
+def test_probes_answer_any_host_and_plain_http(db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client(HTTP_HOST="10.42.0.7:8000")
+    assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code == 200
+    # Everything else still validates the host and redirects to HTTPS.
+    assert client.get("/login/").status_code == 400
+    assert Client().get("/login/").status_code == 301
+
+
+def test_probe_requests_log_at_debug_level(db, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="tracepoint.request")
+    Client().get("/health")
+    assert [r.levelno for r in caplog.records if r.name == "tracepoint.request"] == [logging.DEBUG]
+
+
+def test_deploy_check_warns_when_email_only_reaches_the_console(settings):
+    from tracepoint.checks import email_is_delivered
+
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert [w.id for w in email_is_delivered(None)] == ["tracepoint.W001"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert email_is_delivered(None) == []

@@ -8,6 +8,7 @@ class TracepointConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from tracepoint import checks  # noqa: F401 - registers the deploy checks
         from tracepoint.accounts.roles import sync_role_permissions
 
         # Permissions of models added by later migrations join the role groups.

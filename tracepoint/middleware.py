@@ -54,6 +54,8 @@ class RequestIdMiddleware:
             response["X-Request-ID"] = request_id
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             level = logging.ERROR if response.status_code >= 500 else logging.INFO
+            if request.path in PROBE_PATHS and response.status_code < 400:
+                level = logging.DEBUG  # probes every few seconds would drown the log
             logger.log(
                 level,
                 "%s %s %s",
@@ -72,6 +74,28 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+PROBE_PATHS = frozenset({"/health", "/ready"})
+
+
+class ProbeMiddleware:
+    """Answers /health and /ready before host validation and the HTTPS redirect.
+
+    Orchestrators probe a container by its IP address over plain HTTP; those
+    requests must reach the probes whatever ALLOWED_HOSTS and SECURE_SSL say.
+    The probes reveal nothing but up/down, so answering any Host is safe.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path in PROBE_PATHS:
+            from tracepoint import views
+
+            return views.health(request) if request.path == "/health" else views.ready(request)
+        return self.get_response(request)
 
 
 class ApiErrorMiddleware:
