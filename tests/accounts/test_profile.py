@@ -49,9 +49,12 @@ def test_regenerating_replaces_the_token(logged_in, viewer):
 
 def test_revoking_deletes_the_token(logged_in, viewer):
     token, _ = ApiToken.issue(viewer, "old")
-    response = logged_in.post(f"/account/tokens/{token.pk}/revoke/")
-    assert response.status_code == 302
+    response = logged_in.post(f"/account/tokens/{token.pk}/revoke/", follow=True)
+    assert response.redirect_chain == [("/account/", 302)]
     assert not ApiToken.objects.filter(pk=token.pk).exists()
+    # The flash message shows once, on the page after the redirect.
+    assert b'<p class="message success">Token revoked.</p>' in response.content
+    assert b"Token revoked." not in logged_in.get("/account/").content
 
 
 def test_nobody_touches_another_users_token(logged_in):
