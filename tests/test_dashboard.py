@@ -86,3 +86,13 @@ def test_api_docs_and_schema_render(viewer):
 def test_django_admin_is_for_admins_only(viewer, admin_user):
     assert _client(viewer).get("/admin/").status_code == 302
     assert _client(admin_user).get("/admin/").status_code == 200
+
+
+@pytest.mark.urls("tests.urls")
+def test_an_unexpected_page_error_is_a_plain_500_page(viewer):
+    client = _client(viewer)
+    client.raise_request_exception = False
+    response = client.get("/boom/")
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.content
+    assert b"page failure" not in response.content

@@ -13,3 +13,10 @@ handler400 = "tracepoint.views.bad_request"
 handler403 = "tracepoint.views.permission_denied"
 handler404 = "tracepoint.views.page_not_found"
 handler500 = "tracepoint.views.server_error"
+
+
+def _boom(request):
+    raise RuntimeError("page failure")
+
+
+urlpatterns.append(path("boom/", _boom))

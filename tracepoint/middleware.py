@@ -98,6 +98,43 @@ class ProbeMiddleware:
         return self.get_response(request)
 
 
+class PageWriteRateLimitMiddleware:
+    """The write budget of the API, applied to form posts of the HTML pages.
+
+    The API counts writes in DRF's throttle (after token authentication); this
+    covers everything else except login, which has its own stricter scope.
+    """
+
+    UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.urls import reverse
+
+        from tracepoint import ratelimit
+
+        if request.method in self.UNSAFE and not is_api_request(request) and request.path != reverse("login"):
+            decision = ratelimit.hit("write", ratelimit.request_ident(request))
+            if not decision.allowed:
+                from django.shortcuts import render
+
+                response = render(
+                    request,
+                    "error.html",
+                    {
+                        "status": 429,
+                        "title": "Too many requests",
+                        "message": f"You are going too fast. Try again in {decision.retry_after} seconds.",
+                    },
+                    status=429,
+                )
+                response["Retry-After"] = str(decision.retry_after)
+                return response
+        return self.get_response(request)
+
+
 class ApiErrorMiddleware:
     """Keeps ``/api/`` errors in one JSON shape and turns a lost database into 503."""
 

@@ -74,3 +74,16 @@ def test_token_names_are_escaped(logged_in, viewer):
     response = logged_in.get("/account/")
     assert b"<script>alert(1)</script>" not in response.content
     assert b"&lt;script&gt;" in response.content
+
+
+def test_form_posts_share_the_write_rate_limit(logged_in, settings):
+    settings.TRACEPOINT = {
+        **settings.TRACEPOINT,
+        "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "write": "2/day"},
+    }
+    statuses = [logged_in.post("/account/tokens/", {"name": f"t{i}"}).status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+    response = logged_in.post("/account/tokens/", {"name": "again"})
+    assert b"Too many requests" in response.content
+    assert int(response["Retry-After"]) >= 1
+    assert logged_in.get("/account/").status_code == 200  # reads are not limited
