@@ -65,5 +65,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/health', headers={'X-Forwarded-Proto': 'https'}), timeout=4)"]
 
-# gunicorn reads the number of workers from WEB_CONCURRENCY itself.
-CMD ["gunicorn", "tracepoint.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm", "--no-control-socket"]
+# tracepoint/gunicorn_conf.py: WEB_CONCURRENCY workers, preload (a bad setting
+# stops the container instead of looping), JSON logs, no control socket.
+CMD ["gunicorn", "-c", "python:tracepoint.gunicorn_conf", "tracepoint.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-tmp-dir", "/dev/shm"]

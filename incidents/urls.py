@@ -6,4 +6,10 @@ app_name = "incidents"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("new/", views.create, name="create"),
+    path("<uuid:pk>/", views.detail, name="detail"),
+    path("<uuid:pk>/transition/", views.transition, name="transition"),
+    path("<uuid:pk>/reopen/", views.reopen, name="reopen"),
+    path("<uuid:pk>/comments/", views.comment, name="comment"),
+    path("<uuid:pk>/delete/", views.delete, name="delete"),
 ]

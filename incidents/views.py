@@ -1,9 +1,193 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Incident pages (HTMX): list with live filters, detail with actions and timeline, create form."""
 
-from tracepoint.accounts.roles import role_required
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from incidents import services
+from incidents.forms import CommentForm, IncidentForm, ListFilterForm, TransitionForm
+from incidents.models import Incident, Status
+from incidents.queries import apply_ordering
+from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
+from tracepoint.errors import DomainError
+
+PAGE_SIZE = 25
+SORTABLE = [("title", "Title"), ("severity", "Severity"), ("status", "Status"), ("created_at", "Opened")]
+
+
+def _visible(queryset=None):
+    return (queryset or Incident.objects).alive().select_related("owner")
 
 
 @role_required("viewer")
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "incidents/index.html", {})
+    form = ListFilterForm(request.GET or None)
+    incidents = _visible()
+    ordering = ""
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        if data["q"].strip():
+            incidents = incidents.search(data["q"])
+        if data["severity"]:
+            incidents = incidents.filter(severity__in=data["severity"])
+        if data["status"]:
+            incidents = incidents.filter(status__in=data["status"])
+        if data["service"]:
+            incidents = incidents.filter(service=data["service"])
+        ordering = data["ordering"] or ""
+    elif form.is_bound:
+        incidents = incidents.none()
+    incidents = apply_ordering(incidents, [ordering] if ordering else [])
+    page_number = (form.cleaned_data.get("page") if form.is_bound and form.is_valid() else None) or 1
+    paginator = Paginator(incidents, PAGE_SIZE)
+    page = paginator.get_page(page_number)
+    params = request.GET.copy()
+    params.pop("page", None)
+    columns = []
+    for field, label in SORTABLE:
+        sort_params = params.copy()
+        sort_params["ordering"] = field if ordering == f"-{field}" else f"-{field}" if ordering == field else field
+        direction = "ascending" if ordering == field else "descending" if ordering == f"-{field}" else None
+        columns.append({"label": label, "query": sort_params.urlencode(), "direction": direction})
+    services_list = list(
+        Incident.objects.alive().order_by("service").values_list("service", flat=True).distinct()[:200]
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "columns": columns,
+        "base_query": params.urlencode(),
+        "services": services_list,
+        "can_write": has_role(request.user, RESPONDER),
+    }
+    template = "incidents/incident_list.html#table" if request.htmx else "incidents/incident_list.html"
+    return render(request, template, context)
+
+
+def _get_incident(pk) -> Incident:
+    incident = _visible().select_related("created_by").filter(pk=pk).first()
+    if incident is None:
+        raise Http404("No such incident.")
+    return incident
+
+
+def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
+    can_write = has_role(request.user, RESPONDER)
+    return {
+        "incident": incident,
+        "timeline": incident.timeline.select_related("actor").order_by("created_at", "id"),
+        "transitions": [Status(s) for s in incident.allowed_transitions()] if can_write else [],
+        "can_write": can_write,
+        "can_delete": has_role(request.user, ADMIN),
+        "comment_form": extra.pop("comment_form", None) or CommentForm(),
+        **extra,
+    }
+
+
+@role_required("viewer")
+def detail(request: HttpRequest, pk) -> HttpResponse:
+    incident = _get_incident(pk)
+    if request.htmx and request.GET.get("part") == "timeline":
+        return render(request, "incidents/incident_detail.html#timeline", _detail_context(request, incident))
+    return render(request, "incidents/incident_detail.html", _detail_context(request, incident))
+
+
+def _after_action(request: HttpRequest, incident_pk, message: str, *, error: str | None = None, **extra):
+    incident = _get_incident(incident_pk)
+    if request.htmx:
+        context = _detail_context(request, incident, error=error, **extra)
+        response = render(request, "incidents/incident_detail.html#incident", context)
+        return trigger_client_event(
+            response, "toast", {"message": error or message, "level": "error" if error else "success"}
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, message)
+    return redirect("incidents:detail", pk=incident_pk)
+
+
+@role_required("responder")
+@require_POST
+def transition(request: HttpRequest, pk) -> HttpResponse:
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, pk, "", error="Unknown status.")
+    target = form.cleaned_data["status"]
+    try:
+        services.transition_incident(pk, to=target, by=request.user)
+    except DomainError as exc:
+        if exc.code == "NOT_FOUND":
+            raise Http404 from None
+        return _after_action(request, pk, "", error=exc.message)
+    return _after_action(request, pk, f"Incident {Status(target).label.lower()}.")
+
+
+@role_required("responder")
+@require_POST
+def reopen(request: HttpRequest, pk) -> HttpResponse:
+    try:
+        services.reopen_incident(pk, by=request.user, reason=request.POST.get("reason", "")[:2000])
+    except DomainError as exc:
+        if exc.code == "NOT_FOUND":
+            raise Http404 from None
+        return _after_action(request, pk, "", error=exc.message)
+    return _after_action(request, pk, "Incident reopened.")
+
+
+@role_required("responder")
+@require_POST
+def comment(request: HttpRequest, pk) -> HttpResponse:
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            return _after_action(request, pk, "", error="Write something first.", comment_form=form)
+        messages.error(request, "Write something first.")
+        return redirect("incidents:detail", pk=pk)
+    try:
+        services.add_comment(pk, body=form.cleaned_data["body"], by=request.user)
+    except DomainError:
+        raise Http404 from None
+    return _after_action(request, pk, "Comment added.")
+
+
+@role_required("admin")
+@require_POST
+def delete(request: HttpRequest, pk) -> HttpResponse:
+    try:
+        services.delete_incident(pk, by=request.user)
+    except DomainError:
+        raise Http404 from None
+    messages.success(request, "Incident deleted.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("incidents:index"))
+    return redirect("incidents:index")
+
+
+@role_required("responder")
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    form = IncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        incident = services.create_incident(
+            title=data["title"],
+            service=data["service"],
+            severity=data["severity"],
+            summary=data["summary"],
+            owner=data["owner"],
+            by=request.user,
+        )
+        messages.success(request, "Incident opened.")
+        url = reverse("incidents:detail", kwargs={"pk": incident.pk})
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    template = "incidents/incident_form.html#form" if request.htmx else "incidents/incident_form.html"
+    # htmx swaps only 2xx answers, so the inline errors come back as 200 there.
+    status = 400 if form.errors and not request.htmx else 200
+    return render(request, template, {"form": form}, status=status)

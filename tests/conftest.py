@@ -72,3 +72,9 @@ def role_clients(anonymous_client, viewer_client, responder_client, admin_client
         "responder": responder_client,
         "admin": admin_client,
     }
+
+
+@pytest.fixture
+def mid_window(time_machine):
+    """Start the clock mid-minute at noon, so fixed rate-limit windows cannot roll over during a test."""
+    time_machine.move_to("2026-11-22 12:00:30+00:00", tick=True)

@@ -26,3 +26,14 @@ def make_user(role: str | None = None, **overrides):
 def make_token(user, name: str = "test token") -> str:
     _, key = ApiToken.issue(user, name)
     return key
+
+
+def make_incident(by=None, **overrides):
+    from incidents import services
+
+    fields = {"title": "Checkout errors", "service": "checkout", "severity": "SEV3"} | overrides
+    status = fields.pop("status", None)
+    incident = services.create_incident(by=by, **fields)
+    if status and status != "OPEN":
+        incident = services.transition_incident(incident.pk, to=status, by=by)
+    return incident

@@ -96,3 +96,13 @@ def test_an_unexpected_page_error_is_a_plain_500_page(viewer):
     assert response.status_code == 500
     assert b"Something went wrong" in response.content
     assert b"page failure" not in response.content
+
+
+def test_the_openapi_schema_is_valid_and_warning_free(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    text = target.read_text()
+    assert "tokenAuth" in text
+    assert "/api/v1/incidents/{id}/timeline" in text

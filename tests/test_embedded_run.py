@@ -1,5 +1,6 @@
 """`make run`'s script, for real: web + worker + beat on SQLite and the filesystem broker."""
 
+import contextlib
 import os
 import re
 import signal
@@ -119,11 +120,13 @@ def test_embedded_run_serves_logs_in_runs_tasks_and_stops_on_ctrl_c(tmp_path):
         assert heartbeat.startswith("20")
     finally:
         members = _group_members(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("the embedded run did not stop on Ctrl-C")
     deadline = time.monotonic() + 15
     while _alive(members) and time.monotonic() < deadline:

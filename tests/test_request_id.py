@@ -18,7 +18,7 @@ def test_a_sane_request_id_is_echoed(db):
     assert response["X-Request-ID"] == "abc-123.trace:7"
 
 
-@pytest.mark.parametrize("bad", ["has space", "x" * 200, "new\nline", "<script>", ""])
+@pytest.mark.parametrize("bad", ["has space", "x" * 200, "new\nline", "trailing\n", "<script>", ""])
 def test_an_insane_request_id_is_replaced(db, bad):
     response = Client().get("/health", HTTP_X_REQUEST_ID=bad)
     assert response["X-Request-ID"] != bad

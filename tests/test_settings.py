@@ -13,13 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_env_bool_accepts_only_true_and_false_words(monkeypatch):
-    monkeypatch.setenv("TP_FLAG", "yes")
+    monkeypatch.setenv("TP_FLAG", "TRUE")
     assert env_bool("TP_FLAG", False) is True
     monkeypatch.setenv("TP_FLAG", "False")
     assert env_bool("TP_FLAG", True) is False
-    monkeypatch.setenv("TP_FLAG", "maybe")
-    with pytest.raises(SettingError, match="TP_FLAG: must be true or false, got 'maybe'"):
-        env_bool("TP_FLAG", False)
+    for word in ("maybe", "yes", "1", "on"):
+        monkeypatch.setenv("TP_FLAG", word)
+        with pytest.raises(SettingError, match=f"TP_FLAG: must be true or false, got '{word}'"):
+            env_bool("TP_FLAG", False)
 
 
 def test_env_bool_uses_the_default_when_unset_or_blank(monkeypatch):
@@ -91,10 +92,12 @@ def _start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedPro
         ({"RATE_LIMIT_WRITE": "fast"}, "RATE_LIMIT_WRITE: expected a rate"),
         ({"EVENT_RETENTION_DAYS": "-3"}, "EVENT_RETENTION_DAYS: must be at least 1"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT: must be a whole number"),
+        ({"EMAIL_URL": "foo://bar"}, "EMAIL_URL: unknown scheme"),
+        ({"TRACEPOINT_VAR_DIR": "/proc/tracepoint-cannot-be-here"}, "TRACEPOINT_VAR_DIR: cannot create"),
     ],
 )
 def test_a_malformed_setting_stops_manage_py_with_one_line(overrides, named, tmp_path):
-    result = _start({"TRACEPOINT_VAR_DIR": str(tmp_path), **overrides}, "manage.py", "check")
+    result = _start({"TRACEPOINT_VAR_DIR": str(tmp_path)} | overrides, "manage.py", "check")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -168,3 +171,21 @@ def test_email_url_configures_smtp(tmp_path):
         "mailer",
         "True",
     ]
+
+
+def test_gunicorn_stops_on_a_bad_setting_instead_of_respawning_workers(tmp_path):
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(DJANGO_SETTINGS_MODULE="tracepoint.settings", TRACEPOINT_VAR_DIR=str(tmp_path), DEBUG="maybe")
+    result = subprocess.run(
+        [str(gunicorn), "-c", "python:tracepoint.gunicorn_conf", "--bind", "127.0.0.1:0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "tracepoint: configuration error: DEBUG: must be true or false, got 'maybe'" in result.stderr
+    assert "Traceback" not in result.stderr

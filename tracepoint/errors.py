@@ -22,3 +22,8 @@ class DomainError(Exception):
 class ConflictError(DomainError):
     code = "CONFLICT"
     status_code = 409
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+    status_code = 404

@@ -25,7 +25,7 @@ error_logger = logging.getLogger("tracepoint.errors")
 
 # Accept a caller's id only when it is short and made of safe characters, so it
 # cannot inject anything into log lines or response headers.
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
 def _username(request: HttpRequest) -> str | None:
@@ -45,35 +45,35 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         request.request_id = request_id
-        token = request_id_var.set(request_id)
+        # Not reset afterwards: Django logs a 5xx after the middleware chain has
+        # returned, and that line should still carry the id. The next request
+        # in this thread or task sets its own.
+        request_id_var.set(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            response["X-Request-ID"] = request_id
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            level = logging.ERROR if response.status_code >= 500 else logging.INFO
-            if request.path in PROBE_PATHS and response.status_code < 400:
-                level = logging.DEBUG  # probes every few seconds would drown the log
-            logger.log(
-                level,
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                    "user": _username(request),
-                    "request_id": request_id,
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        if request.path in PROBE_PATHS and response.status_code < 400:
+            level = logging.DEBUG  # probes every few seconds would drown the log
+        logger.log(
+            level,
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "user": _username(request),
+                "request_id": request_id,
+            },
+        )
+        return response
 
 
 PROBE_PATHS = frozenset({"/health", "/ready"})

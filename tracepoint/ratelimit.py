@@ -1,11 +1,12 @@
 """Fixed-window rate limits shared by every process.
 
 With Redis, one Lua script increments the window's counter and sets its expiry
-atomically, so any number of web processes share one count. Without Redis the
-Django cache holds the counters (atomic within one process; good enough for the
-single-machine embedded run). If Redis is configured but unreachable, requests
-are let through and a warning is logged: limits protect the service, they must
-not take it down.
+atomically, so any number of web processes share one count. Without Redis (the
+embedded run) the counters live in the database: one upsert statement
+(``INSERT … ON CONFLICT DO UPDATE … RETURNING``) counts atomically across
+processes, and a beat task purges expired windows. If the store is unreachable,
+requests are let through and a warning is logged: limits protect the service,
+they must not take it down.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import connection
 
 from tracepoint.lib.env import parse_rate
 
@@ -62,23 +64,34 @@ def hit(scope: str, ident: str, *, now: float | None = None) -> Decision:
     retry_after = max(1, int((window + 1) * period - now + 0.999))
     key = f"{settings.CACHE_KEY_PREFIX}:ratelimit:{scope}:{ident}:{window}"
     try:
-        count = _count(key, period)
+        count = _count(key, period, now)
     except Exception as exc:  # fail open: see the module docstring
         logger.warning("rate limit store unavailable, request allowed: %s", exc)
         return Decision(True, limit, limit, 0)
     return Decision(count <= limit, limit, max(0, limit - count), retry_after)
 
 
-def _count(key: str, period: int) -> int:
+_UPSERT = (
+    "INSERT INTO tracepoint_ratelimitcounter (key, count, expires_at) VALUES (%s, 1, %s) "
+    "ON CONFLICT (key) DO UPDATE SET count = tracepoint_ratelimitcounter.count + 1 RETURNING count"
+)
+
+
+def _count(key: str, period: int, now: float) -> int:
     if settings.REDIS_URL:
         _, script = _redis_client(settings.REDIS_URL)
         return int(script(keys=[key], args=[period + 1]))
-    cache.add(key, 0, timeout=period + 1)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=period + 1)
-        return 1
+    expires_at = datetime.fromtimestamp(now + period + 1, tz=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT, [key, expires_at])
+        return int(cursor.fetchone()[0])
+
+
+def purge_expired_counters(*, now: datetime | None = None) -> int:
+    from tracepoint.models import RateLimitCounter
+
+    deleted, _ = RateLimitCounter.objects.filter(expires_at__lte=now or datetime.now(tz=UTC)).delete()
+    return deleted
 
 
 def client_ip(request) -> str:

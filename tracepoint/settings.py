@@ -7,6 +7,8 @@ switch to PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 from pathlib import Path
 
@@ -26,7 +28,10 @@ from tracepoint.lib.env import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TRACEPOINT_VAR_DIR", str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as _exc:
+    raise SettingError("TRACEPOINT_VAR_DIR", f"cannot create {str(VAR_DIR)!r}: {_exc.strerror}") from None
 
 # --- core -------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", True)
@@ -43,8 +48,9 @@ def _secret_key() -> str:
     # Development: generate once and keep it, so sessions survive restarts.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
     return key_file.read_text().strip()
 
 
@@ -82,6 +88,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "tracepoint.apps.TracepointConfig",
     "tracepoint.accounts",
+    "tracepoint.notifications",
     "incidents",
     "events",
     "monitors",
@@ -182,12 +189,15 @@ CELERY_BROKER_URL = env_url(
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery" / "broker"
     _processed_dir = VAR_DIR / "celery" / "processed"
-    _broker_dir.mkdir(parents=True, exist_ok=True)
-    _processed_dir.mkdir(parents=True, exist_ok=True)
+    _control_dir = VAR_DIR / "celery" / "control"
+    for _folder in (_broker_dir, _processed_dir, _control_dir):
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_processed_dir),
+        # kombu's default is a relative "control" folder in the working directory.
+        "control_folder": str(_control_dir),
         "store_processed": False,
     }
 else:
@@ -206,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tracepoint.record_heartbeat",
         "schedule": float(env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1)),
     },
+    "purge-idempotency-keys": {"task": "incidents.purge_idempotency_keys", "schedule": 3600.0},
+    "purge-rate-limit-counters": {"task": "tracepoint.purge_rate_limit_counters", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -216,6 +228,10 @@ if EMAIL_URL:
         _email = dj_email_url.parse(EMAIL_URL)
     except Exception as exc:  # dj-email-url raises plain exceptions on unknown schemes
         raise SettingError("EMAIL_URL", f"not a valid email URL ({exc})") from None
+    if "EMAIL_BACKEND" not in _email:
+        raise SettingError(
+            "EMAIL_URL", "unknown scheme; use smtp://, submission:// (STARTTLS, 587), smtps:// (465) or console://"
+        )
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST = _email["EMAIL_HOST"]
     EMAIL_PORT = _email["EMAIL_PORT"]
@@ -263,7 +279,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Outside var/ in images (a volume on var/ must not hide the built files).
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static"))).resolve()
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing directory
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing directory
+except OSError as _exc:
+    raise SettingError("STATIC_ROOT", f"cannot create {str(STATIC_ROOT)!r}: {_exc.strerror}") from None
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -286,6 +305,16 @@ TRACEPOINT = {
     },
     "EVENT_RETENTION_DAYS": env_int("EVENT_RETENTION_DAYS", 90, minimum=1),
     "MONITOR_RETENTION_DAYS": env_int("MONITOR_RETENTION_DAYS", 90, minimum=1),
+    "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
+    "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),
+    # Public address of this installation, for links in emails and webhooks.
+    "BASE_URL": env_str("TRACEPOINT_BASE_URL", "http://127.0.0.1:8000"),
+    # Notification deliveries (email and webhooks): attempt n failing waits
+    # min(BASE * 2**(n-1), MAX) seconds; after MAX_ATTEMPTS the delivery fails.
+    "WEBHOOK_MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=50),
+    "WEBHOOK_RETRY_BASE_SECONDS": env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1),
+    "WEBHOOK_RETRY_MAX_SECONDS": env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1),
+    "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
     "READY_CHECK_TIMEOUT_SECONDS": 3,
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEPOINT["MAX_REQUEST_BYTES"]
@@ -322,6 +351,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "incidents.models.Severity.values",
+        "IncidentStatusEnum": "incidents.models.Status.values",
+    },
 }
 
 # --- logging: one JSON object per line ---------------------------------------
@@ -350,3 +383,5 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
+# Python warnings (deprecations, Celery's root warning) become JSON log lines too.
+logging.captureWarnings(True)

@@ -11,3 +11,10 @@ def record_heartbeat() -> str:
     now = timezone.now().isoformat()
     cache.set(HEARTBEAT_CACHE_KEY, now, timeout=None)
     return now
+
+
+@shared_task(name="tracepoint.purge_rate_limit_counters", ignore_result=True)
+def purge_rate_limit_counters() -> int:
+    from tracepoint.ratelimit import purge_expired_counters
+
+    return purge_expired_counters()

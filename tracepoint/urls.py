@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.api import router as events_router
@@ -10,6 +11,7 @@ from statuspages.api import router as statuspages_router
 from tracepoint import views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
+from tracepoint.accounts.roles import ADMIN, has_role
 
 api_v1 = [
     re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
@@ -30,6 +32,8 @@ urlpatterns = [
     path("issues/", include("events.urls")),
     path("monitors/", include("monitors.urls")),
     path("status-pages/", include("statuspages.urls")),
+    # One login page for everyone, with its rate limit: the admin's own login form redirects there.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -41,5 +45,12 @@ handler403 = "tracepoint.views.permission_denied"
 handler404 = "tracepoint.views.page_not_found"
 handler500 = "tracepoint.views.server_error"
 
+
+def _admin_site_permission(request) -> bool:
+    """Django admin is for the admin role (the group, not only the is_staff flag)."""
+    return request.user.is_active and has_role(request.user, ADMIN)
+
+
+admin.site.has_permission = _admin_site_permission
 admin.site.site_header = "Tracepoint administration"
 admin.site.site_title = "Tracepoint admin"

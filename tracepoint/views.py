@@ -86,7 +86,26 @@ def ready(request: HttpRequest) -> JsonResponse:
 
 @role_required("viewer")
 def overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "tracepoint/overview.html", {})
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.models import Incident
+    from incidents.services import incident_stats
+
+    now = timezone.now()
+    open_incidents = Incident.objects.open()
+    context = {
+        "has_incidents": Incident.objects.alive().exists(),
+        "open_by_severity": [
+            (severity, open_incidents.filter(severity=severity).count())
+            for severity in ("SEV1", "SEV2", "SEV3", "SEV4")
+        ],
+        "open_total": open_incidents.count(),
+        "stats": incident_stats(since=now - timedelta(days=30), until=now),
+        "recent_open": open_incidents.select_related("owner").order_by("severity", "-created_at")[:5],
+    }
+    return render(request, "tracepoint/overview.html", context)
 
 
 # --- error handlers: JSON under /api/, pages elsewhere ----------------------

@@ -49,7 +49,7 @@ def test_login_without_csrf_token_is_refused(viewer):
     assert b"Form expired" in response.content
 
 
-def test_repeated_failed_logins_are_rate_limited(viewer, settings):
+def test_repeated_failed_logins_are_rate_limited(viewer, settings, mid_window):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "auth": "3/day"},
@@ -70,3 +70,32 @@ def test_logout_is_a_post_and_ends_the_session(viewer):
     response = client.post("/logout/")
     assert response.status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_the_admin_login_uses_the_same_rate_limited_login(viewer, settings):
+    response = Client().get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/admin/"
+    # Posting passwords to the admin's own form checks nothing (no unthrottled way to guess).
+    client = Client()
+    posted = client.post("/admin/login/", {"username": "vera", "password": PASSWORD})
+    assert posted.status_code == 302 and posted["Location"].startswith("/login/")
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_rate_limited_login_does_not_check_the_password(viewer, settings, mid_window):
+    from django.contrib.auth.signals import user_login_failed
+
+    settings.TRACEPOINT = {
+        **settings.TRACEPOINT,
+        "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "auth": "1/day"},
+    }
+    failures = []
+    user_login_failed.connect(lambda **kw: failures.append(kw), dispatch_uid="count-failures", weak=False)
+    try:
+        client = Client()
+        client.post("/login/", {"username": "vera", "password": "guess"})
+        client.post("/login/", {"username": "vera", "password": "guess"})
+    finally:
+        user_login_failed.disconnect(dispatch_uid="count-failures")
+    assert len(failures) == 1

@@ -76,7 +76,7 @@ def test_token_names_are_escaped(logged_in, viewer):
     assert b"&lt;script&gt;" in response.content
 
 
-def test_form_posts_share_the_write_rate_limit(logged_in, settings):
+def test_form_posts_share_the_write_rate_limit(logged_in, settings, mid_window):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "write": "2/day"},

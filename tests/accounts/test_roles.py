@@ -71,3 +71,16 @@ def test_role_required_mixin_guards_reads_and_writes(rf):
         view(write)
     write.user = make_user(RESPONDER)
     assert view(write).content == b"written"
+
+
+def test_the_admin_group_alone_opens_django_admin():
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = make_user()
+    user.groups.add(Group.objects.get(name="admin"))  # as an admin would in Django admin
+    assert not user.is_staff
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/auth/user/").status_code == 200

@@ -37,7 +37,7 @@ def test_missing_fields_are_400_naming_them():
     assert "password" in response.json()["details"]
 
 
-def test_token_requests_are_rate_limited_per_ip(responder, settings):
+def test_token_requests_are_rate_limited_per_ip(responder, settings, mid_window):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "auth": "2/day"},

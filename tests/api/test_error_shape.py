@@ -78,7 +78,7 @@ def test_too_large_a_body_is_413(responder_client, settings):
     assert body["details"]["limit_bytes"] == 1024
 
 
-def test_rate_limited_writes_are_429_with_retry_after(responder_client, settings):
+def test_rate_limited_writes_are_429_with_retry_after(responder_client, settings, mid_window):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "RATE_LIMITS": {**settings.TRACEPOINT["RATE_LIMITS"], "write": "2/min"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from tracepoint.accounts.models import ApiToken
-from tracepoint.errors import DomainError
+from tracepoint.errors import NotFoundError
 
 
 def issue_token(user, *, name: str) -> tuple[ApiToken, str]:
@@ -17,7 +17,7 @@ def regenerate_token(user, token_id: int) -> tuple[ApiToken, str]:
     with transaction.atomic():
         old = ApiToken.objects.select_for_update().filter(user=user, pk=token_id).first()
         if old is None:
-            raise DomainError("No such token.", code="NOT_FOUND")
+            raise NotFoundError("No such token.")
         name = old.name
         old.delete()
         return ApiToken.issue(user, name)

@@ -11,7 +11,7 @@ from tracepoint import ratelimit
 from tracepoint.accounts import services
 from tracepoint.accounts.forms import TokenForm
 from tracepoint.accounts.roles import user_role
-from tracepoint.errors import DomainError
+from tracepoint.errors import NotFoundError
 
 
 class LoginView(auth_views.LoginView):
@@ -21,8 +21,8 @@ class LoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         decision = ratelimit.hit("auth", f"ip:{ratelimit.client_ip(request)}")
         if not decision.allowed:
-            form = self.get_form()
-            form.errors.clear()
+            # An unbound form: a refused attempt must not cost a password check.
+            form = self.get_form_class()(request=self.request)
             context = self.get_context_data(form=form, rate_limited=decision.retry_after)
             response = self.render_to_response(context, status=429)
             response["Retry-After"] = str(decision.retry_after)
@@ -61,7 +61,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 def token_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         _, key = services.regenerate_token(request.user, pk)
-    except DomainError:
+    except NotFoundError:
         raise Http404("No such token.") from None
     return _profile(request, new_key=key)
 

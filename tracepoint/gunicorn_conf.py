@@ -1,0 +1,28 @@
+"""gunicorn settings shared by `make run`, the Docker image and compose (`-c python:tracepoint.gunicorn_conf`).
+
+Command-line flags still win, so deployments can override any of these.
+"""
+
+import os
+
+wsgi_app = "tracepoint.wsgi:application"
+# Load the app in the master: a bad setting stops gunicorn with one line
+# instead of workers failing to boot forever, and workers share memory.
+preload_app = True
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = 60
+graceful_timeout = 10
+# The control socket lives in $HOME; parallel instances would share it.
+control_socket_disable = True
+# Requests are logged by Tracepoint itself (one JSON line with the request id).
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "tracepoint.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+    },
+}

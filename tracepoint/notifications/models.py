@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator, validate_email
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tracepoint.notifications import topics as topic_names
+
+_RECIPIENT_SPLIT_RE = re.compile(r"[,\n\r]+")
+
+
+class Severity(models.TextChoices):
+    """Same values as incident severities; SEV1 is the most severe."""
+
+    SEV1 = "SEV1", "SEV1 (critical)"
+    SEV2 = "SEV2", "SEV2 (major)"
+    SEV3 = "SEV3", "SEV3 (minor)"
+    SEV4 = "SEV4", "SEV4 (low)"
+
+
+def severity_rank(severity: str) -> int:
+    """1 for SEV1 (most severe) … 4 for SEV4; ValueError for anything else."""
+    if severity not in Severity.values:
+        raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(Severity.values)}")
+    return Severity.values.index(severity) + 1
+
+
+def split_recipients(text: str) -> list[str]:
+    return [part.strip() for part in _RECIPIENT_SPLIT_RE.split(text or "") if part.strip()]
+
+
+def generate_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class NotificationChannel(models.Model):
+    """Where notifications go: an email list or an outgoing webhook, set up in admin."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "EMAIL", "Email"
+        WEBHOOK = "WEBHOOK", "Webhook"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    email_recipients = models.TextField(
+        blank=True, help_text="Email channels: addresses separated by commas or new lines."
+    )
+    webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Webhook channels: an http(s) URL that receives a signed JSON POST.",
+    )
+    webhook_secret = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Key of the X-Tracepoint-Signature HMAC-SHA256. Leave blank to generate one.",
+    )
+    topics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Topics to send, such as incident.created or incident.*; empty means all topics.",
+    )
+    min_severity = models.CharField(
+        max_length=8,
+        choices=Severity.choices,
+        blank=True,
+        help_text="Only notifications at least this severe (SEV1 is the most severe); "
+        "notifications without a severity always go.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.kind == self.Kind.WEBHOOK and not self.webhook_secret:
+            self.webhook_secret = generate_webhook_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+        super().save(*args, **kwargs)
+
+    @property
+    def recipients(self) -> list[str]:
+        return split_recipients(self.email_recipients)
+
+    @property
+    def target(self) -> str:
+        return ", ".join(self.recipients) if self.kind == self.Kind.EMAIL else self.webhook_url
+
+    def accepts(self, topic: str, severity: str | None) -> bool:
+        """Whether a notification with this topic and severity is for this channel."""
+        if not topic_names.topic_matches(self.topics or [], topic):
+            return False
+        if severity and self.min_severity:
+            return severity_rank(severity) <= severity_rank(self.min_severity)
+        return True
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind == self.Kind.EMAIL:
+            recipients = self.recipients
+            if not recipients:
+                errors["email_recipients"] = "An email channel needs at least one recipient."
+            for address in recipients:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    errors["email_recipients"] = f"{address!r} is not a valid email address."
+                    break
+            else:
+                # Store one normalised form: one address per line.
+                self.email_recipients = "\n".join(recipients)
+        elif self.kind == self.Kind.WEBHOOK and not self.webhook_url:
+            errors["webhook_url"] = "A webhook channel needs a URL."
+        if not isinstance(self.topics, list) or not all(topic_names.is_valid_pattern(t) for t in self.topics):
+            errors["topics"] = "Topics are a list of names such as incident.created or incident.*."
+        if errors:
+            raise ValidationError(errors)
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def unfinished(self):
+        return self.filter(status__in=Delivery.UNFINISHED)
+
+    def failed(self):
+        return self.filter(status=Delivery.Status.FAILED)
+
+
+class Delivery(models.Model):
+    """One notification for one channel, and the record of its delivery attempts."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        RETRYING = "RETRYING", "Retrying"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+
+    UNFINISHED = (Status.PENDING, Status.RETRYING)
+
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    topic = models.CharField(max_length=topic_names.MAX_TOPIC_LENGTH)
+    severity = models.CharField(max_length=8, choices=Severity.choices, blank=True)
+    subject = models.CharField(max_length=255)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next attempt may start; empty once finished."
+    )
+    # A worker sets this when it claims an attempt; until then no other worker
+    # may start one. It expires so a worker that died mid-attempt is recovered.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = DeliveryQuerySet.as_manager()
+    # Not a column: services.deliver() sets it on the row it returns when that call made an attempt.
+    attempted = False
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "created_at"], name="notif_delivery_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.topic} → {self.channel.name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    def is_due(self, now: datetime) -> bool:
+        return self.next_attempt_at is None or self.next_attempt_at <= now
+
+    def is_claimed(self, now: datetime) -> bool:
+        return self.claimed_until is not None and self.claimed_until > now
+
+    @staticmethod
+    def claimable(now: datetime, *, due_by: datetime) -> Q:
+        """Rows no worker holds and whose next attempt is due by ``due_by``."""
+        not_claimed = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=due_by)
+        return Q(status__in=Delivery.UNFINISHED) & not_claimed & due

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+from django.utils import timezone
+
+from tracepoint.notifications import services
+from tracepoint.notifications.models import Delivery
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    name="notifications.deliver_notification",
+    # Database hiccups only: send failures are recorded on the delivery and retried by requeue_delivery.
+    autoretry_for=(DatabaseError,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def deliver_notification(self, delivery_id: int) -> None:
+    """One delivery attempt; re-queued with backoff while the delivery is RETRYING."""
+    try:
+        delivery = services.deliver(delivery_id)
+    except Delivery.DoesNotExist:
+        logger.info("notification delivery %s no longer exists", delivery_id)
+        return
+    countdown = services.requeue_countdown(delivery, now=timezone.now())
+    if countdown is not None:
+        requeue_delivery(delivery_id, countdown=countdown)
+
+
+def requeue_delivery(delivery_id: int, *, countdown: int) -> None:
+    deliver_notification.apply_async(args=(delivery_id,), countdown=countdown)
