@@ -316,6 +316,8 @@ TRACEPOINT = {
     "WEBHOOK_RETRY_MAX_SECONDS": env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1),
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
     "READY_CHECK_TIMEOUT_SECONDS": 3,
+    # Lists count exactly up to this many rows, then use the planner's estimate (PostgreSQL).
+    "EXACT_COUNT_LIMIT": env_int("EXACT_COUNT_LIMIT", 10_000, minimum=100),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEPOINT["MAX_REQUEST_BYTES"]
 

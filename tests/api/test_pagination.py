@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection  # noqa: F401 - used by skipif
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.urls")]
 
@@ -66,3 +67,23 @@ def test_ordering_and_its_validation(viewer_client, groups):
 def test_filters_apply(viewer_client, groups):
     body = viewer_client.get("/api/v1/samples?name=team-07").json()
     assert body["count"] == 1
+
+
+def test_small_results_are_counted_exactly(viewer_client, groups):
+    assert viewer_client.get("/api/v1/samples").json()["count_exact"] is True
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row estimates come from PostgreSQL's planner")
+def test_large_results_use_the_planner_estimate(viewer_client, groups, settings, django_assert_max_num_queries):
+    from django.db import connection as db
+
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "EXACT_COUNT_LIMIT": 10}
+    with db.cursor() as cursor:
+        cursor.execute("ANALYZE auth_group")
+    body = viewer_client.get("/api/v1/samples?page_size=5").json()
+    assert body["count_exact"] is False
+    assert body["count"] >= 11  # at least what was counted
+    assert len(body["results"]) == 5 and body["next"]
+    past_end = viewer_client.get("/api/v1/samples?page=1000&page_size=5")
+    assert past_end.status_code == 200
+    assert past_end.json()["results"] == [] and past_end.json()["next"] is None
