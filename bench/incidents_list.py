@@ -360,24 +360,27 @@ def load(url: str, rows: int, owner_ids: list[int], seed: int) -> None:
         ).fetchall()
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
-        try:
-            conn.execute("SET session_replication_role = replica")
-        except psycopg.errors.InsufficientPrivilege:
-            print("  (not a superuser: foreign-key checks stay on during COPY; slower)")
         started = time.perf_counter()
-        now = datetime.now(UTC)
-        with conn.cursor() as cur, cur.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for done, chunk in enumerate(generate_copy_chunks(rows, owner_ids, seed, now), start=1):
-                copy.write(chunk)
-                if done % 10 == 0:
-                    print(f"\r  copied {done * 20_000:>9,} rows", end="", flush=True)
-        print(f"\r  COPY {rows:,} rows: {time.perf_counter() - started:.1f} s")
-        conn.execute("SET session_replication_role = DEFAULT")
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        for name, definition in indexes:
-            t = time.perf_counter()
-            conn.execute(definition)
-            print(f"  {name}: {time.perf_counter() - t:.1f} s")
+        try:
+            try:
+                conn.execute("SET session_replication_role = replica")
+            except psycopg.errors.InsufficientPrivilege:
+                print("  (not a superuser: foreign-key checks stay on during COPY; slower)")
+            now = datetime.now(UTC)
+            with conn.cursor() as cur, cur.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for done, chunk in enumerate(generate_copy_chunks(rows, owner_ids, seed, now), start=1):
+                    copy.write(chunk)
+                    if done % 10 == 0:
+                        print(f"\r  copied {done * 20_000:>9,} rows", end="", flush=True)
+            print(f"\r  COPY {rows:,} rows: {time.perf_counter() - started:.1f} s")
+        finally:
+            # Even after a failed COPY (which leaves the table empty): never leave the schema without its indexes.
+            conn.execute("SET session_replication_role = DEFAULT")
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            for name, definition in indexes:
+                t = time.perf_counter()
+                conn.execute(definition)
+                print(f"  {name}: {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         # VACUUM too, not just ANALYZE: it sets the visibility map, as autovacuum
         # would have on a table that grew over two years (index-only scans need it).
@@ -634,6 +637,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.rows <= DEEP_OFFSET:
         parser.error(f"--rows must exceed {DEEP_OFFSET} for the deep-page scenarios")
+    if "bench" not in urlsplit(args.database_url).path:
+        # It truncates the incidents table and adds users: never on a real database.
+        parser.error("the database name must contain 'bench'")
 
     var_dir = tempfile.mkdtemp(prefix="tp-bench-list-")
     try:
