@@ -487,6 +487,7 @@ def measure(session: requests.Session, base: str, name: str, url: str, n: int, w
         "max": max(latencies),
         "results": (min(sizes), max(sizes)),
         "count": first.get("count"),
+        "count_exact": first.get("count_exact"),
         "first_id": first["results"][0]["id"] if first["results"] else None,
     }
 
@@ -557,7 +558,22 @@ def describe_node(node: dict) -> str:
 def query_kind(sql: str) -> str:
     if TABLE not in sql:
         return "other"
-    return "count" if sql.lstrip().upper().startswith("SELECT COUNT(") else "list"
+    # EXPLAIN: the paginator asking the planner for a row estimate instead of counting.
+    return "count" if sql.lstrip().upper().startswith(("SELECT COUNT(", "EXPLAIN")) else "list"
+
+
+def time_statement(sql: str, params: tuple) -> float:
+    """Median wall time of a statement that cannot be EXPLAIN ANALYZEd itself (an EXPLAIN), in ms."""
+    from django.db import connection
+
+    times = []
+    with connection.cursor() as cursor:
+        for _ in range(EXPLAIN_REPEAT):
+            t = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
 
 
 def explain(sql: str, params: tuple) -> dict:
@@ -598,6 +614,12 @@ def sql_floor(url: str, key: str, verbose: bool) -> dict:
     lines = []
     for sql, params in queries:
         kind = query_kind(sql)
+        if sql.lstrip().upper().startswith("EXPLAIN"):
+            ms = time_statement(sql, params)
+            total += ms
+            by_kind[kind] += ms
+            lines.append(f"    [{kind}] {ms:.2f} ms (wall time, planner estimate): {sql[:60]}...")
+            continue
         if not sql.lstrip().upper().startswith("SELECT"):
             lines.append(f"    [skip] {sql[:100]}")
             continue
@@ -665,6 +687,7 @@ def main() -> int:
                 results[name] = measure(session, base, name, url, args.requests, args.warmup)
                 r = results[name]
                 count = f", count {r['count']:,}" if r["count"] is not None else ""
+                count += " (estimate)" if r["count_exact"] is False else ""
                 print(
                     f"{name:<13} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  max {r['max']:6.1f} ms"
                     f"  results/page {r['results'][0]}-{r['results'][1]}{count}  load {r['load']:.1f}   {url}"

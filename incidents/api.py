@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -35,7 +36,7 @@ from incidents.serializers import (
     TimelineEntrySerializer,
 )
 from tracepoint.accounts.permissions import IsAdmin
-from tracepoint.api.pagination import StandardPagination, _positive_int
+from tracepoint.api.pagination import StandardPagination, _positive_int, count_memo
 from tracepoint.api.routers import OptionalSlashRouter
 
 # The seed API's names: ?pageSize=&sortBy=createdAt&sortOrder=asc
@@ -167,7 +168,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
         if len(search) > 200:
             raise ValidationError({"search": ["At most 200 characters."]})
         if search.strip() and self.action == "list":
-            queryset = queryset.search(search)
+            queryset = queryset.search(search, rank_limit=settings.TRACEPOINT["SEARCH_RANK_LIMIT"])
         if isinstance(self.paginator, IncidentCursorPagination):
             # Cursor paging owns the ordering; run only the filters.
             return DjangoFilterBackend().filter_queryset(self.request, queryset, self)
@@ -179,8 +180,9 @@ class IncidentViewSet(viewsets.GenericViewSet):
     # --- CRUD ------------------------------------------------------------------
 
     def list(self, request):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
+        with count_memo():
+            queryset = self.filter_queryset(self.get_queryset())
+            page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def retrieve(self, request, pk=None):

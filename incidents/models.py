@@ -51,16 +51,24 @@ class IncidentQuerySet(models.QuerySet):
     def open(self) -> IncidentQuerySet:
         return self.alive().exclude(status=Status.RESOLVED)
 
-    def search(self, query: str, *, ranked: bool = True) -> IncidentQuerySet:
+    def search(self, query: str, *, ranked: bool = True, rank_limit: int | None = None) -> IncidentQuerySet:
         """Full-text search on title + summary.
 
         PostgreSQL: the ``search_vector`` column (generated, GIN-indexed; see
         migration 0002) with ``websearch_to_tsquery`` and ``ts_rank``.
         Elsewhere: every word must appear in the title or the summary.
+
+        Ranking reads every match, so with ``rank_limit`` a search matching
+        more rows than that is not ranked (callers then order newest first):
+        ranking 25,000 matches of a common word costs ~170 ms on PostgreSQL.
         """
         query = query.strip()
         if not query:
             return self
+        if ranked and rank_limit is not None:
+            from tracepoint.api.pagination import capped_count
+
+            ranked = capped_count(self.search(query, ranked=False), rank_limit) <= rank_limit
         if connection.vendor == "postgresql":
             tsquery = "websearch_to_tsquery('english', %s)"
             # The user's text is a bound parameter; only constant SQL is interpolated.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +15,7 @@ from incidents.forms import CommentForm, IncidentForm, ListFilterForm, Transitio
 from incidents.models import Incident, Status
 from incidents.queries import apply_ordering
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
+from tracepoint.api.pagination import FastCountPaginator, count_memo
 from tracepoint.errors import DomainError
 
 PAGE_SIZE = 25
@@ -27,13 +28,18 @@ def _visible(queryset=None):
 
 @role_required("viewer")
 def index(request: HttpRequest) -> HttpResponse:
+    with count_memo():
+        return _index(request)
+
+
+def _index(request: HttpRequest) -> HttpResponse:
     form = ListFilterForm(request.GET or None)
     incidents = _visible()
     ordering = ""
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         if data["q"].strip():
-            incidents = incidents.search(data["q"])
+            incidents = incidents.search(data["q"], rank_limit=settings.TRACEPOINT["SEARCH_RANK_LIMIT"])
         if data["severity"]:
             incidents = incidents.filter(severity__in=data["severity"])
         if data["status"]:
@@ -45,7 +51,7 @@ def index(request: HttpRequest) -> HttpResponse:
         incidents = incidents.none()
     incidents = apply_ordering(incidents, [ordering] if ordering else [])
     page_number = (form.cleaned_data.get("page") if form.is_bound and form.is_valid() else None) or 1
-    paginator = Paginator(incidents, PAGE_SIZE)
+    paginator = FastCountPaginator(incidents, PAGE_SIZE)
     page = paginator.get_page(page_number)
     params = request.GET.copy()
     params.pop("page", None)

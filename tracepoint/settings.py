@@ -317,7 +317,11 @@ TRACEPOINT = {
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
     "READY_CHECK_TIMEOUT_SECONDS": 3,
     # Lists count exactly up to this many rows, then use the planner's estimate (PostgreSQL).
-    "EXACT_COUNT_LIMIT": env_int("EXACT_COUNT_LIMIT", 10_000, minimum=100),
+    "EXACT_COUNT_LIMIT": env_int("EXACT_COUNT_LIMIT", 1000, minimum=100),
+    # Pages this deep fetch their ids first, then the rows (see FastCountPaginator).
+    "DEFERRED_JOIN_OFFSET": 1000,
+    # Searches rank by relevance up to this many matches; broader ones list newest first.
+    "SEARCH_RANK_LIMIT": env_int("SEARCH_RANK_LIMIT", 1000, minimum=10),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEPOINT["MAX_REQUEST_BYTES"]
 

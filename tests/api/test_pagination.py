@@ -87,3 +87,23 @@ def test_large_results_use_the_planner_estimate(viewer_client, groups, settings,
     past_end = viewer_client.get("/api/v1/samples?page=1000&page_size=5")
     assert past_end.status_code == 200
     assert past_end.json()["results"] == [] and past_end.json()["next"] is None
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="row estimates come from PostgreSQL's planner")
+def test_next_links_reach_every_row_even_when_the_count_is_an_estimate(viewer_client, groups, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "EXACT_COUNT_LIMIT": 10}
+    names, url = [], "/api/v1/samples?page_size=4"
+    while url:
+        body = viewer_client.get(url).json()
+        assert body["count_exact"] is False
+        names += [g["name"] for g in body["results"]]
+        url = body["next"]
+    assert names == [f"team-{i:02d}" for i in range(25)]
+
+
+def test_deep_pages_fetch_ids_first_and_keep_the_order(viewer_client, groups, settings):
+    expected = viewer_client.get("/api/v1/samples?ordering=-name&page=3&page_size=5").json()["results"]
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "DEFERRED_JOIN_OFFSET": 5}
+    deferred = viewer_client.get("/api/v1/samples?ordering=-name&page=3&page_size=5").json()["results"]
+    assert deferred == expected
+    assert [g["name"] for g in deferred] == [f"team-{i:02d}" for i in range(14, 9, -1)]

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from incidents import services
@@ -355,3 +356,26 @@ def test_a_user_without_a_role_cannot_read(db, anonymous_client):
 
     anonymous_client.credentials(HTTP_AUTHORIZATION=f"Token {make_token(make_user())}")
     assert anonymous_client.get(URL).status_code == 403
+
+
+def test_broad_searches_list_newest_first_instead_of_ranking(viewer_client, responder, settings):
+    old = make_incident(by=responder, title="Database outage", summary="database database")
+    new = make_incident(by=responder, title="Slow page", summary="database")
+    Incident.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=1))
+    assert titles(viewer_client.get(f"{URL}?search=database"))[0] == "Database outage"  # ranked
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "SEARCH_RANK_LIMIT": 1}
+    assert titles(viewer_client.get(f"{URL}?search=database")) == [new.title, old.title]  # newest first
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="capped counts and estimates are PostgreSQL's")
+def test_a_broad_search_is_counted_once_per_request(viewer_client, responder, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        make_incident(by=responder, title="Database outage")
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "SEARCH_RANK_LIMIT": 2, "EXACT_COUNT_LIMIT": 2}
+    with CaptureQueriesContext(connection) as captured:
+        body = viewer_client.get(f"{URL}?search=database").json()
+    assert len(body["results"]) == 3
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1, counts

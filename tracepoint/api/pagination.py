@@ -3,8 +3,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -31,14 +35,49 @@ def _positive_int(params, name: str, default: int, maximum: int | None = None) -
 
 logger = logging.getLogger("tracepoint.api")
 
+# Within one request, the same capped count is asked for more than once (a
+# search deciding whether to rank, then the paginator); count it once.
+_count_memo: ContextVar[dict | None] = ContextVar("count_memo", default=None)
+
+
+@contextmanager
+def count_memo() -> Iterator[None]:
+    token = _count_memo.set({})
+    try:
+        yield
+    finally:
+        _count_memo.reset(token)
+
+
+def capped_count(queryset: QuerySet, cap: int) -> int:
+    """``min(count, cap + 1)``: enough to tell "more than cap" without counting everything."""
+    sliced = queryset.order_by().values("pk")[: cap + 1]
+    memo = _count_memo.get()
+    if memo is None:
+        return sliced.count()
+    try:
+        sql, params = sliced.query.sql_with_params()
+    except EmptyResultSet:  # e.g. queryset.none()
+        return 0
+    key = (queryset.db, sql, repr(params))
+    if key not in memo:
+        memo[key] = sliced.count()
+    return memo[key]
+
 
 class FastCountPaginator(Paginator):
-    """Exact counts for small results, the planner's estimate for big ones.
+    """Exact counts for small results, the planner's estimate for big ones; cheap deep pages.
 
     ``COUNT(*)`` over a million rows costs ~100 ms on every list request. On
     PostgreSQL, count at most ``EXACT_COUNT_LIMIT`` rows (cheap), and above
     that take the query planner's row estimate; the response says which with
-    ``count_exact``. Pages past an estimated end are empty, not errors.
+    ``count_exact``. With an estimate, "is there a next page" comes from
+    fetching one row more, never from the estimate, and pages past an
+    estimated end are simply empty.
+
+    Deep pages (offset ≥ ``DEFERRED_JOIN_OFFSET``) first read the page's ids
+    (an index-only walk), then load just those rows: the offset no longer
+    drags every skipped row and its joins through the executor.
     """
 
     count_exact = True
@@ -49,7 +88,7 @@ class FastCountPaginator(Paginator):
         if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
             return super().count
         limit = settings.TRACEPOINT["EXACT_COUNT_LIMIT"]
-        capped = queryset.order_by()[: limit + 1].count()
+        capped = capped_count(queryset, limit)
         if capped <= limit:
             return capped
         self.count_exact = False
@@ -72,12 +111,26 @@ class FastCountPaginator(Paginator):
         return number
 
     def page(self, number):
-        self.count  # noqa: B018 - computing the count decides count_exact
-        if self.count_exact:
-            return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+        if self.count_exact:
+            size = max(0, min(self.per_page, self.count - bottom))
+            return self._get_page(self._rows(bottom, size), number, self)
+        rows = self._rows(bottom, self.per_page + 1)
+        page = self._get_page(rows[: self.per_page], number, self)
+        has_more = len(rows) > self.per_page
+        page.has_next = lambda: has_more  # from the extra row, not from the estimate
+        return page
+
+    def _rows(self, offset: int, size: int) -> list:
+        queryset = self.object_list
+        if not size:
+            return []
+        if not isinstance(queryset, QuerySet) or offset < settings.TRACEPOINT["DEFERRED_JOIN_OFFSET"]:
+            return list(queryset[offset : offset + size])
+        ids = list(queryset.values_list("pk", flat=True)[offset : offset + size])
+        by_id = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)}
+        return [by_id[pk] for pk in ids if pk in by_id]
 
 
 class StandardPagination(PageNumberPagination):
@@ -117,11 +170,6 @@ class StandardPagination(PageNumberPagination):
                 "results": data,
             }
         )
-
-    def get_next_link(self):
-        if not self.page.paginator.count_exact and len(self.page.object_list) < self.page_size_used:
-            return None  # past the estimated end
-        return super().get_next_link()
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {
