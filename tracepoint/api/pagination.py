@@ -93,7 +93,8 @@ class FastCountPaginator(Paginator):
             return capped
         self.count_exact = False
         try:
-            plan = json.loads(queryset.order_by().explain(format="json"))
+            # Plan the bare row set (no joins, no ordering): cheaper to plan, same estimate.
+            plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
             estimate = int(plan[0]["Plan"]["Plan Rows"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:  # pragma: no cover - planner output changed
             logger.warning("row estimate unavailable, counting exactly: %s", exc)
