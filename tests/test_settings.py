@@ -90,7 +90,7 @@ def _start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedPro
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL: must be a URL starting with"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL: must be a URL starting with"),
         ({"RATE_LIMIT_WRITE": "fast"}, "RATE_LIMIT_WRITE: expected a rate"),
-        ({"EVENT_RETENTION_DAYS": "-3"}, "EVENT_RETENTION_DAYS: must be at least 1"),
+        ({"EVENTS_RETENTION_DAYS": "-3"}, "EVENTS_RETENTION_DAYS: must be at least 1"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT: must be a whole number"),
         ({"EMAIL_URL": "foo://bar"}, "EMAIL_URL: unknown scheme"),
         ({"TRACEPOINT_VAR_DIR": "/proc/tracepoint-cannot-be-here"}, "TRACEPOINT_VAR_DIR: cannot create"),

@@ -154,6 +154,8 @@ class ApiErrorMiddleware:
         view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
         if limit is None and view_class is not None:
             limit = getattr(view_class, "max_request_bytes", None)
+        if callable(limit):
+            limit = limit()
         limit = limit or settings.TRACEPOINT["MAX_REQUEST_BYTES"]
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

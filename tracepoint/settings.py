@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 import dj_email_url
 
 from tracepoint.lib.env import (
@@ -218,6 +219,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-idempotency-keys": {"task": "incidents.purge_idempotency_keys", "schedule": 3600.0},
     "purge-rate-limit-counters": {"task": "tracepoint.purge_rate_limit_counters", "schedule": 3600.0},
+    "sweep-undigested-events": {"task": "events.sweep_undigested", "schedule": 10.0},
+    "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
+    "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -303,7 +307,13 @@ TRACEPOINT = {
         "write": env_rate("RATE_LIMIT_WRITE", "100/min"),
         "auth": env_rate("RATE_LIMIT_AUTH", "10/min"),
     },
-    "EVENT_RETENTION_DAYS": env_int("EVENT_RETENTION_DAYS", 90, minimum=1),
+    "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30, minimum=1),
+    # A deploy resolves its service's issues that stay quiet this long after it.
+    "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
+    # Native ingest: events per request, bytes of `metadata` per event.
+    "INGEST_MAX_EVENTS": 1000,
+    "INGEST_MAX_BYTES": env_int("INGEST_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
+    "EVENT_METADATA_MAX_BYTES": env_int("EVENT_METADATA_MAX_BYTES", 16 * 1024, minimum=256),
     "MONITOR_RETENTION_DAYS": env_int("MONITOR_RETENTION_DAYS", 90, minimum=1),
     "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),

@@ -1,0 +1,344 @@
+"""Events domain layer: durable ingest, exact and idempotent grouping, issue lifecycle, retention.
+
+The hot path stores each event row (``digested_at`` NULL) and commits before
+it answers, so an accepted event survives a worker crash, a restart or a Redis
+outage. Grouping runs in ``digest_events`` (Celery, queued after commit); the
+``sweep_undigested`` beat task digests whatever the queue missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from events import grouping
+from events.models import (
+    Event,
+    EventType,
+    Issue,
+    IssueActivity,
+    IssueGrouping,
+    IssueStatus,
+    Project,
+    ProjectKey,
+)
+from tracepoint.errors import DomainError, NotFoundError
+
+
+class InvalidProjectKey(DomainError):
+    code = "AUTHENTICATION_REQUIRED"
+    status_code = 401
+
+
+class WrongProjectKey(DomainError):
+    code = "PERMISSION_DENIED"
+    status_code = 403
+
+
+logger = logging.getLogger("tracepoint.events")
+
+# Called with (issue, event) when a resolved issue sees its fingerprint again;
+# the alerting issue registers its handler here.
+REGRESSION_HOOKS: list[Callable[[Issue, Event], None]] = []
+NEW_ISSUE_HOOKS: list[Callable[[Issue, Event], None]] = []
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def authenticate_key(public_key: str, *, project_id: int | None = None) -> ProjectKey:
+    """The active key, or a DomainError (401 unknown/revoked key, 403 key of another project)."""
+    key = ProjectKey.objects.select_related("project").filter(public_key=str(public_key).strip()).first()
+    if key is None or not key.is_active:
+        raise InvalidProjectKey("Unknown or revoked project key.")
+    if project_id is not None and key.project_id != project_id:
+        raise WrongProjectKey("This key does not belong to that project.")
+    return key
+
+
+def rotate_key(project: Project, *, label: str = "Rotated") -> ProjectKey:
+    """A new active key; old keys keep working until revoked (so clients can move over)."""
+    return ProjectKey.objects.create(project=project, label=label)
+
+
+def revoke_key(key: ProjectKey, *, now: datetime | None = None) -> None:
+    ProjectKey.objects.filter(pk=key.pk).update(is_active=False, revoked_at=now or timezone.now())
+
+
+def create_project(*, name: str, slug: str, services: list[str] | None = None) -> Project:
+    with transaction.atomic():
+        project = Project.objects.create(name=name, slug=slug, services=services or [])
+        ProjectKey.objects.create(project=project, label="Default")
+    return project
+
+
+# --- ingest ---------------------------------------------------------------------------
+
+
+@dataclass
+class NewEvent:
+    """A validated, normalised event ready to store (from the native API or the Sentry protocol)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    service: str
+    timestamp: datetime
+    level: str = "error"
+    message: str = ""
+    release: str = ""
+    environment: str = ""
+    route: str = ""
+    user_id: str = ""
+    platform: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def store_events(project: Project, events: list[NewEvent], *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Store events durably (the same ``event_id`` twice is stored once) and queue their grouping.
+
+    Returns the event ids. The caller answers 2xx only after this returned:
+    the rows are committed by then.
+    """
+    now = now or timezone.now()
+    rows = [
+        Event(
+            project=project,
+            event_id=item.event_id,
+            event_type=item.event_type,
+            service=item.service,
+            timestamp=item.timestamp,
+            received_at=now,
+            level=item.level,
+            message=item.message[:10_000],
+            release=item.release[:200],
+            environment=item.environment[:64],
+            route=item.route[:500],
+            user_id=item.user_id[:200],
+            platform=item.platform[:32],
+            data=item.data,
+        )
+        for item in events
+    ]
+    with transaction.atomic():
+        Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        ids = [item.event_id for item in events]
+        transaction.on_commit(lambda: _queue_digest(project.pk, ids), robust=True)
+    return ids
+
+
+def _queue_digest(project_id: int, event_ids: list[uuid.UUID]) -> None:
+    from events.tasks import digest_events
+
+    try:
+        # No publish retries: if the broker is away, the sweeper digests these rows later.
+        digest_events.apply_async(args=(project_id, [str(i) for i in event_ids]), retry=False)
+    except Exception as exc:
+        logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
+
+
+# --- digestion ------------------------------------------------------------------------
+
+
+def digest_events(project_id: int, event_ids: Iterable[str], *, now: datetime | None = None) -> int:
+    """Group stored events into issues; idempotent. Returns how many this call digested."""
+    pks = list(
+        Event.objects.filter(project_id=project_id, event_id__in=list(event_ids), digested_at__isnull=True)
+        .order_by("timestamp", "id")
+        .values_list("pk", flat=True)
+    )
+    return sum(digest_event(pk, now=now) for pk in pks)
+
+
+def digest_event(pk: int, *, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Another worker holding this row is digesting it: skip, it will finish.
+        event = Event.objects.select_for_update(skip_locked=True).filter(pk=pk, digested_at__isnull=True).first()
+        if event is None:
+            return False
+        if event.event_type == EventType.ERROR:
+            _group(event, now=now)
+        event.digested_at = now
+        event.save(update_fields=["issue", "digested_at"])
+    return True
+
+
+def _group(event: Event, *, now: datetime) -> None:
+    components = grouping.fingerprint_components(event.data, route=event.route)
+    key = grouping.key_hash(components)
+    version = grouping.GROUPING_VERSION
+    title, culprit = grouping.title_and_culprit(event.data, route=event.route)
+    link = IssueGrouping.objects.filter(project_id=event.project_id, grouping_version=version, key_hash=key).first()
+    created = False
+    if link is None:
+        try:
+            with transaction.atomic():  # a savepoint: losing the race below must not undo the event
+                issue = Issue.objects.create(
+                    project_id=event.project_id,
+                    service=event.service,
+                    title=title,
+                    culprit=culprit,
+                    level=event.level,
+                    first_seen=event.timestamp,
+                    last_seen=event.timestamp,
+                    first_release=event.release,
+                    last_release=event.release,
+                )
+                IssueGrouping.objects.create(
+                    project_id=event.project_id, grouping_version=version, key_hash=key, issue=issue
+                )
+                IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.CREATED, event=event, created_at=now)
+                created = True
+        except IntegrityError:
+            # Another worker created the issue for this fingerprint first (on PostgreSQL the
+            # unique index made us wait for its commit): use that one.
+            link = IssueGrouping.objects.get(project_id=event.project_id, grouping_version=version, key_hash=key)
+    issue_id = issue.pk if created else link.issue_id
+    Issue.objects.filter(pk=issue_id).update(
+        event_count=F("event_count") + 1,
+        last_seen=Greatest(F("last_seen"), event.timestamp),
+        first_seen=Least(F("first_seen"), event.timestamp),
+        **({"last_release": event.release} if event.release else {}),
+    )
+    if event.user_id and _add_issue_user(issue_id, event.user_id):
+        Issue.objects.filter(pk=issue_id).update(user_count=F("user_count") + 1)
+    event.issue_id = issue_id
+    issue = Issue.objects.select_for_update().get(pk=issue_id)
+    if created:
+        _run_hooks(NEW_ISSUE_HOOKS, issue, event)
+    elif issue.status == IssueStatus.RESOLVED:
+        _regress(issue, event, now=now)
+
+
+def _add_issue_user(issue_id: int, user_id: str) -> bool:
+    """Insert (issue, user) once; True when it was new. One statement, safe under concurrency."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_issueuser (issue_id, user_id) VALUES (%s, %s) "
+            "ON CONFLICT (issue_id, user_id) DO NOTHING RETURNING 1",
+            [issue_id, user_id[:200]],
+        )
+        return cursor.fetchone() is not None
+
+
+def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
+    issue.status = IssueStatus.UNRESOLVED
+    issue.regression_count += 1
+    issue.resolved_at = issue.resolved_by = issue.resolved_by_deploy = None
+    issue.save(update_fields=["status", "regression_count", "resolved_at", "resolved_by", "resolved_by_deploy"])
+    IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.REGRESSED, event=event, created_at=now)
+    _run_hooks(REGRESSION_HOOKS, issue, event)
+
+
+def _run_hooks(hooks: list, issue: Issue, event: Event) -> None:
+    for hook in hooks:
+        transaction.on_commit(lambda hook=hook: hook(issue, event), robust=True)
+
+
+def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: datetime | None = None) -> int:
+    """Digest events the queue missed (broker down, worker crash). Safe to run anywhere, any time."""
+    now = now or timezone.now()
+    pks = list(
+        Event.objects.filter(digested_at__isnull=True, received_at__lte=now - timedelta(seconds=older_than_seconds))
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(digest_event(pk, now=now) for pk in pks)
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+
+def _locked_issue(issue_id) -> Issue:
+    try:
+        return Issue.objects.select_for_update().get(pk=issue_id)
+    except Issue.DoesNotExist:
+        raise NotFoundError("No issue with this id.") from None
+
+
+def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None) -> Issue:
+    """Resolve, ignore or unresolve. The same status is a no-op."""
+    if status not in IssueStatus.values:
+        raise DomainError(f"Unknown status {status!r}.", details={"status": [f"Must be one of {IssueStatus.values}."]})
+    now = now or timezone.now()
+    with transaction.atomic():
+        issue = _locked_issue(issue_id)
+        if issue.status == status:
+            return issue
+        issue.status = status
+        if status == IssueStatus.RESOLVED:
+            issue.resolved_at, issue.resolved_by, issue.resolved_by_deploy = now, by, None
+        else:
+            issue.resolved_at = issue.resolved_by = issue.resolved_by_deploy = None
+        issue.save()
+        kind = {
+            IssueStatus.RESOLVED: IssueActivity.Kind.RESOLVED,
+            IssueStatus.IGNORED: IssueActivity.Kind.IGNORED,
+            IssueStatus.UNRESOLVED: IssueActivity.Kind.UNRESOLVED,
+        }[status]
+        IssueActivity.objects.create(issue=issue, kind=kind, actor=by, created_at=now)
+    return issue
+
+
+def resolve_quiet_issues_after_deploys(*, now: datetime | None = None) -> int:
+    """A DEPLOY/CONFIG_CHANGE resolves its service's unresolved issues that stay quiet for the window after it."""
+    now = now or timezone.now()
+    window = timedelta(minutes=settings.TRACEPOINT["DEPLOY_QUIET_MINUTES"])
+    # Markers whose window has passed, newest marker per service first; look back one day.
+    markers = Event.objects.filter(
+        event_type__in=[EventType.DEPLOY, EventType.CONFIG_CHANGE],
+        timestamp__lte=now - window,
+        timestamp__gte=now - window - timedelta(days=1),
+    ).order_by("-timestamp")
+    resolved = 0
+    for marker in markers:
+        candidates = Issue.objects.filter(
+            project_id=marker.project_id,
+            service=marker.service,
+            status=IssueStatus.UNRESOLVED,
+            first_seen__lt=marker.timestamp,
+        ).exclude(last_seen__gte=marker.timestamp)
+        for issue_id in candidates.values_list("pk", flat=True):
+            with transaction.atomic():
+                issue = _locked_issue(issue_id)
+                quiet = not Event.objects.filter(
+                    issue=issue, timestamp__gte=marker.timestamp, timestamp__lt=marker.timestamp + window
+                ).exists()
+                if issue.status != IssueStatus.UNRESOLVED or issue.last_seen >= marker.timestamp or not quiet:
+                    continue
+                issue.status = IssueStatus.RESOLVED
+                issue.resolved_at, issue.resolved_by, issue.resolved_by_deploy = now, None, marker
+                issue.save()
+                IssueActivity.objects.create(
+                    issue=issue, kind=IssueActivity.Kind.RESOLVED_BY_DEPLOY, event=marker, created_at=now
+                )
+                resolved += 1
+    return resolved
+
+
+# --- retention ------------------------------------------------------------------------
+
+
+def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, max_batches: int = 1000) -> int:
+    """Delete events past retention in small batches (short transactions); issues keep their counters."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
+    deleted = 0
+    for _ in range(max_batches):
+        batch = list(Event.objects.filter(timestamp__lt=cutoff).order_by("timestamp").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            break
+        # Deploy markers that resolved issues are referenced with SET NULL; nothing else points here.
+        count, _ = Event.objects.filter(pk__in=batch).delete()
+        deleted += count
+    return deleted
+

@@ -1,0 +1,23 @@
+from celery import shared_task
+
+from events import services
+
+
+@shared_task(name="events.digest_events", ignore_result=True, acks_late=True)
+def digest_events(project_id: int, event_ids: list[str]) -> int:
+    return services.digest_events(project_id, event_ids)
+
+
+@shared_task(name="events.sweep_undigested", ignore_result=True)
+def sweep_undigested() -> int:
+    return services.sweep_undigested()
+
+
+@shared_task(name="events.resolve_quiet_issues", ignore_result=True)
+def resolve_quiet_issues() -> int:
+    return services.resolve_quiet_issues_after_deploys()
+
+
+@shared_task(name="events.delete_old_events", ignore_result=True)
+def delete_old_events() -> int:
+    return services.delete_old_events()
