@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Sentry-envelope ingest throughput in the production layout.
+
+Starts gunicorn and a Celery worker against PostgreSQL and Redis (its own
+database, created if missing), creates a project, then sends N realistic
+gzip envelopes (one event each, as sentry-sdk does) from C concurrent
+clients, with G distinct error groups whose messages carry varying values.
+Reports accepted events/s, request latency p50/p95/p99, the time from the
+last request until every event is grouped, the number of issues (must be G)
+and the peak memory (RSS) of the server processes.
+
+    .venv/bin/python bench/ingest.py [--events 5000] [--concurrency 16] [--groups 50] [--workers 4]
+
+Target (issue): >= 1,000 accepted events/s at C=16, p99 <= 100 ms, all grouped
+within 10 s of the last request, exactly G issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
+MODULES = ["shop.checkout", "shop.cart", "shop.payments", "api.users", "api.orders", "worker.sync", "web.views"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def envelope(key: str, group: int, rng: random.Random) -> bytes:
+    event_id = uuid.uuid4().hex
+    exc_type = EXCEPTIONS[group % len(EXCEPTIONS)]
+    module = MODULES[group % len(MODULES)]
+    value = f"group {group}: order {rng.randint(1, 10**6)} failed for user{rng.randint(1, 500)}@example.com"
+    event = {
+        "event_id": event_id,
+        "timestamp": datetime.now(tz=UTC).isoformat(),
+        "platform": "python",
+        "level": "error",
+        "release": "shop@1.4.2",
+        "environment": "production",
+        "server_name": "web-1",
+        "transaction": f"/orders/{{id}}/step{group % 5}",
+        "user": {"id": f"u{rng.randint(1, 500)}"},
+        "exception": {
+            "values": [
+                {
+                    "type": exc_type,
+                    "value": value,
+                    "mechanism": {"type": "generic", "handled": True},
+                    "stacktrace": {
+                        "frames": [
+                            {
+                                "module": "django.core.handlers.base",
+                                "function": "_get_response",
+                                "lineno": 197,
+                                "in_app": False,
+                            },
+                            {
+                                "module": module,
+                                "function": f"handler_{group}",
+                                "lineno": rng.randint(10, 400),
+                                "in_app": True,
+                                "context_line": "    raise error",
+                            },
+                        ]
+                    },
+                }
+            ]
+        },
+        "tags": {"region": rng.choice(["eu", "us"])},
+        "sdk": {"name": "sentry.python", "version": "2.75.0"},
+    }
+    payload = json.dumps(event).encode()
+    header = json.dumps({"event_id": event_id, "sent_at": datetime.now(tz=UTC).isoformat()}).encode()
+    item = json.dumps({"type": "event", "content_type": "application/json", "length": len(payload)}).encode()
+    return gzip.compress(header + b"\n" + item + b"\n" + payload + b"\n", compresslevel=6)
+
+
+def rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tracepoint_ingest_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
+    args = parser.parse_args()
+    if "bench" not in args.database_url.rsplit("/", 1)[-1]:
+        sys.exit("refusing: the database name must contain 'bench' (its events are deleted)")
+
+    dbname = args.database_url.rsplit("/", 1)[-1]
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    var_dir = tempfile.mkdtemp(prefix="tp-ingest-bench-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CELERY_BROKER_URL": args.redis_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+        "TRACEPOINT_VAR_DIR": var_dir,
+        "LOG_LEVEL": "WARNING",
+        "CELERY_WORKER_CONCURRENCY": str(args.worker_concurrency),
+    }
+    python = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    setup = (
+        "import django; django.setup(); "
+        "from events.models import Event, Issue, Project; from events import services; "
+        "Event.objects.all().delete(); Issue.objects.all().delete(); Project.objects.filter(slug='bench').delete(); "
+        "p = services.create_project(name='Bench', slug='bench', services=['shop']); "
+        "print(p.pk, p.active_key().public_key)"
+    )
+    out = subprocess.run([python, "-c", setup], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    project_id, key = out.stdout.split()
+
+    port = free_port()
+    bin_dir = ROOT / ".venv" / "bin"
+    web = subprocess.Popen(
+        [
+            str(bin_dir / "gunicorn"),
+            "-c",
+            "python:tracepoint.gunicorn_conf",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [
+            str(bin_dir / "celery"),
+            "-A",
+            "tracepoint",
+            "--quiet",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kib(tree(web.pid) + tree(worker.pid)))
+            time.sleep(0.2)
+
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        rng = random.Random(3)
+        bodies = [envelope(key, i % args.groups, rng) for i in range(args.events)]
+        url = f"{base}/api/{project_id}/envelope/"
+        headers = {
+            "Content-Type": "application/x-sentry-envelope",
+            "Content-Encoding": "gzip",
+            "X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7, sentry_client=bench/1.0",
+        }
+        local = threading.local()
+
+        def send(body: bytes) -> tuple[int, float]:
+            session = getattr(local, "session", None) or requests.Session()
+            local.session = session
+            started = time.perf_counter()
+            response = session.post(url, data=body, headers=headers, timeout=30)
+            return response.status_code, (time.perf_counter() - started) * 1000
+
+        for body in bodies[:20]:  # warm up (these count too)
+            send(body)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            results = list(pool.map(send, bodies[20:]))
+        elapsed = time.perf_counter() - started
+        last_request = time.monotonic()
+        accepted = sum(1 for status, _ in results if status == 200)
+        latencies = sorted(ms for _, ms in results)
+
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                waiting = conn.execute("SELECT count(*) FROM events_event WHERE digested_at IS NULL").fetchone()[0]
+                if waiting == 0:
+                    break
+                time.sleep(0.1)
+            grouped_after = time.monotonic() - last_request
+            stored = conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
+            issues = conn.execute("SELECT count(*) FROM events_issue").fetchone()[0]
+            counted = conn.execute("SELECT coalesce(sum(event_count), 0) FROM events_issue").fetchone()[0]
+        stop.set()
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+        print(f"events sent {len(results)} (+20 warm-up), accepted {accepted}, stored {stored}, counted {counted}")
+        print(f"concurrency {args.concurrency}, gunicorn workers {args.workers}, celery {args.worker_concurrency}")
+        print(f"accepted events/s: {accepted / elapsed:.0f}")
+        print(
+            f"latency ms: p50 {statistics.median(latencies):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}  "
+            f"max {latencies[-1]:.1f}"
+        )
+        print(f"all grouped {grouped_after:.1f} s after the last request (waiting rows: {waiting})")
+        print(f"issues: {issues} (expected {args.groups})")
+        print(f"peak RSS of gunicorn + worker: {peak[0] / 1024:.0f} MiB")
+        ok = (
+            accepted / elapsed >= 1000
+            and pct(0.99) <= 100
+            and waiting == 0
+            and grouped_after <= 10
+            and issues == args.groups
+        )
+        print("PASS" if ok else "FAIL (target: >= 1000 events/s, p99 <= 100 ms, grouped within 10 s, exactly G issues)")
+        return 0 if ok else 1
+    finally:
+        stop.set()
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
