@@ -176,7 +176,7 @@ def generate_copy_chunks(rows: int, user_ids: list[int], seed: int, now: datetim
     correlated with created_at like a real append-only table. No value holds a
     tab, newline or backslash, so no COPY escaping is needed.
     """
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    rng = random.Random(seed)
     service_cum = _cumulative([1 / (rank + 1) ** 0.8 for rank in range(len(SERVICES))])  # a few busy services
     start, end = (now - HISTORY).timestamp(), now.timestamp()
     step = HISTORY.total_seconds() / rows
