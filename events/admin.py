@@ -1,1 +1,105 @@
-# Admin registrations for this app's models live here.
+"""Django admin for projects and keys, events (read-only) and issues (status changes go through services)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from events import services
+from events.models import Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
+
+
+class ProjectKeyInline(admin.TabularInline):
+    model = ProjectKey
+    extra = 0
+    fields = ["label", "public_key", "is_active", "created_at", "revoked_at"]
+    readonly_fields = ["public_key", "created_at", "revoked_at"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["members"]
+    readonly_fields = ["created_at"]
+    inlines = [ProjectKeyInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and not obj.keys.exists():
+            services.rotate_key(obj, label="Default")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "event_type", "project", "service", "level", "timestamp", "issue", "digested_at"]
+    list_filter = ["event_type", "level", "project", "service"]
+    search_fields = ["event_id", "message"]
+    date_hierarchy = "timestamp"
+    list_select_related = ["project", "issue"]
+    show_full_result_count = False  # events grow large: skip the COUNT(*) of the whole table
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class IssueActivityInline(admin.TabularInline):
+    model = IssueActivity
+    extra = 0
+    fields = ["kind", "actor", "event", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    list_display = ["title", "project", "service", "status", "level", "event_count", "user_count", "last_seen"]
+    list_filter = ["status", "level", "project"]
+    search_fields = ["title", "culprit"]
+    list_select_related = ["project"]
+    readonly_fields = [
+        "project",
+        "service",
+        "status",
+        "first_seen",
+        "last_seen",
+        "event_count",
+        "user_count",
+        "regression_count",
+        "resolved_at",
+        "resolved_by",
+        "resolved_by_deploy",
+        "first_release",
+        "last_release",
+    ]
+    inlines = [IssueActivityInline]
+    actions = ["resolve", "ignore", "unresolve"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        for issue_id in queryset.values_list("pk", flat=True):
+            services.set_issue_status(issue_id, status=status, by=request.user)
+        self.message_user(request, f"{queryset.count()} issue(s) now {status}.", messages.SUCCESS)
+
+    @admin.action(description="Resolve selected issues")
+    def resolve(self, request, queryset):
+        self._set_status(request, queryset, IssueStatus.RESOLVED)
+
+    @admin.action(description="Ignore selected issues")
+    def ignore(self, request, queryset):
+        self._set_status(request, queryset, IssueStatus.IGNORED)
+
+    @admin.action(description="Unresolve selected issues")
+    def unresolve(self, request, queryset):
+        self._set_status(request, queryset, IssueStatus.UNRESOLVED)

@@ -1,15 +1,87 @@
-"""``/api/v1/events`` (native ingest with a project key; listing for users) and the issues API."""
+"""``/api/v1/events`` (native ingest with a project key; listing for users), issues and projects.
+
+Every read is scoped by ``Project.objects.visible_to(user)``; every write is one service call.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from events import services
+from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.ingest import key_from_request, parse_native_events
+from events.models import Event, Issue, Project, ProjectKey
+from events.serializers import (
+    EventSerializer,
+    IssueActivitySerializer,
+    IssueSerializer,
+    IssueUpdateSerializer,
+    KeyRotateSerializer,
+    ProjectKeySerializer,
+    ProjectSerializer,
+)
+from tracepoint.accounts.permissions import IsAdminOrReadOnly
+from tracepoint.accounts.roles import ADMIN, has_role
+from tracepoint.api.filters import StrictOrderingFilter
+from tracepoint.api.pagination import _positive_int
 from tracepoint.api.routers import OptionalSlashRouter
+
+
+def visible_to(queryset, user, *, field: str = "project"):
+    """Rows of the projects ``user`` may see (admins: all, without the membership join)."""
+    if user is not None and user.is_authenticated and has_role(user, ADMIN):
+        return queryset
+    return queryset.filter(**{f"{field}__in": Project.objects.visible_to(user).values("pk")})
+
+
+class EventCursorPagination(CursorPagination):
+    """Keyset paging, newest first: stable while events keep arriving."""
+
+    ordering = ("-timestamp", "-id")
+    page_size = 10
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request) -> int:
+        return _positive_int(request.query_params, self.page_size_query_param, self.page_size, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "page_size": self.page_size,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "page_size": {"type": "integer", "example": 10},
+                "results": schema,
+            },
+        }
 
 
 class IngestResponseSerializer(serializers.Serializer):
@@ -17,11 +89,23 @@ class IngestResponseSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.UUIDField())
 
 
-class EventViewSet(viewsets.GenericViewSet):
-    """POST: ingest with a project key (``X-Project-Key`` or ``Authorization: Bearer``)."""
+@extend_schema_view(
+    list=extend_schema(
+        description="Events of the projects you can see, newest first (cursor paging).", tags=["events"]
+    ),
+    retrieve=extend_schema(tags=["events"]),
+)
+class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """POST: ingest with a project key (``X-Project-Key`` or ``Authorization: Bearer``); GET: users."""
+
+    serializer_class = EventSerializer
+    pagination_class = EventCursorPagination
+    filter_backends = [DjangoFilterBackend]  # cursor paging owns the ordering
+    filterset_class = EventFilter
+    http_method_names = ["get", "post", "head", "options"]
 
     # Ingest bodies may be larger than other API bodies (a batch of 1,000 events).
-    max_request_bytes = staticmethod(lambda: __import__("django.conf").conf.settings.TRACEPOINT["INGEST_MAX_BYTES"])
+    max_request_bytes = staticmethod(lambda: settings.TRACEPOINT["INGEST_MAX_BYTES"])
 
     def initialize_request(self, request, *args, **kwargs):
         # DRF picks the action after choosing authenticators; ingest needs it before.
@@ -43,6 +127,9 @@ class EventViewSet(viewsets.GenericViewSet):
             return []  # ingest has its own budget (quotas arrive with the alerting issue)
         return super().get_throttles()
 
+    def get_queryset(self):
+        return visible_to(Event.objects.all(), self.request.user)
+
     @extend_schema(
         request=None,
         responses={202: IngestResponseSerializer},
@@ -60,5 +147,102 @@ class EventViewSet(viewsets.GenericViewSet):
         return Response({"accepted": len(ids), "ids": [str(i) for i in ids]}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(tags=["issues"]),
+    retrieve=extend_schema(tags=["issues"]),
+    partial_update=extend_schema(
+        request=IssueUpdateSerializer,
+        responses={200: IssueSerializer},
+        description="Resolve, ignore or unresolve (responders and admins).",
+        tags=["issues"],
+    ),
+)
+class IssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = IssueSerializer
+    filterset_class = IssueFilter
+    filter_backends = [DjangoFilterBackend, IssueOrdering]
+    ordering_fields = ISSUE_ORDERING_FIELDS
+    ordering = ["-last_seen"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        queryset = Issue.objects.select_related("resolved_by", "resolved_by_deploy")
+        return visible_to(queryset, self.request.user)
+
+    def partial_update(self, request, pk=None):
+        issue = self.get_object()
+        payload = IssueUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.set_issue_status(issue.pk, status=payload.validated_data["status"], by=request.user)
+        return Response(IssueSerializer(self.get_queryset().get(pk=issue.pk)).data)
+
+    @extend_schema(
+        responses={200: EventSerializer(many=True)},
+        filters=False,
+        description="The issue's events, newest first (cursor paging).",
+        tags=["issues"],
+    )
+    @action(detail=True, methods=["get"], pagination_class=EventCursorPagination, filter_backends=[])
+    def events(self, request, pk=None):
+        issue = self.get_object()
+        page = self.paginate_queryset(Event.objects.filter(issue=issue))
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: IssueActivitySerializer(many=True)}, filters=False, tags=["issues"])
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def activity(self, request, pk=None):
+        issue = self.get_object()
+        page = self.paginate_queryset(issue.activity.select_related("actor"))
+        return self.get_paginated_response(IssueActivitySerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["projects"]),
+    retrieve=extend_schema(tags=["projects"]),
+    create=extend_schema(tags=["projects"]),
+    partial_update=extend_schema(tags=["projects"]),
+    update=extend_schema(tags=["projects"]),
+    destroy=extend_schema(tags=["projects"]),
+)
+class ProjectViewSet(viewsets.ModelViewSet):
+    """Admins manage projects, keys and members; members read their projects."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    filter_backends = [StrictOrderingFilter]
+    ordering_fields = ["name", "slug", "created_at"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        return Project.objects.visible_to(self.request.user).prefetch_related("keys", "members")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        with transaction.atomic():
+            project = services.create_project(name=data["name"], slug=data["slug"], services=data.get("services"))
+            project.members.set(data.get("members", []))
+        serializer.instance = project
+
+    @extend_schema(request=KeyRotateSerializer, responses={201: ProjectKeySerializer}, tags=["projects"])
+    @action(detail=True, methods=["post"], url_path="keys")
+    def rotate_key(self, request, pk=None):
+        project = self.get_object()
+        payload = KeyRotateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        key = services.rotate_key(project, label=payload.validated_data["label"])
+        return Response(ProjectKeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ProjectKeySerializer}, tags=["projects"])
+    @action(detail=True, methods=["post"], url_path=r"keys/(?P<key_id>\d+)/revoke")
+    def revoke_key(self, request, pk=None, key_id=None):
+        project = self.get_object()
+        key = get_object_or_404(ProjectKey, project=project, pk=key_id)
+        services.revoke_key(key)
+        key.refresh_from_db()
+        return Response(ProjectKeySerializer(key).data)
+
+
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="event")
+router.register("issues", IssueViewSet, basename="issue")
+router.register("projects", ProjectViewSet, basename="project")

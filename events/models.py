@@ -188,6 +188,9 @@ class IssueUser(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issue", "user_id"], name="issue_user_unique")]
 
+    def __str__(self) -> str:
+        return self.user_id
+
 
 class IssueActivity(models.Model):
     """The history of an issue: created, resolved (by whom or which deploy), regressed, ignored, unresolved."""
@@ -202,7 +205,9 @@ class IssueActivity(models.Model):
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="activity")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

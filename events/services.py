@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -204,12 +204,17 @@ def _group(event: Event, *, now: datetime) -> None:
             # unique index made us wait for its commit): use that one.
             link = IssueGrouping.objects.get(project_id=event.project_id, grouping_version=version, key_hash=key)
     issue_id = issue.pk if created else link.issue_id
-    Issue.objects.filter(pk=issue_id).update(
-        event_count=F("event_count") + 1,
-        last_seen=Greatest(F("last_seen"), event.timestamp),
-        first_seen=Least(F("first_seen"), event.timestamp),
-        **({"last_release": event.release} if event.release else {}),
-    )
+    changes = {
+        "event_count": F("event_count") + 1,
+        "last_seen": Greatest(F("last_seen"), event.timestamp),
+        "first_seen": Least(F("first_seen"), event.timestamp),
+    }
+    if event.release:
+        # A late event must not overwrite the release of a newer one (SQL sees the old last_seen).
+        changes["last_release"] = Case(
+            When(last_seen__lte=event.timestamp, then=Value(event.release)), default=F("last_release")
+        )
+    Issue.objects.filter(pk=issue_id).update(**changes)
     if event.user_id and _add_issue_user(issue_id, event.user_id):
         Issue.objects.filter(pk=issue_id).update(user_count=F("user_count") + 1)
     event.issue_id = issue_id
@@ -308,6 +313,10 @@ def resolve_quiet_issues_after_deploys(*, now: datetime | None = None) -> int:
             status=IssueStatus.UNRESOLVED,
             first_seen__lt=marker.timestamp,
         ).exclude(last_seen__gte=marker.timestamp)
+        # Someone reopened it by hand after this deploy: the deploy no longer speaks for it.
+        candidates = candidates.exclude(
+            activity__kind=IssueActivity.Kind.UNRESOLVED, activity__created_at__gte=marker.timestamp
+        )
         for issue_id in candidates.values_list("pk", flat=True):
             with transaction.atomic():
                 issue = _locked_issue(issue_id)
@@ -334,11 +343,11 @@ def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, ma
     cutoff = (now or timezone.now()) - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
     deleted = 0
     for _ in range(max_batches):
-        batch = list(Event.objects.filter(timestamp__lt=cutoff).order_by("timestamp").values_list("pk", flat=True)[:batch_size])
+        old = Event.objects.filter(timestamp__lt=cutoff).order_by("timestamp")
+        batch = list(old.values_list("pk", flat=True)[:batch_size])
         if not batch:
             break
         # Deploy markers that resolved issues are referenced with SET NULL; nothing else points here.
         count, _ = Event.objects.filter(pk__in=batch).delete()
         deleted += count
     return deleted
-

@@ -6,4 +6,11 @@ app_name = "events"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/status/", views.set_status, name="status"),
+    path("projects/", views.project_list, name="projects"),
+    path("projects/new/", views.project_create, name="project_create"),
+    path("projects/<int:pk>/", views.project_detail, name="project"),
+    path("projects/<int:pk>/keys/rotate/", views.key_rotate, name="key_rotate"),
+    path("projects/<int:pk>/keys/<int:key_pk>/revoke/", views.key_revoke, name="key_revoke"),
 ]

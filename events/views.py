@@ -1,9 +1,345 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Issue pages (HTMX): list with live filters, detail with stack trace and actions, project settings."""
 
-from tracepoint.accounts.roles import role_required
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from events import services
+from events.forms import SORTS, STATUS_TABS, IssueFilterForm, IssueStatusForm, ProjectForm
+from events.models import Event, Issue, IssueStatus, Project, ProjectKey
+from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
+from tracepoint.api.pagination import FastCountPaginator, count_memo
+from tracepoint.errors import DomainError
+
+PAGE_SIZE = 25
+BREAKDOWN_EVENTS = 500
+RECENT_EVENTS = 20
+TOP_VALUES = 5
+MAX_TAG_KEYS = 4
+# What each status button says, and which buttons an issue in a status offers.
+ACTION_LABELS = {IssueStatus.RESOLVED: "Resolve", IssueStatus.IGNORED: "Ignore", IssueStatus.UNRESOLVED: "Unresolve"}
+ACTIONS = {
+    IssueStatus.UNRESOLVED: [IssueStatus.RESOLVED, IssueStatus.IGNORED],
+    IssueStatus.RESOLVED: [IssueStatus.UNRESOLVED],
+    IssueStatus.IGNORED: [IssueStatus.UNRESOLVED, IssueStatus.RESOLVED],
+}
+
+
+def visible_issues(user) -> QuerySet[Issue]:
+    return Issue.objects.filter(project__in=Project.objects.visible_to(user)).select_related("project")
+
+
+def get_issue_for_user(user, pk) -> Issue:
+    issue = visible_issues(user).select_related("resolved_by", "resolved_by_deploy").filter(pk=pk).first()
+    if issue is None:
+        raise Http404("No such issue.")
+    return issue
+
+
+def get_project_for_user(user, pk) -> Project:
+    project = Project.objects.visible_to(user).filter(pk=pk).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+# --- issue list -------------------------------------------------------------------------
 
 
 @role_required("viewer")
+@require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "events/index.html", {})
+    with count_memo():
+        return _index(request)
+
+
+def _index(request: HttpRequest) -> HttpResponse:
+    projects = Project.objects.visible_to(request.user)
+    form = IssueFilterForm(request.GET or None, projects=projects)
+    issues = visible_issues(request.user)
+    valid = not form.is_bound or form.is_valid()
+    data = form.cleaned_data if form.is_bound and valid else {}
+    status = data.get("status") or IssueStatus.UNRESOLVED
+    sort = data.get("sort") or "last_seen"
+    if not valid:
+        issues = issues.none()
+    if data.get("q", "").strip():
+        q = data["q"].strip()
+        issues = issues.filter(Q(title__icontains=q) | Q(culprit__icontains=q))
+    if data.get("project"):
+        issues = issues.filter(project=data["project"])
+    # One query for every tab's count, over the same search and project.
+    counts = issues.aggregate(
+        all=Count("pk"), **{value: Count("pk", filter=Q(status=value)) for value in IssueStatus.values}
+    )
+    if status != "all":
+        issues = issues.filter(status=status)
+    issues = issues.order_by(*SORTS[sort][1])
+    paginator = FastCountPaginator(issues, PAGE_SIZE)
+    page = paginator.get_page(data.get("page") or 1)
+
+    params = request.GET.copy()
+    params.pop("page", None)
+
+    def query(**changes: str) -> str:
+        result = params.copy()
+        for key, value in changes.items():
+            result[key] = value
+        return result.urlencode()
+
+    context = {
+        "form": form,
+        "page": page,
+        "status": status,
+        "sort": sort,
+        "tabs": [
+            {
+                "value": value,
+                "label": label,
+                "count": counts[value],
+                "query": query(status=value),
+                "active": value == status,
+            }
+            for value, label in STATUS_TABS
+        ],
+        "sorts": [
+            {"value": key, "label": label, "query": query(sort=key), "active": key == sort}
+            for key, (label, _) in SORTS.items()
+        ],
+        "base_query": params.urlencode(),
+        "projects": projects,
+        "has_projects": projects.exists(),
+    }
+    template = "events/issue_list.html#table" if request.htmx else "events/issue_list.html"
+    return render(request, template, context)
+
+
+# --- issue detail -----------------------------------------------------------------------
+
+
+def _frames(exception: dict[str, Any]) -> list[dict[str, Any]]:
+    stacktrace = exception.get("stacktrace") or {}
+    frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
+    # Sentry sends frames oldest first; people read the crash site first.
+    return [
+        {
+            "module": str(frame.get("module") or ""),
+            "function": str(frame.get("function") or ""),
+            "filename": str(frame.get("filename") or frame.get("abs_path") or ""),
+            "lineno": frame.get("lineno"),
+            "context_line": str(frame.get("context_line") or "").rstrip(),
+            "in_app": frame.get("in_app") is True,
+        }
+        for frame in reversed(frames or [])
+        if isinstance(frame, dict)
+    ]
+
+
+def stack_trace(event: Event | None) -> list[dict[str, Any]]:
+    """The event's exceptions, outermost first, each with its frames newest first."""
+    if event is None:
+        return []
+    values = [value for value in (event.data or {}).get("exception") or [] if isinstance(value, dict)]
+    return [
+        {"type": str(value.get("type") or ""), "value": str(value.get("value") or ""), "frames": _frames(value)}
+        for value in reversed(values)
+    ]
+
+
+def _tag_pairs(tags: Any) -> list[tuple[str, str]]:
+    """Sentry sends tags as an object or as ``[[key, value], …]``."""
+    if isinstance(tags, dict):
+        return [(str(k), str(v)) for k, v in tags.items() if v is not None]
+    if isinstance(tags, list):
+        return [(str(t[0]), str(t[1])) for t in tags if isinstance(t, list | tuple) and len(t) == 2]
+    return []
+
+
+def _top(counter: Counter, total: int) -> list[dict[str, Any]]:
+    return [
+        {"value": value, "count": count, "percent": round(100 * count / total) if total else 0}
+        for value, count in counter.most_common(TOP_VALUES)
+    ]
+
+
+def breakdown(issue: Issue) -> dict[str, Any]:
+    """Counts by release, environment and the most common tags over the issue's recent events."""
+    rows = list(
+        Event.objects.filter(issue=issue)
+        .order_by("-timestamp", "-id")
+        .values_list("release", "environment", "data__tags")[:BREAKDOWN_EVENTS]
+    )
+    releases, environments, tags = Counter(), Counter(), {}
+    for release, environment, raw_tags in rows:
+        releases[release or "(none)"] += 1
+        environments[environment or "(none)"] += 1
+        for key, value in _tag_pairs(raw_tags):
+            if key not in ("release", "environment"):
+                tags.setdefault(key, Counter())[value] += 1
+    total = len(rows)
+    keys = sorted(tags, key=lambda key: (-sum(tags[key].values()), key))[:MAX_TAG_KEYS]
+    groups = [("Release", _top(releases, total)), ("Environment", _top(environments, total))]
+    groups += [(key, _top(tags[key], total)) for key in keys]
+    return {"total": total, "groups": groups}
+
+
+def _detail_context(request: HttpRequest, issue: Issue, **extra) -> dict:
+    can_write = has_role(request.user, RESPONDER)
+    return {
+        "issue": issue,
+        "actions": [(target.value, ACTION_LABELS[target]) for target in ACTIONS[IssueStatus(issue.status)]]
+        if can_write
+        else [],
+        "can_write": can_write,
+        "activity": issue.activity.select_related("actor", "event").order_by("created_at", "id")[:200],
+        **extra,
+    }
+
+
+@role_required("viewer")
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    issue = get_issue_for_user(request.user, pk)
+    recent = list(Event.objects.filter(issue=issue).order_by("-timestamp", "-id")[:RECENT_EVENTS])
+    latest = recent[0] if recent else None
+    context = _detail_context(
+        request,
+        issue,
+        latest=latest,
+        exceptions=stack_trace(latest),
+        recent_events=recent,
+        breakdown=breakdown(issue),
+    )
+    return render(request, "events/issue_detail.html", context)
+
+
+@role_required("responder")
+@require_POST
+def set_status(request: HttpRequest, pk: int) -> HttpResponse:
+    issue = get_issue_for_user(request.user, pk)
+    form = IssueStatusForm(request.POST)
+    error = None
+    if not form.is_valid():
+        error = "Unknown status."
+    else:
+        try:
+            issue = services.set_issue_status(issue.pk, status=form.cleaned_data["status"], by=request.user)
+        except DomainError as exc:
+            if exc.code == "NOT_FOUND":
+                raise Http404 from None
+            error = exc.message
+    message = error or f"Issue {IssueStatus(issue.status).label.lower()}."
+    if request.htmx:
+        issue = get_issue_for_user(request.user, pk)
+        response = render(request, "events/issue_detail.html#summary", _detail_context(request, issue, error=error))
+        return trigger_client_event(response, "toast", {"message": message, "level": "error" if error else "success"})
+    (messages.error if error else messages.success)(request, message)
+    return redirect("events:detail", pk=pk)
+
+
+# --- projects ---------------------------------------------------------------------------
+
+
+def _project_list_context(request: HttpRequest, form: ProjectForm | None = None) -> dict:
+    projects = Project.objects.visible_to(request.user).annotate(
+        open_issues=Count("issues", filter=Q(issues__status=IssueStatus.UNRESOLVED))
+    )
+    is_admin = has_role(request.user, ADMIN)
+    return {"projects": projects, "is_admin": is_admin, "form": form or (ProjectForm() if is_admin else None)}
+
+
+@role_required("viewer")
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "events/project_list.html", _project_list_context(request))
+
+
+@role_required("admin")
+@require_POST
+def project_create(request: HttpRequest) -> HttpResponse:
+    form = ProjectForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        project = services.create_project(name=data["name"], slug=data["slug"], services=data["services"])
+        messages.success(request, f"Project {project.name} created. Send its first event with a snippet below.")
+        url = reverse("events:project", kwargs={"pk": project.pk})
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if request.htmx:
+        # htmx swaps only 2xx answers, so the inline errors come back as 200 there.
+        return render(request, "events/project_list.html#create-form", {"form": form})
+    return render(request, "events/project_list.html", _project_list_context(request, form), status=400)
+
+
+def setup_snippets(project: Project, key: ProjectKey | None) -> dict[str, str]:
+    if key is None:
+        return {}
+    base_url = settings.TRACEPOINT["BASE_URL"].rstrip("/")
+    dsn = key.dsn(base_url)
+    service = (project.services or ["web"])[0]
+    return {
+        "python": f'import sentry_sdk\n\nsentry_sdk.init(dsn="{dsn}")',
+        "javascript": f'import * as Sentry from "@sentry/browser";\n\nSentry.init({{ dsn: "{dsn}" }});',
+        "curl": (
+            f"curl -X POST {base_url}/api/v1/events \\\n"
+            f"  -H 'X-Project-Key: {key.public_key}' \\\n"
+            "  -H 'Content-Type: application/json' \\\n"
+            f'  -d \'{{"service":"{service}","message":"ValueError: boom"}}\''
+        ),
+    }
+
+
+def _project_context(request: HttpRequest, project: Project) -> dict:
+    key = project.active_key()
+    return {
+        "project": project,
+        "active_key": key,
+        "dsn": key.dsn(settings.TRACEPOINT["BASE_URL"]) if key else "",
+        "keys": project.keys.order_by("-is_active", "-created_at"),
+        "snippets": setup_snippets(project, key),
+        "is_admin": has_role(request.user, ADMIN),
+    }
+
+
+@role_required("viewer")
+@require_GET
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    return render(request, "events/project_detail.html", _project_context(request, project))
+
+
+def _after_key_action(request: HttpRequest, project: Project, message: str) -> HttpResponse:
+    if request.htmx:
+        response = render(request, "events/project_detail.html#settings", _project_context(request, project))
+        return trigger_client_event(response, "toast", {"message": message, "level": "success"})
+    messages.success(request, message)
+    return redirect("events:project", pk=project.pk)
+
+
+@role_required("admin")
+@require_POST
+def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    services.rotate_key(project)
+    return _after_key_action(request, project, "New key created. The old keys keep working until you revoke them.")
+
+
+@role_required("admin")
+@require_POST
+def key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    key = project.keys.filter(pk=key_pk).first()
+    if key is None:
+        raise Http404("No such key.")
+    if key.is_active:
+        services.revoke_key(key)
+    return _after_key_action(request, project, f"Key {key.public_key[:8]}… revoked; events sent with it are refused.")

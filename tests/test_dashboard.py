@@ -50,7 +50,7 @@ def test_sections_have_empty_states(viewer):
     client = _client(viewer)
     for path, text in (
         ("/incidents/", "No incidents yet."),
-        ("/issues/", "No issues yet."),
+        ("/issues/", "No projects yet, so no errors can arrive."),
         ("/monitors/", "No monitors yet."),
         ("/status-pages/", "No status pages yet."),
     ):

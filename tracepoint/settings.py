@@ -13,8 +13,8 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 import dj_email_url
+from celery.schedules import crontab
 
 from tracepoint.lib.env import (
     SettingError,

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from events import sentry
 from events.api import router as events_router
 from incidents.api import router as incidents_router
 from monitors.api import router as monitors_router
@@ -35,6 +36,9 @@ urlpatterns = [
     # One login page for everyone, with its rate limit: the admin's own login form redirects there.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
+    # Sentry SDKs derive these from the DSN (shared/specs/sentry-ingest.md).
+    path("api/<int:project_id>/envelope/", sentry.envelope_view, name="sentry-envelope"),
+    path("api/<int:project_id>/store/", sentry.store_view, name="sentry-store"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,0 +1,134 @@
+"""Serializers of the events API: projects and keys, events, issues and their activity."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from events.models import Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
+from incidents.serializers import ServiceField
+
+
+class ProjectKeySerializer(serializers.ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+    created = serializers.DateTimeField(source="created_at", read_only=True)
+    revoked = serializers.DateTimeField(source="revoked_at", read_only=True)
+
+    class Meta:
+        model = ProjectKey
+        fields = ["id", "public_key", "label", "active", "created", "revoked"]
+        read_only_fields = fields
+
+
+class KeyRotateSerializer(serializers.Serializer):
+    label = serializers.CharField(max_length=100, required=False, default="Rotated")
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    services = serializers.ListField(child=ServiceField(), required=False, max_length=100)
+    members = serializers.SlugRelatedField(
+        many=True,
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        required=False,
+        help_text="Usernames of the members (they see this project's events and issues).",
+    )
+    dsn = serializers.SerializerMethodField()
+    keys = ProjectKeySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "slug", "services", "members", "dsn", "keys", "created_at"]
+        read_only_fields = ["id", "dsn", "keys", "created_at"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_dsn(self, project: Project) -> str | None:
+        # Keys are prefetched newest first: pick in Python rather than query per row.
+        active = [key for key in project.keys.all() if key.is_active]
+        if not active:
+            return None
+        newest = max(active, key=lambda key: (key.created_at, key.pk))
+        return newest.dsn(settings.TRACEPOINT["BASE_URL"])
+
+    def validate_services(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = [
+            "id",
+            "event_id",
+            "project",
+            "event_type",
+            "service",
+            "timestamp",
+            "received_at",
+            "level",
+            "message",
+            "release",
+            "environment",
+            "route",
+            "user_id",
+            "platform",
+            "issue",
+            "digested_at",
+            "data",
+        ]
+        read_only_fields = fields
+
+
+class DeployRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "event_id", "release", "service", "timestamp"]
+        read_only_fields = fields
+
+
+class IssueSerializer(serializers.ModelSerializer):
+    count = serializers.IntegerField(source="event_count", read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by_deploy = DeployRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Issue
+        fields = [
+            "id",
+            "project",
+            "service",
+            "title",
+            "culprit",
+            "level",
+            "status",
+            "first_seen",
+            "last_seen",
+            "event_count",
+            "count",
+            "user_count",
+            "regression_count",
+            "resolved_at",
+            "resolved_by",
+            "resolved_by_deploy",
+            "first_release",
+            "last_release",
+        ]
+        read_only_fields = fields
+
+
+class IssueUpdateSerializer(serializers.Serializer):
+    # Plain values (not the labelled choices of Issue.status): a choice set of its own gives the
+    # OpenAPI enum a stable name without a settings override.
+    status = serializers.ChoiceField(choices=IssueStatus.values)
+
+
+class IssueActivitySerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = IssueActivity
+        fields = ["id", "kind", "actor", "event", "created_at"]
+        read_only_fields = fields

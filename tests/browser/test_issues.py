@@ -1,0 +1,110 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from events import services
+from events.services import NewEvent
+from tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.browser
+
+
+def _login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def _error(exc_type: str, value: str, function: str, *, minutes_ago: int) -> NewEvent:
+    frames = [
+        {
+            "module": "django.core.handlers.base",
+            "function": "_get_response",
+            "filename": "django/base.py",
+            "lineno": 197,
+        },
+        {
+            "module": "shop.cart",
+            "function": function,
+            "filename": "shop/cart.py",
+            "lineno": 42,
+            "in_app": True,
+            "context_line": "qty = int(raw)",
+        },
+    ]
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        event_type="ERROR",
+        service="checkout",
+        timestamp=timezone.now() - timedelta(minutes=minutes_ago),
+        message=f"{exc_type}: {value}",
+        release="shop@1.0",
+        environment="production",
+        data={"exception": [{"type": exc_type, "value": value, "stacktrace": {"frames": frames}}]},
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_open_issue_and_resolve_it(live_server, page):
+    rita = make_user("responder", username="rita")
+    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project.members.add(rita)
+    services.store_events(
+        project,
+        [
+            _error("ValueError", "bad quantity", "add_item", minutes_ago=3),
+            _error("KeyError", "'shipping_address'", "confirm", minutes_ago=5),
+        ],
+    )
+    services.sweep_undigested(older_than_seconds=0)
+    base = live_server.url
+    _login(page, base, "rita")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Issues").click()
+    table = page.locator("#issue-table")
+    table.get_by_role("link", name="KeyError: 'shipping_address'").wait_for()
+    assert table.get_by_role("link", name="ValueError: bad quantity").is_visible()
+
+    # Debounced search swaps only the table and keeps the state in the URL.
+    page.get_by_role("searchbox").fill("quantity")
+    page.wait_for_url("**q=quantity*")
+    table.get_by_text("1 issue").wait_for()
+    assert table.get_by_role("link", name="KeyError: 'shipping_address'").count() == 0
+
+    table.get_by_role("link", name="ValueError: bad quantity").click()
+    page.get_by_role("heading", level=1, name="ValueError: bad quantity").wait_for()
+    in_app = page.locator(".frame.in-app")
+    assert in_app.count() == 1
+    assert "add_item" in in_app.inner_text() and "qty = int(raw)" in in_app.inner_text()
+    # The in-app frame is highlighted (its own background and border), and listed first (newest first).
+    assert page.locator(".frame").first.get_attribute("class") == "frame in-app"
+    border = in_app.evaluate("el => getComputedStyle(el).borderLeftWidth")
+    assert border == "3px"
+
+    status = page.locator("#issue-status")
+    assert status.inner_text() == "Unresolved"
+    page.get_by_role("button", name="Resolve").click()
+    page.get_by_role("button", name="Unresolve").wait_for()
+    assert page.locator("#issue-status").inner_text() == "Resolved"
+    assert page.get_by_role("button", name="Resolve", exact=True).count() == 0
+    assert "rita resolved the issue" in " ".join(page.locator("#activity").inner_text().split())
+    assert page.get_by_text("Issue resolved.").is_visible()
+
+    # Back in the list, the resolved issue left the Unresolved tab and sits in Resolved.
+    page.get_by_role("link", name="← Issues").click()
+    table = page.locator("#issue-table")
+    table.get_by_role("link", name="KeyError: 'shipping_address'").wait_for()
+    assert table.get_by_role("link", name="ValueError: bad quantity").count() == 0
+    table.get_by_role("link", name="Resolved 1", exact=True).click()
+    page.wait_for_url("**status=resolved*")
+    table.get_by_role("link", name="ValueError: bad quantity").wait_for()
+
+    # A search from the Resolved tab stays in that tab (the tab's value is part of the filter form).
+    page.get_by_role("searchbox").fill("quantity")
+    page.wait_for_url(lambda url: "q=quantity" in url and "status=resolved" in url)
+    table.get_by_role("link", name="ValueError: bad quantity").wait_for()
+    assert table.get_by_role("link", name="Resolved 1", exact=True).get_attribute("aria-current") == "page"

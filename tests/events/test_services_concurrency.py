@@ -1,0 +1,82 @@
+"""Two workers digesting the first events of a new fingerprint at once make one issue (PostgreSQL)."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, connections  # noqa: F401 - the skipif condition reads connection
+
+from events import services
+from events.models import Event, Issue, IssueGrouping
+from events.services import NewEvent
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="races need PostgreSQL; set DATABASE_URL"),
+]
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _race(targets) -> list:
+    barrier = threading.Barrier(len(targets))
+    results: list = [None] * len(targets)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = targets[index]()
+        except Exception as exc:  # asserted on by the test
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def _error(index: int) -> NewEvent:
+    data = {"exception": [{"type": "TimeoutError", "value": f"took {index}s", "stacktrace": {"frames": []}}]}
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        event_type="ERROR",
+        service="checkout",
+        timestamp=T0 + timedelta(seconds=index),
+        user_id=f"user-{index}",
+        data=data,
+    )
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_concurrent_first_events_of_a_fingerprint_make_exactly_one_issue(project, round_):
+    events = [_error(1), _error(2)]
+    services.store_events(project, events, now=T0)
+    pks = list(Event.objects.order_by("timestamp").values_list("pk", flat=True))
+
+    results = _race([lambda pk=pk: services.digest_event(pk, now=T0) for pk in pks])
+
+    assert results == [True, True]
+    issue = Issue.objects.get()
+    assert issue.event_count == 2
+    assert issue.user_count == 2
+    assert issue.first_seen == T0 + timedelta(seconds=1)
+    assert issue.last_seen == T0 + timedelta(seconds=2)
+    assert IssueGrouping.objects.count() == 1
+    assert set(Event.objects.values_list("issue_id", flat=True)) == {issue.pk}
+    assert issue.activity.count() == 1
+
+
+def test_two_workers_given_the_same_events_count_each_once(project):
+    services.store_events(project, [_error(i) for i in range(20)], now=T0)
+    ids = [str(i) for i in Event.objects.values_list("event_id", flat=True)]
+
+    results = _race([lambda: services.digest_events(project.pk, ids, now=T0)] * 2)
+
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 20
+    assert Issue.objects.get().event_count == 20
+    assert not Event.objects.filter(digested_at__isnull=True).exists()

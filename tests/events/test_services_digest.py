@@ -1,0 +1,153 @@
+"""Digestion: grouping stored events into issues, counters, idempotency, regressions."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from events import services
+from events.models import Event, Issue, IssueActivity, IssueGrouping, IssueStatus
+from events.services import NewEvent
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def error(*, at=T0, value="Order 1 not found", service="checkout", **overrides) -> NewEvent:
+    data = {
+        "exception": [
+            {
+                "type": "LookupError",
+                "value": value,
+                "stacktrace": {"frames": [{"module": "shop.orders", "function": "get", "lineno": 3, "in_app": True}]},
+            }
+        ]
+    }
+    fields = {"event_id": uuid.uuid4(), "event_type": "ERROR", "service": service, "timestamp": at, "data": data}
+    return NewEvent(**(fields | overrides))
+
+
+def ingest(project, *events: NewEvent) -> list[str]:
+    ids = services.store_events(project, list(events), now=T0)
+    services.digest_events(project.pk, [str(i) for i in ids], now=T0)
+    return ids
+
+
+def test_events_of_one_fingerprint_share_one_issue_with_its_counters(project):
+    ingest(
+        project,
+        error(at=T0, value="Order 1 not found", user_id="u1", release="1.0"),
+        error(at=T0 + timedelta(minutes=5), value="Order 2 not found", user_id="u2", release="1.1"),
+        error(at=T0 + timedelta(minutes=2), value="Order 3 not found", user_id="u1", release="1.1"),
+    )
+    issue = Issue.objects.get()
+    assert issue.event_count == 3
+    assert issue.user_count == 2
+    assert issue.first_seen == T0
+    assert issue.last_seen == T0 + timedelta(minutes=5)
+    assert issue.first_release == "1.0"
+    assert issue.last_release == "1.1"
+    assert issue.title == "LookupError: Order 1 not found"
+    assert issue.culprit == "shop.orders in get"
+    assert issue.service == "checkout"
+    assert Event.objects.filter(issue=issue, digested_at__isnull=False).count() == 3
+    assert list(IssueActivity.objects.values_list("kind", flat=True)) == ["created"]
+
+
+def test_a_different_error_opens_another_issue(project):
+    ingest(project, error(value="Order 1 not found"), error(value="Card declined"))
+    assert Issue.objects.count() == 2
+    assert IssueGrouping.objects.count() == 2
+
+
+def test_digesting_twice_counts_once(project):
+    ids = ingest(project, error(user_id="u1"), error(user_id="u2"))
+    assert services.digest_events(project.pk, [str(i) for i in ids], now=T0) == 0
+    for pk in Event.objects.values_list("pk", flat=True):
+        assert services.digest_event(pk, now=T0) is False
+    assert services.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(hours=1)) == 0
+    issue = Issue.objects.get()
+    assert (issue.event_count, issue.user_count) == (2, 2)
+
+
+def test_the_same_event_id_sent_twice_is_stored_and_counted_once(project):
+    event = error()
+    ingest(project, event)
+    ingest(project, event)
+    assert Event.objects.count() == 1
+    assert Issue.objects.get().event_count == 1
+
+
+def test_deploy_markers_are_digested_without_an_issue(project):
+    ingest(project, error(event_type="DEPLOY", data={}, release="2.0"))
+    event = Event.objects.get()
+    assert event.digested_at is not None
+    assert event.issue is None
+    assert not Issue.objects.exists()
+
+
+def test_a_resolved_issue_seeing_its_fingerprint_again_regresses(
+    project, responder, django_capture_on_commit_callbacks
+):
+    ingest(project, error())
+    issue = Issue.objects.get()
+    services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
+    calls = []
+    services.REGRESSION_HOOKS.append(lambda issue, event: calls.append((issue.pk, event.pk)))
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            ingest(project, error(at=T0 + timedelta(hours=1)))
+            assert calls == []  # hooks wait for the commit
+    finally:
+        services.REGRESSION_HOOKS.pop()
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.UNRESOLVED
+    assert issue.regression_count == 1
+    assert (issue.resolved_at, issue.resolved_by, issue.resolved_by_deploy) == (None, None, None)
+    assert issue.event_count == 2
+    assert list(issue.activity.values_list("kind", flat=True)) == ["created", "resolved", "regressed"]
+    newest = Event.objects.order_by("-timestamp").first()
+    assert calls == [(issue.pk, newest.pk)]
+    assert callbacks
+
+
+def test_an_ignored_issue_does_not_regress(project, responder):
+    ingest(project, error())
+    issue = Issue.objects.get()
+    services.set_issue_status(issue.pk, status="ignored", by=responder, now=T0)
+    ingest(project, error(at=T0 + timedelta(hours=1)))
+    issue.refresh_from_db()
+    assert (issue.status, issue.regression_count, issue.event_count) == ("ignored", 0, 2)
+
+
+def test_new_issue_hooks_run_once_per_issue(project, django_capture_on_commit_callbacks):
+    calls = []
+    services.NEW_ISSUE_HOOKS.append(lambda issue, event: calls.append(issue.pk))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest(project, error(), error(), error(value="Card declined"))
+    finally:
+        services.NEW_ISSUE_HOOKS.pop()
+    assert sorted(calls) == sorted(Issue.objects.values_list("pk", flat=True))
+
+
+def test_set_issue_status_records_who_and_when_and_rejects_unknown_states(project, responder):
+    ingest(project, error())
+    issue = Issue.objects.get()
+    resolved = services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
+    assert (resolved.status, resolved.resolved_at, resolved.resolved_by) == ("resolved", T0, responder)
+    again = services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0 + timedelta(hours=1))
+    assert again.resolved_at == T0  # the same status is a no-op
+    reopened = services.set_issue_status(issue.pk, status="unresolved", by=responder, now=T0)
+    assert (reopened.resolved_at, reopened.resolved_by) == (None, None)
+    assert issue.activity.count() == 3
+    with pytest.raises(services.DomainError):
+        services.set_issue_status(issue.pk, status="closed", by=responder)
+    with pytest.raises(services.NotFoundError):
+        services.set_issue_status(issue.pk + 1000, status="resolved", by=responder)
+
+
+def test_sweeper_digests_only_events_older_than_the_delay(project):
+    services.store_events(project, [error()], now=T0)
+    assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=30)) == 0
+    assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=61)) == 1
+    assert Issue.objects.get().event_count == 1
