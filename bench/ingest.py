@@ -135,6 +135,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
     args = parser.parse_args()
     if "bench" not in args.database_url.rsplit("/", 1)[-1]:
@@ -266,7 +267,9 @@ def main() -> int:
             return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
         print(f"events sent {len(results)} (+20 warm-up), accepted {accepted}, stored {stored}, counted {counted}")
-        print(f"concurrency {args.concurrency}, gunicorn workers {args.workers}, celery {args.worker_concurrency}")
+        print(
+            f"concurrency {args.concurrency}, gunicorn {args.workers}x{args.threads}, celery {args.worker_concurrency}"
+        )
         print(f"accepted events/s: {accepted / elapsed:.0f}")
         print(
             f"latency ms: p50 {statistics.median(latencies):.1f}  p95 {pct(0.95):.1f}  p99 {pct(0.99):.1f}  "

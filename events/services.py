@@ -132,16 +132,28 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
     with transaction.atomic():
         Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         ids = [item.event_id for item in events]
-        transaction.on_commit(lambda: _queue_digest(project.pk, ids), robust=True)
+        transaction.on_commit(wake_digester, robust=True)
     return ids
 
 
-def _queue_digest(project_id: int, event_ids: list[uuid.UUID]) -> None:
-    from events.tasks import digest_events
+WAKE_KEY = "events:digester-wakeup"
+
+
+def wake_digester() -> None:
+    """Queue one ``digest_pending`` task unless one was queued in the last second.
+
+    A publish per event would cost more than the insert; one task digests
+    everything waiting, in batches. If the broker (or the cache) is away, the
+    beat sweeper digests the rows later: nothing accepted is lost.
+    """
+    from django.core.cache import cache
+
+    from events.tasks import digest_pending
 
     try:
-        # No publish retries: if the broker is away, the sweeper digests these rows later.
-        digest_events.apply_async(args=(project_id, [str(i) for i in event_ids]), retry=False)
+        if not cache.add(WAKE_KEY, 1, timeout=1):
+            return
+        digest_pending.apply_async(retry=False)
     except Exception as exc:
         logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
 
@@ -149,91 +161,146 @@ def _queue_digest(project_id: int, event_ids: list[uuid.UUID]) -> None:
 # --- digestion ------------------------------------------------------------------------
 
 
-def digest_events(project_id: int, event_ids: Iterable[str], *, now: datetime | None = None) -> int:
-    """Group stored events into issues; idempotent. Returns how many this call digested."""
-    pks = list(
-        Event.objects.filter(project_id=project_id, event_id__in=list(event_ids), digested_at__isnull=True)
-        .order_by("timestamp", "id")
-        .values_list("pk", flat=True)
+def _claim(queryset, limit: int) -> list[Event]:
+    """Lock up to ``limit`` undigested rows that no other worker holds (SKIP LOCKED)."""
+    return list(
+        queryset.filter(digested_at__isnull=True)
+        .select_for_update(skip_locked=True)
+        .order_by("timestamp", "id")[:limit]
     )
-    return sum(digest_event(pk, now=now) for pk in pks)
+
+
+def digest_events(project_id: int, event_ids: Iterable[str], *, now: datetime | None = None) -> int:
+    """Group the given stored events into issues; idempotent. Returns how many this call digested."""
+    ids = list(event_ids)
+    with transaction.atomic():
+        events = _claim(Event.objects.filter(project_id=project_id, event_id__in=ids), len(ids) or 1)
+        return _digest_batch(events, now=now or timezone.now())
 
 
 def digest_event(pk: int, *, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
     with transaction.atomic():
-        # Another worker holding this row is digesting it: skip, it will finish.
-        event = Event.objects.select_for_update(skip_locked=True).filter(pk=pk, digested_at__isnull=True).first()
-        if event is None:
-            return False
-        if event.event_type == EventType.ERROR:
-            _group(event, now=now)
-        event.digested_at = now
-        event.save(update_fields=["issue", "digested_at"])
-    return True
+        events = _claim(Event.objects.filter(pk=pk), 1)
+        return _digest_batch(events, now=now or timezone.now()) == 1
 
 
-def _group(event: Event, *, now: datetime) -> None:
-    components = grouping.fingerprint_components(event.data, route=event.route)
-    key = grouping.key_hash(components)
+def digest_pending(*, limit: int = 500, now: datetime | None = None) -> int:
+    """Digest one batch of whatever is waiting (oldest first). Returns how many."""
+    with transaction.atomic():
+        events = _claim(Event.objects.all(), limit)
+        return _digest_batch(events, now=now or timezone.now())
+
+
+def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: datetime | None = None) -> int:
+    """Digest events the queue missed (broker down, worker crash). Safe to run anywhere, any time."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    total = 0
+    while total < limit:
+        with transaction.atomic():
+            events = _claim(Event.objects.filter(received_at__lte=cutoff), min(500, limit - total))
+            done = _digest_batch(events, now=now)
+        if not done:
+            break
+        total += done
+    return total
+
+
+def _digest_batch(events: list[Event], *, now: datetime) -> int:
+    """Group locked, undigested events: one issue lookup and one counter update per fingerprint."""
+    if not events:
+        return 0
+    groups: dict[tuple[int, str], list[Event]] = {}
+    for event in events:
+        if event.event_type != EventType.ERROR:
+            continue
+        components = grouping.fingerprint_components(event.data, route=event.route)
+        groups.setdefault((event.project_id, grouping.key_hash(components)), []).append(event)
+    # A fixed order (by fingerprint) for the row locks and inserts below, so two
+    # workers digesting overlapping fingerprints can never wait on each other in a cycle.
+    for (_, key), members in sorted(groups.items()):
+        _group(members, key=key, now=now)
+    Event.objects.filter(pk__in=[event.pk for event in events if event.event_type != EventType.ERROR]).update(
+        digested_at=now
+    )
+    return len(events)
+
+
+def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
+    """The issue of this fingerprint, created exactly once even when workers race."""
     version = grouping.GROUPING_VERSION
-    title, culprit = grouping.title_and_culprit(event.data, route=event.route)
-    link = IssueGrouping.objects.filter(project_id=event.project_id, grouping_version=version, key_hash=key).first()
-    created = False
-    if link is None:
-        try:
-            with transaction.atomic():  # a savepoint: losing the race below must not undo the event
-                issue = Issue.objects.create(
-                    project_id=event.project_id,
-                    service=event.service,
-                    title=title,
-                    culprit=culprit,
-                    level=event.level,
-                    first_seen=event.timestamp,
-                    last_seen=event.timestamp,
-                    first_release=event.release,
-                    last_release=event.release,
-                )
-                IssueGrouping.objects.create(
-                    project_id=event.project_id, grouping_version=version, key_hash=key, issue=issue
-                )
-                IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.CREATED, event=event, created_at=now)
-                created = True
-        except IntegrityError:
-            # Another worker created the issue for this fingerprint first (on PostgreSQL the
-            # unique index made us wait for its commit): use that one.
-            link = IssueGrouping.objects.get(project_id=event.project_id, grouping_version=version, key_hash=key)
-    issue_id = issue.pk if created else link.issue_id
+    link = IssueGrouping.objects.filter(project_id=first.project_id, grouping_version=version, key_hash=key).first()
+    if link is not None:
+        return link.issue_id, False
+    title, culprit = grouping.title_and_culprit(first.data, route=first.route)
+    try:
+        with transaction.atomic():  # a savepoint: losing the race below must not undo the batch
+            issue = Issue.objects.create(
+                project_id=first.project_id,
+                service=first.service,
+                title=title,
+                culprit=culprit,
+                level=first.level,
+                first_seen=first.timestamp,
+                last_seen=first.timestamp,
+                first_release=first.release,
+                last_release=first.release,
+            )
+            IssueGrouping.objects.create(
+                project_id=first.project_id, grouping_version=version, key_hash=key, issue=issue
+            )
+            IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.CREATED, event=first, created_at=now)
+        return issue.pk, True
+    except IntegrityError:
+        # Another worker created the issue for this fingerprint first (on PostgreSQL the
+        # unique index made us wait for its commit): use that one.
+        link = IssueGrouping.objects.get(project_id=first.project_id, grouping_version=version, key_hash=key)
+        return link.issue_id, False
+
+
+def _group(members: list[Event], *, key: str, now: datetime) -> None:
+    members.sort(key=lambda event: (event.timestamp, event.pk))
+    first, latest = members[0], members[-1]
+    issue_id, created = _issue_for(first, key=key, now=now)
     changes = {
-        "event_count": F("event_count") + 1,
-        "last_seen": Greatest(F("last_seen"), event.timestamp),
-        "first_seen": Least(F("first_seen"), event.timestamp),
+        "event_count": F("event_count") + len(members),
+        "last_seen": Greatest(F("last_seen"), latest.timestamp),
+        "first_seen": Least(F("first_seen"), first.timestamp),
     }
-    if event.release:
+    released = [event for event in members if event.release]
+    if released:
+        newest = released[-1]
         # A late event must not overwrite the release of a newer one (SQL sees the old last_seen).
         changes["last_release"] = Case(
-            When(last_seen__lte=event.timestamp, then=Value(event.release)), default=F("last_release")
+            When(last_seen__lte=newest.timestamp, then=Value(newest.release)), default=F("last_release")
         )
     Issue.objects.filter(pk=issue_id).update(**changes)
-    if event.user_id and _add_issue_user(issue_id, event.user_id):
-        Issue.objects.filter(pk=issue_id).update(user_count=F("user_count") + 1)
-    event.issue_id = issue_id
+    new_users = _add_issue_users(issue_id, {event.user_id for event in members if event.user_id})
+    if new_users:
+        Issue.objects.filter(pk=issue_id).update(user_count=F("user_count") + new_users)
+    Event.objects.filter(pk__in=[event.pk for event in members]).update(issue_id=issue_id, digested_at=now)
     issue = Issue.objects.select_for_update().get(pk=issue_id)
     if created:
-        _run_hooks(NEW_ISSUE_HOOKS, issue, event)
+        _run_hooks(NEW_ISSUE_HOOKS, issue, first)
     elif issue.status == IssueStatus.RESOLVED:
-        _regress(issue, event, now=now)
+        _regress(issue, first, now=now)
 
 
-def _add_issue_user(issue_id: int, user_id: str) -> bool:
-    """Insert (issue, user) once; True when it was new. One statement, safe under concurrency."""
+def _add_issue_users(issue_id: int, user_ids: set[str]) -> int:
+    """Insert each (issue, user) once; returns how many were new. Safe under concurrency."""
+    if not user_ids:
+        return 0
+    values = ", ".join(["(%s, %s)"] * len(user_ids))
+    params: list[Any] = []
+    for user_id in sorted(user_ids):
+        params += [issue_id, user_id[:200]]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO events_issueuser (issue_id, user_id) VALUES (%s, %s) "
+            f"INSERT INTO events_issueuser (issue_id, user_id) VALUES {values} "  # noqa: S608 - placeholders only
             "ON CONFLICT (issue_id, user_id) DO NOTHING RETURNING 1",
-            [issue_id, user_id[:200]],
+            params,
         )
-        return cursor.fetchone() is not None
+        return len(cursor.fetchall())
 
 
 def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
@@ -248,17 +315,6 @@ def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
 def _run_hooks(hooks: list, issue: Issue, event: Event) -> None:
     for hook in hooks:
         transaction.on_commit(lambda hook=hook: hook(issue, event), robust=True)
-
-
-def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: datetime | None = None) -> int:
-    """Digest events the queue missed (broker down, worker crash). Safe to run anywhere, any time."""
-    now = now or timezone.now()
-    pks = list(
-        Event.objects.filter(digested_at__isnull=True, received_at__lte=now - timedelta(seconds=older_than_seconds))
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return sum(digest_event(pk, now=now) for pk in pks)
 
 
 # --- lifecycle ------------------------------------------------------------------------

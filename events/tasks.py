@@ -1,4 +1,7 @@
+import time
+
 from celery import shared_task
+from django.core.cache import cache
 
 from events import services
 
@@ -6,6 +9,20 @@ from events import services
 @shared_task(name="events.digest_events", ignore_result=True, acks_late=True)
 def digest_events(project_id: int, event_ids: list[str]) -> int:
     return services.digest_events(project_id, event_ids)
+
+
+@shared_task(name="events.digest_pending", ignore_result=True, acks_late=True)
+def digest_pending(max_seconds: float = 20.0) -> int:
+    """Digest batches until nothing waits (or the time budget is spent; the next wake-up continues)."""
+    # Clear the debounce first, so events stored while we work queue another run.
+    cache.delete(services.WAKE_KEY)
+    total, started = 0, time.monotonic()
+    while time.monotonic() - started < max_seconds:
+        done = services.digest_pending()
+        total += done
+        if not done:
+            break
+    return total
 
 
 @shared_task(name="events.sweep_undigested", ignore_result=True)

@@ -144,15 +144,26 @@ def test_the_same_event_id_is_stored_once(client):
     assert Event.objects.count() == 1
 
 
-def test_digestion_is_queued_after_commit(client, project, monkeypatch, django_capture_on_commit_callbacks):
+def test_digestion_is_queued_after_commit_once_per_second(
+    client, project, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = []
-    monkeypatch.setattr(tasks.digest_events, "apply_async", lambda args, **kw: queued.append(args))
-    with django_capture_on_commit_callbacks(execute=True):
+    monkeypatch.setattr(tasks.digest_pending, "apply_async", lambda *args, **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(URL, [body(), body()], format="json")
     assert response.status_code == 202
-    assert queued == [(project.pk, response.json()["ids"])]
-    tasks.digest_events(*queued[0])
-    assert Issue.objects.get().event_count == 2
+    assert queued == []  # nothing before commit
+    for callback in callbacks:
+        callback()
+    assert len(queued) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(URL, [body()], format="json")
+    assert len(queued) == 1  # debounced: one wake-up per second is enough
+    assert tasks.digest_pending() == 3
+    assert Issue.objects.get().event_count == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(URL, [body()], format="json")
+    assert len(queued) == 2  # the task cleared the debounce when it started
 
 
 def test_with_the_broker_down_events_are_kept_and_the_sweeper_groups_them(
@@ -161,7 +172,7 @@ def test_with_the_broker_down_events_are_kept_and_the_sweeper_groups_them(
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr(tasks.digest_events, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.digest_pending, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             URL, [body(message="ValueError: Order 1 gone"), body(message="ValueError: Order 2 gone")], format="json"
