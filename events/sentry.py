@@ -620,6 +620,7 @@ def _sentry_endpoint(handler):
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
     view.max_request_bytes = max_request_bytes
+    view.error_headers = {**CORS_HEADERS, "X-Sentry-Error": "request body too large"}
     return csrf_exempt(view)
 
 

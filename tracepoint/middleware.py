@@ -164,8 +164,13 @@ class ApiErrorMiddleware:
         if length > limit:
             message = f"The request body is {length} bytes; the limit is {limit} bytes."
             if is_api_request(request):
-                return error_response(413, message, details={"limit_bytes": limit})
-            return HttpResponse(message, status=413, content_type="text/plain")
+                response = error_response(413, message, details={"limit_bytes": limit})
+            else:
+                response = HttpResponse(message, status=413, content_type="text/plain")
+            # e.g. CORS headers, so a browser SDK can read the refusal
+            for name, value in getattr(view_func, "error_headers", {}).items():
+                response[name] = value
+            return response
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -235,6 +235,10 @@ def test_a_compressed_body_over_the_ingest_limit_is_413(client, project, project
     response = post(client, project, project_key, envelope(event_item(extra={"blob": "y" * 4096})))
 
     assert response.status_code == 413
+    # Refused before the view ran, but still readable by a browser SDK.
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["X-Sentry-Error"] == "request body too large"
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def _chunked_request(project, key, body: bytes):
