@@ -59,6 +59,9 @@ class IssueActivityInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "event")
+
 
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):

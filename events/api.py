@@ -6,6 +6,7 @@ Every read is scoped by ``Project.objects.visible_to(user)``; every write is one
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -59,6 +60,13 @@ class EventCursorPagination(CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound:
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            # A cursor whose position is not a timestamp (crafted or corrupted).
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
 
     def get_paginated_response(self, data):

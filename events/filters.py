@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from events.models import Event, EventType, Issue, IssueStatus
 from tracepoint.api.filters import StrictOrderingFilter
+
+
+class ProjectIdFilter(django_filters.Filter):
+    """A project id: a whole number the database can hold (anything else is a 400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
@@ -14,7 +26,7 @@ class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
 
 
 class EventFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id", help_text="Project id.")
+    project = ProjectIdFilter(field_name="project_id", help_text="Project id.")
     service = django_filters.CharFilter(field_name="service")
     event_type = django_filters.ChoiceFilter(field_name="event_type", choices=EventType.choices)
     since = django_filters.IsoDateTimeFilter(
@@ -28,7 +40,7 @@ class EventFilter(django_filters.FilterSet):
 
 
 class IssueFilter(django_filters.FilterSet):
-    project = django_filters.NumberFilter(field_name="project_id", help_text="Project id.")
+    project = ProjectIdFilter(field_name="project_id", help_text="Project id.")
     service = django_filters.CharFilter(field_name="service")
     status = ChoiceInFilter(
         field_name="status", choices=IssueStatus.choices, help_text="Comma list, e.g. unresolved,ignored."

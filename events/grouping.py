@@ -35,12 +35,16 @@ _VARIABLE_PARTS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![A-Za-z_\d.])[-+]?\d+\.\d+(?:e[-+]?\d+)?", re.I), "<float>"),
     (re.compile(r"(?<![A-Za-z_\d.<])[-+]?\d+"), "<int>"),
 ]
+_VARIABLE_PATH_SEGMENT = re.compile(
+    r"(?<=/)(?:\d+|[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|[0-9a-f]{16,})(?=/|$|\?)", re.I
+)
 _VERSIONED_SEGMENT = re.compile(r"(?:[-.@][0-9a-f]{7,}|[-.]\d+(?:\.\d+)+)(?=[./]|$)", re.I)
 
 
 def normalize_message(text: str) -> str:
     """The first two non-empty lines with variable parts replaced by placeholders."""
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()][:2]
+    # Cut first: the patterns are not linear on pathological input.
+    lines = [line.strip()[:1000] for line in (text or "")[:20_000].splitlines() if line.strip()][:2]
     result = " ".join(lines)
     for pattern, placeholder in _VARIABLE_PARTS:
         result = pattern.sub(placeholder, result)
@@ -89,7 +93,14 @@ def message_template(data: dict[str, Any]) -> str:
     return ""
 
 
+def normalize_route(route: str) -> str:
+    """``/orders/123/pay?x=1`` → ``/orders/<id>/pay``: a route, not one request's URL."""
+    path = (route or "").split("?", 1)[0]
+    return _VARIABLE_PATH_SEGMENT.sub("<id>", path)[:500]
+
+
 def default_components(data: dict[str, Any], *, route: str = "") -> list[str]:
+    route = normalize_route(route)
     exception = main_exception(data)
     if exception is not None:
         synthetic = (exception.get("mechanism") or {}).get("synthetic") is True

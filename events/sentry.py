@@ -191,8 +191,8 @@ class Envelope:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Malformed(f"The {what} is not valid JSON.") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed(f"The {what} is not valid JSON (or nested too deeply).") from None
     if not isinstance(value, dict):
         raise Malformed(f"The {what} must be a JSON object.")
     return value

@@ -9,6 +9,8 @@ outage. Grouping runs in ``digest_events`` (Celery, queued after commit); the
 from __future__ import annotations
 
 import logging
+import math
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -103,6 +105,32 @@ class NewEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+MAX_DATA_DEPTH = 20
+
+
+def clean_text(value: str) -> str:
+    """Text PostgreSQL and SQLite can store: no NUL, no lone surrogates."""
+    return _SURROGATES.sub("\ufffd", value.replace("\x00", ""))
+
+
+def clean_data(value: Any, depth: int = 0) -> Any:
+    """JSON both databases accept: clean text, no NaN/Infinity, bounded depth."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= MAX_DATA_DEPTH:
+        return "<nested too deeply>"
+    if isinstance(value, dict):
+        return {clean_text(str(key)): clean_data(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_data(item, depth + 1) for item in value]
+    return clean_text(str(value))
+
+
 def store_events(project: Project, events: list[NewEvent], *, now: datetime | None = None) -> list[uuid.UUID]:
     """Store events durably (the same ``event_id`` twice is stored once) and queue their grouping.
 
@@ -110,25 +138,33 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
     the rows are committed by then.
     """
     now = now or timezone.now()
-    rows = [
-        Event(
-            project=project,
-            event_id=item.event_id,
-            event_type=item.event_type,
-            service=item.service,
-            timestamp=item.timestamp,
-            received_at=now,
-            level=item.level,
-            message=item.message[:10_000],
-            release=item.release[:200],
-            environment=item.environment[:64],
-            route=item.route[:500],
-            user_id=item.user_id[:200],
-            platform=item.platform[:32],
-            data=item.data,
+    # Older than retention would be deleted before it is counted: treat it as received now.
+    oldest = now - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
+    rows = []
+    for item in events:
+        data = clean_data(item.data)
+        timestamp = item.timestamp
+        if timestamp < oldest:
+            data["original_timestamp"] = timestamp.isoformat()
+            timestamp = now
+        rows.append(
+            Event(
+                project=project,
+                event_id=item.event_id,
+                event_type=item.event_type,
+                service=clean_text(item.service),
+                timestamp=timestamp,
+                received_at=now,
+                level=item.level,
+                message=clean_text(item.message[:10_000]),
+                release=clean_text(item.release[:200]),
+                environment=clean_text(item.environment[:64]),
+                route=clean_text(item.route[:500]),
+                user_id=clean_text(item.user_id[:200]),
+                platform=clean_text(item.platform[:32]),
+                data=data,
+            )
         )
-        for item in events
-    ]
     with transaction.atomic():
         Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         ids = [item.event_id for item in events]
@@ -219,7 +255,13 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     # A fixed order (by fingerprint) for the row locks and inserts below, so two
     # workers digesting overlapping fingerprints can never wait on each other in a cycle.
     for (_, key), members in sorted(groups.items()):
-        _group(members, key=key, now=now)
+        try:
+            with transaction.atomic():  # a savepoint: one bad group must not stall the queue
+                _group(members, key=key, now=now)
+        except Exception:
+            # Quarantine: mark them digested without an issue and say so loudly.
+            logger.exception("could not group events %s; left ungrouped", [event.event_id for event in members])
+            Event.objects.filter(pk__in=[event.pk for event in members]).update(digested_at=now)
     Event.objects.filter(pk__in=[event.pk for event in events if event.event_type != EventType.ERROR]).update(
         digested_at=now
     )
@@ -282,8 +324,10 @@ def _group(members: list[Event], *, key: str, now: datetime) -> None:
     issue = Issue.objects.select_for_update().get(pk=issue_id)
     if created:
         _run_hooks(NEW_ISSUE_HOOKS, issue, first)
-    elif issue.status == IssueStatus.RESOLVED:
-        _regress(issue, first, now=now)
+    elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
+        # Only an error that happened after the resolution is a regression; a late
+        # arrival from before it is just counted.
+        _regress(issue, latest, now=now)
 
 
 def _add_issue_users(issue_id: int, user_ids: set[str]) -> int:
@@ -399,7 +443,8 @@ def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, ma
     cutoff = (now or timezone.now()) - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
     deleted = 0
     for _ in range(max_batches):
-        old = Event.objects.filter(timestamp__lt=cutoff).order_by("timestamp")
+        # Undigested rows wait for their counters first.
+        old = Event.objects.filter(timestamp__lt=cutoff, digested_at__isnull=False).order_by("timestamp")
         batch = list(old.values_list("pk", flat=True)[:batch_size])
         if not batch:
             break

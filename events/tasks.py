@@ -1,9 +1,12 @@
+import logging
 import time
 
 from celery import shared_task
 from django.core.cache import cache
 
 from events import services
+
+logger = logging.getLogger("tracepoint.events")
 
 
 @shared_task(name="events.digest_events", ignore_result=True, acks_late=True)
@@ -16,12 +19,18 @@ def digest_pending(max_seconds: float = 20.0) -> int:
     """Digest batches until nothing waits (or the time budget is spent; the next wake-up continues)."""
     # Clear the debounce first, so events stored while we work queue another run.
     cache.delete(services.WAKE_KEY)
-    total, started = 0, time.monotonic()
+    total, started, done = 0, time.monotonic(), 0
     while time.monotonic() - started < max_seconds:
         done = services.digest_pending()
         total += done
         if not done:
             break
+    else:
+        if done:  # out of time with work left: hand over to a fresh task instead of waiting for the sweeper
+            try:
+                digest_pending.apply_async(retry=False)
+            except Exception as exc:  # the sweeper still covers it
+                logger.warning("could not re-queue digestion: %s", exc)
     return total
 
 

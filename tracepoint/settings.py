@@ -344,7 +344,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tracepoint.accounts.permissions.IsResponderOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tracepoint.api.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "tracepoint.api.pagination.StandardPagination",
     "PAGE_SIZE": 10,
     "DEFAULT_FILTER_BACKENDS": [

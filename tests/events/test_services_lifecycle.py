@@ -25,7 +25,8 @@ def event(*, at, event_type="ERROR", service="checkout", value="Order 1 not foun
 
 
 def ingest(project, *events: NewEvent) -> None:
-    ids = services.store_events(project, list(events), now=T0)
+    # Each event is received when it happens (older ones would count as received now).
+    ids = [i for item in events for i in services.store_events(project, [item], now=item.timestamp)]
     services.digest_events(project.pk, [str(i) for i in ids], now=T0)
 
 
@@ -123,3 +124,18 @@ def test_a_late_event_does_not_overwrite_the_newer_release(project):
     issue = Issue.objects.get()
     assert (issue.last_release, issue.first_release, issue.event_count) == ("2.0", "2.0", 2)
     assert issue.first_seen == T0 - timedelta(hours=2)
+
+
+def test_an_event_older_than_retention_counts_as_received_now(project):
+    ids = services.store_events(project, [event(at=T0 - timedelta(days=400))], now=T0)
+    stored = Event.objects.get(event_id=ids[0])
+    assert stored.timestamp == T0
+    assert stored.data["original_timestamp"].startswith("2025-")
+
+
+def test_undigested_events_wait_for_their_counters_before_retention(project):
+    services.store_events(project, [event(at=T0 - timedelta(days=29))], now=T0 - timedelta(days=29))
+    assert services.delete_old_events(now=T0 + timedelta(days=5)) == 0
+    services.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(days=5))
+    assert services.delete_old_events(now=T0 + timedelta(days=5)) == 1
+    assert Issue.objects.get().event_count == 1

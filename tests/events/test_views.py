@@ -220,7 +220,9 @@ def test_status_is_post_only_and_hidden_issues_404(responder, issues):
 
 def test_regression_and_deploy_resolution_are_shown(responder, issues, project):
     issue = issues["ValueError"]
-    services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=responder)
+    services.set_issue_status(
+        issue.pk, status=IssueStatus.RESOLVED, by=responder, now=timezone.now() - timedelta(minutes=5)
+    )
     make_issues(project, error(exc_type="ValueError", value="bad quantity", minutes_ago=1))
     client = logged_in(responder)
     html = client.get("/issues/").content.decode()
