@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from events import services
 from events.models import Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
@@ -28,6 +29,14 @@ class ProjectAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change and not obj.keys.exists():
             services.rotate_key(obj, label="Default")
+
+    def save_formset(self, request, form, formset, change):
+        # Keep revoked_at true to is_active: unticking revokes now, re-ticking clears it.
+        for key_form in formset.forms:
+            key = key_form.instance
+            if key.pk and "is_active" in key_form.changed_data:
+                key.revoked_at = None if key.is_active else timezone.now()
+        super().save_formset(request, form, formset, change)
 
 
 @admin.register(Event)

@@ -169,3 +169,30 @@ def test_a_group_that_cannot_be_stored_is_quarantined_not_stalling_the_queue(pro
     assert not Event.objects.filter(digested_at__isnull=True).exists()
     assert Issue.objects.get().title.startswith("KeyError")
     assert Event.objects.get(event_id=bad.event_id).issue_id is None
+
+
+def test_unticking_a_key_in_admin_records_the_revocation(admin_user, project):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    key = project.keys.get()
+    response = client.post(
+        f"/admin/events/project/{project.pk}/change/",
+        {
+            "name": project.name,
+            "slug": project.slug,
+            "services": json.dumps(project.services),
+            "members": [],
+            "keys-TOTAL_FORMS": "1",
+            "keys-INITIAL_FORMS": "1",
+            "keys-MIN_NUM_FORMS": "0",
+            "keys-MAX_NUM_FORMS": "1000",
+            "keys-0-id": str(key.pk),
+            "keys-0-project": str(project.pk),
+            "keys-0-label": key.label,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    key.refresh_from_db()
+    assert key.is_active is False and key.revoked_at is not None
