@@ -168,3 +168,14 @@ def test_overview_shows_open_incidents_and_response_times(viewer, responder, som
     assert 'id="open-by-severity"' in html
     assert "Checkout outage" in html
     assert "median time to acknowledge" in html
+
+
+def test_the_list_pages_keep_the_filters_in_their_links(viewer, responder):
+    for number in range(27):
+        make_incident(by=responder, title=f"Incident {number:02d}", severity="SEV2")
+    client = logged_in(viewer)
+    html = client.get("/incidents/?severity=SEV2").content.decode()
+    assert "Page 1 of 2" in html
+    assert 'href="?severity=SEV2&amp;page=2"' in html and 'hx-target="#incident-table"' in html
+    second = client.get("/incidents/?severity=SEV2&page=2", **HTMX).content.decode()
+    assert "Page 2 of 2" in second and "← Previous" in second and "Next →" not in second
