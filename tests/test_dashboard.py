@@ -106,3 +106,34 @@ def test_the_openapi_schema_is_valid_and_warning_free(tmp_path):
     text = target.read_text()
     assert "tokenAuth" in text
     assert "/api/v1/incidents/{id}/timeline" in text
+
+
+def test_overview_counts_unresolved_issues_of_the_users_projects_only(viewer):
+    import uuid
+
+    from django.utils import timezone
+
+    from events import services
+    from events.services import NewEvent
+
+    mine = services.create_project(name="Mine", slug="mine")
+    theirs = services.create_project(name="Theirs", slug="theirs")
+    mine.members.add(viewer)
+    for project, title in ((mine, "Visible boom"), (theirs, "Hidden boom")):
+        services.store_events(
+            project,
+            [
+                NewEvent(
+                    event_id=uuid.uuid4(),
+                    event_type="ERROR",
+                    service="api",
+                    timestamp=timezone.now(),
+                    data={"exception": [{"type": "ValueError", "value": title, "stacktrace": {"frames": []}}]},
+                )
+            ],
+        )
+    services.sweep_undigested(older_than_seconds=0)
+    html = _client(viewer).get("/").content.decode()
+    assert 'id="issue-counts"' in html
+    assert "Visible boom" in html and "Hidden boom" not in html
+    assert '<span class="value">1</span><span class="label">unresolved</span>' in html

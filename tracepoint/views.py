@@ -105,7 +105,25 @@ def overview(request: HttpRequest) -> HttpResponse:
         "stats": incident_stats(since=now - timedelta(days=30), until=now),
         "recent_open": open_incidents.select_related("owner").order_by("severity", "-created_at")[:5],
     }
+    context.update(_issue_overview(request.user, now=now))
     return render(request, "tracepoint/overview.html", context)
+
+
+def _issue_overview(user, *, now) -> dict:
+    """Unresolved issues of the projects this user may see (priority ranking arrives with issue 5)."""
+    from datetime import timedelta
+
+    from events.models import Event, Issue, IssueStatus, Project
+
+    projects = Project.objects.visible_to(user)
+    unresolved = Issue.objects.filter(project__in=projects, status=IssueStatus.UNRESOLVED)
+    return {
+        "has_events": Event.objects.filter(project__in=projects).exists(),
+        "unresolved_count": unresolved.count(),
+        "regressed_count": unresolved.filter(regression_count__gt=0).count(),
+        "new_today": unresolved.filter(first_seen__gte=now - timedelta(days=1)).count(),
+        "recent_issues": unresolved.order_by("-last_seen")[:5],
+    }
 
 
 # --- error handlers: JSON under /api/, pages elsewhere ----------------------
