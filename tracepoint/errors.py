@@ -19,11 +19,6 @@ class DomainError(Exception):
             self.code = code
 
 
-class ConflictError(DomainError):
-    code = "CONFLICT"
-    status_code = 409
-
-
 class NotFoundError(DomainError):
     code = "NOT_FOUND"
     status_code = 404
