@@ -18,8 +18,8 @@ from events import services
 from events.forms import SORTS, STATUS_TABS, IssueFilterForm, IssueStatusForm, ProjectForm
 from events.models import Event, Issue, IssueStatus, Project, ProjectKey
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
-from tracepoint.api.pagination import FastCountPaginator, count_memo
 from tracepoint.errors import DomainError
+from tracepoint.lib.counting import FastCountPaginator, count_memo
 
 PAGE_SIZE = 25
 BREAKDOWN_EVENTS = 500

@@ -36,8 +36,9 @@ from incidents.serializers import (
     TimelineEntrySerializer,
 )
 from tracepoint.accounts.permissions import IsAdmin
-from tracepoint.api.pagination import StandardPagination, _positive_int, count_memo
+from tracepoint.api.pagination import StandardPagination, _positive_int
 from tracepoint.api.routers import OptionalSlashRouter
+from tracepoint.lib.counting import count_memo
 
 # The seed API's names: ?pageSize=&sortBy=createdAt&sortOrder=asc
 SEED_SORT_KEYS = {

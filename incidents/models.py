@@ -66,7 +66,7 @@ class IncidentQuerySet(models.QuerySet):
         if not query:
             return self
         if ranked and rank_limit is not None:
-            from tracepoint.api.pagination import capped_count
+            from tracepoint.lib.counting import capped_count
 
             ranked = capped_count(self.search(query, ranked=False), rank_limit) <= rank_limit
         if connection.vendor == "postgresql":

@@ -15,8 +15,8 @@ from incidents.forms import CommentForm, IncidentForm, ListFilterForm, Transitio
 from incidents.models import Incident, Status
 from incidents.queries import apply_ordering
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
-from tracepoint.api.pagination import FastCountPaginator, count_memo
 from tracepoint.errors import DomainError
+from tracepoint.lib.counting import FastCountPaginator, count_memo
 
 PAGE_SIZE = 25
 SORTABLE = [("title", "Title"), ("severity", "Severity"), ("status", "Status"), ("created_at", "Opened")]
