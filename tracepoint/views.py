@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -90,18 +91,16 @@ def overview(request: HttpRequest) -> HttpResponse:
 
     from django.utils import timezone
 
-    from incidents.models import Incident
+    from incidents.models import Incident, Severity
     from incidents.services import incident_stats
 
     now = timezone.now()
     open_incidents = Incident.objects.open()
+    # One query for the four counts.
+    open_counts = dict(open_incidents.order_by().values_list("severity").annotate(count=Count("pk")))
     context = {
         "has_incidents": Incident.objects.alive().exists(),
-        "open_by_severity": [
-            (severity, open_incidents.filter(severity=severity).count())
-            for severity in ("SEV1", "SEV2", "SEV3", "SEV4")
-        ],
-        "open_total": open_incidents.count(),
+        "open_by_severity": [(severity, open_counts.get(severity, 0)) for severity in Severity.values],
         "stats": incident_stats(since=now - timedelta(days=30), until=now),
         "recent_open": open_incidents.select_related("owner").order_by("severity", "-created_at")[:5],
     }
@@ -117,11 +116,14 @@ def _issue_overview(user, *, now) -> dict:
 
     projects = Project.objects.visible_to(user)
     unresolved = Issue.objects.filter(project__in=projects, status=IssueStatus.UNRESOLVED)
+    counts = unresolved.aggregate(
+        unresolved_count=Count("pk"),
+        regressed_count=Count("pk", filter=Q(regression_count__gt=0)),
+        new_today=Count("pk", filter=Q(first_seen__gte=now - timedelta(days=1))),
+    )
     return {
         "has_events": Event.objects.filter(project__in=projects).exists(),
-        "unresolved_count": unresolved.count(),
-        "regressed_count": unresolved.filter(regression_count__gt=0).count(),
-        "new_today": unresolved.filter(first_seen__gte=now - timedelta(days=1)).count(),
+        **counts,
         "recent_issues": unresolved.order_by("-last_seen")[:5],
     }
 
