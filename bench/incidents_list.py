@@ -38,7 +38,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 import requests
+from procs import free_port
 from psycopg import sql as pgsql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,12 +391,6 @@ def load(url: str, rows: int, owner_ids: list[int], seed: int) -> None:
 
 
 # --- gunicorn -------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

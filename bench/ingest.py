@@ -22,7 +22,6 @@ import gzip
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,11 @@ from pathlib import Path
 
 import psycopg
 import requests
+from procs import descendants, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
 MODULES = ["shop.checkout", "shop.cart", "shop.payments", "api.users", "api.orders", "worker.sync", "web.views"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def envelope(key: str, group: int, rng: random.Random) -> bytes:
@@ -108,23 +102,6 @@ def rss_kib(pids: list[int]) -> int:
         except OSError:
             continue
     return total
-
-
-def tree(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(children.get(current, []))
-    return found
 
 
 def main() -> int:
@@ -211,7 +188,7 @@ def main() -> int:
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], rss_kib(tree(web.pid) + tree(worker.pid)))
+            peak[0] = max(peak[0], rss_kib(descendants(web.pid) + descendants(worker.pid)))
             time.sleep(0.2)
 
     try:
