@@ -4,7 +4,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.net import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
@@ -68,7 +63,7 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def test_embedded_run_serves_logs_in_runs_tasks_and_stops_on_ctrl_c(tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env.update(

@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -8,6 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 from django.test import Client, override_settings
+
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,17 +56,11 @@ def test_health_and_ready_refuse_writes(db):
     assert Client().post("/ready").status_code == 405
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server_without_database(tmp_path):
     """A real gunicorn whose DATABASE_URL points at a closed port."""
-    port = _free_port()
-    closed = _free_port()
+    port = free_port()
+    closed = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         DJANGO_SETTINGS_MODULE="tracepoint.settings",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import deque
@@ -14,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import make_user
+from tests.net import free_port
 from tracepoint.notifications.tasks import deliver_notification
 
 
@@ -97,10 +97,7 @@ def receiver():
 @pytest.fixture
 def closed_port_url() -> str:
     """A URL on a local port nobody listens on: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+    return f"http://127.0.0.1:{free_port()}/hook"
 
 
 @dataclass
