@@ -9,17 +9,12 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from tracepoint.severity import Severity
+
 service_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9._-]{0,99}$",
     "Use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. 'api-gateway').",
 )
-
-
-class Severity(models.TextChoices):
-    SEV1 = "SEV1", "SEV1 — critical"
-    SEV2 = "SEV2", "SEV2 — major"
-    SEV3 = "SEV3", "SEV3 — minor"
-    SEV4 = "SEV4", "SEV4 — low"
 
 
 class Status(models.TextChoices):

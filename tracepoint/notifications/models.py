@@ -12,17 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tracepoint.notifications import topics as topic_names
+from tracepoint.severity import Severity
 
 _RECIPIENT_SPLIT_RE = re.compile(r"[,\n\r]+")
-
-
-class Severity(models.TextChoices):
-    """Same values as incident severities; SEV1 is the most severe."""
-
-    SEV1 = "SEV1", "SEV1 (critical)"
-    SEV2 = "SEV2", "SEV2 (major)"
-    SEV3 = "SEV3", "SEV3 (minor)"
-    SEV4 = "SEV4", "SEV4 (low)"
 
 
 def severity_rank(severity: str) -> int:
