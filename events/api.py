@@ -6,15 +6,12 @@ Every read is scoped by ``Project.objects.visible_to(user)``; every write is one
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -34,7 +31,7 @@ from events.serializers import (
 from tracepoint.accounts.permissions import IsAdminOrReadOnly
 from tracepoint.accounts.roles import ADMIN, has_role
 from tracepoint.api.filters import StrictOrderingFilter
-from tracepoint.api.pagination import _positive_int
+from tracepoint.api.pagination import KeysetPagination
 from tracepoint.api.routers import OptionalSlashRouter
 
 
@@ -45,51 +42,10 @@ def visible_to(queryset, user, *, field: str = "project"):
     return queryset.filter(**{f"{field}__in": Project.objects.visible_to(user).values("pk")})
 
 
-class EventCursorPagination(CursorPagination):
+class EventCursorPagination(KeysetPagination):
     """Keyset paging, newest first: stable while events keep arriving."""
 
     ordering = ("-timestamp", "-id")
-    page_size = 10
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-    def get_page_size(self, request) -> int:
-        return _positive_int(request.query_params, self.page_size_query_param, self.page_size, self.max_page_size)
-
-    def decode_cursor(self, request):
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
-
-    def paginate_queryset(self, queryset, request, view=None):
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except (DjangoValidationError, ValueError, TypeError, OverflowError):
-            # A cursor whose position is not a timestamp (crafted or corrupted).
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
-
-    def get_paginated_response(self, data):
-        return Response(
-            {
-                "next": self.get_next_link(),
-                "previous": self.get_previous_link(),
-                "page_size": self.page_size,
-                "results": data,
-            }
-        )
-
-    def get_paginated_response_schema(self, schema: dict) -> dict:
-        return {
-            "type": "object",
-            "required": ["results"],
-            "properties": {
-                "next": {"type": "string", "nullable": True, "format": "uri"},
-                "previous": {"type": "string", "nullable": True, "format": "uri"},
-                "page_size": {"type": "integer", "example": 10},
-                "results": schema,
-            },
-        }
 
 
 class IngestResponseSerializer(serializers.Serializer):

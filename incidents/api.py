@@ -16,8 +16,8 @@ from rest_framework import status as http
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from incidents import cache as incident_cache
 from incidents import services
@@ -36,7 +36,7 @@ from incidents.serializers import (
     TimelineEntrySerializer,
 )
 from tracepoint.accounts.permissions import IsAdmin
-from tracepoint.api.pagination import StandardPagination, _positive_int
+from tracepoint.api.pagination import KeysetPagination, StandardPagination
 from tracepoint.api.routers import OptionalSlashRouter
 from tracepoint.lib.counting import count_memo
 
@@ -73,16 +73,10 @@ def translate_seed_parameters(params: QueryDict) -> QueryDict:
     return params
 
 
-class IncidentCursorPagination(CursorPagination):
+class IncidentCursorPagination(KeysetPagination):
     """``?pagination=cursor``: keyset paging by creation time, for deep paging."""
 
     ordering = ("-created_at", "-id")
-    page_size = 10
-    max_page_size = 100
-    page_size_query_param = "page_size"
-
-    def get_page_size(self, request) -> int:
-        return _positive_int(request.query_params, "page_size", self.page_size, self.max_page_size)
 
     def get_ordering(self, request, queryset, view):
         ordering = request.query_params.get("ordering", "-created_at")
@@ -91,24 +85,7 @@ class IncidentCursorPagination(CursorPagination):
         return ("-created_at", "-id") if ordering.startswith("-") else ("created_at", "id")
 
     def encode_cursor(self, cursor):
-        url = super().encode_cursor(cursor)
-        from rest_framework.utils.urls import replace_query_param
-
-        return replace_query_param(url, "pagination", "cursor")
-
-    def get_paginated_response(self, data):
-        return Response(
-            {
-                "next": self.get_next_link(),
-                "previous": self.get_previous_link(),
-                "page_size": self.page_size,
-                "results": data,
-            }
-        )
-
-    def paginate_queryset(self, queryset, request, view=None):
-        self.page_size = self.get_page_size(request)
-        return super().paginate_queryset(queryset, request, view)
+        return replace_query_param(super().encode_cursor(cursor), "pagination", "cursor")
 
 
 def _parse_moment(params: QueryDict, name: str, default):

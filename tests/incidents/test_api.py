@@ -379,3 +379,12 @@ def test_a_broad_search_is_counted_once_per_request(viewer_client, responder, se
     assert len(body["results"]) == 3
     counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1, counts
+
+
+def test_a_crafted_cursor_is_a_400(viewer_client, incidents):
+    import base64
+
+    cursor = base64.b64encode(b"o=0&p=notadate").decode()
+    response = viewer_client.get(f"{URL}?pagination=cursor&cursor={cursor}")
+    assert response.status_code == 400
+    assert "cursor" in response.json()["details"]

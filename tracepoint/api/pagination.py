@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import math
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import InvalidPage
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 
 from tracepoint.lib.counting import FastCountPaginator
@@ -78,6 +79,56 @@ class StandardPagination(PageNumberPagination):
                 "total_pages": {"type": "integer", "example": 13},
                 "next": {"type": "string", "nullable": True, "format": "uri"},
                 "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+
+class KeysetPagination(CursorPagination):
+    """Cursor (keyset) paging for time-ordered lists: ``{"next", "previous", "page_size", "results"}``.
+
+    ``page_size`` is validated like the page-number lists; a cursor that does
+    not decode or whose position is not a value of the ordering is a 400.
+    """
+
+    page_size = 10
+    max_page_size = 100
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request) -> int:
+        return _positive_int(request.query_params, self.page_size_query_param, self.page_size, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            # A cursor whose position is not a timestamp (crafted or corrupted).
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "page_size": self.page_size,
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "page_size": {"type": "integer", "example": 10},
                 "results": schema,
             },
         }
