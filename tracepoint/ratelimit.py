@@ -20,6 +20,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import connection
 
+from tracepoint import redis
 from tracepoint.lib.env import parse_rate
 
 logger = logging.getLogger("tracepoint.ratelimit")
@@ -40,11 +41,8 @@ class Decision:
 
 
 @lru_cache(maxsize=4)
-def _redis_client(url: str):
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    return client, client.register_script(_INCREMENT)
+def _increment_script(client):
+    return client.register_script(_INCREMENT)
 
 
 def rate_for(scope: str) -> tuple[int, int]:
@@ -78,9 +76,9 @@ _UPSERT = (
 
 
 def _count(key: str, period: int, now: float) -> int:
-    if settings.REDIS_URL:
-        _, script = _redis_client(settings.REDIS_URL)
-        return int(script(keys=[key], args=[period + 1]))
+    client = redis.client()
+    if client is not None:
+        return int(_increment_script(client)(keys=[key], args=[period + 1]))
     expires_at = datetime.fromtimestamp(now + period + 1, tz=UTC)
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT, [key, expires_at])
