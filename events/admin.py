@@ -27,8 +27,17 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        services.forget_keys()
         if not change and not obj.keys.exists():
             services.rotate_key(obj, label="Default")
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.forget_keys()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        services.forget_keys()
 
     def save_formset(self, request, form, formset, change):
         # Keep revoked_at true to is_active: unticking revokes now, re-ticking clears it.
@@ -37,6 +46,7 @@ class ProjectAdmin(admin.ModelAdmin):
             if key.pk and "is_active" in key_form.changed_data:
                 key.revoked_at = None if key.is_active else timezone.now()
         super().save_formset(request, form, formset, change)
+        services.forget_keys()
 
 
 @admin.register(Event)

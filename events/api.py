@@ -187,6 +187,14 @@ class ProjectViewSet(viewsets.ModelViewSet):
             project.members.set(data.get("members", []))
         serializer.instance = project
 
+    def perform_update(self, serializer):
+        serializer.save()
+        services.forget_keys()  # remembered keys carry their project (its services)
+
+    def perform_destroy(self, instance):
+        instance.delete()
+        services.forget_keys()
+
     @extend_schema(request=KeyRotateSerializer, responses={201: ProjectKeySerializer}, tags=["projects"])
     @action(detail=True, methods=["post"], url_path="keys")
     def rotate_key(self, request, pk=None):

@@ -85,7 +85,9 @@ class Level(models.TextChoices):
 class Event(models.Model):
     """One received event, stored before it is answered (durable), grouped later by a task."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    # No index of their own for the two foreign keys: the unique (project, event_id)
+    # and (issue, -timestamp) indexes lead with them, and every index costs each insert.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events", db_index=False)
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=16, choices=EventType.choices, default=EventType.ERROR)
     service = models.CharField(max_length=100, validators=[service_validator])
@@ -100,7 +102,9 @@ class Event(models.Model):
     platform = models.CharField(max_length=32, blank=True)
     # Normalised payload: exception chain, stacktrace, fingerprint, tags, metadata, request, sdk.
     data = models.JSONField(default=dict)
-    issue = models.ForeignKey("Issue", null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    issue = models.ForeignKey(
+        "Issue", null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False
+    )
     # NULL until a worker has grouped it; the sweeper digests what the queue missed.
     digested_at = models.DateTimeField(null=True, blank=True)
 

@@ -94,8 +94,13 @@ def read_body(request: HttpRequest, *, limit: int) -> bytes:
 
     A chunked request has no Content-Length: Django then exposes an empty stream, but a
     server that de-chunks (gunicorn) sets ``wsgi.input_terminated`` and its input can be
-    read to EOF. The cap is enforced while reading, not trusted from a header.
+    read to EOF. The cap is enforced while reading, not trusted from a header. The body
+    is kept on the request, so a view retried after a lost database connection
+    (``events.fastpath``) reads it again.
     """
+    kept = getattr(request, "_ingest_body", None)
+    if kept is not None:
+        return kept
     meta = request.META
     if meta.get("CONTENT_LENGTH"):
         stream = request  # Django's LimitedStream; ApiErrorMiddleware already refused a length over the limit
@@ -112,7 +117,8 @@ def read_body(request: HttpRequest, *, limit: int) -> bytes:
         if total > limit:
             raise TooLarge(f"The request body is over the limit of {limit} bytes.")
         chunks.append(chunk)
-    return b"".join(chunks)
+    request._ingest_body = b"".join(chunks)
+    return request._ingest_body
 
 
 def _inflate(data: bytes, *, wbits: int, limit: int) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.constants import OnConflict
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -34,6 +36,7 @@ from events.models import (
     Project,
     ProjectKey,
 )
+from tracepoint import redis
 from tracepoint.errors import DomainError, NotFoundError
 
 
@@ -58,9 +61,32 @@ NEW_ISSUE_HOOKS: list[Callable[[Issue, Event], None]] = []
 # --- keys -----------------------------------------------------------------------------
 
 
+# Valid keys this process has seen: public key -> (expires at, key with its project).
+# Every ingest request starts with this lookup; a query each time would cost
+# as much as storing the event. Bounded in time (INGEST_KEY_CACHE_SECONDS) and size.
+_key_cache: dict[str, tuple[float, ProjectKey]] = {}
+KEY_CACHE_MAX_ENTRIES = 10_000
+
+
+def forget_keys() -> None:
+    """Drop this process's remembered keys (after a key or project changed here)."""
+    _key_cache.clear()
+
+
 def authenticate_key(public_key: str, *, project_id: int | None = None) -> ProjectKey:
     """The active key, or a DomainError (401 unknown/revoked key, 403 key of another project)."""
-    key = ProjectKey.objects.select_related("project").filter(public_key=str(public_key).strip()).first()
+    public_key = str(public_key).strip()
+    now = time.monotonic()
+    cached = _key_cache.get(public_key)
+    if cached is not None and cached[0] > now:
+        key = cached[1]
+    else:
+        key = ProjectKey.objects.select_related("project").filter(public_key=public_key).first()
+        ttl = settings.TRACEPOINT["INGEST_KEY_CACHE_SECONDS"]
+        if key is not None and key.is_active and ttl:
+            if len(_key_cache) >= KEY_CACHE_MAX_ENTRIES:
+                _key_cache.clear()
+            _key_cache[public_key] = (now + ttl, key)
     if key is None or not key.is_active:
         raise InvalidProjectKey("Unknown or revoked project key.")
     if project_id is not None and key.project_id != project_id:
@@ -70,11 +96,14 @@ def authenticate_key(public_key: str, *, project_id: int | None = None) -> Proje
 
 def rotate_key(project: Project, *, label: str = "Rotated") -> ProjectKey:
     """A new active key; old keys keep working until revoked (so clients can move over)."""
+    forget_keys()
     return ProjectKey.objects.create(project=project, label=label)
 
 
 def revoke_key(key: ProjectKey, *, now: datetime | None = None) -> None:
+    """Other web processes refuse the key within INGEST_KEY_CACHE_SECONDS; this one at once."""
     ProjectKey.objects.filter(pk=key.pk).update(is_active=False, revoked_at=now or timezone.now())
+    forget_keys()
 
 
 def create_project(*, name: str, slug: str, services: list[str] | None = None) -> Project:
@@ -165,33 +194,67 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
                 data=data,
             )
         )
+    ids = [item.event_id for item in events]
+    if len(rows) == 1 and not transaction.get_connection().in_atomic_block:
+        # One SDK event per request: a single autocommit INSERT is one round
+        # trip; bulk_create would add BEGIN and COMMIT around it.
+        Event.objects._insert(rows, fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE)
+        wake_digester()
+        return ids
     with transaction.atomic():
         Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
-        ids = [item.event_id for item in events]
         transaction.on_commit(wake_digester, robust=True)
     return ids
 
 
+_INSERT_FIELDS = [field for field in Event._meta.concrete_fields if not field.primary_key]
+
+
 WAKE_KEY = "events:digester-wakeup"
+DIGEST_DELAY_SECONDS = 0.5
+
+
+def _wake_key() -> str:
+    return f"{settings.CACHE_KEY_PREFIX}:{WAKE_KEY}"
 
 
 def wake_digester() -> None:
-    """Queue one ``digest_pending`` task unless one was queued in the last second.
+    """Queue one ``digest_pending`` task unless one is already waiting to start.
 
     A publish per event would cost more than the insert; one task digests
-    everything waiting, in batches. If the broker (or the cache) is away, the
-    beat sweeper digests the rows later: nothing accepted is lost.
+    everything waiting, in batches. The key exists while a queued task has not
+    started (the task clears it first, and it expires after a second in any
+    case), so an event that finds it set will be seen by that task. If the
+    broker (or Redis) is away, the beat sweeper digests the rows later:
+    nothing accepted is lost.
     """
-    from django.core.cache import cache
-
     from events.tasks import digest_pending
 
     try:
-        if not cache.add(WAKE_KEY, 1, timeout=1):
-            return
-        digest_pending.apply_async(retry=False)
+        client = redis.client()
+        if client is not None:
+            claimed = client.set(_wake_key(), 1, nx=True, ex=1)
+        else:
+            from django.core.cache import cache
+
+            claimed = cache.add(_wake_key(), 1, timeout=1)
+        if claimed:
+            # Run a moment later: what arrives meanwhile joins the same batch, so under
+            # load the digester works in hundreds, not in ones (its cost is per group).
+            digest_pending.apply_async(countdown=DIGEST_DELAY_SECONDS, retry=False)
     except Exception as exc:
         logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
+
+
+def clear_wakeup() -> None:
+    """Called by a starting digester: events stored from now on queue another run."""
+    client = redis.client()
+    if client is not None:
+        client.delete(_wake_key())
+    else:
+        from django.core.cache import cache
+
+        cache.delete(_wake_key())
 
 
 # --- digestion ------------------------------------------------------------------------
@@ -243,7 +306,11 @@ def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: dat
 
 
 def _digest_batch(events: list[Event], *, now: datetime) -> int:
-    """Group locked, undigested events: one issue lookup and one counter update per fingerprint."""
+    """Group locked, undigested events: one issue lookup and one counter update per fingerprint.
+
+    The batch runs in one savepoint; if anything in it fails, it is redone
+    group by group, so one bad group is quarantined instead of stalling the queue.
+    """
     if not events:
         return 0
     groups: dict[tuple[int, str], list[Event]] = {}
@@ -254,18 +321,39 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
         groups.setdefault((event.project_id, grouping.key_hash(components)), []).append(event)
     # A fixed order (by fingerprint) for the row locks and inserts below, so two
     # workers digesting overlapping fingerprints can never wait on each other in a cycle.
-    for (_, key), members in sorted(groups.items()):
+    ordered = sorted(groups.items())
+    known = _known_issues([group for group, _ in ordered])
+    try:
+        with transaction.atomic():
+            outcomes = [
+                _group(members, key=key, now=now, issue_id=known.get((pid, key))) for (pid, key), members in ordered
+            ]
+            _finish(outcomes, events, now=now)
+        return len(events)
+    except Exception:
+        logger.warning("a digest batch failed; retrying it group by group", exc_info=True)
+    outcomes = []
+    for (pid, key), members in ordered:
         try:
-            with transaction.atomic():  # a savepoint: one bad group must not stall the queue
-                _group(members, key=key, now=now)
+            with transaction.atomic():
+                outcomes.append(_group(members, key=key, now=now, issue_id=known.get((pid, key))))
         except Exception:
-            # Quarantine: mark them digested without an issue and say so loudly.
+            # Quarantine: marked digested without an issue, and said loudly.
             logger.exception("could not group events %s; left ungrouped", [event.event_id for event in members])
-            Event.objects.filter(pk__in=[event.pk for event in members]).update(digested_at=now)
-    Event.objects.filter(pk__in=[event.pk for event in events if event.event_type != EventType.ERROR]).update(
-        digested_at=now
-    )
+    _finish(outcomes, events, now=now)
     return len(events)
+
+
+def _known_issues(groups: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The issues of the fingerprints that already have one, in one query."""
+    if not groups:
+        return {}
+    links = IssueGrouping.objects.filter(
+        grouping_version=grouping.GROUPING_VERSION,
+        project_id__in={pid for pid, _ in groups},
+        key_hash__in={key for _, key in groups},
+    ).values_list("project_id", "key_hash", "issue_id")
+    return {(pid, key): issue_id for pid, key, issue_id in links}
 
 
 def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
@@ -300,10 +388,20 @@ def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
         return link.issue_id, False
 
 
-def _group(members: list[Event], *, key: str, now: datetime) -> None:
+@dataclass
+class _Grouped:
+    issue_id: int
+    created: bool
+    members: list[Event]
+
+
+def _group(members: list[Event], *, key: str, now: datetime, issue_id: int | None) -> _Grouped:
+    """Count ``members`` on their issue (created if new). Its row stays locked until commit."""
     members.sort(key=lambda event: (event.timestamp, event.pk))
     first, latest = members[0], members[-1]
-    issue_id, created = _issue_for(first, key=key, now=now)
+    created = False
+    if issue_id is None:
+        issue_id, created = _issue_for(first, key=key, now=now)
     changes = {
         "event_count": F("event_count") + len(members),
         "last_seen": Greatest(F("last_seen"), latest.timestamp),
@@ -316,18 +414,33 @@ def _group(members: list[Event], *, key: str, now: datetime) -> None:
         changes["last_release"] = Case(
             When(last_seen__lte=newest.timestamp, then=Value(newest.release)), default=F("last_release")
         )
-    Issue.objects.filter(pk=issue_id).update(**changes)
     new_users = _add_issue_users(issue_id, {event.user_id for event in members if event.user_id})
     if new_users:
-        Issue.objects.filter(pk=issue_id).update(user_count=F("user_count") + new_users)
-    Event.objects.filter(pk__in=[event.pk for event in members]).update(issue_id=issue_id, digested_at=now)
-    issue = Issue.objects.select_for_update().get(pk=issue_id)
-    if created:
-        _run_hooks(NEW_ISSUE_HOOKS, issue, first)
-    elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
-        # Only an error that happened after the resolution is a regression; a late
-        # arrival from before it is just counted.
-        _regress(issue, latest, now=now)
+        changes["user_count"] = F("user_count") + new_users
+    if not Issue.objects.filter(pk=issue_id).update(**changes):
+        raise Issue.DoesNotExist(f"issue {issue_id} was deleted while its events were digested")
+    return _Grouped(issue_id, created, members)
+
+
+def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> None:
+    """Link and mark the batch's events in one statement, then new-issue and regression handling.
+
+    The issues read here are already locked by this transaction's counter
+    updates, so their status cannot change under us before commit.
+    """
+    link = [When(pk__in=[event.pk for event in outcome.members], then=Value(outcome.issue_id)) for outcome in outcomes]
+    Event.objects.filter(pk__in=[event.pk for event in events]).update(
+        digested_at=now, issue_id=Case(*link, default=None) if link else None
+    )
+    issues = Issue.objects.in_bulk([outcome.issue_id for outcome in outcomes])
+    for outcome in outcomes:
+        issue, first, latest = issues[outcome.issue_id], outcome.members[0], outcome.members[-1]
+        if outcome.created:
+            _run_hooks(NEW_ISSUE_HOOKS, issue, first)
+        elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
+            # Only an error that happened after the resolution is a regression; a late
+            # arrival from before it is just counted.
+            _regress(issue, latest, now=now)
 
 
 def _add_issue_users(issue_id: int, user_ids: set[str]) -> int:

@@ -2,11 +2,11 @@ import logging
 import time
 
 from celery import shared_task
-from django.core.cache import cache
 
 from events import services
 
 logger = logging.getLogger("tracepoint.events")
+BATCH_SIZE = 500
 
 
 @shared_task(name="events.digest_events", ignore_result=True, acks_late=True)
@@ -18,12 +18,19 @@ def digest_events(project_id: int, event_ids: list[str]) -> int:
 def digest_pending(max_seconds: float = 20.0) -> int:
     """Digest batches until nothing waits (or the time budget is spent; the next wake-up continues)."""
     # Clear the debounce first, so events stored while we work queue another run.
-    cache.delete(services.WAKE_KEY)
+    try:
+        services.clear_wakeup()
+    except Exception as exc:  # the key expires within a second anyway
+        logger.warning("could not clear the digester wake-up key: %s", exc)
     total, started, done = 0, time.monotonic(), 0
     while time.monotonic() - started < max_seconds:
-        done = services.digest_pending()
+        done = services.digest_pending(limit=BATCH_SIZE)
         total += done
-        if not done:
+        # A partial batch means the backlog is gone. Whatever arrives now has queued
+        # the next run, which waits a moment so it gets a batch worth digesting
+        # instead of chasing the newest events one by one.
+        if done < BATCH_SIZE:
+            done = 0
             break
     else:
         if done:  # out of time with work left: hand over to a fresh task instead of waiting for the sweeper

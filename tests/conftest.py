@@ -12,10 +12,13 @@ from tests.factories import make_token, make_user
 def _fresh_rate_limits_and_cache():
     """Every test starts with empty counters (keys carry this run's prefix)."""
     yield
-    if settings.REDIS_URL:
-        from tracepoint.ratelimit import _redis_client
+    from events.services import forget_keys
 
-        client, _ = _redis_client(settings.REDIS_URL)
+    forget_keys()  # remembered ingest keys would outlive the test's rows
+    if settings.REDIS_URL:
+        from tracepoint import redis
+
+        client = redis.client()
         keys = list(client.scan_iter(f"*{settings.CACHE_KEY_PREFIX}*", count=500))
         if keys:
             client.delete(*keys)

@@ -314,6 +314,9 @@ TRACEPOINT = {
     "INGEST_MAX_EVENTS": 1000,
     "INGEST_MAX_BYTES": env_int("INGEST_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
     "EVENT_METADATA_MAX_BYTES": env_int("EVENT_METADATA_MAX_BYTES", 16 * 1024, minimum=256),
+    # Each web process remembers a valid ingest key this long (0: ask the database
+    # every time); a key revoked elsewhere stops working within this time.
+    "INGEST_KEY_CACHE_SECONDS": env_int("INGEST_KEY_CACHE_SECONDS", 10, minimum=0, maximum=300),
     "MONITOR_RETENTION_DAYS": env_int("MONITOR_RETENTION_DAYS", 90, minimum=1),
     "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import sentry_sdk
+from django.db import connections
 
 from events import sentry, services
 from events.models import Event, Issue
+from tests.net import free_port
+from tracepoint.wsgi import application
 
 
 def _find_user(user_id: int) -> None:
@@ -36,6 +41,46 @@ def sentry_client():
     sentry_sdk.get_global_scope().set_client(None)
     sentry_sdk.get_isolation_scope().clear()
     sentry_sdk.get_current_scope().clear()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):  # the app logs each request itself
+        pass
+
+
+@pytest.fixture
+def production_server():
+    """``tracepoint.wsgi.application`` (what gunicorn serves, ingest fast path included) on a real socket."""
+    server = make_server("127.0.0.1", free_port(), application, handler_class=_QuietHandler)
+
+    def serve():
+        try:
+            server.serve_forever(poll_interval=0.05)
+        finally:
+            connections.close_all()  # this thread's connection, or PostgreSQL keeps the test database busy
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sdk_reaches_the_production_application(production_server, sentry_client):
+    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    sentry_client(project.active_key().dsn(production_server), release="shop@1.0.0")
+    try:
+        _find_user(7)
+    except ValueError:
+        event_id = sentry_sdk.capture_exception()
+    sentry_sdk.flush(timeout=10)
+
+    event = Event.objects.get(project=project)
+    assert event.event_id == uuid.UUID(event_id)
+    assert services.sweep_undigested(older_than_seconds=0) == 1
+    assert Issue.objects.get(project=project).title == "ValueError: user 7 not found"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -151,3 +151,44 @@ def test_sweeper_digests_only_events_older_than_the_delay(project):
     assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=30)) == 0
     assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=61)) == 1
     assert Issue.objects.get().event_count == 1
+
+
+def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(project, monkeypatch):
+    from events import tasks
+
+    services.store_events(project, [error(value=f"Order {n} not found") for n in range(5)], now=T0)
+    monkeypatch.setattr(tasks, "BATCH_SIZE", 2)
+    batches = []
+    digest = services.digest_pending
+
+    def counting(**kwargs):
+        done = digest(**kwargs)
+        batches.append(done)
+        if len(batches) == 3:  # arrives while the last, partial batch runs: left for the next wake-up
+            services.store_events(project, [error(value="Order 9 not found")], now=T0)
+        return done
+
+    monkeypatch.setattr(services, "digest_pending", counting)
+    assert tasks.digest_pending() == 5
+    assert batches == [2, 2, 1]
+    assert Issue.objects.get().event_count == 5
+    assert Event.objects.filter(digested_at__isnull=True).count() == 1
+
+
+def test_a_batch_with_one_bad_group_keeps_the_good_groups_of_the_same_batch(project, monkeypatch):
+    good = [error(value="Order 1 not found"), error(value="Order 2 not found")]
+    bad = error(data={"exception": [{"type": "PoisonError", "value": "x", "stacktrace": {"frames": []}}]})
+    services.store_events(project, [*good, bad], now=T0)
+    original = services._issue_for
+
+    def fail_for_poison(first, **kwargs):
+        if first.data["exception"][0]["type"] == "PoisonError":
+            raise RuntimeError("cannot store this group")
+        return original(first, **kwargs)
+
+    monkeypatch.setattr(services, "_issue_for", fail_for_poison)
+    assert services.digest_pending(now=T0) == 3
+    issue = Issue.objects.get()
+    assert (issue.event_count, issue.title) == (2, "LookupError: Order 1 not found")
+    assert set(issue.events.values_list("event_id", flat=True)) == {e.event_id for e in good}
+    assert not Event.objects.filter(digested_at__isnull=True).exists()

@@ -1,0 +1,139 @@
+"""The Sentry ingest endpoints without Django's middleware chain.
+
+SDKs post one envelope per event, so at a thousand events a second the fixed
+cost of a request matters more than anything the view does: sessions, CSRF,
+authentication, messages, htmx, the URL resolver and a database health check
+per request cost more CPU than storing the event. ``IngestFastPath`` wraps the
+WSGI application and sends ``POST /api/<id>/envelope/`` and ``/store/`` straight
+to the same views (``events.sentry``), doing itself the little of the chain
+that matters there: the request id and its log line, host validation, the body
+limit, the 503 for a lost database, and the 500 error shape. Everything else
+(OPTIONS preflights, other methods, HTTPS redirects) takes the normal path.
+
+A database connection that died since the last request is found by the
+store itself: the insert is idempotent (``ON CONFLICT DO NOTHING`` on
+``event_id``), so it is retried once on a fresh connection instead of paying
+a ``SELECT 1`` health check on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import connections
+from django.http import HttpResponse
+
+from tracepoint.api.errors import database_unavailable_response, error_response, is_database_unavailable
+from tracepoint.logging import request_id_var
+from tracepoint.middleware import _SANE_REQUEST_ID
+
+logger = logging.getLogger("tracepoint.request")
+error_logger = logging.getLogger("tracepoint.errors")
+
+_PATH = re.compile(r"/api/(\d{1,18})/(envelope|store)/")
+
+
+def _views() -> dict[str, Callable]:
+    from events import sentry
+
+    return {"envelope": sentry.envelope_view, "store": sentry.store_view}
+
+
+class IngestFastPath:
+    """WSGI wrapper: Sentry ingest POSTs go to their views directly, the rest to ``app``."""
+
+    def __init__(self, app: Callable):
+        self.app = app
+        self.views: dict[str, Callable] | None = None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        if settings.SECURE_SSL_REDIRECT and environ.get("wsgi.url_scheme") != "https":
+            return self.app(environ, start_response)  # let SecurityMiddleware redirect (or the proxy header decide)
+        if self.views is None:
+            self.views = _views()
+        started = time.perf_counter()
+        request = WSGIRequest(environ)
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        request.request_id = request_id
+        request_id_var.set(request_id)
+        response = self.respond(request, self.views[match[2]], int(match[1]))
+        response["X-Request-ID"] = request_id
+        status = response.status_code
+        logger.log(
+            logging.ERROR if status >= 500 else logging.INFO,
+            "%s %s %s",
+            "POST",
+            request.path,
+            status,
+            extra={
+                "method": "POST",
+                "path": request.path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user": None,
+                "request_id": request_id,
+            },
+        )
+        start_response(f"{status} {response.reason_phrase}", list(response.items()))
+        return response
+
+    def respond(self, request: WSGIRequest, view: Callable, project_id: int) -> HttpResponse:
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return error_response(400, "Invalid Host header.")
+        limit = view.max_request_bytes()
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "Invalid Content-Length header.")
+        if length > limit:
+            response = error_response(
+                413, f"The request body is {length} bytes; the limit is {limit} bytes.", details={"limit_bytes": limit}
+            )
+            for name, value in view.error_headers.items():
+                response[name] = value
+            return response
+        _prepare_connections()
+        try:
+            return view(request, project_id=project_id)
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                error_logger.error("unhandled error on %s", request.path, exc_info=exc)
+                return error_response(500)
+            error_logger.warning("database connection lost during ingest, retrying once: %s", exc)
+        # The body was read into memory before the database was touched, so the
+        # view can run again; storing is idempotent on event_id.
+        for connection in connections.all(initialized_only=True):
+            if connection.in_atomic_block:
+                return database_unavailable_response()
+            connection.close()
+        try:
+            return view(request, project_id=project_id)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                error_logger.error("database unavailable: %s", exc, exc_info=exc)
+                return database_unavailable_response()
+            error_logger.error("unhandled error on %s", request.path, exc_info=exc)
+            return error_response(500)
+
+
+def _prepare_connections() -> None:
+    """What ``request_started`` does (drop broken or expired connections), minus the per-request ``SELECT 1``."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:  # only inside a test's transaction; never between requests
+            continue
+        connection.close_if_unusable_or_obsolete()
+        if connection.connection is not None:
+            connection.health_check_done = True

@@ -1,0 +1,237 @@
+"""The production WSGI application (`tracepoint.wsgi`) sends Sentry ingest past Django's middleware."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.core.signals import request_finished
+from django.db import close_old_connections, connection
+
+from events import services
+from events.models import Event
+from tests.events.test_sentry_envelope import envelope, event_item
+from tracepoint.wsgi import application
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def call(path: str, body: bytes = b"", *, method: str = "POST", headers: dict | None = None, app=application):
+    """One request through the WSGI callable; returns (status, headers, body)."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/x-sentry-envelope",
+    }
+    environ.update(headers or {})
+    started = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        started["status"] = int(status.split()[0])
+        started["headers"] = dict(response_headers)
+
+    # Like Django's test client: the test's transaction must survive request_finished.
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = app(environ, start_response)
+        content = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+    finally:
+        request_finished.connect(close_old_connections)
+    return started["status"], started["headers"], content
+
+
+def auth(key: str) -> dict:
+    return {"HTTP_X_SENTRY_AUTH": f"Sentry sentry_key={key}, sentry_version=7, sentry_client=test/1.0"}
+
+
+def test_an_envelope_is_stored_without_the_middleware_chain(project, project_key, monkeypatch):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    def not_django(*args, **kwargs):
+        raise AssertionError("the Django handler must not see ingest requests")
+
+    monkeypatch.setattr(WSGIHandler, "__call__", not_django)
+    body = gzip.compress(envelope(event_item(message="checkout failed")))
+    status, headers, content = call(
+        f"/api/{project.id}/envelope/", body, headers={**auth(project_key), "HTTP_CONTENT_ENCODING": "gzip"}
+    )
+    assert status == 200
+    assert json.loads(content) == {"id": "9ec79c33ec9942ab8353589fcb2e04dc"}
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert uuid.UUID(headers["X-Request-ID"])
+    assert Event.objects.get().message == "checkout failed"
+
+
+def test_the_store_endpoint_takes_the_fast_path_too(project, project_key):
+    body = json.dumps({"event_id": uuid.uuid4().hex, "message": "legacy client", "level": "error"}).encode()
+    status, _, _ = call(f"/api/{project.id}/store/", body, headers=auth(project_key))
+    assert status == 200
+    assert Event.objects.get().message == "legacy client"
+
+
+def test_a_sane_request_id_is_echoed_and_a_bad_one_replaced(project, project_key):
+    body = envelope(event_item())
+    _, headers, _ = call(
+        f"/api/{project.id}/envelope/", body, headers={**auth(project_key), "HTTP_X_REQUEST_ID": "lb-42"}
+    )
+    assert headers["X-Request-ID"] == "lb-42"
+    _, headers, _ = call(
+        f"/api/{project.id}/envelope/", body, headers={**auth(project_key), "HTTP_X_REQUEST_ID": "bad id\r\nx"}
+    )
+    assert uuid.UUID(headers["X-Request-ID"])
+
+
+def test_each_request_is_logged_as_one_line_with_its_id(project, project_key, caplog):
+    caplog.set_level("INFO", logger="tracepoint.request")
+    _, headers, _ = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
+    [record] = [r for r in caplog.records if r.name == "tracepoint.request"]
+    assert (record.method, record.status, record.request_id) == ("POST", 200, headers["X-Request-ID"])
+    assert record.path == f"/api/{project.id}/envelope/"
+
+
+def test_bad_keys_are_refused_in_the_error_shape(project):
+    status, headers, content = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth("0" * 32))
+    assert status == 401
+    assert json.loads(content)["code"] == "AUTHENTICATION_REQUIRED"
+    assert headers["X-Sentry-Error"]
+    assert not Event.objects.exists()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(project, project_key, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_MAX_BYTES": 2048}
+    body = b"x" * 4096
+    status, headers, content = call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))
+    assert status == 413
+    assert json.loads(content)["details"] == {"limit_bytes": 2048}
+    assert headers["X-Sentry-Error"] == "request body too large"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_an_unknown_host_is_refused(project, project_key, settings):
+    settings.ALLOWED_HOSTS = ["tracepoint.example.com"]
+    status, _, content = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
+    assert status == 400
+    assert json.loads(content)["code"] == "VALIDATION_ERROR"
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "GET"])
+def test_other_methods_still_go_through_django(project, method):
+    status, headers, _ = call(
+        f"/api/{project.id}/envelope/", method=method, headers={"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}
+    )
+    assert status == (200 if method == "OPTIONS" else 405)
+    assert "X-Request-ID" in headers
+    if method == "OPTIONS":
+        assert "POST" in headers["Access-Control-Allow-Methods"]
+
+
+def test_other_paths_go_through_django(db):
+    status, headers, _ = call("/api/v1/issues", method="GET")
+    assert status == 401
+    assert "X-Request-ID" in headers
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no server connection to lose")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_between_requests_is_replaced_and_the_event_kept(project, project_key, caplog):
+    assert call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))[0] == 200
+    # What a database restart or an idle timeout does to a kept connection.
+    backend_pid = connection.connection.info.backend_pid
+    with psycopg.connect(_dsn(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [backend_pid]).fetchone()[0]
+    body = envelope(event_item(message="after the restart"), header={"event_id": uuid.uuid4().hex})
+    status, _, _ = call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))
+    assert status == 200
+    assert "database connection lost during ingest, retrying once" in caplog.text
+    assert Event.objects.filter(message="after the restart").count() == 1
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path):
+    # A separate process whose database cannot be opened at all.
+    script = f"""
+import io, json, sys
+from tracepoint.wsgi import application  # sets Django up
+from tests.events.test_fastpath import call
+key = "Sentry sentry_key={"a" * 32}"
+status, headers, content = call("/api/1/envelope/", b"{{}}", headers={{"HTTP_X_SENTRY_AUTH": key}})
+print(json.dumps([status, headers.get("Retry-After"), json.loads(content)["code"]]))
+"""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/tracepoint.sqlite3",
+        "TRACEPOINT_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "CRITICAL",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [503, "5", "SERVICE_UNAVAILABLE"]
+
+
+def test_a_key_is_remembered_for_a_while_and_revocation_here_applies_at_once(project, project_key, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_KEY_CACHE_SECONDS": 60}
+    key = project.keys.get()
+    assert services.authenticate_key(project_key).pk == key.pk
+    with connection.execute_wrapper(_no_queries):
+        assert services.authenticate_key(project_key).pk == key.pk  # remembered: no query
+    services.revoke_key(key)
+    with pytest.raises(services.InvalidProjectKey):
+        services.authenticate_key(project_key)
+
+
+def test_a_key_revoked_by_another_process_stops_working_after_the_cache_time(
+    project, project_key, settings, monkeypatch
+):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_KEY_CACHE_SECONDS": 10}
+    clock = [1000.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    services.authenticate_key(project_key)
+    project.keys.update(is_active=False)  # as another web process's revoke would
+    clock[0] += 9
+    assert services.authenticate_key(project_key).project_id == project.id
+    clock[0] += 2
+    with pytest.raises(services.InvalidProjectKey):
+        services.authenticate_key(project_key)
+
+
+def test_unknown_keys_are_not_remembered(project, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_KEY_CACHE_SECONDS": 60}
+    with pytest.raises(services.InvalidProjectKey):
+        services.authenticate_key("a" * 32)
+    project.keys.create(public_key="a" * 32, label="new")
+    assert services.authenticate_key("a" * 32).project_id == project.id
+
+
+def _dsn() -> str:
+    params = connection.get_connection_params()
+    return psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}}
+    )
+
+
+def _no_queries(execute, sql, params, many, context):
+    raise AssertionError(f"unexpected query: {sql}")
