@@ -20,9 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from events import grouping
@@ -326,8 +325,9 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     try:
         with transaction.atomic():
             outcomes = [
-                _group(members, key=key, now=now, issue_id=known.get((pid, key))) for (pid, key), members in ordered
+                _issue_of(members, key=key, now=now, issue_id=known.get((pid, key))) for (pid, key), members in ordered
             ]
+            _count(outcomes)
             _finish(outcomes, events, now=now)
         return len(events)
     except Exception:
@@ -336,7 +336,9 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     for (pid, key), members in ordered:
         try:
             with transaction.atomic():
-                outcomes.append(_group(members, key=key, now=now, issue_id=known.get((pid, key))))
+                outcome = _issue_of(members, key=key, now=now, issue_id=known.get((pid, key)))
+                _count([outcome])
+            outcomes.append(outcome)
         except Exception:
             # Quarantine: marked digested without an issue, and said loudly.
             logger.exception("could not group events %s; left ungrouped", [event.event_id for event in members])
@@ -395,31 +397,71 @@ class _Grouped:
     members: list[Event]
 
 
-def _group(members: list[Event], *, key: str, now: datetime, issue_id: int | None) -> _Grouped:
-    """Count ``members`` on their issue (created if new). Its row stays locked until commit."""
+def _issue_of(members: list[Event], *, key: str, now: datetime, issue_id: int | None) -> _Grouped:
     members.sort(key=lambda event: (event.timestamp, event.pk))
-    first, latest = members[0], members[-1]
-    created = False
-    if issue_id is None:
-        issue_id, created = _issue_for(first, key=key, now=now)
-    changes = {
-        "event_count": F("event_count") + len(members),
-        "last_seen": Greatest(F("last_seen"), latest.timestamp),
-        "first_seen": Least(F("first_seen"), first.timestamp),
-    }
-    released = [event for event in members if event.release]
-    if released:
-        newest = released[-1]
-        # A late event must not overwrite the release of a newer one (SQL sees the old last_seen).
-        changes["last_release"] = Case(
-            When(last_seen__lte=newest.timestamp, then=Value(newest.release)), default=F("last_release")
-        )
-    new_users = _add_issue_users(issue_id, {event.user_id for event in members if event.user_id})
-    if new_users:
-        changes["user_count"] = F("user_count") + new_users
-    if not Issue.objects.filter(pk=issue_id).update(**changes):
-        raise Issue.DoesNotExist(f"issue {issue_id} was deleted while its events were digested")
+    if issue_id is not None:
+        return _Grouped(issue_id, False, members)
+    issue_id, created = _issue_for(members[0], key=key, now=now)
     return _Grouped(issue_id, created, members)
+
+
+def _count(outcomes: list[_Grouped]) -> None:
+    """Add each group's events to its issue: counts, users, first/last seen, last release.
+
+    Set-based, two statements for the whole batch whatever the number of
+    issues, after locking the issues in id order (so two workers sharing
+    issues queue instead of deadlocking). An UPDATE's expressions all read
+    the row as it was, so a late event cannot overwrite the release of a newer one.
+    """
+    if not outcomes:
+        return
+    ids = sorted(outcome.issue_id for outcome in outcomes)
+    locked = list(Issue.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if len(locked) != len(ids):
+        raise Issue.DoesNotExist(
+            f"issues {sorted(set(ids) - set(locked))} were deleted while their events were digested"
+        )
+    new_users = _add_issue_users({(o.issue_id, e.user_id) for o in outcomes for e in o.members if e.user_id})
+    ops = connection.ops
+    rows, params = [], []
+    for outcome in outcomes:
+        first, latest = outcome.members[0], outcome.members[-1]
+        released = [event for event in outcome.members if event.release]
+        newest = released[-1] if released else None
+        rows.append(_COUNT_ROW)
+        params += [
+            outcome.issue_id,
+            len(outcome.members),
+            new_users.get(outcome.issue_id, 0),
+            ops.adapt_datetimefield_value(first.timestamp),
+            ops.adapt_datetimefield_value(latest.timestamp),
+            newest.release if newest else "",
+            ops.adapt_datetimefield_value(newest.timestamp) if newest else None,
+        ]
+    values = " UNION ALL ".join(rows)
+    if connection.vendor == "postgresql":  # typed parameters (SQLite would read these casts as NUMERIC)
+        values = _COUNT_ROW_PG + values[len(_COUNT_ROW) :]
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT_SQL.format(values=values), params)
+
+
+_COUNT_ROW = "SELECT %s AS id, %s AS n, %s AS new_users, %s AS first_seen, %s AS last_seen, %s AS rel, %s AS rel_at"
+_COUNT_ROW_PG = (
+    "SELECT CAST(%s AS bigint) AS id, CAST(%s AS integer) AS n, CAST(%s AS integer) AS new_users, "
+    "CAST(%s AS timestamptz) AS first_seen, CAST(%s AS timestamptz) AS last_seen, CAST(%s AS varchar) AS rel, "
+    "CAST(%s AS timestamptz) AS rel_at"
+)
+_COUNT_SQL = """
+UPDATE events_issue SET
+    event_count = events_issue.event_count + v.n,
+    user_count = events_issue.user_count + v.new_users,
+    first_seen = CASE WHEN v.first_seen < events_issue.first_seen THEN v.first_seen ELSE events_issue.first_seen END,
+    last_seen = CASE WHEN v.last_seen > events_issue.last_seen THEN v.last_seen ELSE events_issue.last_seen END,
+    last_release = CASE WHEN v.rel_at IS NOT NULL AND events_issue.last_seen <= v.rel_at
+        THEN v.rel ELSE events_issue.last_release END
+FROM ({values}) AS v
+WHERE events_issue.id = v.id
+"""
 
 
 def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> None:
@@ -443,21 +485,24 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> 
             _regress(issue, latest, now=now)
 
 
-def _add_issue_users(issue_id: int, user_ids: set[str]) -> int:
-    """Insert each (issue, user) once; returns how many were new. Safe under concurrency."""
-    if not user_ids:
-        return 0
-    values = ", ".join(["(%s, %s)"] * len(user_ids))
+def _add_issue_users(pairs: set[tuple[int, str]]) -> dict[int, int]:
+    """Insert each (issue, user) once; returns how many were new per issue. Safe under concurrency."""
+    if not pairs:
+        return {}
+    values = ", ".join(["(%s, %s)"] * len(pairs))
     params: list[Any] = []
-    for user_id in sorted(user_ids):
+    for issue_id, user_id in sorted(pairs):
         params += [issue_id, user_id[:200]]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO events_issueuser (issue_id, user_id) VALUES {values} "  # noqa: S608 - placeholders only
-            "ON CONFLICT (issue_id, user_id) DO NOTHING RETURNING 1",
+            "ON CONFLICT (issue_id, user_id) DO NOTHING RETURNING issue_id",
             params,
         )
-        return len(cursor.fetchall())
+        added: dict[int, int] = {}
+        for (issue_id,) in cursor.fetchall():
+            added[issue_id] = added.get(issue_id, 0) + 1
+        return added
 
 
 def _regress(issue: Issue, event: Event, *, now: datetime) -> None:

@@ -192,3 +192,37 @@ def test_a_batch_with_one_bad_group_keeps_the_good_groups_of_the_same_batch(proj
     assert (issue.event_count, issue.title) == (2, "LookupError: Order 1 not found")
     assert set(issue.events.values_list("event_id", flat=True)) == {e.event_id for e in good}
     assert not Event.objects.filter(digested_at__isnull=True).exists()
+
+
+def test_one_batch_counts_many_issues_each_on_its_own(project):
+    services.store_events(
+        project,
+        [
+            error(value="Order 1 not found", user_id="u1", at=T0),
+            error(value="Order 2 not found", user_id="u2", at=T0 + timedelta(minutes=1), release="2.0"),
+            error(service="billing", value="Invoice 3 missing", user_id="u1", at=T0 - timedelta(minutes=1)),
+            error(data={"exception": [{"type": "KeyError", "value": "'sku'", "stacktrace": {"frames": []}}]}),
+        ],
+        now=T0,
+    )
+    assert services.digest_pending(now=T0) == 4
+    lookup = Issue.objects.get(title__startswith="LookupError: Order")
+    assert (lookup.event_count, lookup.user_count, lookup.first_seen, lookup.last_seen, lookup.last_release) == (
+        2,
+        2,
+        T0,
+        T0 + timedelta(minutes=1),
+        "2.0",
+    )
+    billing = Issue.objects.get(service="billing")
+    assert (billing.event_count, billing.user_count, billing.first_seen) == (1, 1, T0 - timedelta(minutes=1))
+    assert Issue.objects.get(title__startswith="KeyError").event_count == 1
+    assert Issue.objects.count() == 3
+
+
+def test_a_late_event_in_a_later_batch_keeps_the_newer_release_and_dates(project):
+    ingest(project, error(at=T0 + timedelta(minutes=10), release="2.0"))
+    ingest(project, error(at=T0, release="1.0", user_id="u9"))
+    issue = Issue.objects.get()
+    assert (issue.last_release, issue.first_seen, issue.last_seen) == ("2.0", T0, T0 + timedelta(minutes=10))
+    assert (issue.event_count, issue.user_count) == (2, 1)
