@@ -211,6 +211,9 @@ _INSERT_FIELDS = [field for field in Event._meta.concrete_fields if not field.pr
 
 WAKE_KEY = "events:digester-wakeup"
 DIGEST_DELAY_SECONDS = 0.5
+# After a failed wake-up this process leaves the events to the sweeper for a while.
+WAKE_PAUSE_SECONDS = 5.0
+_wake_paused_until = 0.0
 
 
 def _wake_key() -> str:
@@ -227,8 +230,11 @@ def wake_digester() -> None:
     broker (or Redis) is away, the beat sweeper digests the rows later:
     nothing accepted is lost.
     """
+    global _wake_paused_until
     from events.tasks import digest_pending
 
+    if time.monotonic() < _wake_paused_until:
+        return  # Redis or the broker failed a moment ago: don't make every request wait for it again
     try:
         client = redis.client()
         if client is not None:
@@ -242,6 +248,7 @@ def wake_digester() -> None:
             # load the digester works in hundreds, not in ones (its cost is per group).
             digest_pending.apply_async(countdown=DIGEST_DELAY_SECONDS, retry=False)
     except Exception as exc:
+        _wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
         logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
 
 

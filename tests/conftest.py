@@ -12,9 +12,10 @@ from tests.factories import make_token, make_user
 def _fresh_rate_limits_and_cache():
     """Every test starts with empty counters (keys carry this run's prefix)."""
     yield
-    from events.services import forget_keys
+    from events import services
 
-    forget_keys()  # remembered ingest keys would outlive the test's rows
+    services.forget_keys()  # remembered ingest keys would outlive the test's rows
+    services._wake_paused_until = 0.0
     if settings.REDIS_URL:
         from tracepoint import redis
 

@@ -17,7 +17,7 @@ from django.core.signals import request_finished
 from django.db import close_old_connections, connection
 
 from events import services
-from events.models import Event
+from events.models import Event, Issue
 from tests.events.test_sentry_envelope import envelope, event_item
 from tracepoint.wsgi import application
 
@@ -235,3 +235,18 @@ def _dsn() -> str:
 
 def _no_queries(execute, sql, params, many, context):
     raise AssertionError(f"unexpected query: {sql}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_unreachable_events_are_accepted_kept_and_grouped_by_the_sweeper(
+    project, project_key, settings, caplog
+):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: the wake-up cannot be sent
+    for n in (1, 2):
+        body = envelope(event_item(message=f"order {n} failed"), header={"event_id": uuid.uuid4().hex})
+        assert call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))[0] == 200
+    assert Event.objects.filter(digested_at__isnull=True).count() == 2
+    # One failed attempt, then this process stops trying for a while instead of slowing every request.
+    assert caplog.text.count("could not queue digestion") == 1
+    assert services.sweep_undigested(older_than_seconds=0) == 2
+    assert Issue.objects.get().event_count == 2
