@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from events import services
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.ingest import key_from_request, parse_native_events
-from events.models import Event, Issue, Project, ProjectKey
+from events.models import Event, Issue, IssueStatus, Project, ProjectKey
 from events.serializers import (
     EventSerializer,
     IssueActivitySerializer,
@@ -151,6 +151,20 @@ class IssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         issue = self.get_object()
         page = self.paginate_queryset(Event.objects.filter(issue=issue))
         return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+    @extend_schema(
+        responses={200: IssueSerializer(many=True)},
+        description=(
+            "Unresolved issues by priority (highest first), each with `priority_reason` naming every part of "
+            "its score. Filters: `project`, `service`, `severity`."
+        ),
+        tags=["issues"],
+    )
+    @action(detail=False, methods=["get"], url_path="needs-attention", filter_backends=[DjangoFilterBackend])
+    def needs_attention(self, request):
+        queryset = self.filter_queryset(self.get_queryset()).filter(status=IssueStatus.UNRESOLVED)
+        page = self.paginate_queryset(queryset.order_by("-priority", "-last_seen", "-id"))
+        return self.get_paginated_response(IssueSerializer(page, many=True).data)
 
     @extend_schema(responses={200: IssueActivitySerializer(many=True)}, filters=False, tags=["issues"])
     @action(detail=True, methods=["get"], filter_backends=[])

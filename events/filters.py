@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 
 from events.models import Event, EventType, Issue, IssueStatus
+from events.priority import IssueSeverity
 from tracepoint.api.filters import StrictOrderingFilter
 
 
@@ -46,10 +47,13 @@ class IssueFilter(django_filters.FilterSet):
         field_name="status", choices=IssueStatus.choices, help_text="Comma list, e.g. unresolved,ignored."
     )
     search = django_filters.CharFilter(method="filter_search", help_text="Words in the title or culprit.")
+    severity = ChoiceInFilter(
+        field_name="severity", choices=IssueSeverity.choices, help_text="Comma list, e.g. critical,high."
+    )
 
     class Meta:
         model = Issue
-        fields = ["project", "service", "status", "search"]
+        fields = ["project", "service", "status", "search", "severity"]
 
     def filter_search(self, queryset, name, value):
         value = value.strip()
@@ -59,7 +63,7 @@ class IssueFilter(django_filters.FilterSet):
 
 
 ISSUE_ORDERING_ALIASES = {"count": "event_count"}
-ISSUE_ORDERING_FIELDS = ["last_seen", "first_seen", "event_count", *ISSUE_ORDERING_ALIASES]
+ISSUE_ORDERING_FIELDS = ["last_seen", "first_seen", "event_count", "priority", *ISSUE_ORDERING_ALIASES]
 
 
 class IssueOrdering(StrictOrderingFilter):

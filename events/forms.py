@@ -10,6 +10,7 @@ SORTS = {
     "last_seen": ("Last seen", ["-last_seen", "-id"]),
     "events": ("Events", ["-event_count", "-id"]),
     "first_seen": ("First seen", ["-first_seen", "-id"]),
+    "priority": ("Priority", ["-priority", "-last_seen", "-id"]),
 }
 
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from events.priority import IssueSeverity
 from incidents.models import service_validator
 
 
@@ -150,10 +151,20 @@ class Issue(models.Model):
     )
     first_release = models.CharField(max_length=200, blank=True)
     last_release = models.CharField(max_length=200, blank=True)
+    # Impact and priority (events/impact.py, events/priority.py): refreshed when events
+    # are digested and every minute by beat, so lists read columns and never count rows.
+    route_count = models.IntegerField(default=0)
+    error_rate = models.FloatField(default=0.0, help_text="errors per minute over the last 60 minutes")
+    hourly_counts = models.JSONField(default=list, blank=True, help_text="events per hour, last 24 hours, oldest first")
+    severity = models.CharField(max_length=8, choices=IssueSeverity.choices, default=IssueSeverity.LOW)
+    priority = models.PositiveSmallIntegerField(default=0)
+    priority_reason = models.CharField(max_length=500, blank=True)
+    impact_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_seen", "-id"]
         indexes = [
+            models.Index(fields=["status", "-priority"], name="issue_status_priority_idx"),
             models.Index(fields=["project", "status", "-last_seen"], name="issue_project_status_idx"),
             models.Index(fields=["service", "status"], name="issue_service_status_idx"),
             models.Index(fields=["-event_count"], name="issue_count_idx"),
@@ -221,3 +232,36 @@ class IssueActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IssueRoute(models.Model):
+    """Each distinct (normalised) route an issue was seen on, for its route count."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="routes")
+    route = models.CharField(max_length=500)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "route"], name="issue_route_unique")]
+
+    def __str__(self) -> str:
+        return self.route
+
+
+class IssueBucket(models.Model):
+    """Events of an issue per minute (kept 2 hours) and per hour (kept 2 days), added to at digestion."""
+
+    class Size(models.TextChoices):
+        MINUTE = "m", "Minute"
+        HOUR = "h", "Hour"
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="buckets")
+    size = models.CharField(max_length=1, choices=Size.choices)
+    start = models.DateTimeField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "size", "start"], name="issue_bucket_unique")]
+        indexes = [models.Index(fields=["size", "start"], name="issue_bucket_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.issue_id} {self.size} {self.start:%Y-%m-%d %H:%M}: {self.count}"

@@ -115,6 +115,13 @@ class IssueSerializer(serializers.ModelSerializer):
             "resolved_by_deploy",
             "first_release",
             "last_release",
+            "route_count",
+            "error_rate",
+            "hourly_counts",
+            "severity",
+            "priority",
+            "priority_reason",
+            "impact_updated_at",
         ]
         read_only_fields = fields
 

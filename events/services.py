@@ -24,7 +24,7 @@ from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from events import grouping
+from events import grouping, impact
 from events.models import (
     Event,
     EventType,
@@ -334,7 +334,7 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
             outcomes = [
                 _issue_of(members, key=key, now=now, issue_id=known.get((pid, key))) for (pid, key), members in ordered
             ]
-            _count(outcomes)
+            _count(outcomes, now=now)
             _finish(outcomes, events, now=now)
         return len(events)
     except Exception:
@@ -344,7 +344,7 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
         try:
             with transaction.atomic():
                 outcome = _issue_of(members, key=key, now=now, issue_id=known.get((pid, key)))
-                _count([outcome])
+                _count([outcome], now=now)
             outcomes.append(outcome)
         except Exception:
             # Quarantine: marked digested without an issue, and said loudly.
@@ -412,7 +412,7 @@ def _issue_of(members: list[Event], *, key: str, now: datetime, issue_id: int | 
     return _Grouped(issue_id, created, members)
 
 
-def _count(outcomes: list[_Grouped]) -> None:
+def _count(outcomes: list[_Grouped], *, now: datetime) -> None:
     """Add each group's events to its issue: counts, users, first/last seen, last release.
 
     Set-based, two statements for the whole batch whatever the number of
@@ -429,6 +429,7 @@ def _count(outcomes: list[_Grouped]) -> None:
             f"issues {sorted(set(ids) - set(locked))} were deleted while their events were digested"
         )
     new_users = _add_issue_users({(o.issue_id, e.user_id) for o in outcomes for e in o.members if e.user_id})
+    new_routes = impact.record({o.issue_id: o.members for o in outcomes}, now=now)
     ops = connection.ops
     rows, params = [], []
     for outcome in outcomes:
@@ -440,6 +441,7 @@ def _count(outcomes: list[_Grouped]) -> None:
             outcome.issue_id,
             len(outcome.members),
             new_users.get(outcome.issue_id, 0),
+            new_routes.get(outcome.issue_id, 0),
             ops.adapt_datetimefield_value(first.timestamp),
             ops.adapt_datetimefield_value(latest.timestamp),
             newest.release if newest else "",
@@ -452,9 +454,13 @@ def _count(outcomes: list[_Grouped]) -> None:
         cursor.execute(_COUNT_SQL.format(values=values), params)
 
 
-_COUNT_ROW = "SELECT %s AS id, %s AS n, %s AS new_users, %s AS first_seen, %s AS last_seen, %s AS rel, %s AS rel_at"
+_COUNT_ROW = (
+    "SELECT %s AS id, %s AS n, %s AS new_users, %s AS new_routes, %s AS first_seen, %s AS last_seen, "
+    "%s AS rel, %s AS rel_at"
+)
 _COUNT_ROW_PG = (
     "SELECT CAST(%s AS bigint) AS id, CAST(%s AS integer) AS n, CAST(%s AS integer) AS new_users, "
+    "CAST(%s AS integer) AS new_routes, "
     "CAST(%s AS timestamptz) AS first_seen, CAST(%s AS timestamptz) AS last_seen, CAST(%s AS varchar) AS rel, "
     "CAST(%s AS timestamptz) AS rel_at"
 )
@@ -462,6 +468,7 @@ _COUNT_SQL = """
 UPDATE events_issue SET
     event_count = events_issue.event_count + v.n,
     user_count = events_issue.user_count + v.new_users,
+    route_count = events_issue.route_count + v.new_routes,
     first_seen = CASE WHEN v.first_seen < events_issue.first_seen THEN v.first_seen ELSE events_issue.first_seen END,
     last_seen = CASE WHEN v.last_seen > events_issue.last_seen THEN v.last_seen ELSE events_issue.last_seen END,
     last_release = CASE WHEN v.rel_at IS NOT NULL AND events_issue.last_seen <= v.rel_at
@@ -490,6 +497,7 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> 
             # Only an error that happened after the resolution is a regression; a late
             # arrival from before it is just counted.
             _regress(issue, latest, now=now)
+    impact.refresh(issues, now=now)
 
 
 def _add_issue_users(pairs: set[tuple[int, str]]) -> dict[int, int]:
@@ -557,6 +565,8 @@ def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None) 
             IssueStatus.UNRESOLVED: IssueActivity.Kind.UNRESOLVED,
         }[status]
         IssueActivity.objects.create(issue=issue, kind=kind, actor=by, created_at=now)
+        impact.refresh([issue.pk], now=now)  # resolved and ignored issues weigh less
+    issue.refresh_from_db()
     return issue
 
 
@@ -596,6 +606,7 @@ def resolve_quiet_issues_after_deploys(*, now: datetime | None = None) -> int:
                 IssueActivity.objects.create(
                     issue=issue, kind=IssueActivity.Kind.RESOLVED_BY_DEPLOY, event=marker, created_at=now
                 )
+                impact.refresh([issue.pk], now=now)
                 resolved += 1
     return resolved
 

@@ -54,3 +54,12 @@ def resolve_quiet_issues() -> int:
 @shared_task(name="events.delete_old_events", ignore_result=True)
 def delete_old_events() -> int:
     return services.delete_old_events()
+
+
+@shared_task(name="events.refresh_issue_impact", ignore_result=True)
+def refresh_issue_impact() -> int:
+    from django.utils import timezone
+
+    from events import impact
+
+    return impact.refresh_active(now=timezone.now())

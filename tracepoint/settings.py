@@ -221,6 +221,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-rate-limit-counters": {"task": "tracepoint.purge_rate_limit_counters", "schedule": 3600.0},
     "sweep-undigested-events": {"task": "events.sweep_undigested", "schedule": 10.0},
     "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
+    "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
     "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

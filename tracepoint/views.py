@@ -109,7 +109,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _issue_overview(user, *, now) -> dict:
-    """Unresolved issues of the projects this user may see (priority ranking arrives with issue 5)."""
+    """Unresolved issues of the projects this user may see, the highest priority first."""
     from datetime import timedelta
 
     from events.models import Event, Issue, IssueStatus, Project
@@ -124,7 +124,7 @@ def _issue_overview(user, *, now) -> dict:
     return {
         "has_events": Event.objects.filter(project__in=projects).exists(),
         **counts,
-        "recent_issues": unresolved.order_by("-last_seen")[:5],
+        "recent_issues": unresolved.order_by("-priority", "-last_seen", "-id")[:5],
     }
 
 

@@ -30,3 +30,23 @@ def since(moment: datetime | None, until: datetime | None = None):
     if moment is None:
         return None
     return (until or timezone.now()) - moment
+
+
+@register.inclusion_tag("_sparkline.html")
+def sparkline(counts, label: str = "events per hour, last 24 hours", width: int = 96, height: int = 20) -> dict:
+    """An inline SVG line of ``counts`` (oldest first) scaled to its own maximum."""
+    values = [int(value) for value in counts or [] if isinstance(value, int | float)]
+    if len(values) < 2:
+        values = [0, *values] if values else [0, 0]
+    top = max(values) or 1
+    step = width / (len(values) - 1)
+    points = " ".join(
+        f"{index * step:.1f},{height - 1 - (value / top) * (height - 2):.1f}" for index, value in enumerate(values)
+    )
+    total = sum(values)
+    return {
+        "points": points,
+        "width": width,
+        "height": height,
+        "label": f"{label}: {total} in all, at most {max(values)} in one",
+    }
