@@ -6,29 +6,37 @@ Every read is scoped by ``Project.objects.visible_to(user)``; every write is one
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from events import services
+from events import services, timeline
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.ingest import key_from_request, parse_native_events
 from events.models import Event, Issue, IssueStatus, Project, ProjectKey
 from events.serializers import (
     EventSerializer,
+    IntroducedIssueSerializer,
     IssueActivitySerializer,
     IssueSerializer,
     IssueUpdateSerializer,
     KeyRotateSerializer,
     ProjectKeySerializer,
     ProjectSerializer,
+    TimelineEventSerializer,
+    TimelineQuerySerializer,
 )
-from tracepoint.accounts.permissions import IsAdminOrReadOnly
+from incidents.models import service_validator
+from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsViewer
 from tracepoint.accounts.roles import ADMIN, has_role
 from tracepoint.api.filters import StrictOrderingFilter
 from tracepoint.api.pagination import KeysetPagination
@@ -226,6 +234,63 @@ class ProjectViewSet(viewsets.ModelViewSet):
         services.revoke_key(key)
         key.refresh_from_db()
         return Response(ProjectKeySerializer(key).data)
+
+
+class ServiceTimelineView(APIView):
+    """``GET /api/v1/services/{service}/timeline``: events oldest first, deploy markers, incident transitions."""
+
+    permission_classes = [IsViewer]
+
+    @extend_schema(
+        parameters=[TimelineQuerySerializer],
+        responses={200: OpenApiTypes.OBJECT},
+        description=(
+            "The service's events of the projects you may see, oldest first, merged with its incidents' "
+            "transitions. Each ERROR within DEPLOY_CORRELATION_MINUTES after a DEPLOY or CONFIG_CHANGE carries "
+            "it as `suspected_cause`; `issues_introduced` lists issues first seen in such a window. At most "
+            "TIMELINE_MAX_EVENTS events: when `truncated`, ask again with `since=next_since`."
+        ),
+        tags=["issues"],
+    )
+    def get(self, request, service: str):
+        try:
+            service_validator(service)
+        except DjangoValidationError as exc:
+            raise ValidationError({"service": exc.messages}) from None
+        query = TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = timeline.service_timeline(request.user, service, **query.validated_data)
+        items = []
+        for item in result.items():
+            if item["kind"] == "event":
+                items.append(TimelineEventSerializer(item["event"], context={"causes": result.causes}).data)
+            else:
+                entry = item["entry"]
+                items.append(
+                    {
+                        "kind": "incident",
+                        "incident": str(entry.incident_id),
+                        "title": entry.incident.title,
+                        "severity": entry.incident.severity,
+                        "action": entry.kind,
+                        "from": entry.from_value,
+                        "to": entry.to_value,
+                        "actor": entry.actor_name,
+                        "timestamp": entry.created_at,
+                    }
+                )
+        return Response(
+            {
+                "service": service,
+                "since": result.since,
+                "until": result.until,
+                "correlation_window_minutes": int(result.window.total_seconds() // 60),
+                "truncated": result.truncated,
+                "next_since": result.next_since,
+                "items": items,
+                "issues_introduced": IntroducedIssueSerializer(result.introduced, many=True).data,
+            }
+        )
 
 
 router = OptionalSlashRouter()

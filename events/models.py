@@ -149,6 +149,10 @@ class Issue(models.Model):
     resolved_by_deploy = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="resolved_issues"
     )
+    # The DEPLOY/CONFIG_CHANGE of its service within DEPLOY_CORRELATION_MINUTES before its first event.
+    introduced_by = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="introduced_issues"
+    )
     first_release = models.CharField(max_length=200, blank=True)
     last_release = models.CharField(max_length=200, blank=True)
     # Impact and priority (events/impact.py, events/priority.py): refreshed when events

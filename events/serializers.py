@@ -139,3 +139,68 @@ class IssueActivitySerializer(serializers.ModelSerializer):
         model = IssueActivity
         fields = ["id", "kind", "actor", "event", "created_at"]
         read_only_fields = fields
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Default: 24 hours before `until`.")
+    until = serializers.DateTimeField(required=False, help_text="Default: now.")
+
+    def validate(self, attrs):
+        from django.utils import timezone
+
+        from events.timeline import DEFAULT_RANGE, MAX_RANGE
+
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since") or until - DEFAULT_RANGE
+        if since >= until:
+            raise serializers.ValidationError({"since": ["Must be before `until`."]})
+        if until - since > MAX_RANGE:
+            raise serializers.ValidationError({"since": [f"The range is at most {MAX_RANGE.days} days."]})
+        return {"since": since, "until": until}
+
+
+class MarkerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "event_id", "event_type", "project", "service", "release", "message", "timestamp"]
+        read_only_fields = fields
+
+
+class TimelineEventSerializer(serializers.ModelSerializer):
+    kind = serializers.SerializerMethodField()
+    suspected_cause = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = [
+            "kind",
+            "id",
+            "event_id",
+            "event_type",
+            "project",
+            "timestamp",
+            "level",
+            "message",
+            "release",
+            "environment",
+            "route",
+            "issue",
+            "suspected_cause",
+        ]
+        read_only_fields = fields
+
+    def get_kind(self, event) -> str:
+        return "event"
+
+    def get_suspected_cause(self, event) -> dict | None:
+        cause = self.context["causes"].get(event.pk)
+        return MarkerSerializer(cause).data if cause else None
+
+
+class IntroducedIssueSerializer(serializers.ModelSerializer):
+    introduced_by = MarkerSerializer(read_only=True)
+
+    class Meta:
+        model = Issue
+        fields = ["id", "title", "status", "first_seen", "event_count", "introduced_by"]
+        read_only_fields = fields

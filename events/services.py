@@ -377,6 +377,7 @@ def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
             issue = Issue.objects.create(
                 project_id=first.project_id,
                 service=first.service,
+                introduced_by=suspected_cause(first),
                 title=title,
                 culprit=culprit,
                 level=first.level,
@@ -395,6 +396,25 @@ def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
         # unique index made us wait for its commit): use that one.
         link = IssueGrouping.objects.get(project_id=first.project_id, grouping_version=version, key_hash=key)
         return link.issue_id, False
+
+
+def correlation_window() -> timedelta:
+    return timedelta(minutes=settings.TRACEPOINT["DEPLOY_CORRELATION_MINUTES"])
+
+
+def suspected_cause(error: Event) -> Event | None:
+    """The latest DEPLOY/CONFIG_CHANGE of the error's project and service shortly before it, if any."""
+    return (
+        Event.objects.filter(
+            project_id=error.project_id,
+            service=error.service,
+            event_type__in=[EventType.DEPLOY, EventType.CONFIG_CHANGE],
+            timestamp__lte=error.timestamp,
+            timestamp__gte=error.timestamp - correlation_window(),
+        )
+        .order_by("-timestamp", "-id")
+        .first()
+    )
 
 
 @dataclass

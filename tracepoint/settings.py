@@ -311,6 +311,8 @@ TRACEPOINT = {
     "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30, minimum=1),
     # A deploy resolves its service's issues that stay quiet this long after it.
     "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
+    # An ERROR this soon after a DEPLOY/CONFIG_CHANGE of its service names it as the suspected cause.
+    "DEPLOY_CORRELATION_MINUTES": env_int("DEPLOY_CORRELATION_MINUTES", 5, minimum=1, maximum=1440),
     # Native ingest: events per request, bytes of `metadata` per event.
     "INGEST_MAX_EVENTS": 1000,
     "INGEST_MAX_BYTES": env_int("INGEST_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),

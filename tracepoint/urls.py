@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events import sentry
+from events.api import ServiceTimelineView
 from events.api import router as events_router
 from incidents.api import router as incidents_router
 from monitors.api import router as monitors_router
@@ -18,6 +19,7 @@ api_v1 = [
     re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
     *incidents_router.urls,
     *events_router.urls,
+    re_path(r"^services/(?P<service>[^/]+)/timeline/?$", ServiceTimelineView.as_view(), name="service-timeline"),
     *monitors_router.urls,
     *statuspages_router.urls,
 ]
