@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from events import services
+from events import services, timeline
 from events.forms import SORTS, STATUS_TABS, IssueFilterForm, IssueStatusForm, ProjectForm
 from events.models import Event, Issue, IssueStatus, Project, ProjectKey
+from incidents.models import service_validator
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
 from tracepoint.lib.counting import FastCountPaginator, count_memo
@@ -40,7 +44,9 @@ def visible_issues(user) -> QuerySet[Issue]:
 
 
 def get_issue_for_user(user, pk) -> Issue:
-    issue = visible_issues(user).select_related("resolved_by", "resolved_by_deploy").filter(pk=pk).first()
+    issue = (
+        visible_issues(user).select_related("resolved_by", "resolved_by_deploy", "introduced_by").filter(pk=pk).first()
+    )
     if issue is None:
         raise Http404("No such issue.")
     return issue
@@ -343,3 +349,75 @@ def key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
     if key.is_active:
         services.revoke_key(key)
     return _after_key_action(request, project, f"Key {key.public_key[:8]}… revoked; events sent with it are refused.")
+
+
+# --- service timeline --------------------------------------------------------------------
+
+TIMELINE_RANGES = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+CHART_WIDTH, CHART_HEIGHT = 720, 120
+
+
+@role_required("viewer")
+@require_GET
+def service_timeline(request: HttpRequest, service: str) -> HttpResponse:
+    """One service's errors per interval, deploy markers and incident spans (inline SVG), then the list."""
+    try:
+        service_validator(service)
+    except ValidationError:
+        raise Http404("No such service.") from None
+    range_key = request.GET.get("range") or "24h"
+    if range_key not in TIMELINE_RANGES:
+        range_key = "24h"
+    until = timezone.now()
+    since = until - TIMELINE_RANGES[range_key]
+    result = timeline.service_timeline(request.user, service, since=since, until=until)
+    span = (until - since).total_seconds()
+
+    def x(moment) -> float:
+        return round(max(0.0, min(1.0, (moment - since).total_seconds() / span)) * CHART_WIDTH, 1)
+
+    top = max((count for _, count in result.buckets), default=0) or 1
+    bar_width = CHART_WIDTH / max(1, len(result.buckets))
+    bars = [
+        {
+            "x": round(i * bar_width, 1),
+            "width": max(1.0, round(bar_width - 1, 1)),
+            "height": round(count / top * (CHART_HEIGHT - 10), 1),
+            "y": round(CHART_HEIGHT - count / top * (CHART_HEIGHT - 10), 1),
+            "start": start,
+            "count": count,
+        }
+        for i, (start, count) in enumerate(result.buckets)
+        if count
+    ]
+    markers = [{"x": x(event.timestamp), "event": event} for event in result.markers]
+    spans = []
+    for incident in result.incidents:
+        start, end = x(incident.created_at), x(incident.resolved_at or until)
+        spans.append({"x": start, "width": max(2.0, end - start), "incident": incident})
+    return render(
+        request,
+        "events/service_timeline.html",
+        {
+            "service": service,
+            "result": result,
+            "items": [
+                {**item, "cause": result.causes.get(item["event"].pk)} if item["kind"] == "event" else item
+                for item in result.items()[-500:]
+            ],
+            "bars": bars,
+            "markers": markers,
+            "spans": spans,
+            "top": top,
+            "width": CHART_WIDTH,
+            "height": CHART_HEIGHT,
+            "ranges": list(TIMELINE_RANGES),
+            "range_key": range_key,
+            "bucket_minutes": int(result.bucket_size.total_seconds() // 60),
+        },
+    )

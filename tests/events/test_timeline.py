@@ -138,3 +138,43 @@ def test_anonymous_is_401_and_it_is_read_only(anonymous_client, viewer_client, a
     response = admin_client.delete(URL)
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_the_service_page_draws_errors_deploys_and_incidents(client, viewer, admin_user, project):
+    from django.utils import timezone
+
+    now = timezone.now()
+    project.members.add(viewer)
+    services.store_events(
+        project,
+        [
+            event("DEPLOY", at=now - timedelta(minutes=30), release="shop@3.1"),
+            event(at=now - timedelta(minutes=28), value="Price <b>9</b> missing"),
+        ],
+        now=now,
+    )
+    while services.digest_pending(now=now):
+        pass
+    incident_services.create_incident(
+        title="Checkout down", service="checkout", severity="SEV1", by=admin_user, now=now - timedelta(minutes=20)
+    )
+    client.force_login(viewer)
+    response = client.get("/issues/services/checkout/", {"range": "1h"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('class="error-bar"') == 1
+    assert page.count('class="deploy-marker"') == 1
+    assert page.count('class="incident-span"') == 1
+    assert "suspected cause: deploy shop@3.1" in page
+    assert "Issues introduced by a deploy" in page
+    assert "Price &lt;b&gt;9&lt;/b&gt; missing" in page and "<b>9</b>" not in page  # user text escaped
+    issue_page = client.get(f"/issues/{Issue.objects.get().pk}/").content.decode()
+    assert 'id="introduced-by"' in issue_page and "shop@3.1" in issue_page
+
+
+def test_the_service_page_needs_a_login_and_a_valid_name(client, viewer):
+    assert client.get("/issues/services/checkout/").status_code == 302
+    client.force_login(viewer)
+    assert client.get("/issues/services/Not%20A%20Service/").status_code == 404
+    empty = client.get("/issues/services/checkout/", {"range": "forever"})
+    assert empty.status_code == 200 and "Nothing happened to checkout" in empty.content.decode()
