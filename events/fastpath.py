@@ -38,6 +38,7 @@ logger = logging.getLogger("tracepoint.request")
 error_logger = logging.getLogger("tracepoint.errors")
 
 _PATH = re.compile(r"/api/(\d{1,18})/(envelope|store)/")
+_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
 def _views() -> dict[str, Callable]:
@@ -57,18 +58,20 @@ class IngestFastPath:
         match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        if settings.SECURE_SSL_REDIRECT and environ.get("wsgi.url_scheme") != "https":
-            return self.app(environ, start_response)  # let SecurityMiddleware redirect (or the proxy header decide)
-        if self.views is None:
-            self.views = _views()
         started = time.perf_counter()
         request = WSGIRequest(environ)
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():  # honours SECURE_PROXY_SSL_HEADER
+            return self.app(environ, start_response)  # SecurityMiddleware redirects
+        if self.views is None:
+            self.views = _views()
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         request.request_id = request_id
         request_id_var.set(request_id)
         response = self.respond(request, self.views[match[2]], int(match[1]))
         response["X-Request-ID"] = request_id
+        for name, value in _SECURITY_HEADERS.items():  # what SecurityMiddleware and XFrameOptions would add
+            response.setdefault(name, value)
         status = response.status_code
         logger.log(
             logging.ERROR if status >= 500 else logging.INFO,

@@ -635,9 +635,17 @@ def _read_decoded(request: HttpRequest) -> bytes:
     return decode_content(body, request.META.get("HTTP_CONTENT_ENCODING", ""), limit=max_decompressed_bytes())
 
 
-def _store(project: Project, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
+def _store(request: HttpRequest, project: Project, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
+    event_id = event_id or parse_event_id(event.get("event_id"))
+    if event_id is None:
+        # Ours, made once per request: a retry of it (events.fastpath) stores the same event, not a second.
+        event_id = getattr(request, "_ingest_event_id", None) or uuid.uuid4()
+        request._ingest_event_id = event_id
     new_event = to_new_event(event, project=project, event_id=event_id)
-    services.store_events(project, [new_event])
+    try:
+        services.store_events(project, [new_event])
+    except DomainError as exc:
+        raise SentryProtocolError(exc.status_code, exc.message) from None
     return new_event.event_id
 
 
@@ -657,7 +665,7 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
         _, payload = events[0]
         if len(payload) > max_event_bytes():
             raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
-        event_id = _store(project, _json_object(payload, "event item"), event_id)
+        event_id = _store(request, project, _json_object(payload, "event item"), event_id)
     return JsonResponse({"id": event_id.hex} if event_id else {})
 
 
@@ -682,5 +690,5 @@ def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     if len(body) > max_event_bytes():
         raise TooLarge(f"The event is over the limit of {max_event_bytes()} bytes.")
     event = _json_object(body, "event")
-    event_id = _store(project, event, parse_event_id(event.get("event_id")))
+    event_id = _store(request, project, event, parse_event_id(event.get("event_id")))
     return JsonResponse({"id": event_id.hex})

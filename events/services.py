@@ -14,12 +14,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -197,7 +198,12 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
     if len(rows) == 1 and not transaction.get_connection().in_atomic_block:
         # One SDK event per request: a single autocommit INSERT is one round
         # trip; bulk_create would add BEGIN and COMMIT around it.
-        Event.objects._insert(rows, fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE)
+        try:
+            Event.objects._insert(rows, fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE)
+        except IntegrityError:
+            # The project is gone: its key was remembered from before another process deleted it.
+            forget_keys()
+            raise InvalidProjectKey("Unknown or revoked project key.") from None
         wake_digester()
         return ids
     with transaction.atomic():
@@ -337,19 +343,27 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
             _count(outcomes, now=now)
             _finish(outcomes, events, now=now)
         return len(events)
+    except OperationalError:
+        raise  # deadlock, timeout, lost connection: the rows stay queued for the next run
     except Exception:
         logger.warning("a digest batch failed; retrying it group by group", exc_info=True)
+    # Group by group: issues looked up afresh (one may have been deleted), the known
+    # ones first and in id order, as the batch path locks them, so this cannot
+    # deadlock with another worker's batch.
+    careful = sorted(ordered, key=lambda item: (item[0] not in known, known.get(item[0], 0), item[0]))
     outcomes = []
-    for (pid, key), members in ordered:
+    for (_, key), members in careful:
         try:
             with transaction.atomic():
-                outcome = _issue_of(members, key=key, now=now, issue_id=known.get((pid, key)))
+                outcome = _issue_of(members, key=key, now=now, issue_id=None)
                 _count([outcome], now=now)
             outcomes.append(outcome)
+        except OperationalError:
+            raise
         except Exception:
             # Quarantine: marked digested without an issue, and said loudly.
             logger.exception("could not group events %s; left ungrouped", [event.event_id for event in members])
-    _finish(outcomes, events, now=now)
+    _finish(outcomes, events, now=now, careful=True)
     return len(events)
 
 
@@ -467,11 +481,18 @@ def _count(outcomes: list[_Grouped], *, now: datetime) -> None:
             newest.release if newest else "",
             ops.adapt_datetimefield_value(newest.timestamp) if newest else None,
         ]
-    values = " UNION ALL ".join(rows)
-    if connection.vendor == "postgresql":  # typed parameters (SQLite would read these casts as NUMERIC)
-        values = _COUNT_ROW_PG + values[len(_COUNT_ROW) :]
+    width = len(params) // len(rows)
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL.format(values=values), params)
+        # SQLite allows at most 500 SELECTs in one compound statement.
+        for start in range(0, len(rows), COUNT_CHUNK):
+            chunk = rows[start : start + COUNT_CHUNK]
+            values = " UNION ALL ".join(chunk)
+            if connection.vendor == "postgresql":  # typed parameters (SQLite would read these casts as NUMERIC)
+                values = _COUNT_ROW_PG + values[len(_COUNT_ROW) :]
+            cursor.execute(_COUNT_SQL.format(values=values), params[start * width : (start + len(chunk)) * width])
+
+
+COUNT_CHUNK = 400
 
 
 _COUNT_ROW = (
@@ -498,11 +519,13 @@ WHERE events_issue.id = v.id
 """
 
 
-def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> None:
+def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, careful: bool = False) -> None:
     """Link and mark the batch's events in one statement, then new-issue and regression handling.
 
     The issues read here are already locked by this transaction's counter
-    updates, so their status cannot change under us before commit.
+    updates, so their status cannot change under us before commit. ``careful``
+    (the group-by-group retry) gives each issue's follow-up a savepoint of its
+    own, so a failure there cannot roll back the batch and stall the queue.
     """
     link = [When(pk__in=[event.pk for event in outcome.members], then=Value(outcome.issue_id)) for outcome in outcomes]
     Event.objects.filter(pk__in=[event.pk for event in events]).update(
@@ -511,13 +534,29 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime) -> 
     issues = Issue.objects.in_bulk([outcome.issue_id for outcome in outcomes])
     for outcome in outcomes:
         issue, first, latest = issues[outcome.issue_id], outcome.members[0], outcome.members[-1]
-        if outcome.created:
-            _run_hooks(NEW_ISSUE_HOOKS, issue, first)
-        elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
-            # Only an error that happened after the resolution is a regression; a late
-            # arrival from before it is just counted.
-            _regress(issue, latest, now=now)
-    impact.refresh(issues, now=now)
+        with _guarded(careful, f"follow-up of issue {issue.pk}"):
+            if outcome.created:
+                _run_hooks(NEW_ISSUE_HOOKS, issue, first)
+            elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
+                # Only an error that happened after the resolution is a regression; a late
+                # arrival from before it is just counted.
+                _regress(issue, latest, now=now)
+    with _guarded(careful, "impact refresh (the minute task redoes it)"):
+        impact.refresh(issues, now=now)
+
+
+@contextmanager
+def _guarded(careful: bool, what: str):
+    if not careful:
+        yield
+        return
+    try:
+        with transaction.atomic():
+            yield
+    except OperationalError:
+        raise
+    except Exception:
+        logger.exception("digest: %s failed; skipped", what)
 
 
 def _add_issue_users(pairs: set[tuple[int, str]]) -> dict[int, int]:

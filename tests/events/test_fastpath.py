@@ -250,3 +250,77 @@ def test_with_redis_unreachable_events_are_accepted_kept_and_grouped_by_the_swee
     assert caplog.text.count("could not queue digestion") == 1
     assert services.sweep_undigested(older_than_seconds=0) == 2
     assert Issue.objects.get().event_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_remembered_key_of_a_project_deleted_elsewhere_is_a_401_not_a_500(project, project_key, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_KEY_CACHE_SECONDS": 60}
+    assert call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))[0] == 200
+    Event.objects.all().delete()
+    type(project).objects.filter(pk=project.pk).delete()  # as another process would: this one keeps the key
+    body = envelope(event_item(), header={"event_id": uuid.uuid4().hex})
+    status, _, content = call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))
+    assert status == 401
+    assert json.loads(content)["code"] == "AUTHENTICATION_REQUIRED"
+    assert not services._key_cache  # forgotten, so the next request asks the database
+
+
+def test_an_envelope_without_any_event_id_is_stored_once_even_when_retried(project, project_key):
+    from django.test import RequestFactory
+
+    from events import sentry
+
+    body = envelope(event_item(event_id=None), header={})
+    request = RequestFactory().generic(
+        "POST", f"/api/{project.id}/envelope/", body, content_type="application/x-sentry-envelope", **auth(project_key)
+    )
+    first = json.loads(sentry.envelope_view(request, project_id=project.id).content)["id"]
+    again = json.loads(sentry.envelope_view(request, project_id=project.id).content)["id"]  # what the retry does
+    assert first == again
+    assert Event.objects.count() == 1
+
+
+def test_fast_path_answers_carry_the_security_headers(project, project_key):
+    _, headers, _ = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_with_https_required_plain_http_goes_to_django_and_a_proxy_header_counts(
+    project, project_key, settings, monkeypatch
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    handed_over = []
+
+    def django(environ, start_response):  # stands in for Django's handler, whose SecurityMiddleware redirects
+        handed_over.append(environ["PATH_INFO"])
+        start_response("301 Moved Permanently", [("Location", "https://testserver" + environ["PATH_INFO"])])
+        return [b""]
+
+    monkeypatch.setattr(application, "app", django)
+    status, _, _ = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
+    assert (status, handed_over) == (301, [f"/api/{project.id}/envelope/"])
+    status, _, _ = call(
+        f"/api/{project.id}/envelope/",
+        envelope(event_item()),
+        headers={**auth(project_key), "HTTP_X_FORWARDED_PROTO": "https"},
+    )
+    assert status == 200 and len(handed_over) == 1
+    assert Event.objects.count() == 1
+
+
+def test_the_body_is_not_read_when_its_declared_length_is_over_the_limit(project, project_key, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_MAX_BYTES": 2048}
+
+    class Unreadable(io.BytesIO):
+        def read(self, *args):
+            raise AssertionError("the body was read")
+
+    environ_body = Unreadable(b"x" * 4096)
+    status, _, _ = call(
+        f"/api/{project.id}/envelope/",
+        b"",
+        headers={**auth(project_key), "CONTENT_LENGTH": "4096", "wsgi.input": environ_body},
+    )
+    assert status == 413

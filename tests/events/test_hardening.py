@@ -196,3 +196,16 @@ def test_unticking_a_key_in_admin_records_the_revocation(admin_user, project):
     assert response.status_code == 302, response.content.decode()[:3000]
     key.refresh_from_db()
     assert key.is_active is False and key.revoked_at is not None
+
+
+def test_an_old_sqlite_is_refused_by_a_system_check(monkeypatch):
+    from events import checks
+
+    monkeypatch.setattr(checks.sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(checks.sqlite3, "sqlite_version", "3.31.1")
+    errors = checks.sqlite_is_recent_enough(databases=["default"])
+    if checks.connections["default"].vendor == "sqlite":
+        assert [error.id for error in errors] == ["events.E001"]
+        assert "3.31.1 is too old" in errors[0].msg
+    else:
+        assert errors == []

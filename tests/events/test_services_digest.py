@@ -226,3 +226,38 @@ def test_a_late_event_in_a_later_batch_keeps_the_newer_release_and_dates(project
     issue = Issue.objects.get()
     assert (issue.last_release, issue.first_seen, issue.last_seen) == ("2.0", T0, T0 + timedelta(minutes=10))
     assert (issue.event_count, issue.user_count) == (2, 1)
+
+
+def test_a_failing_regression_step_does_not_stall_the_queue(project, monkeypatch, caplog):
+    ingest(project, error(at=T0))
+    issue = Issue.objects.get()
+    services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=None, now=T0 + timedelta(minutes=1))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("regression handling failed")
+
+    monkeypatch.setattr(services, "_regress", broken)
+    services.store_events(project, [error(at=T0 + timedelta(minutes=5))], now=T0)
+    assert services.digest_pending(now=T0 + timedelta(minutes=5)) == 1
+    issue.refresh_from_db()
+    assert issue.event_count == 2  # counted; the regression step was skipped and logged
+    assert not Event.objects.filter(digested_at__isnull=True).exists()
+    assert "follow-up of issue" in caplog.text
+
+
+def test_an_issue_deleted_while_its_events_wait_gets_a_new_issue(project, monkeypatch):
+    ingest(project, error(at=T0))
+    old = Issue.objects.get()
+    known = services._known_issues
+
+    def lookup_then_delete(groups):
+        found = known(groups)
+        Issue.objects.filter(pk=old.pk).delete()  # an admin deletes it between lookup and lock
+        return found
+
+    monkeypatch.setattr(services, "_known_issues", lookup_then_delete)
+    services.store_events(project, [error(at=T0 + timedelta(minutes=1))], now=T0)
+    assert services.digest_pending(now=T0) == 1
+    new = Issue.objects.get()
+    assert new.pk != old.pk and new.event_count == 1
+    assert Event.objects.get(issue__isnull=False).issue_id == new.pk
