@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from events import services
-from events.models import Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
+from events.models import AlertRule, Event, Issue, IssueActivity, IssueIncident, IssueStatus, Project, ProjectKey
 
 
 class ProjectKeyInline(admin.TabularInline):
@@ -125,3 +125,17 @@ class IssueAdmin(admin.ModelAdmin):
     @admin.action(description="Unresolve selected issues")
     def unresolve(self, request, queryset):
         self._set_status(request, queryset, IssueStatus.UNRESOLVED)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "kind", "enabled", "cooldown_minutes", "open_incident"]
+    list_filter = ["kind", "enabled", "project"]
+    search_fields = ["name"]
+    filter_horizontal = ["channels"]
+
+
+@admin.register(IssueIncident)
+class IssueIncidentAdmin(admin.ModelAdmin):
+    list_display = ["issue", "incident", "rule", "resolve_issue_with_incident", "created_at"]
+    raw_id_fields = ["issue", "incident", "rule"]

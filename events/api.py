@@ -22,8 +22,9 @@ from rest_framework.views import APIView
 from events import services, timeline
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.ingest import key_from_request, parse_native_events
-from events.models import Event, Issue, IssueStatus, Project, ProjectKey
+from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from events.serializers import (
+    AlertRuleSerializer,
     EventSerializer,
     IntroducedIssueSerializer,
     IssueActivitySerializer,
@@ -36,7 +37,7 @@ from events.serializers import (
     TimelineQuerySerializer,
 )
 from incidents.models import service_validator
-from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsViewer
+from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly, IsViewer
 from tracepoint.accounts.roles import ADMIN, has_role
 from tracepoint.api.filters import StrictOrderingFilter
 from tracepoint.api.pagination import KeysetPagination
@@ -293,7 +294,30 @@ class ServiceTimelineView(APIView):
         )
 
 
+@extend_schema_view(
+    list=extend_schema(tags=["alerts"]),
+    retrieve=extend_schema(tags=["alerts"]),
+    create=extend_schema(tags=["alerts"]),
+    partial_update=extend_schema(tags=["alerts"]),
+    update=extend_schema(tags=["alerts"]),
+    destroy=extend_schema(tags=["alerts"]),
+)
+class AlertRuleViewSet(viewsets.ModelViewSet):
+    """Alert rules of the projects you may see; responders and admins write them."""
+
+    serializer_class = AlertRuleSerializer
+    permission_classes = [IsResponderOrReadOnly]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    filterset_fields = ["project", "kind", "enabled"]
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name"]
+
+    def get_queryset(self):
+        return visible_to(AlertRule.objects.prefetch_related("channels"), self.request.user)
+
+
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="event")
 router.register("issues", IssueViewSet, basename="issue")
 router.register("projects", ProjectViewSet, basename="project")
+router.register("alert-rules", AlertRuleViewSet, basename="alert-rule")

@@ -6,4 +6,8 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
-        from events import checks  # noqa: F401 - registers the system checks
+        from events import alerts, checks  # noqa: F401 - checks registers the system checks
+        from incidents import services as incident_services
+
+        if alerts.resolve_linked_issues not in incident_services.RESOLVED_HOOKS:
+            incident_services.RESOLVED_HOOKS.append(alerts.resolve_linked_issues)

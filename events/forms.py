@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from events.models import IssueStatus, Project
+from events.models import AlertRule, IssueStatus, Project
 from incidents.models import service_validator
 
 STATUS_TABS = [*IssueStatus.choices, ("all", "All")]
@@ -51,3 +51,21 @@ class ProjectForm(forms.Form):
         for name in names:
             service_validator(name)
         return list(dict.fromkeys(names))
+
+
+class AlertRuleForm(forms.ModelForm):
+    class Meta:
+        model = AlertRule
+        fields = [
+            "name",
+            "kind",
+            "threshold_count",
+            "window_minutes",
+            "min_priority",
+            "cooldown_minutes",
+            "channels",
+            "open_incident",
+            "incident_severity",
+            "resolve_issue_with_incident",
+        ]
+        widgets = {"channels": forms.CheckboxSelectMultiple}

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from events.priority import IssueSeverity
 from incidents.models import service_validator
+from tracepoint.severity import Severity
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -269,3 +270,106 @@ class IssueBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issue_id} {self.size} {self.start:%Y-%m-%d %H:%M}: {self.count}"
+
+
+class AlertRule(models.Model):
+    """When to tell people about a project's issues, through the notification channels."""
+
+    class Kind(models.TextChoices):
+        NEW_ISSUE = "new_issue", "A new issue"
+        REGRESSION = "regression", "An issue regresses"
+        ISSUE_THRESHOLD = "issue_threshold", "N events of one issue within W minutes"
+        PROJECT_THRESHOLD = "project_threshold", "N events of the project within W minutes"
+        PRIORITY = "priority", "An unresolved issue's priority reaches P"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="alert_rules")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    enabled = models.BooleanField(default=True)
+    threshold_count = models.PositiveIntegerField(null=True, blank=True, help_text="Threshold rules: N events.")
+    window_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Threshold rules: within W minutes (1-120)."
+    )
+    min_priority = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Priority rules: 0-100.")
+    cooldown_minutes = models.PositiveIntegerField(
+        default=60, help_text="At most one alert per rule and issue (or project) in this time."
+    )
+    channels = models.ManyToManyField(
+        "notifications.NotificationChannel",
+        blank=True,
+        related_name="alert_rules",
+        help_text="Empty: every enabled channel that takes the topic issue.alert.",
+    )
+    open_incident = models.BooleanField(default=False, help_text="Also open an incident linked to the issue.")
+    incident_severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV3)
+    resolve_issue_with_incident = models.BooleanField(
+        default=True, help_text="Resolving an incident this rule opened resolves its issue."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        """Each kind needs its own numbers, in range; the others must stay empty."""
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, str] = {}
+        thresholds = self.kind in (self.Kind.ISSUE_THRESHOLD, self.Kind.PROJECT_THRESHOLD)
+        if thresholds:
+            if not self.threshold_count:
+                errors["threshold_count"] = "Threshold rules need N (at least 1)."
+            if not self.window_minutes or not 1 <= self.window_minutes <= 120:
+                errors["window_minutes"] = "Threshold rules need W between 1 and 120 minutes."
+        else:
+            if self.threshold_count is not None:
+                errors["threshold_count"] = "Only threshold rules take N."
+            if self.window_minutes is not None:
+                errors["window_minutes"] = "Only threshold rules take W."
+        if self.kind == self.Kind.PRIORITY:
+            if self.min_priority is None or not 0 <= self.min_priority <= 100:
+                errors["min_priority"] = "Priority rules need P between 0 and 100."
+        elif self.min_priority is not None:
+            errors["min_priority"] = "Only priority rules take P."
+        if self.open_incident and self.kind == self.Kind.PROJECT_THRESHOLD:
+            errors["open_incident"] = "A project-wide rule has no issue to link an incident to."
+        if not 1 <= self.cooldown_minutes <= 7 * 24 * 60:
+            errors["cooldown_minutes"] = "Between 1 minute and 7 days."
+        if errors:
+            raise ValidationError(errors)
+
+
+class AlertState(models.Model):
+    """The last time a rule fired for one issue (or for its project): the cool-down, shared by all workers."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="states")
+    issue = models.ForeignKey(Issue, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # The issue id, or 0 for project-wide rules: a unique key without NULL semantics.
+    subject = models.BigIntegerField()
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    fire_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "subject"], name="alert_state_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.subject}"
+
+
+class IssueIncident(models.Model):
+    """An incident opened for an issue (by an alert rule or by hand)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="incident_links")
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="issue_links")
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolve_issue_with_incident = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "incident"], name="issue_incident_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.issue_id} ↔ {self.incident_id}"

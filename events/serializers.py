@@ -8,8 +8,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from events.models import Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
+from events.models import AlertRule, Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
 from incidents.serializers import ServiceField
+from tracepoint.notifications.models import NotificationChannel
 
 
 class ProjectKeySerializer(serializers.ModelSerializer):
@@ -204,3 +205,55 @@ class IntroducedIssueSerializer(serializers.ModelSerializer):
         model = Issue
         fields = ["id", "title", "status", "first_seen", "event_count", "introduced_by"]
         read_only_fields = fields
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    channels = serializers.PrimaryKeyRelatedField(
+        many=True,
+        required=False,
+        queryset=NotificationChannel.objects.all(),
+        help_text="Channel ids; empty: every enabled channel taking the topic issue.alert.",
+    )
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id",
+            "project",
+            "name",
+            "kind",
+            "enabled",
+            "threshold_count",
+            "window_minutes",
+            "min_priority",
+            "cooldown_minutes",
+            "channels",
+            "open_incident",
+            "incident_severity",
+            "resolve_issue_with_incident",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_project(self, project: Project) -> Project:
+        user = self.context["request"].user
+        if not Project.objects.visible_to(user).filter(pk=project.pk).exists():
+            raise serializers.ValidationError("No such project.")
+        return project
+
+    def validate(self, attrs):
+        from django.core.exceptions import ValidationError as ModelValidationError
+
+        fields = {k: v for k, v in attrs.items() if k != "channels"}
+        rule = AlertRule(**{**self._current(), **fields})
+        try:
+            rule.clean()
+        except ModelValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        names = [f for f in self.Meta.fields if f not in ("id", "created_at", "channels", "project")]
+        return {"project": self.instance.project, **{name: getattr(self.instance, name) for name in names}}

@@ -25,7 +25,7 @@ from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from events import grouping, impact
+from events import alerts, grouping, impact
 from events.models import (
     Event,
     EventType,
@@ -532,6 +532,7 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
         digested_at=now, issue_id=Case(*link, default=None) if link else None
     )
     issues = Issue.objects.in_bulk([outcome.issue_id for outcome in outcomes])
+    regressed = []
     for outcome in outcomes:
         issue, first, latest = issues[outcome.issue_id], outcome.members[0], outcome.members[-1]
         with _guarded(careful, f"follow-up of issue {issue.pk}"):
@@ -541,8 +542,12 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
                 # Only an error that happened after the resolution is a regression; a late
                 # arrival from before it is just counted.
                 _regress(issue, latest, now=now)
+                regressed.append(issue.pk)
     with _guarded(careful, "impact refresh (the minute task redoes it)"):
         impact.refresh(issues, now=now)
+    alerts.queue_evaluation(
+        issues, created=[outcome.issue_id for outcome in outcomes if outcome.created], regressed=regressed
+    )
 
 
 @contextmanager

@@ -63,3 +63,10 @@ def refresh_issue_impact() -> int:
     from events import impact
 
     return impact.refresh_active(now=timezone.now())
+
+
+@shared_task(name="events.evaluate_alerts", ignore_result=True, acks_late=True)
+def evaluate_alerts(issue_ids: list[int], created: list[int] | None = None, regressed: list[int] | None = None) -> int:
+    from events import alerts
+
+    return alerts.evaluate(issue_ids, created=created or (), regressed=regressed or ())

@@ -13,5 +13,7 @@ urlpatterns = [
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<int:pk>/", views.project_detail, name="project"),
     path("projects/<int:pk>/keys/rotate/", views.key_rotate, name="key_rotate"),
+    path("projects/<int:pk>/alert-rules/", views.alert_rule_create, name="alert_rule_create"),
+    path("projects/<int:pk>/alert-rules/<int:rule_pk>/delete/", views.alert_rule_delete, name="alert_rule_delete"),
     path("projects/<int:pk>/keys/<int:key_pk>/revoke/", views.key_revoke, name="key_revoke"),
 ]

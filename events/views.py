@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from events import services, timeline
-from events.forms import SORTS, STATUS_TABS, IssueFilterForm, IssueStatusForm, ProjectForm
-from events.models import Event, Issue, IssueStatus, Project, ProjectKey
+from events.forms import SORTS, STATUS_TABS, AlertRuleForm, IssueFilterForm, IssueStatusForm, ProjectForm
+from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from incidents.models import service_validator
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
@@ -208,6 +208,7 @@ def _detail_context(request: HttpRequest, issue: Issue, **extra) -> dict:
         else [],
         "can_write": can_write,
         "activity": issue.activity.select_related("actor", "event").order_by("created_at", "id")[:200],
+        "linked_incidents": [link.incident for link in issue.incident_links.select_related("incident")],
         **extra,
     }
 
@@ -304,7 +305,7 @@ def setup_snippets(project: Project, key: ProjectKey | None) -> dict[str, str]:
     }
 
 
-def _project_context(request: HttpRequest, project: Project) -> dict:
+def _project_context(request: HttpRequest, project: Project, alert_form: AlertRuleForm | None = None) -> dict:
     key = project.active_key()
     return {
         "project": project,
@@ -313,6 +314,9 @@ def _project_context(request: HttpRequest, project: Project) -> dict:
         "keys": project.keys.order_by("-is_active", "-created_at"),
         "snippets": setup_snippets(project, key),
         "is_admin": has_role(request.user, ADMIN),
+        "can_write": has_role(request.user, RESPONDER),
+        "alert_rules": project.alert_rules.prefetch_related("channels").order_by("name"),
+        "alert_form": alert_form or AlertRuleForm(prefix="alert"),
     }
 
 
@@ -421,3 +425,38 @@ def service_timeline(request: HttpRequest, service: str) -> HttpResponse:
             "bucket_minutes": int(result.bucket_size.total_seconds() // 60),
         },
     )
+
+
+# --- alert rules (on the project page) ------------------------------------------------------
+
+
+@role_required("responder")
+@require_POST
+def alert_rule_create(request: HttpRequest, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    form = AlertRuleForm(request.POST, prefix="alert", instance=AlertRule(project=project))
+    if not form.is_valid():
+        response = render(request, "events/project_detail.html", _project_context(request, project, form), status=400)
+        return response
+    rule = form.save()
+    message = f"Alert rule “{rule.name}” added."
+    if request.htmx:
+        return trigger_client_event(
+            HttpResponseClientRedirect(reverse("events:project", args=[project.pk])), "toast", {"message": message}
+        )
+    messages.success(request, message)
+    return redirect("events:project", pk=project.pk)
+
+
+@role_required("responder")
+@require_POST
+def alert_rule_delete(request: HttpRequest, pk: int, rule_pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, pk)
+    rule = project.alert_rules.filter(pk=rule_pk).first()
+    if rule is None:
+        raise Http404("No such alert rule.")
+    rule.delete()
+    messages.success(request, f"Alert rule “{rule.name}” deleted.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("events:project", args=[project.pk]))
+    return redirect("events:project", pk=project.pk)

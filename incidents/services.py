@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from statistics import median
 from typing import Any
 
@@ -220,6 +222,11 @@ def _apply_transition(incident: Incident, target: str, actor: Actor, now: dateti
     return True
 
 
+# Called after commit with (incident id, user or None) when an incident is resolved;
+# the events app registers one that resolves the issues linked to it.
+RESOLVED_HOOKS: list[Callable[[Any, Any], None]] = []
+
+
 def transition_incident(incident_id, *, to: str, by, now: datetime | None = None) -> Incident:
     now = now or timezone.now()
     actor = _actor(by)
@@ -229,6 +236,9 @@ def transition_incident(incident_id, *, to: str, by, now: datetime | None = None
         if _apply_transition(incident, to, actor, now):
             incident.updated_at = now
             incident.save()
+            if to == Status.RESOLVED:
+                for hook in RESOLVED_HOOKS:
+                    transaction.on_commit(partial(hook, incident.pk, actor.user), robust=True)
             _after_commit(
                 incident,
                 topic="incident.status_changed",

@@ -92,8 +92,17 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "can_write": can_write,
         "can_delete": has_role(request.user, ADMIN),
         "comment_form": extra.pop("comment_form", None) or CommentForm(),
+        "linked_issues": _linked_issues(request.user, incident),
         **extra,
     }
+
+
+def _linked_issues(user, incident: Incident) -> list:
+    """Error issues linked to this incident (by an alert rule), of the projects the user may see."""
+    from events.models import Project
+
+    links = incident.issue_links.select_related("issue").filter(issue__project__in=Project.objects.visible_to(user))
+    return [link.issue for link in links.order_by("created_at")]
 
 
 @role_required("viewer")

@@ -145,8 +145,12 @@ def notify(
     html: str | None = None,
     payload: dict[str, Any],
     severity: str | None = None,
+    channels: Iterable[NotificationChannel] | None = None,
 ) -> list[Delivery]:
     """Queue one delivery per enabled channel that wants this topic and severity.
+
+    ``channels``: the caller chose them (an alert rule naming its channels):
+    each enabled one gets it, whatever its topic and severity filters.
 
     No network I/O here: deliveries are sent by a task queued on commit, so
     calling this inside the caller's transaction is safe (a rollback sends
@@ -158,7 +162,10 @@ def notify(
     severity = severity or None
     if severity is not None:
         severity_rank(severity)  # raises ValueError for unknown severities
-    channels = [c for c in NotificationChannel.objects.filter(enabled=True) if c.accepts(topic, severity)]
+    if channels:
+        channels = [c for c in channels if c.enabled]
+    else:
+        channels = [c for c in NotificationChannel.objects.filter(enabled=True) if c.accepts(topic, severity)]
     if not channels:
         return []
     subject = _clean_subject(subject)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 TEST = "test"
 INCIDENT_CREATED = "incident.created"
 INCIDENT_STATUS_CHANGED = "incident.status_changed"
+ISSUE_ALERT = "issue.alert"
 
 MAX_TOPIC_LENGTH = 100
 _TOPIC_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
