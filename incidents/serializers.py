@@ -68,7 +68,7 @@ class OwnerField(serializers.CharField):
 class IncidentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=200)
     service = ServiceField()
-    severity = serializers.ChoiceField(choices=Severity.values)
+    severity = serializers.ChoiceField(choices=Severity.choices)
     summary = serializers.CharField(required=False, allow_blank=True, validators=[MaxLengthValidator(20_000)])
     owner = OwnerField(required=False)
 
@@ -76,7 +76,7 @@ class IncidentCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
 class IncidentUpdateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False)
     service = ServiceField(required=False)
-    severity = serializers.ChoiceField(choices=Severity.values, required=False)
+    severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     summary = serializers.CharField(required=False, allow_blank=True, validators=[MaxLengthValidator(20_000)])
     owner = OwnerField(required=False)
     status = serializers.ChoiceField(choices=Status.values, required=False)

@@ -374,8 +374,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "SeverityEnum": "incidents.models.Severity.values",
+        "SeverityEnum": "incidents.models.Severity",
         "IncidentStatusEnum": "incidents.models.Status.values",
+        "IssueSeverityEnum": "events.priority.IssueSeverity.values",
     },
 }
 
