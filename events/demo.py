@@ -13,8 +13,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from events import services
-from events.models import Event, EventType, IssueStatus, Project
+from events import impact, services
+from events.models import AlertRule, Event, EventType, IssueStatus, Project
 from events.services import NewEvent
 
 PROJECT_NAME = "Demo shop"
@@ -296,7 +296,22 @@ PROBLEMS: list[tuple[str, str, str, str, list[_Frame], int]] = [
         ],
         12,
     ),
+    # Never drawn at random (weight 0): it starts two minutes after the last api
+    # deploy, so that deploy is named as the one that introduced it.
+    (
+        "api",
+        "TypeError",
+        "unsupported operand type(s) for +: 'NoneType' and 'Decimal'",
+        "/api/v1/prices",
+        [
+            ("django.core.handlers.base", "_get_response", "django/core/handlers/base.py", 197, ""),
+            ("shop.api.pricing", "apply_discount", "shop/api/pricing.py", 57, "total = price + discount"),
+        ],
+        0,
+    ),
 ]
+INTRODUCED = len(PROBLEMS) - 1
+INTRODUCED_EVENTS = 36
 # Indexes into PROBLEMS: quiet for days and resolved; one of them comes back.
 RESOLVED = {4, 11, 13, 18}
 REGRESSED = 18
@@ -406,6 +421,11 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
             ("api", RELEASES[3], 8),
         ]
     ]
+    last_api_deploy = deploys[-1].timestamp
+    errors += [
+        _event(INTRODUCED, min(now, last_api_deploy + timedelta(minutes=2 + 12 * n)), rng, now=now)
+        for n in range(INTRODUCED_EVENTS)
+    ]
     # Replay the week in six-hour slices, each received and digested at its end, so the history
     # reads in order: first seen, resolved three days ago, and the regression after that.
     by = get_user_model().objects.filter(is_active=True, username="olivia").first()
@@ -424,6 +444,19 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         slice_end += SLICE
     # The last api deploy resolves the api issues that stayed quiet after it.
     services.resolve_quiet_issues_after_deploys(now=now)
+    impact.refresh_active(now=now)  # rates and recency as of now, not as of each slice
+    AlertRule.objects.get_or_create(
+        project=project,
+        name="New and returning problems",
+        kind=AlertRule.Kind.NEW_ISSUE,
+        defaults={"cooldown_minutes": 60},
+    )
+    AlertRule.objects.get_or_create(
+        project=project,
+        name="Checkout bursts",
+        kind=AlertRule.Kind.ISSUE_THRESHOLD,
+        defaults={"threshold_count": 20, "window_minutes": 5, "open_incident": True, "incident_severity": "SEV2"},
+    )
     stdout.write(
         f"Events: project {PROJECT_NAME!r} with {project.issues.count()} issues "
         f"from {len(errors)} errors and {len(deploys)} deploys."
