@@ -373,3 +373,15 @@ class IssueIncident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issue_id} ↔ {self.incident_id}"
+
+
+class DigestSubscription(models.Model):
+    """A user's opt-in to the daily digest email (set on the profile page)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="issue_digest")
+    enabled = models.BooleanField(default=False)
+    # The UTC day of the last digest sent: a second beat or worker the same day sends nothing.
+    last_sent_on = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"digest for {self.user} ({'on' if self.enabled else 'off'})"

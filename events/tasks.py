@@ -70,3 +70,10 @@ def evaluate_alerts(issue_ids: list[int], created: list[int] | None = None, regr
     from events import alerts
 
     return alerts.evaluate(issue_ids, created=created or (), regressed=regressed or ())
+
+
+@shared_task(name="events.send_daily_digests", ignore_result=True)
+def send_daily_digests() -> int:
+    from events import digest
+
+    return digest.send_daily_digests()

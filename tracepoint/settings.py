@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-undigested-events": {"task": "events.sweep_undigested", "schedule": 10.0},
     "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
     "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
+    "send-daily-digests": {
+        "task": "events.send_daily_digests",
+        "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),
+    },
     "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

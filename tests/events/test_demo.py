@@ -40,9 +40,10 @@ def test_seed_creates_a_grouped_week_of_issues():
     assert issues.filter(introduced_by__isnull=False).count() >= 1
     recent = issues.filter(last_seen__gte=now - timedelta(hours=26))
     assert recent.exists() and not recent.filter(impact_updated_at__lt=now).exists()
-    assert issues.filter(status=IssueStatus.UNRESOLVED, priority__gt=0).count() == issues.filter(
-        status=IssueStatus.UNRESOLVED
-    ).count()
+    assert (
+        issues.filter(status=IssueStatus.UNRESOLVED, priority__gt=0).count()
+        == issues.filter(status=IssueStatus.UNRESOLVED).count()
+    )
     assert project.alert_rules.count() == 2
 
 

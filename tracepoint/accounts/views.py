@@ -36,8 +36,30 @@ def _profile(request: HttpRequest, *, form: TokenForm | None = None, new_key: st
         "tokens": request.user.api_tokens.all(),
         "form": form or TokenForm(),
         "new_key": new_key,
+        "digest": _digest_subscription(request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
+
+
+def _digest_subscription(user):
+    from events.models import DigestSubscription
+
+    return DigestSubscription.objects.filter(user=user).first()
+
+
+@login_required
+@require_POST
+def digest_toggle(request: HttpRequest) -> HttpResponse:
+    """Opt in or out of the daily digest email (events.digest)."""
+    from events import digest
+
+    enabled = request.POST.get("enabled") == "on"
+    if enabled and not request.user.email:
+        messages.error(request, "Add an email address to your account first (ask an admin).")
+        return redirect("accounts:profile")
+    digest.set_subscription(request.user, enabled=enabled)
+    messages.success(request, "Daily digest on." if enabled else "Daily digest off.")
+    return redirect("accounts:profile")
 
 
 @login_required

@@ -1,0 +1,127 @@
+"""The daily digest email: what happened in the last 24 hours, for each user who opted in.
+
+Beat runs ``send_daily_digests`` at ``DIGEST_HOUR`` (UTC). Each user's digest
+is claimed first with one conditional UPDATE on ``last_sent_on`` (so two beats
+or workers never send it twice the same day), built from the projects the
+user may see, and sent outside any transaction. A failed send gives the day
+back, so the next run tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from events.models import DigestSubscription, Issue, IssueActivity, IssueStatus, Project
+
+logger = logging.getLogger("tracepoint.events.digest")
+
+TOP_ISSUES = 5
+LIST_LIMIT = 10
+
+
+def build(user, *, now: datetime) -> dict[str, Any]:
+    """The digest's content for ``user``: only the projects they may see."""
+    since = now - timedelta(hours=24)
+    issues = Issue.objects.filter(project__in=Project.objects.visible_to(user)).select_related("project")
+    new = issues.filter(first_seen__gte=since).order_by("-priority", "-event_count")
+    regressed_ids = IssueActivity.objects.filter(
+        kind=IssueActivity.Kind.REGRESSED, created_at__gte=since, issue__in=issues
+    ).values("issue_id")
+    regressed = issues.filter(pk__in=regressed_ids).order_by("-priority")
+    top = issues.filter(status=IssueStatus.UNRESOLVED).order_by("-priority", "-last_seen")[:TOP_ISSUES]
+    from incidents.models import Incident
+
+    incidents = Incident.objects.alive()
+    opened = incidents.filter(created_at__gte=since).order_by("-created_at")
+    resolved = incidents.filter(resolved_at__gte=since).order_by("-resolved_at")
+    base_url = settings.TRACEPOINT["BASE_URL"].rstrip("/")
+    return {
+        "user": user,
+        "since": since,
+        "now": now,
+        "base_url": base_url,
+        "new_issues": list(new[:LIST_LIMIT]),
+        "new_count": new.count(),
+        "regressed": list(regressed[:LIST_LIMIT]),
+        "regressed_count": regressed.count(),
+        "top_issues": list(top),
+        "incidents_opened": list(opened[:LIST_LIMIT]),
+        "opened_count": opened.count(),
+        "incidents_resolved": list(resolved[:LIST_LIMIT]),
+        "resolved_count": resolved.count(),
+        # Monitors arrive with their own issue; the digest shows their uptime once they exist.
+        "monitors": _monitor_uptime(now=now),
+    }
+
+
+def _monitor_uptime(*, now: datetime) -> list[dict[str, Any]]:
+    try:
+        from monitors import services as monitor_services
+    except ImportError:
+        return []
+    uptime = getattr(monitor_services, "digest_uptime", None)
+    return uptime(now=now) if uptime else []
+
+
+def render(context: dict[str, Any]) -> tuple[str, str, str]:
+    day = context["now"].strftime("%Y-%m-%d")
+    subject = (
+        f"Tracepoint digest {day}: {context['new_count']} new issue{'s' if context['new_count'] != 1 else ''}, "
+        f"{context['regressed_count']} regressed, {context['opened_count']} incident"
+        f"{'s' if context['opened_count'] != 1 else ''} opened"
+    )
+    text = render_to_string("events/digest_email.txt", context)
+    html = render_to_string("events/digest_email.html", context)
+    return subject, text, html
+
+
+def _claim(subscription: DigestSubscription, today: date) -> bool:
+    won = (
+        DigestSubscription.objects.filter(pk=subscription.pk, enabled=True)
+        .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=today))
+        .update(last_sent_on=today)
+    )
+    return bool(won)
+
+
+def send_daily_digests(*, now: datetime | None = None) -> int:
+    """Send today's digest to every opted-in active user with an email address. Returns how many."""
+    now = now or timezone.now()
+    today = now.date()
+    sent = 0
+    subscriptions = (
+        DigestSubscription.objects.filter(enabled=True, user__is_active=True)
+        .exclude(user__email="")
+        .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=today))
+        .select_related("user")
+    )
+    for subscription in subscriptions:
+        previous = subscription.last_sent_on
+        if not _claim(subscription, today):
+            continue  # another worker has it
+        try:
+            subject, text, html = render(build(subscription.user, now=now))
+            message = EmailMultiAlternatives(subject, text, to=[subscription.user.email])
+            message.attach_alternative(html, "text/html")
+            message.send()
+            sent += 1
+        except Exception:
+            logger.exception("daily digest for %s failed; it will be retried", subscription.user)
+            DigestSubscription.objects.filter(pk=subscription.pk).update(last_sent_on=previous)
+    return sent
+
+
+def set_subscription(user, *, enabled: bool) -> DigestSubscription:
+    subscription, _ = DigestSubscription.objects.get_or_create(user=user)
+    if subscription.enabled != enabled:
+        subscription.enabled = enabled
+        subscription.save(update_fields=["enabled"])
+    return subscription

@@ -1,0 +1,129 @@
+"""The daily digest email (events/digest.py) and its opt-in on the profile page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from events import digest, services, tasks
+from events.models import DigestSubscription, Issue, IssueStatus
+from events.services import NewEvent
+from incidents import services as incident_services
+
+
+def error(*, at, value, kind="LookupError") -> NewEvent:
+    data = {"exception": [{"type": kind, "value": value, "stacktrace": {"frames": []}}]}
+    return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=at, data=data)
+
+
+def digest_all(project, *events, now):
+    services.store_events(project, list(events), now=now)
+    while services.digest_pending(now=now):
+        pass
+
+
+@pytest.fixture
+def day(project, viewer, admin_user):
+    """A new issue, a regression, an old quiet one, incidents; and another project's issue."""
+    now = timezone.now()
+    project.members.add(viewer)
+    digest_all(project, error(at=now - timedelta(days=3), value="Old <b>problem</b>"), now=now - timedelta(days=3))
+    old = Issue.objects.get()
+    services.set_issue_status(old.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(days=2))
+    digest_all(project, error(at=now - timedelta(hours=2), value="Old <b>problem</b>"), now=now)  # regresses
+    digest_all(project, error(at=now - timedelta(hours=1), value="Fresh failure", kind="KeyError"), now=now)
+    other = services.create_project(name="Secret", slug="secret", services=["hr"])
+    digest_all(other, error(at=now - timedelta(hours=1), value="Payroll leak"), now=now)
+    incident = incident_services.create_incident(
+        title="Checkout slow", service="checkout", severity="SEV2", by=admin_user, now=now - timedelta(hours=3)
+    )
+    incident_services.transition_incident(incident.pk, to="RESOLVED", by=admin_user, now=now - timedelta(hours=1))
+    viewer.email = "vera@example.com"
+    viewer.save()
+    return now
+
+
+def test_the_digest_lists_the_users_projects_day_in_text_and_html(viewer, day):
+    digest.set_subscription(viewer, enabled=True)
+    assert digest.send_daily_digests(now=day) == 1
+    [message] = mail.outbox
+    assert message.to == ["vera@example.com"]
+    assert message.subject.startswith("Tracepoint digest") and "1 new issue, 1 regressed, 1 incident opened" in (
+        message.subject
+    )
+    text = message.body
+    assert "KeyError: Fresh failure" in text and "LookupError: Old <b>problem</b>" in text
+    assert "Payroll" not in text  # not the viewer's project
+    assert "Incidents resolved: 1" in text and "[SEV2] Checkout slow" in text
+    assert "why: " in text
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html"
+    assert "Old &lt;b&gt;problem&lt;/b&gt;" in html and "<b>problem</b>" not in html  # escaped
+    assert "Payroll" not in html
+
+
+def test_one_digest_per_day_even_when_the_task_runs_twice(viewer, day):
+    digest.set_subscription(viewer, enabled=True)
+    assert digest.send_daily_digests(now=day) == 1
+    assert digest.send_daily_digests(now=day + timedelta(minutes=5)) == 0
+    assert len(mail.outbox) == 1
+    assert digest.send_daily_digests(now=day + timedelta(days=1)) == 1
+
+
+def test_users_who_did_not_opt_in_or_have_no_email_get_nothing(viewer, responder, day):
+    responder.email = ""
+    responder.save()
+    digest.set_subscription(responder, enabled=True)  # no email address
+    assert digest.send_daily_digests(now=day) == 0
+    assert mail.outbox == []
+
+
+def test_a_failed_send_is_retried_on_the_next_run(viewer, day, monkeypatch):
+    digest.set_subscription(viewer, enabled=True)
+
+    def broken(*args, **kwargs):
+        raise ConnectionRefusedError("SMTP down")
+
+    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", broken)
+    assert digest.send_daily_digests(now=day) == 0
+    assert DigestSubscription.objects.get(user=viewer).last_sent_on is None
+    monkeypatch.undo()
+    assert digest.send_daily_digests(now=day) == 1
+
+
+def test_the_beat_schedule_and_the_task(settings, viewer, day):
+    entry = settings.CELERY_BEAT_SCHEDULE["send-daily-digests"]
+    assert entry["task"] == tasks.send_daily_digests.name
+    assert entry["schedule"].hour == {7}
+    digest.set_subscription(viewer, enabled=True)
+    assert tasks.send_daily_digests() == 1
+
+
+def test_the_profile_page_turns_the_digest_on_and_off(client, viewer):
+    viewer.email = "vera@example.com"
+    viewer.save()
+    client.force_login(viewer)
+    assert 'id="digest-enabled"' in client.get("/account/").content.decode()
+    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 302
+    assert DigestSubscription.objects.get(user=viewer).enabled
+    client.post("/account/digest/", {})
+    assert not DigestSubscription.objects.get(user=viewer).enabled
+
+
+def test_without_an_email_address_the_digest_cannot_be_turned_on(client, viewer):
+    viewer.email = ""
+    viewer.save()
+    client.force_login(viewer)
+    response = client.post("/account/digest/", {"enabled": "on"}, follow=True)
+    assert "Add an email address" in response.content.decode()
+    assert not DigestSubscription.objects.filter(user=viewer, enabled=True).exists()
+
+
+def test_the_toggle_needs_a_login_and_a_post(client, viewer):
+    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 302  # to the login page
+    client.force_login(viewer)
+    assert client.get("/account/digest/").status_code == 405
