@@ -25,7 +25,7 @@ from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from events import alerts, grouping, impact
+from events import alerts, grouping, impact, stream
 from events.models import (
     Event,
     EventType,
@@ -548,6 +548,29 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
     alerts.queue_evaluation(
         issues, created=[outcome.issue_id for outcome in outcomes if outcome.created], regressed=regressed
     )
+    _publish_batch(events, issues, created={o.issue_id for o in outcomes if o.created}, regressed=set(regressed))
+
+
+def _publish_batch(events: list[Event], issues: dict, *, created: set[int], regressed: set[int]) -> None:
+    """One live-stream message per project and batch (after commit): counts and the issues touched."""
+    if not stream.available():
+        return
+    counts: dict[int, int] = {}
+    for event in events:
+        counts[event.project_id] = counts.get(event.project_id, 0) + 1
+    for project_id, count in counts.items():
+        touched = [issue for issue in issues.values() if issue.project_id == project_id]
+        stream.publish_on_commit(
+            project_id,
+            "events",
+            {
+                "count": count,
+                "issues": [
+                    {**stream.issue_data(issue), "new": issue.pk in created, "regressed": issue.pk in regressed}
+                    for issue in touched
+                ],
+            },
+        )
 
 
 @contextmanager
@@ -631,6 +654,9 @@ def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None) 
         IssueActivity.objects.create(issue=issue, kind=kind, actor=by, created_at=now)
         impact.refresh([issue.pk], now=now)  # resolved and ignored issues weigh less
     issue.refresh_from_db()
+    stream.publish_on_commit(
+        issue.project_id, "issue", {"issue": stream.issue_data(issue), "by": by.get_username() if by else None}
+    )
     return issue
 
 

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from events import views
+from events import live, views
 
 app_name = "events"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("live/", live.issues_stream, name="live"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.set_status, name="status"),
     path("services/<str:service>/", views.service_timeline, name="service_timeline"),

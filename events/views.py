@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from events import services, timeline
+from events import services, stream, timeline
 from events.forms import SORTS, STATUS_TABS, AlertRuleForm, IssueFilterForm, IssueStatusForm, ProjectForm
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from incidents.models import service_validator
@@ -125,6 +125,7 @@ def _index(request: HttpRequest) -> HttpResponse:
         "base_query": params.urlencode(),
         "projects": projects,
         "has_projects": projects.exists(),
+        "live_stream": stream.available(),
     }
     template = "events/issue_list.html#table" if request.htmx else "events/issue_list.html"
     return render(request, template, context)

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from events import sentry
+from events import live, sentry
 from events.api import ServiceTimelineView
 from events.api import router as events_router
 from incidents.api import router as incidents_router
@@ -17,6 +17,7 @@ from tracepoint.accounts.roles import ADMIN, has_role
 
 api_v1 = [
     re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
+    re_path(r"^projects/(?P<pk>[0-9]+)/stream/?$", live.project_stream, name="project-stream"),
     *incidents_router.urls,
     *events_router.urls,
     re_path(r"^services/(?P<service>[^/]+)/timeline/?$", ServiceTimelineView.as_view(), name="service-timeline"),

@@ -1,0 +1,110 @@
+"""The two doors to the live stream (events/stream.py): the API for one project, the issues page for all."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import AuthenticationFailed
+
+from events import stream
+from events.models import Project
+from tracepoint.accounts.roles import VIEWER, has_role
+from tracepoint.api.errors import error_response
+
+
+def _token_user(request: HttpRequest):
+    from tracepoint.accounts.authentication import KEYWORDS, TokenAuthentication
+
+    parts = request.headers.get("Authorization", "").split()
+    if len(parts) != 2 or parts[0].lower().encode() not in KEYWORDS:
+        return None
+    try:
+        user, _ = TokenAuthentication().authenticate_key(parts[1])
+    except AuthenticationFailed:
+        return None
+    return user
+
+
+def _visible_project_ids(user, only: int | None = None) -> list[int]:
+    if not has_role(user, VIEWER):
+        return []
+    projects = Project.objects.visible_to(user)
+    if only is not None:
+        projects = projects.filter(pk=only)
+    return list(projects.order_by("pk").values_list("pk", flat=True))
+
+
+async def _sse(project_ids: list[int], request: HttpRequest) -> StreamingHttpResponse:
+    last = stream.parse_last_event_id(
+        request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), project_ids
+    )
+    # A stream may stay open for minutes: it must not keep this request's database connection.
+    await sync_to_async(connections.close_all)()
+    events = stream.events(project_ids, last_ids=last)
+    if not isinstance(request, ASGIRequest):
+        events = _blocking(events)  # a WSGI server (runserver, a sync worker) iterates synchronously
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx and friends: do not buffer a stream
+    return response
+
+
+def _blocking(events: AsyncIterator[bytes]) -> Iterator[bytes]:
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(anext(events))
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(events.aclose())
+        loop.close()
+
+
+def _unavailable() -> HttpResponse:
+    return error_response(
+        503,
+        "The live stream needs Redis (REDIS_URL); poll the API instead.",
+        details={"dependency": "redis"},
+        headers={"Retry-After": "60"},
+    )
+
+
+@csrf_exempt  # read-only; a token client's POST gets its 405, not a CSRF failure
+async def project_stream(request: HttpRequest, pk: int) -> HttpResponse:
+    """``GET /api/v1/projects/{id}/stream``: Server-Sent Events of the project's new events and issue changes."""
+    if request.method != "GET":
+        response = error_response(405, details={"allowed": ["GET"]})
+        response["Allow"] = "GET"
+        return response
+    user = await request.auser()
+    if not user.is_authenticated:
+        user = await sync_to_async(_token_user)(request)
+    if user is None or not user.is_authenticated:
+        response = error_response(401)
+        response["WWW-Authenticate"] = 'Token realm="api"'
+        return response
+    ids = await sync_to_async(_visible_project_ids)(user, pk)
+    if not ids:
+        return error_response(404, "No such project.")
+    if not stream.available():
+        return _unavailable()
+    return await _sse(ids, request)
+
+
+async def issues_stream(request: HttpRequest) -> HttpResponse:
+    """The issues page's stream: every project the logged-in user may see, in one connection."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse(status=401)
+    if not stream.available():
+        return _unavailable()
+    ids = await sync_to_async(_visible_project_ids)(user)
+    return await _sse(ids, request)

@@ -1,0 +1,175 @@
+"""Live stream of a project's new events and issue changes, as Server-Sent Events.
+
+Publishing: digestion (per batch, after commit) and issue status changes call
+``publish``, which runs one Lua script in Redis: XADD to the project's stream
+(the last ``STREAM_MAXLEN`` messages, for ``Last-Event-ID`` replay) and
+PUBLISH the same message with its stream id on the project's pub/sub channel
+(the fan-out to every web process on every machine).
+
+Reading: a client subscribes first, then replays what it missed from the
+stream (ids after its ``Last-Event-ID``), then forwards live messages whose id
+is newer than the last one sent — nothing is lost or sent twice in between.
+Comments every ``HEARTBEAT_SECONDS`` keep proxies from closing an idle
+stream; after ``MAX_SECONDS`` the server ends it and the browser reconnects
+with ``Last-Event-ID`` (so a deploy or a revoked permission takes effect).
+
+The views are ``async``: under an ASGI server (the ``stream`` service,
+uvicorn workers) an open stream costs a coroutine and a Redis connection, not
+a worker. Without Redis there is no stream: the issues page polls instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from tracepoint import redis
+
+logger = logging.getLogger("tracepoint.events.stream")
+
+STREAM_MAXLEN = 1000
+HEARTBEAT_SECONDS = 15.0
+MAX_SECONDS = 300.0
+REPLAY_LIMIT = 500
+
+_PUBLISH = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[1])
+redis.call('PUBLISH', KEYS[1], id .. ' ' .. ARGV[1])
+return id
+"""
+
+
+def channel(project_id: int) -> str:
+    return f"{settings.CACHE_KEY_PREFIX}:stream:project:{project_id}"
+
+
+def available() -> bool:
+    return redis.client() is not None
+
+
+def publish(project_id: int, kind: str, data: dict[str, Any]) -> str | None:
+    """Send one message to the project's stream; returns its id (None without Redis or on failure)."""
+    client = redis.client()
+    if client is None:
+        return None
+    payload = json.dumps({"type": kind, "project": project_id, **data}, cls=DjangoJSONEncoder)
+    try:
+        entry = client.eval(_PUBLISH, 1, channel(project_id), payload, STREAM_MAXLEN)
+    except Exception as exc:  # a live view is a convenience: never fail the caller for it
+        logger.warning("could not publish to the live stream of project %s: %s", project_id, exc)
+        return None
+    return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+def publish_on_commit(project_id: int, kind: str, data: dict[str, Any]) -> None:
+    if available():
+        transaction.on_commit(partial(publish, project_id, kind, data))
+
+
+def issue_data(issue) -> dict[str, Any]:
+    return {
+        "id": issue.pk,
+        "title": issue.title,
+        "status": issue.status,
+        "event_count": issue.event_count,
+        "last_seen": issue.last_seen,
+        "severity": issue.severity,
+        "priority": issue.priority,
+        "regression_count": issue.regression_count,
+    }
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
+def _frame(entry_id: str | None, payload: str) -> bytes:
+    kind = json.loads(payload).get("type", "message")
+    lines = [f"id: {entry_id}"] if entry_id else []
+    lines += [f"event: {kind}", f"data: {payload}", "", ""]
+    return "\n".join(lines).encode()
+
+
+def parse_last_event_id(value: str | None, project_ids: Iterable[int]) -> dict[int, str]:
+    """``Last-Event-ID``: a stream id, or ``<project>:<id>`` pairs joined by commas (several projects)."""
+    ids = list(project_ids)
+    found: dict[int, str] = {}
+    for part in (value or "").split(","):
+        part = part.strip()
+        project, sep, entry = part.rpartition(":") if part.count(":") else ("", "", part)
+        try:
+            _id_key(entry)
+        except ValueError:
+            continue
+        if sep and project.isdigit() and int(project) in ids:
+            found[int(project)] = entry
+        elif not sep and len(ids) == 1:
+            found[ids[0]] = entry
+    return found
+
+
+async def events(
+    project_ids: list[int],
+    *,
+    last_ids: dict[int, str] | None = None,
+    max_seconds: float = MAX_SECONDS,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> AsyncIterator[bytes]:
+    """The SSE byte stream for these projects: replay after ``last_ids``, then live messages."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    pubsub = client.pubsub()
+    channels = {channel(pid): pid for pid in project_ids}
+    several = len(project_ids) > 1
+
+    def event_id(pid: int, entry: str) -> str:
+        return f"{pid}:{entry}" if several else entry
+
+    sent: dict[int, str] = dict(last_ids or {})
+    try:
+        yield b"retry: 3000\n: connected\n\n"
+        if channels:
+            await pubsub.subscribe(*channels)
+        # Replay what this client missed (after subscribing: nothing falls in between).
+        for pid, after in (last_ids or {}).items():
+            entries = await client.xrange(channel(pid), min=f"({after}", max="+", count=REPLAY_LIMIT)
+            for raw_id, fields in entries:
+                entry = raw_id.decode()
+                sent[pid] = entry
+                yield _frame(event_id(pid, entry), fields[b"data"].decode())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_seconds
+        next_beat = loop.time() + heartbeat
+        while loop.time() < deadline:
+            if not channels:
+                await asyncio.sleep(min(heartbeat, deadline - loop.time()))
+                message = None
+            else:
+                timeout = max(0.0, min(next_beat, deadline) - loop.time())
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+            if message is not None and message.get("type") == "message":
+                pid = channels[message["channel"].decode()]
+                entry, _, payload = message["data"].decode().partition(" ")
+                if pid in sent and _id_key(entry) <= _id_key(sent[pid]):
+                    continue  # already replayed
+                sent[pid] = entry
+                yield _frame(event_id(pid, entry), payload)
+            if loop.time() >= next_beat:
+                next_beat = loop.time() + heartbeat
+                yield b": keep-alive\n\n"
+    finally:
+        try:
+            await pubsub.aclose()
+            await client.aclose()
+        except Exception:  # the client went away; nothing to tidy
+            logger.debug("closing a live stream's Redis connection failed", exc_info=True)

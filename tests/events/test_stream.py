@@ -1,0 +1,230 @@
+"""The live stream: SSE over a real ASGI server (uvicorn), fanned out through Redis, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connections
+
+from events import services, stream
+from events.models import Issue, IssueStatus
+from events.services import NewEvent
+from tests.factories import make_token
+from tests.net import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
+
+
+def error(value: str) -> NewEvent:
+    from django.utils import timezone
+
+    data = {"exception": [{"type": "LookupError", "value": value, "stacktrace": {"frames": []}}]}
+    return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=timezone.now(), data=data)
+
+
+@pytest.fixture
+def asgi_server():
+    """``tracepoint.asgi.application`` under uvicorn, on a real socket, in this process (it sees the test database)."""
+    import uvicorn
+
+    from tracepoint.asgi import application
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    connections.close_all()
+    # Django's ASGI handler ran views in executor threads whose kept connections outlive the
+    # server here; PostgreSQL would refuse to drop the test database while they are open.
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+class SSEReader:
+    """Reads ``id``/``event``/``data`` blocks from a streaming response."""
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+        self.lines = response.iter_lines(decode_unicode=True)
+
+    def next_event(self) -> dict:
+        event: dict = {}
+        for line in self.lines:
+            if line == "":
+                if "data" in event:
+                    return event
+                event = {}
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            event[name] = json.loads(value) if name == "data" else value
+        raise AssertionError("the stream ended")
+
+
+def open_stream(base: str, project, token: str, *, last_event_id: str | None = None) -> SSEReader:
+    headers = {"Authorization": f"Token {token}", "Accept": "text/event-stream"}
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
+    response = requests.get(f"{base}/api/v1/projects/{project.pk}/stream", headers=headers, stream=True, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return SSEReader(response)
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_new_events_and_status_changes_arrive_and_a_reconnect_replays_what_was_missed(
+    asgi_server, project, viewer, admin_user
+):
+    project.members.add(viewer)
+    token = make_token(viewer)
+    reader = open_stream(asgi_server, project, token)
+
+    services.store_events(project, [error("Order 1 not found"), error("Order 2 not found")])
+    services.digest_pending()
+    first = reader.next_event()
+    assert first["event"] == "events"
+    assert first["data"]["count"] == 2 and first["data"]["project"] == project.pk
+    [issue] = first["data"]["issues"]
+    assert issue["title"] == "LookupError: Order 1 not found" and issue["new"] is True and issue["event_count"] == 2
+
+    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user)
+    change = reader.next_event()
+    assert (change["event"], change["data"]["issue"]["status"], change["data"]["by"]) == ("issue", "resolved", "ada")
+    reader.response.close()
+
+    # While this client is away, two more changes happen; it comes back with Last-Event-ID.
+    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.UNRESOLVED, by=admin_user)
+    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.IGNORED, by=admin_user)
+    again = open_stream(asgi_server, project, token, last_event_id=change["id"])
+    replayed = [again.next_event(), again.next_event()]
+    assert [e["data"]["issue"]["status"] for e in replayed] == ["unresolved", "ignored"]
+    assert replayed[0]["id"] > change["id"]
+    again.response.close()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_message_published_by_another_process_reaches_the_stream(asgi_server, project, viewer):
+    project.members.add(viewer)
+    reader = open_stream(asgi_server, project, make_token(viewer))
+    script = (
+        "import django; django.setup(); from events import stream; "
+        f"print(stream.publish({project.pk}, 'events', {{'count': 7, 'issues': []}}))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tracepoint.settings", "CACHE_KEY_PREFIX": settings.CACHE_KEY_PREFIX}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    event = reader.next_event()
+    assert event["id"] == out.stdout.strip().splitlines()[-1]
+    assert event["data"]["count"] == 7
+    reader.response.close()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_open_streams_do_not_starve_normal_requests(asgi_server, project, viewer):
+    """Forty open streams on one ASGI worker; the API still answers at once."""
+    project.members.add(viewer)
+    token = make_token(viewer)
+    readers = [open_stream(asgi_server, project, token) for _ in range(40)]
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: (
+                        requests.get(
+                            f"{asgi_server}/api/v1/issues", headers={"Authorization": f"Token {token}"}, timeout=10
+                        ).status_code
+                    ),
+                    range(16),
+                )
+            )
+        elapsed = time.monotonic() - started
+        assert answers == [200] * 16
+        assert elapsed < 5, f"16 API requests took {elapsed:.1f} s beside 40 open streams"
+        # And every stream is still live.
+        stream.publish(project.pk, "events", {"count": 1, "issues": []})
+        assert all(reader.next_event()["data"]["count"] == 1 for reader in readers)
+    finally:
+        for reader in readers:
+            reader.response.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_is_401_non_members_404_and_writes_405(asgi_server, project, viewer, responder):
+    url = f"{asgi_server}/api/v1/projects/{project.pk}/stream"
+    assert requests.get(url, timeout=10).status_code == 401
+    response = requests.get(url, headers={"Authorization": f"Token {make_token(responder)}"}, timeout=10)
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+    response = requests.post(url, headers={"Authorization": f"Token {make_token(viewer)}"}, timeout=10)
+    assert response.status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_stream_says_so_and_the_page_polls(asgi_server, project, viewer, settings, client):
+    settings.REDIS_URL = None
+    project.members.add(viewer)
+    response = requests.get(
+        f"{asgi_server}/api/v1/projects/{project.pk}/stream",
+        headers={"Authorization": f"Token {make_token(viewer)}"},
+        timeout=10,
+    )
+    assert response.status_code == 503
+    assert response.json()["details"] == {"dependency": "redis"}
+    client.force_login(viewer)
+    page = client.get("/issues/").content.decode()
+    assert 'hx-trigger="every 30s"' in page and "sse-connect" not in page
+
+
+@needs_redis
+def test_with_redis_the_issues_page_listens_to_the_stream(client, viewer, db):
+    client.force_login(viewer)
+    page = client.get("/issues/").content.decode()
+    assert 'sse-connect="/issues/live/"' in page
+    assert "sse:events" in page
+    assert "django_htmx/ext/hx-sse-2.min.js" in page
+
+
+@pytest.mark.parametrize(
+    ("header", "ids", "expected"),
+    [
+        ("1700000000000-0", [3], {3: "1700000000000-0"}),
+        ("3:1700000000000-1,4:1700000000001-0", [3, 4], {3: "1700000000000-1", 4: "1700000000001-0"}),
+        ("9:1700000000000-0", [3], {}),  # not one of these projects
+        ("garbage", [3], {}),
+        ("1700000000000-0", [3, 4], {}),  # ambiguous with several projects
+        (None, [3], {}),
+    ],
+)
+def test_last_event_id_parsing(header, ids, expected):
+    assert stream.parse_last_event_id(header, ids) == expected
