@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.request import validate_host
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -68,6 +71,31 @@ def _blocking(events: AsyncIterator[bytes]) -> Iterator[bytes]:
         loop.close()
 
 
+def _allowed_origin(request: HttpRequest) -> str | None:
+    """The page's origin when it may read this stream with its cookies (the stream service on another port)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return None
+    trusted = {_origin(settings.TRACEPOINT["BASE_URL"]), *map(_origin, settings.CSRF_TRUSTED_ORIGINS)}
+    if origin in trusted or validate_host(urlsplit(origin).netloc, settings.ALLOWED_HOSTS):
+        return origin
+    return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def with_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    origin = _allowed_origin(request)
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Credentials"] = "true"
+    response["Vary"] = "Origin, Cookie, Authorization"
+    return response
+
+
 def _unavailable() -> HttpResponse:
     return error_response(
         503,
@@ -80,6 +108,10 @@ def _unavailable() -> HttpResponse:
 @csrf_exempt  # read-only; a token client's POST gets its 405, not a CSRF failure
 async def project_stream(request: HttpRequest, pk: int) -> HttpResponse:
     """``GET /api/v1/projects/{id}/stream``: Server-Sent Events of the project's new events and issue changes."""
+    return with_cors(request, await _project_stream(request, pk))
+
+
+async def _project_stream(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "GET":
         response = error_response(405, details={"allowed": ["GET"]})
         response["Allow"] = "GET"
@@ -101,6 +133,10 @@ async def project_stream(request: HttpRequest, pk: int) -> HttpResponse:
 
 async def issues_stream(request: HttpRequest) -> HttpResponse:
     """The issues page's stream: every project the logged-in user may see, in one connection."""
+    return with_cors(request, await _issues_stream(request))
+
+
+async def _issues_stream(request: HttpRequest) -> HttpResponse:
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse(status=401)

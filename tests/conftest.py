@@ -82,3 +82,41 @@ def role_clients(anonymous_client, viewer_client, responder_client, admin_client
 def mid_window(time_machine):
     """Start the clock mid-minute at noon, so fixed rate-limit windows cannot roll over during a test."""
     time_machine.move_to("2026-11-22 12:00:30+00:00", tick=True)
+
+
+@pytest.fixture
+def asgi_server():
+    """``tracepoint.asgi.application`` under uvicorn, on a real socket, in this process (it sees the test database)."""
+    import threading
+    import time
+
+    import uvicorn
+    from django.db import connections
+
+    from tests.net import free_port
+    from tracepoint.asgi import application
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    connections.close_all()
+    # Django's ASGI handler ran views in executor threads whose kept connections outlive the
+    # server here; PostgreSQL would refuse to drop the test database while they are open.
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -32,7 +32,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "stream", "worker", "beat")
+APP_PORTS = ("8000", "8001")  # web (WSGI) and stream (ASGI)
 REQUIRED_SERVICES = ("postgres", "redis", *APP_SERVICES)
 # Read outside tracepoint.settings, so NAMES_READ does not list them: ensure_admin
 # reads its two when it runs, gunicorn reads WEB_CONCURRENCY, Django the settings module.
@@ -247,8 +248,8 @@ def _check_python_code(code: str) -> list[str]:
                 if not hasattr(module, alias.name) and _import_problem(f"{node.module}.{alias.name}"):
                     problems.append(f"{node.module} has no {alias.name!r}")
     for port, path in APP_URL.findall(code):
-        if port != "8000":
-            problems.append(f"{path} is probed on port {port}, but the app listens on 8000")
+        if port not in APP_PORTS:
+            problems.append(f"{path} is probed on port {port}, but the app listens on {' or '.join(APP_PORTS)}")
         try:
             resolve(path)
         except Resolver404:
@@ -354,6 +355,18 @@ def test_web_runs_gunicorn_on_port_8000_after_migrations_succeeded():
     assert any(str(port).endswith(":8000") for port in svc.get("ports", [])), "web should publish port 8000"
     assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_the_stream_service_serves_the_asgi_app_with_uvicorn_workers_and_web_points_browsers_at_it():
+    svc = service("stream")
+    argv = as_argv(svc["command"])
+    assert Path(argv[0]).name == "gunicorn" and "tracepoint.asgi:application" in argv
+    worker_class = argv[argv.index("--worker-class") + 1]
+    symbol_by_name(worker_class)  # importable in this environment (pinned in requirements.txt)
+    assert "0.0.0.0:8001" in argv
+    assert any(str(port).endswith(":8001") for port in svc.get("ports", []))
+    assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "localhost:8001" in service("web")["environment"]["TRACEPOINT_STREAM_URL"]
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
-from django.db import connections
 
 from events import services, stream
 from events.models import Issue, IssueStatus
 from events.services import NewEvent
 from tests.factories import make_token
-from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
@@ -32,39 +29,6 @@ def error(value: str) -> NewEvent:
 
     data = {"exception": [{"type": "LookupError", "value": value, "stacktrace": {"frames": []}}]}
     return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=timezone.now(), data=data)
-
-
-@pytest.fixture
-def asgi_server():
-    """``tracepoint.asgi.application`` under uvicorn, on a real socket, in this process (it sees the test database)."""
-    import uvicorn
-
-    from tracepoint.asgi import application
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    connections.close_all()
-    # Django's ASGI handler ran views in executor threads whose kept connections outlive the
-    # server here; PostgreSQL would refuse to drop the test database while they are open.
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
 
 
 class SSEReader:
@@ -228,3 +192,38 @@ def test_with_redis_the_issues_page_listens_to_the_stream(client, viewer, db):
 )
 def test_last_event_id_parsing(header, ids, expected):
     assert stream.parse_last_event_id(header, ids) == expected
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_the_page_on_another_origin_may_read_the_stream_with_its_cookies(asgi_server, settings, viewer, client):
+    settings.TRACEPOINT = {
+        **settings.TRACEPOINT,
+        "BASE_URL": "http://tracepoint.example.com",
+        "STREAM_BASE_URL": asgi_server,
+    }
+    client.force_login(viewer)
+    page = client.get("/issues/").content.decode()
+    assert f'sse-connect="{asgi_server}/issues/live/"' in page
+    cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+    allowed = requests.get(
+        f"{asgi_server}/issues/live/",
+        headers={"Origin": "http://tracepoint.example.com"},
+        cookies=cookies,
+        stream=True,
+        timeout=10,
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://tracepoint.example.com"
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    allowed.close()
+    foreign = requests.get(
+        f"{asgi_server}/issues/live/",
+        headers={"Origin": "https://evil.example"},
+        cookies=cookies,
+        stream=True,
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in foreign.headers  # the browser will not hand it to that page
+    foreign.close()
+    assert requests.get(f"{asgi_server}/issues/live/", timeout=10).status_code == 401
