@@ -65,6 +65,7 @@ def test_search_open_issue_and_resolve_it(live_server, page):
     _login(page, base, "rita")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Issues").click()
+    page.wait_for_url("**/issues/")  # and its load: htmx binds its triggers then; typing earlier is lost
     table = page.locator("#issue-table")
     table.get_by_role("link", name="KeyError: 'shipping_address'").wait_for()
     assert table.get_by_role("link", name="ValueError: bad quantity").is_visible()
