@@ -1,1 +1,200 @@
-# Models of this app arrive with their own issue (see the project's issues).
+"""Monitors: HTTP, TCP and heartbeat checks; status periods; latency rollups; heartbeat pings.
+
+Storage grows with changes, not with checks: a monitor's history is a list of
+status periods (one row per change) plus latency rollups per minute and per
+hour. Heartbeat pings are kept as a short log per monitor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tracepoint.severity import Severity
+
+
+class MonitorKind(models.TextChoices):
+    HTTP = "http", "HTTP(S)"
+    TCP = "tcp", "TCP port"
+    HEARTBEAT = "heartbeat", "Heartbeat (pushed by your job)"
+
+
+class MonitorStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+    DEGRADED = "degraded", "Degraded"
+    PAUSED = "paused", "Paused"
+
+
+class ScheduleKind(models.TextChoices):
+    SIMPLE = "simple", "Every period"
+    CRON = "cron", "Cron expression"
+
+
+class MonitorQuerySet(models.QuerySet):
+    def active(self) -> MonitorQuerySet:
+        return self.exclude(status=MonitorStatus.PAUSED)
+
+    def heartbeats_overdue(self, now: datetime) -> MonitorQuerySet:
+        return self.filter(kind=MonitorKind.HEARTBEAT, alert_after__lte=now).exclude(
+            status__in=[MonitorStatus.DOWN, MonitorStatus.PAUSED]
+        )
+
+
+class Monitor(models.Model):
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=MonitorKind.choices)
+    status = models.CharField(max_length=10, choices=MonitorStatus.choices, default=MonitorStatus.PENDING)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # HTTP(S)
+    url = models.URLField(max_length=2000, blank=True)
+    method = models.CharField(max_length=7, default="GET")
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField(blank=True)
+    expected_statuses = models.CharField(
+        max_length=100, default="200-399", help_text="Status codes and ranges, e.g. 200-299,301."
+    )
+    keyword = models.CharField(max_length=200, blank=True)
+    keyword_absent = models.BooleanField(default=False, help_text="The keyword must NOT appear.")
+    degraded_after_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Slower than this is DEGRADED.")
+    follow_redirects = models.BooleanField(default=True)
+    tls_expiry_days = models.PositiveSmallIntegerField(default=14, help_text="Warn (DEGRADED) this many days ahead.")
+    # TCP
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    # Schedule of active checks
+    interval_seconds = models.PositiveIntegerField(default=60)
+    timeout_seconds = models.PositiveIntegerField(default=10)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # Anti-flapping: the status changes after this many agreeing results in a row.
+    down_after = models.PositiveSmallIntegerField(default=2)
+    up_after = models.PositiveSmallIntegerField(default=1)
+    streak_status = models.CharField(max_length=10, choices=MonitorStatus.choices, blank=True)
+    streak_count = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    # Heartbeat (shared/specs/heartbeat-pings.md)
+    ping_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    schedule_kind = models.CharField(max_length=6, choices=ScheduleKind.choices, default=ScheduleKind.SIMPLE)
+    period_seconds = models.PositiveIntegerField(default=86400)
+    cron = models.CharField(max_length=100, default="* * * * *")
+    tz = models.CharField(max_length=64, default="UTC")
+    grace_seconds = models.PositiveIntegerField(default=3600)
+    manual_resume = models.BooleanField(default=False, help_text="Paused: ignore pings until resumed by hand.")
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    last_start_at = models.DateTimeField(null=True, blank=True)
+    last_start_rid = models.UUIDField(null=True, blank=True)
+    last_duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    alert_after = models.DateTimeField(null=True, blank=True)
+
+    # On a change: an incident of this severity is opened on DOWN and resolved on UP.
+    open_incident = models.BooleanField(default=False)
+    incident_severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV2)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MonitorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_check_at"],
+                name="monitor_due_idx",
+                condition=~Q(kind="heartbeat") & ~Q(status="paused"),
+            ),
+            models.Index(fields=["alert_after"], name="monitor_alert_after_idx", condition=Q(kind="heartbeat")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_heartbeat(self) -> bool:
+        return self.kind == MonitorKind.HEARTBEAT
+
+    def compute_next_check_at(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.interval_seconds)
+
+
+class StatusPeriod(models.Model):
+    """One stretch of one status: written when the status changes, never per check."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="periods")
+    status = models.CharField(max_length=10, choices=MonitorStatus.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["monitor", "started_at"], name="period_monitor_start_idx")]
+        constraints = [
+            # At most one open period per monitor.
+            models.UniqueConstraint(fields=["monitor"], condition=Q(ended_at__isnull=True), name="period_one_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.status} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class LatencyRollup(models.Model):
+    """Response times per minute (kept 48 h) and per hour (kept 90 days)."""
+
+    class Size(models.TextChoices):
+        MINUTE = "m", "Minute"
+        HOUR = "h", "Hour"
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="rollups")
+    size = models.CharField(max_length=1, choices=Size.choices)
+    start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    min_ms = models.PositiveIntegerField(null=True, blank=True)
+    max_ms = models.PositiveIntegerField(null=True, blank=True)
+    sum_ms = models.PositiveBigIntegerField(default=0)
+    # Counts per latency bucket (LATENCY_BUCKETS_MS upper bounds), for p95 across any merge.
+    histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["monitor", "size", "start"], name="rollup_unique")]
+        indexes = [models.Index(fields=["size", "start"], name="rollup_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.size} {self.start:%Y-%m-%d %H:%M}"
+
+
+class HeartbeatPing(models.Model):
+    """The log of a heartbeat monitor's pings (the newest PING_LOG_KEPT per monitor)."""
+
+    class Kind(models.TextChoices):
+        SUCCESS = "success", "Success"
+        START = "start", "Start"
+        FAIL = "fail", "Fail"
+        LOG = "log", "Log"
+        IGNORED = "ignored", "Ignored"
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="pings")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=7)
+    remote_addr = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    rid = models.UUIDField(null=True, blank=True)
+    exit_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-created_at"], name="ping_monitor_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -222,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-undigested-events": {"task": "events.sweep_undigested", "schedule": 10.0},
     "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
     "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
+    "mark-late-heartbeats": {"task": "monitors.mark_late_heartbeats", "schedule": 30.0},
     "send-daily-digests": {
         "task": "events.send_daily_digests",
         "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),

@@ -8,6 +8,7 @@ from events import live, sentry
 from events.api import ServiceTimelineView
 from events.api import router as events_router
 from incidents.api import router as incidents_router
+from monitors import ping
 from monitors.api import router as monitors_router
 from statuspages.api import router as statuspages_router
 from tracepoint import views
@@ -28,6 +29,9 @@ api_v1 = [
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("health", views.health, name="health"),
+    # Heartbeat pings (shared/specs/heartbeat-pings.md): the key is the credential.
+    path("ping/<uuid:key>", ping.ping, name="ping"),
+    path("ping/<uuid:key>/<str:action>", ping.ping, name="ping-action"),
     path("ready", views.ready, name="ready"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,256 @@
+"""The monitors domain layer: status changes as periods, uptime maths, heartbeat pings and deadlines.
+
+Heartbeats follow shared/specs/heartbeat-pings.md (the Healthchecks model):
+``success``/``fail``/``start``/``log`` and exit-status pings, run ids, run
+time, simple and cron schedules with grace, and a sweeper that flips overdue
+monitors to DOWN stamped with the computed deadline.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, ScheduleKind, StatusPeriod
+from tracepoint.errors import DomainError, NotFoundError
+
+PING_LOG_KEPT = 100
+DEFAULT_PING_BODY_LIMIT = 10_000
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+# Time in these states counts neither up nor down.
+EXCLUDED = {MonitorStatus.PAUSED, MonitorStatus.PENDING}
+UP_STATES = {MonitorStatus.UP, MonitorStatus.DEGRADED}
+
+
+def ping_body_limit() -> int:
+    return settings.TRACEPOINT.get("PING_BODY_LIMIT", DEFAULT_PING_BODY_LIMIT)
+
+
+# --- status and periods -----------------------------------------------------------------
+
+
+def set_status(monitor: Monitor, status: str, *, reason: str = "", at: datetime) -> bool:
+    """Move a (locked) monitor to ``status`` from ``at``: close the open period, open a new one."""
+    if monitor.status == status:
+        return False
+    StatusPeriod.objects.filter(monitor=monitor, ended_at__isnull=True).update(ended_at=at)
+    StatusPeriod.objects.create(monitor=monitor, status=status, started_at=at, reason=reason[:500])
+    monitor.status, monitor.status_changed_at = status, at
+    Monitor.objects.filter(pk=monitor.pk).update(status=status, status_changed_at=at)
+    return True
+
+
+@dataclass(frozen=True)
+class Uptime:
+    window: str
+    up_seconds: float
+    down_seconds: float
+    excluded_seconds: float
+
+    @property
+    def percent(self) -> float | None:
+        counted = self.up_seconds + self.down_seconds
+        return None if counted == 0 else round(100 * self.up_seconds / counted, 4)
+
+
+def uptime(monitor: Monitor, *, window: str, now: datetime | None = None) -> Uptime:
+    """Exact uptime over the window from the status periods; paused and pending time are left out."""
+    if window not in WINDOWS:
+        raise DomainError(f"Unknown window {window!r}.", details={"window": [f"One of {', '.join(WINDOWS)}."]})
+    now = now or timezone.now()
+    start = now - WINDOWS[window]
+    up = down = excluded = 0.0
+    periods = StatusPeriod.objects.filter(monitor=monitor, started_at__lt=now).exclude(ended_at__lte=start)
+    for period in periods:
+        seconds = (min(period.ended_at or now, now) - max(period.started_at, start)).total_seconds()
+        if seconds <= 0:
+            continue
+        if period.status in UP_STATES:
+            up += seconds
+        elif period.status == MonitorStatus.DOWN:
+            down += seconds
+        else:
+            excluded += seconds
+    return Uptime(window, up, down, excluded)
+
+
+# --- heartbeat schedule -------------------------------------------------------------------
+
+
+def next_due(monitor: Monitor, after: datetime) -> datetime:
+    """When the ping after one at ``after`` is due: period later, or the next cron match (in tz, DST-safe)."""
+    if monitor.schedule_kind == ScheduleKind.CRON:
+        from cronsim import CronSim
+
+        zone = ZoneInfo(monitor.tz)
+        local = after.astimezone(zone).replace(second=0, microsecond=0)
+        for match in CronSim(monitor.cron, local):
+            if match > after:
+                return match.astimezone(after.tzinfo or ZoneInfo("UTC"))
+    return after + timedelta(seconds=monitor.period_seconds)
+
+
+def grace_start(monitor: Monitor) -> datetime | None:
+    """The moment a heartbeat is late: the next due ping, or an outstanding start (whichever is first)."""
+    due = next_due(monitor, monitor.last_ping_at) if monitor.last_ping_at else None
+    if monitor.last_start_at is not None:
+        due = min(due, monitor.last_start_at) if due else monitor.last_start_at
+    return due
+
+
+def compute_alert_after(monitor: Monitor) -> datetime | None:
+    start = grace_start(monitor)
+    return start + timedelta(seconds=monitor.grace_seconds) if start else None
+
+
+def is_late(monitor: Monitor, now: datetime) -> bool:
+    start = grace_start(monitor)
+    return bool(start and monitor.alert_after and start <= now < monitor.alert_after)
+
+
+# --- pings ------------------------------------------------------------------------------
+
+
+class InvalidPing(DomainError):
+    pass
+
+
+def parse_action(action: str | None) -> tuple[str, int | None]:
+    """URL suffix → (kind, exit status): '' success, start, fail, log, or 0-255."""
+    if not action:
+        return HeartbeatPing.Kind.SUCCESS, None
+    if action in ("start", "fail", "log"):
+        return action, None
+    if action.isdigit():
+        code = int(action)
+        if code > 255:
+            raise InvalidPing("invalid url format")
+        return (HeartbeatPing.Kind.SUCCESS if code == 0 else HeartbeatPing.Kind.FAIL), code
+    raise InvalidPing("invalid url format")
+
+
+def record_ping(
+    ping_key,
+    *,
+    action: str | None = None,
+    method: str = "GET",
+    body: bytes = b"",
+    rid: str | None = None,
+    remote_addr: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> HeartbeatPing:
+    """Apply one ping to its heartbeat monitor (row-locked) and log it. Raises NotFoundError / InvalidPing."""
+    kind, exit_status = parse_action(action)
+    run_id = None
+    if rid:
+        try:
+            run_id = uuid.UUID(rid)
+        except ValueError:
+            raise InvalidPing("invalid uuid format") from None
+    now = now or timezone.now()
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().filter(ping_key=ping_key, kind=MonitorKind.HEARTBEAT).first()
+        if monitor is None:
+            raise NotFoundError("not found")
+        ping = HeartbeatPing(
+            monitor=monitor,
+            created_at=now,
+            method=method[:7],
+            remote_addr=remote_addr[:45],
+            user_agent=user_agent[:200],
+            body=body[: ping_body_limit()].decode("utf-8", errors="replace"),
+            rid=run_id,
+            exit_status=exit_status,
+        )
+        if monitor.status == MonitorStatus.PAUSED and monitor.manual_resume and kind != HeartbeatPing.Kind.LOG:
+            ping.kind = HeartbeatPing.Kind.IGNORED
+        else:
+            ping.kind = kind
+            _apply_ping(monitor, ping, now=now)
+        ping.save()
+        if ping.pk % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
+            keep = HeartbeatPing.objects.filter(monitor=monitor).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
+            if keep:
+                HeartbeatPing.objects.filter(monitor=monitor, pk__lte=keep[0]).delete()
+    return ping
+
+
+def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None:
+    kind = ping.kind
+    if kind == HeartbeatPing.Kind.LOG:
+        return
+    fields = ["last_start_at", "last_start_rid", "last_ping_at", "last_duration_ms", "alert_after"]
+    if kind == HeartbeatPing.Kind.START:
+        monitor.last_start_at, monitor.last_start_rid = now, ping.rid
+    else:
+        monitor.last_ping_at = now
+        if monitor.last_start_at is not None:
+            matched = ping.rid == monitor.last_start_rid
+            if matched:
+                ping.duration_ms = int((now - monitor.last_start_at).total_seconds() * 1000)
+                if now - monitor.last_start_at < timedelta(hours=72):
+                    monitor.last_duration_ms = ping.duration_ms
+            if matched or kind == HeartbeatPing.Kind.FAIL or ping.rid is None:
+                monitor.last_start_at = monitor.last_start_rid = None
+        if kind == HeartbeatPing.Kind.SUCCESS:
+            set_status(monitor, MonitorStatus.UP, reason="success signal", at=now)
+        else:
+            reason = f"exit status {ping.exit_status}" if ping.exit_status else "received a failure signal"
+            set_status(monitor, MonitorStatus.DOWN, reason=reason, at=now)
+    monitor.alert_after = compute_alert_after(monitor)
+    Monitor.objects.filter(pk=monitor.pk).update(**{name: getattr(monitor, name) for name in fields})
+
+
+def mark_late_heartbeats(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Flip every overdue heartbeat to DOWN, stamped with its deadline. Safe on any number of workers."""
+    now = now or timezone.now()
+    flipped = 0
+    with transaction.atomic():
+        overdue = list(
+            Monitor.objects.heartbeats_overdue(now).select_for_update(skip_locked=True).order_by("alert_after")[:limit]
+        )
+        for monitor in overdue:
+            deadline = compute_alert_after(monitor)
+            if deadline is None or deadline > now:
+                Monitor.objects.filter(pk=monitor.pk).update(alert_after=deadline)
+                continue
+            reason = (
+                "the job started but did not finish within the grace time"
+                if (
+                    monitor.last_start_at
+                    and deadline == monitor.last_start_at + timedelta(seconds=monitor.grace_seconds)
+                )
+                else "the success signal did not arrive on time (grace time passed)"
+            )
+            flipped += set_status(monitor, MonitorStatus.DOWN, reason=reason, at=deadline)
+    return flipped
+
+
+def pause(monitor_id, *, now: datetime | None = None) -> Monitor:
+    now = now or timezone.now()
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().get(pk=monitor_id)
+        set_status(monitor, MonitorStatus.PAUSED, reason="paused", at=now)
+        if monitor.is_heartbeat and monitor.last_start_at is None:
+            Monitor.objects.filter(pk=monitor.pk).update(alert_after=None)
+    return Monitor.objects.get(pk=monitor_id)
+
+
+def resume(monitor_id, *, now: datetime | None = None) -> Monitor:
+    """Back to PENDING until the next result (heartbeats: until the next ping)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().get(pk=monitor_id)
+        if monitor.status == MonitorStatus.PAUSED:
+            set_status(monitor, MonitorStatus.PENDING, reason="resumed", at=now)
+            Monitor.objects.filter(pk=monitor.pk).update(
+                streak_status="", streak_count=0, next_check_at=now, alert_after=compute_alert_after(monitor)
+            )
+    return Monitor.objects.get(pk=monitor_id)

@@ -1,0 +1,207 @@
+"""Heartbeat monitors: the ping endpoints and deadlines of shared/specs/heartbeat-pings.md."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitors import services
+from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, StatusPeriod
+from tracepoint.errors import NotFoundError
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def heartbeat(**fields) -> Monitor:
+    defaults = {"name": "nightly backup", "kind": MonitorKind.HEARTBEAT, "period_seconds": 3600, "grace_seconds": 300}
+    return Monitor.objects.create(**(defaults | fields))
+
+
+def refreshed(monitor: Monitor) -> Monitor:
+    monitor.refresh_from_db()
+    return monitor
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+def test_simple_schedule_is_late_at_the_period_and_down_after_the_grace(db):
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, now=T0)
+    monitor = refreshed(monitor)
+    assert monitor.status == MonitorStatus.UP
+    assert services.grace_start(monitor) == T0 + timedelta(hours=1)
+    assert monitor.alert_after == T0 + timedelta(hours=1, minutes=5)
+    assert not services.is_late(monitor, T0 + timedelta(minutes=59))
+    assert services.is_late(monitor, T0 + timedelta(hours=1))
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=1, minutes=4, seconds=59)) == 0
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=2)) == 1
+    monitor = refreshed(monitor)
+    assert monitor.status == MonitorStatus.DOWN
+    # Stamped with the deadline, not with when the sweeper noticed.
+    assert monitor.status_changed_at == T0 + timedelta(hours=1, minutes=5)
+    assert StatusPeriod.objects.get(monitor=monitor, ended_at__isnull=True).reason.startswith("the success signal")
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=3)) == 0  # down stays down, one flip
+
+
+def test_cron_schedule_follows_the_spec_example(db):
+    monitor = heartbeat(schedule_kind="cron", cron="10 * * * *", grace_seconds=300)
+    services.record_ping(monitor.ping_key, now=T0.replace(minute=30))
+    monitor = refreshed(monitor)
+    assert services.grace_start(monitor) == T0.replace(hour=13, minute=10)
+    assert monitor.alert_after == T0.replace(hour=13, minute=15)
+
+
+def test_cron_in_a_timezone_across_a_dst_change(db):
+    # Europe/Paris springs forward on 2026-03-29 at 02:00 local (01:00 UTC).
+    monitor = heartbeat(schedule_kind="cron", cron="30 2 * * *", tz="Europe/Paris", grace_seconds=600)
+    last = datetime(2026, 3, 27, 1, 30, tzinfo=UTC)  # 02:30 CET on the 27th
+    services.record_ping(monitor.ping_key, now=last)
+    monitor = refreshed(monitor)
+    assert services.grace_start(monitor) == datetime(2026, 3, 28, 1, 30, tzinfo=UTC)
+    services.record_ping(monitor.ping_key, now=datetime(2026, 3, 28, 1, 30, tzinfo=UTC))
+    # 02:30 does not exist on the 29th; cronsim runs it at 03:00 CEST = 01:00 UTC.
+    assert services.grace_start(refreshed(monitor)) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+
+
+def test_a_new_monitor_never_goes_down_by_itself(db):
+    monitor = heartbeat()
+    assert services.mark_late_heartbeats(now=T0 + timedelta(days=30)) == 0
+    assert refreshed(monitor).status == MonitorStatus.PENDING
+
+
+# --- start, run time, run ids ----------------------------------------------------------------
+
+
+def test_a_start_without_completion_goes_down_after_the_grace(db):
+    monitor = heartbeat(period_seconds=86400)
+    services.record_ping(monitor.ping_key, now=T0)
+    services.record_ping(monitor.ping_key, action="start", now=T0 + timedelta(hours=2))
+    monitor = refreshed(monitor)
+    assert monitor.status == MonitorStatus.UP  # a start changes no status
+    assert monitor.last_ping_at == T0  # nor the last ping
+    assert monitor.alert_after == T0 + timedelta(hours=2, minutes=5)
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=2, minutes=6)) == 1
+    period = StatusPeriod.objects.get(monitor=monitor, ended_at__isnull=True)
+    assert period.reason == "the job started but did not finish within the grace time"
+
+
+def test_start_then_success_measures_the_run_time(db):
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, action="start", now=T0)
+    ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(seconds=95))
+    monitor = refreshed(monitor)
+    assert ping.duration_ms == 95_000 and monitor.last_duration_ms == 95_000
+    assert monitor.last_start_at is None
+
+
+def test_run_ids_pair_starts_with_their_completion(db):
+    monitor = heartbeat()
+    run_a, run_b = str(uuid.uuid4()), str(uuid.uuid4())
+    services.record_ping(monitor.ping_key, action="start", rid=run_a, now=T0)
+    # A success of another run leaves this start pending.
+    ping = services.record_ping(monitor.ping_key, rid=run_b, now=T0 + timedelta(seconds=10))
+    assert ping.duration_ms is None and refreshed(monitor).last_start_at == T0
+    # Its own success closes it with a duration.
+    ping = services.record_ping(monitor.ping_key, rid=run_a, now=T0 + timedelta(seconds=30))
+    assert ping.duration_ms == 30_000 and refreshed(monitor).last_start_at is None
+    # A fail with a mismatched rid still clears a start.
+    services.record_ping(monitor.ping_key, action="start", rid=run_a, now=T0 + timedelta(minutes=1))
+    services.record_ping(monitor.ping_key, action="fail", rid=run_b, now=T0 + timedelta(minutes=2))
+    monitor = refreshed(monitor)
+    assert monitor.last_start_at is None and monitor.status == MonitorStatus.DOWN
+
+
+# --- exit statuses, logs, pause ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "status"), [("0", MonitorStatus.UP), ("1", MonitorStatus.DOWN), ("fail", "down")])
+def test_exit_statuses_and_fail(db, action, status):
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, action=action, now=T0)
+    assert refreshed(monitor).status == status
+
+
+def test_an_exit_status_over_255_and_a_bad_rid_are_refused(db):
+    monitor = heartbeat()
+    with pytest.raises(services.InvalidPing, match="invalid url format"):
+        services.record_ping(monitor.ping_key, action="256", now=T0)
+    with pytest.raises(services.InvalidPing, match="invalid uuid format"):
+        services.record_ping(monitor.ping_key, rid="not-a-uuid", now=T0)
+    with pytest.raises(NotFoundError):
+        services.record_ping(uuid.uuid4(), now=T0)
+    assert not HeartbeatPing.objects.exists()
+
+
+def test_a_log_ping_changes_nothing_but_is_kept(db):
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, now=T0)
+    services.record_ping(monitor.ping_key, action="log", method="POST", body=b"disk 91% full", now=T0 + timedelta(1))
+    monitor = refreshed(monitor)
+    assert monitor.last_ping_at == T0 and monitor.status == MonitorStatus.UP
+    assert HeartbeatPing.objects.filter(kind="log").get().body == "disk 91% full"
+
+
+def test_a_paused_monitor_resumes_on_a_ping_unless_manual_resume_is_set(db):
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, now=T0)
+    services.pause(monitor.pk, now=T0 + timedelta(minutes=1))
+    assert refreshed(monitor).alert_after is None
+    assert services.mark_late_heartbeats(now=T0 + timedelta(days=2)) == 0
+    services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=2))
+    assert refreshed(monitor).status == MonitorStatus.UP
+
+    strict = heartbeat(name="strict", manual_resume=True)
+    services.pause(strict.pk, now=T0)
+    ping = services.record_ping(strict.ping_key, action="fail", now=T0 + timedelta(minutes=1))
+    assert ping.kind == HeartbeatPing.Kind.IGNORED
+    assert refreshed(strict).status == MonitorStatus.PAUSED
+
+
+def test_the_ping_log_is_trimmed_to_the_newest(db):
+    monitor = heartbeat()
+    for n in range(services.PING_LOG_KEPT + 40):
+        services.record_ping(monitor.ping_key, action="log", now=T0 + timedelta(seconds=n))
+    assert HeartbeatPing.objects.filter(monitor=monitor).count() <= services.PING_LOG_KEPT + 20
+    newest = HeartbeatPing.objects.filter(monitor=monitor).first()
+    assert newest.created_at == T0 + timedelta(seconds=services.PING_LOG_KEPT + 39)
+
+
+# --- the HTTP endpoints ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "head", "post"])
+def test_the_endpoint_accepts_get_head_and_post_without_csrf_or_login(client, db, method):
+    from django.test import Client
+
+    monitor = heartbeat()
+    strict_client = Client(enforce_csrf_checks=True)
+    response = getattr(strict_client, method)(f"/ping/{monitor.ping_key}")
+    assert response.status_code == 200
+    if method != "head":
+        assert response.content == b"OK"
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Ping-Body-Limit"] == "10000"
+    assert "no-cache" in response["Cache-Control"]
+    assert refreshed(monitor).status == MonitorStatus.UP
+
+
+def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "PING_BODY_LIMIT": 8}
+    monitor = heartbeat()
+    assert client.get(f"/ping/{monitor.ping_key}/256").content == b"invalid url format"
+    assert client.get(f"/ping/{monitor.ping_key}/256").status_code == 400
+    assert client.get(f"/ping/{monitor.ping_key}?rid=nope").content == b"invalid uuid format"
+    missing = client.get(f"/ping/{uuid.uuid4()}")
+    assert (missing.status_code, missing.content) == (404, b"not found")
+    assert (
+        client.post(f"/ping/{monitor.ping_key}/1", data=b"Traceback: boom", content_type="text/plain").status_code
+        == 200
+    )
+    ping = HeartbeatPing.objects.get(exit_status=1)
+    assert ping.body == "Tracebac"  # the first PING_BODY_LIMIT bytes
+    assert refreshed(monitor).status == MonitorStatus.DOWN
+    assert client.put(f"/ping/{monitor.ping_key}").status_code == 405
