@@ -254,3 +254,67 @@ def resume(monitor_id, *, now: datetime | None = None) -> Monitor:
                 streak_status="", streak_count=0, next_check_at=now, alert_after=compute_alert_after(monitor)
             )
     return Monitor.objects.get(pk=monitor_id)
+
+
+# --- active checks: claim, run, record -------------------------------------------------------------
+
+
+def claim_due(*, now: datetime | None = None, limit: int = 500) -> list[Monitor]:
+    """Take up to ``limit`` due HTTP/TCP monitors and move their next check on (SKIP LOCKED: no double checks)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Monitor.objects.filter(next_check_at__lte=now)
+            .exclude(kind=MonitorKind.HEARTBEAT)
+            .exclude(status=MonitorStatus.PAUSED)
+            .select_for_update(skip_locked=True)
+            .order_by("next_check_at")[:limit]
+        )
+        by_interval: dict[int, list[int]] = {}
+        for monitor in due:
+            by_interval.setdefault(monitor.interval_seconds, []).append(monitor.pk)
+        for interval, ids in by_interval.items():
+            Monitor.objects.filter(pk__in=ids).update(next_check_at=now + timedelta(seconds=interval))
+    return due
+
+
+def record_result(monitor_id: int, result, *, now: datetime | None = None) -> bool:
+    """Count one result; the status changes after ``down_after`` (or ``up_after``) agreeing results. True if it did."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().filter(pk=monitor_id).first()
+        if monitor is None or monitor.status == MonitorStatus.PAUSED:
+            return False
+        if monitor.streak_status == result.status:
+            monitor.streak_count += 1
+        else:
+            monitor.streak_status, monitor.streak_count = result.status, 1
+        needed = monitor.down_after if result.status == MonitorStatus.DOWN else monitor.up_after
+        changed = False
+        if monitor.streak_count >= needed and monitor.status != result.status:
+            reason = result.error or ("check passed" if result.status == MonitorStatus.UP else result.status)
+            changed = set_status(monitor, result.status, reason=reason, at=now)
+        Monitor.objects.filter(pk=monitor.pk).update(
+            streak_status=monitor.streak_status,
+            streak_count=monitor.streak_count,
+            last_checked_at=now,
+            last_latency_ms=result.latency_ms,
+            last_error=result.error[:500],
+        )
+    return changed
+
+
+def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency: int = 50) -> int:
+    """One scheduler tick: claim, check concurrently outside any transaction, record. Returns checks run."""
+    import asyncio
+
+    from monitors.checks import CheckSpec, run_checks
+
+    due = claim_due(now=now, limit=limit)
+    if not due:
+        return 0
+    results = asyncio.run(run_checks([CheckSpec.of(monitor) for monitor in due], concurrency=concurrency))
+    finished = timezone.now()
+    for monitor_id, result in results.items():
+        record_result(monitor_id, result, now=finished)
+    return len(results)

@@ -223,6 +223,7 @@ CELERY_BEAT_SCHEDULE = {
     "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
     "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
     "mark-late-heartbeats": {"task": "monitors.mark_late_heartbeats", "schedule": 30.0},
+    "run-due-checks": {"task": "monitors.run_due_checks", "schedule": 5.0},
     "send-daily-digests": {
         "task": "events.send_daily_digests",
         "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),
@@ -326,6 +327,8 @@ TRACEPOINT = {
     # every time); a key revoked elsewhere stops working within this time.
     "INGEST_KEY_CACHE_SECONDS": env_int("INGEST_KEY_CACHE_SECONDS", 10, minimum=0, maximum=300),
     "MONITOR_RETENTION_DAYS": env_int("MONITOR_RETENTION_DAYS", 90, minimum=1),
+    # Monitors may not reach loopback, private, link-local or metadata addresses unless this is true.
+    "MONITORS_ALLOW_PRIVATE_TARGETS": env_bool("MONITORS_ALLOW_PRIVATE_TARGETS", False),
     "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),
     # Public address of this installation, for links in emails and webhooks.

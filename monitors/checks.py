@@ -1,0 +1,281 @@
+"""Active checks (HTTP(S), TCP) run concurrently on asyncio, with SSRF protection at connect time.
+
+Targets are resolved by us and every address is vetted before the socket is
+opened (``GuardedBackend``), so a name that resolves to a private address at
+check time (DNS rebinding) is refused even if it looked public when saved.
+The TLS handshake still verifies the certificate against the original name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+from django.conf import settings
+
+from monitors.models import MonitorStatus
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+REDIRECT_CODES = {301, 302, 303, 307, 308}
+USER_AGENT = "Tracepoint-Monitor/1"
+# Addresses a monitor may never reach unless private targets are allowed.
+_EXTRA_BLOCKED = [
+    ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT, also used by some cloud metadata services
+    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+]
+
+
+class TargetRefused(Exception):
+    """The target resolves to an address monitors must not reach."""
+
+
+def allow_private_targets() -> bool:
+    return settings.TRACEPOINT.get("MONITORS_ALLOW_PRIVATE_TARGETS", False)
+
+
+def refused_reason(address: str) -> str | None:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if getattr(ip, "ipv4_mapped", None):
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.is_private or any(ip in network for network in _EXTRA_BLOCKED):
+        return "private"
+    if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        return "reserved"
+    return None
+
+
+def vet_addresses(host: str, addresses: list[str]) -> None:
+    if allow_private_targets():
+        return
+    for address in addresses:
+        reason = refused_reason(address)
+        if reason:
+            raise TargetRefused(f"{host} resolves to {address}, a {reason} address")
+
+
+def validate_target(host: str, port: int = 443) -> None:
+    """When a monitor is saved: refuse names that resolve to addresses monitors must not reach."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TargetRefused(f"{host} does not resolve ({exc.strerror})") from None
+    vet_addresses(host, [info[4][0] for info in infos])
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, resolving and vetting every address before connecting."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        except (TimeoutError, socket.gaierror) as exc:
+            raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from None
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        vet_addresses(host, addresses)
+        return await self._inner.connect_tcp(
+            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise TargetRefused("unix sockets are not monitor targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a check needs, detached from the ORM (checks run outside transactions, on asyncio)."""
+
+    id: int
+    kind: str
+    url: str = ""
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    expected_statuses: str = "200-399"
+    keyword: str = ""
+    keyword_absent: bool = False
+    degraded_after_ms: int | None = None
+    follow_redirects: bool = True
+    tls_expiry_days: int = 14
+    host: str = ""
+    port: int | None = None
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def of(cls, monitor) -> CheckSpec:
+        return cls(
+            id=monitor.pk,
+            kind=monitor.kind,
+            url=monitor.url,
+            method=monitor.method,
+            headers=tuple((str(k), str(v)) for k, v in (monitor.headers or {}).items()),
+            body=monitor.body,
+            expected_statuses=monitor.expected_statuses,
+            keyword=monitor.keyword,
+            keyword_absent=monitor.keyword_absent,
+            degraded_after_ms=monitor.degraded_after_ms,
+            follow_redirects=monitor.follow_redirects,
+            tls_expiry_days=monitor.tls_expiry_days,
+            host=monitor.host,
+            port=monitor.port,
+            timeout_seconds=float(monitor.timeout_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    status: str  # up, down or degraded
+    latency_ms: int | None
+    error: str = ""
+    status_code: int | None = None
+
+
+def parse_statuses(text: str) -> list[tuple[int, int]]:
+    """'200-299,301' → [(200, 299), (301, 301)]; ValueError when malformed."""
+    ranges = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        low_code, high_code = int(low), int(high or low)
+        if not (100 <= low_code <= high_code <= 599):
+            raise ValueError(f"{part!r} is not a status code or range between 100 and 599")
+        ranges.append((low_code, high_code))
+    if not ranges:
+        raise ValueError("at least one status code")
+    return ranges
+
+
+async def run_checks(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[int, CheckResult]:
+    """Run every check at once (bounded); a hanging target only ever costs its own timeout."""
+    limit = asyncio.Semaphore(concurrency)
+    backend = GuardedBackend()
+    context = ssl.create_default_context()
+    async with httpcore.AsyncConnectionPool(
+        ssl_context=context, network_backend=backend, max_connections=concurrency, keepalive_expiry=0
+    ) as pool:
+
+        async def one(spec: CheckSpec) -> tuple[int, CheckResult]:
+            async with limit:
+                try:
+                    runner = check_http(spec, pool) if spec.kind == "http" else check_tcp(spec, backend)
+                    return spec.id, await asyncio.wait_for(runner, spec.timeout_seconds)
+                except TimeoutError:
+                    return spec.id, CheckResult(MonitorStatus.DOWN, None, f"timed out after {spec.timeout_seconds:g} s")
+                except TargetRefused as exc:
+                    return spec.id, CheckResult(MonitorStatus.DOWN, None, f"refused: {exc}")
+                except Exception as exc:  # one broken check must not take the batch down
+                    return spec.id, CheckResult(MonitorStatus.DOWN, None, _describe(exc))
+
+        return dict(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:500]
+
+
+async def check_tcp(spec: CheckSpec, backend: GuardedBackend) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        stream = await backend.connect_tcp(spec.host, spec.port, timeout=spec.timeout_seconds)
+    except TargetRefused:
+        raise
+    except Exception as exc:
+        return CheckResult(MonitorStatus.DOWN, None, f"cannot connect to {spec.host}:{spec.port}: {_describe(exc)}")
+    latency = round((time.perf_counter() - started) * 1000)
+    await stream.aclose()
+    return _with_latency(spec, CheckResult(MonitorStatus.UP, latency))
+
+
+async def check_http(spec: CheckSpec, pool: httpcore.AsyncConnectionPool) -> CheckResult:
+    started = time.perf_counter()
+    url, method, body = spec.url, spec.method.upper(), spec.body.encode()
+    headers = [("User-Agent", USER_AGENT), *spec.headers]
+    timeouts = {name: spec.timeout_seconds for name in ("connect", "read", "write", "pool")}
+    for _ in range(MAX_REDIRECTS + 1):
+        async with pool.stream(
+            method, url, headers=headers, content=body or None, extensions={"timeout": timeouts}
+        ) as response:
+            location = dict((k.decode().lower(), v.decode()) for k, v in response.headers).get("location")
+            if spec.follow_redirects and response.status in REDIRECT_CODES and location:
+                url = urljoin(url, location)
+                if response.status == 303:
+                    method, body = "GET", b""
+                continue
+            content = bytearray()
+            async for chunk in response.aiter_stream():
+                content += chunk
+                if len(content) >= MAX_BODY_BYTES:
+                    break
+            latency = round((time.perf_counter() - started) * 1000)
+            days_left = _certificate_days_left(response)
+            return _evaluate(spec, response.status, bytes(content), latency, days_left)
+    return CheckResult(MonitorStatus.DOWN, None, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _certificate_days_left(response) -> float | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    certificate = ssl_object.getpeercert()
+    if not certificate or "notAfter" not in certificate:
+        return None
+    expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(certificate["notAfter"]), tz=UTC)
+    return (expires - datetime.now(tz=UTC)).total_seconds() / 86400
+
+
+def _evaluate(spec: CheckSpec, code: int, content: bytes, latency: int, days_left: float | None) -> CheckResult:
+    if not any(low <= code <= high for low, high in parse_statuses(spec.expected_statuses)):
+        return CheckResult(MonitorStatus.DOWN, latency, f"HTTP {code} (expected {spec.expected_statuses})", code)
+    if spec.keyword:
+        found = spec.keyword.encode() in content
+        if spec.keyword_absent and found:
+            return CheckResult(MonitorStatus.DOWN, latency, f"keyword {spec.keyword!r} is present", code)
+        if not spec.keyword_absent and not found:
+            return CheckResult(MonitorStatus.DOWN, latency, f"keyword {spec.keyword!r} not found", code)
+    if days_left is not None and days_left <= spec.tls_expiry_days:
+        return CheckResult(
+            MonitorStatus.DEGRADED, latency, f"the TLS certificate expires in {max(0, int(days_left))} days", code
+        )
+    return _with_latency(spec, CheckResult(MonitorStatus.UP, latency, "", code))
+
+
+def _with_latency(spec: CheckSpec, result: CheckResult) -> CheckResult:
+    if (
+        result.status == MonitorStatus.UP
+        and spec.degraded_after_ms
+        and (result.latency_ms or 0) > spec.degraded_after_ms
+    ):
+        return CheckResult(
+            MonitorStatus.DEGRADED,
+            result.latency_ms,
+            f"slow: {result.latency_ms} ms (over {spec.degraded_after_ms} ms)",
+            result.status_code,
+        )
+    return result
+
+
+def host_of(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
