@@ -198,3 +198,17 @@ class HeartbeatPing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MonitorIncident(models.Model):
+    """An incident a monitor opened on DOWN (and resolves on UP)."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incident_links")
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="monitor_links")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["monitor", "incident"], name="monitor_incident_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} ↔ {self.incident_id}"

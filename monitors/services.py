@@ -17,7 +17,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, ScheduleKind, StatusPeriod
+from monitors.models import (
+    HeartbeatPing,
+    Monitor,
+    MonitorIncident,
+    MonitorKind,
+    MonitorStatus,
+    ScheduleKind,
+    StatusPeriod,
+)
 from tracepoint.errors import DomainError, NotFoundError
 
 PING_LOG_KEPT = 100
@@ -39,11 +47,108 @@ def set_status(monitor: Monitor, status: str, *, reason: str = "", at: datetime)
     """Move a (locked) monitor to ``status`` from ``at``: close the open period, open a new one."""
     if monitor.status == status:
         return False
+    previous = monitor.status
     StatusPeriod.objects.filter(monitor=monitor, ended_at__isnull=True).update(ended_at=at)
     StatusPeriod.objects.create(monitor=monitor, status=status, started_at=at, reason=reason[:500])
     monitor.status, monitor.status_changed_at = status, at
     Monitor.objects.filter(pk=monitor.pk).update(status=status, status_changed_at=at)
+    _on_change(monitor, previous, status, reason=reason, at=at)
     return True
+
+
+# A first result, a pause and a resume are not news; everything else is.
+QUIET_CHANGES = {
+    (MonitorStatus.PENDING, MonitorStatus.UP),
+    (MonitorStatus.PAUSED, MonitorStatus.UP),
+    (MonitorStatus.PAUSED, MonitorStatus.PENDING),
+}
+
+
+def _on_change(monitor: Monitor, previous: str, status: str, *, reason: str, at: datetime) -> None:
+    """Alerts through the notification channels; an incident opened on DOWN and resolved on recovery."""
+    if status == MonitorStatus.PAUSED or (previous == MonitorStatus.PAUSED and status == MonitorStatus.PENDING):
+        return
+    if (previous, status) not in QUIET_CHANGES:
+        _notify(monitor, previous, status, reason=reason, at=at)
+    if not monitor.open_incident:
+        return
+    if status == MonitorStatus.DOWN:
+        _open_incident(monitor, reason=reason, at=at)
+    elif status == MonitorStatus.UP:
+        _resolve_incidents(monitor, at=at)
+
+
+def _actor(monitor: Monitor):
+    from incidents.services import Actor
+
+    return Actor(label=f"monitor {monitor.name}"[:150])
+
+
+def _open_incident(monitor: Monitor, *, reason: str, at: datetime) -> None:
+    from incidents import services as incident_services
+    from incidents.models import Incident
+
+    if Incident.objects.open().filter(monitor_links__monitor=monitor).exists():
+        return
+    incident = incident_services.create_incident(
+        title=f"{monitor.name} is down"[:200],
+        service=_service_name(monitor),
+        severity=monitor.incident_severity,
+        summary=f"Opened by monitor “{monitor.name}”: {reason}",
+        by=_actor(monitor),
+        now=at,
+    )
+    MonitorIncident.objects.create(monitor=monitor, incident=incident)
+
+
+def _resolve_incidents(monitor: Monitor, *, at: datetime) -> None:
+    from incidents import services as incident_services
+    from incidents.models import Incident
+
+    for incident in Incident.objects.open().filter(monitor_links__monitor=monitor):
+        incident_services.add_comment(
+            incident.pk, body=f"Monitor “{monitor.name}” is up again.", by=_actor(monitor), now=at
+        )
+        incident_services.transition_incident(incident.pk, to="RESOLVED", by=_actor(monitor), now=at)
+
+
+def _service_name(monitor: Monitor) -> str:
+    import re
+
+    name = re.sub(r"[^a-z0-9._-]+", "-", monitor.name.lower()).strip("-._")[:100]
+    return name or "monitor"
+
+
+def _notify(monitor: Monitor, previous: str, status: str, *, reason: str, at: datetime) -> None:
+    from tracepoint.notifications.services import notify
+
+    label = MonitorStatus(status).label.upper()
+    subject = f"[{label}] {monitor.name}" + (f": {reason}" if reason and status != MonitorStatus.UP else "")
+    text = (
+        f"Monitor {monitor.name} ({monitor.get_kind_display()}) is {MonitorStatus(status).label.lower()} "
+        f"since {at:%Y-%m-%d %H:%M:%S} UTC (was {MonitorStatus(previous).label.lower()}).\n"
+        + (f"Why: {reason}\n" if reason else "")
+        + f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/monitors/{monitor.pk}/\n"
+    )
+    notify(
+        topic=f"monitor.{status}",
+        subject=subject,
+        text=text,
+        payload={
+            "event": f"monitor.{status}",
+            "monitor": {
+                "id": monitor.pk,
+                "name": monitor.name,
+                "kind": monitor.kind,
+                "target": monitor.url or f"{monitor.host}:{monitor.port}",
+            },
+            "from": previous,
+            "to": status,
+            "reason": reason,
+            "at": at,
+        },
+        severity=monitor.incident_severity if status == MonitorStatus.DOWN else None,
+    )
 
 
 @dataclass(frozen=True)
