@@ -67,7 +67,7 @@ def evaluate(
     created, regressed = set(created), set(regressed)
     rules = AlertRule.objects.filter(enabled=True, project_id__in={i.project_id for i in issues.values()})
     fired = 0
-    for rule in rules.prefetch_related("channels"):
+    for rule in rules.select_related("project").prefetch_related("channels"):
         mine = [issue for issue in issues.values() if issue.project_id == rule.project_id]
         for issue, reason in _matches(rule, mine, created=created, regressed=regressed, now=now):
             fired += fire(rule, issue, reason=reason, now=now)
@@ -95,6 +95,8 @@ def _matches(rule: AlertRule, issues: list[Issue], *, created: set, regressed: s
                 .values_list("issue_id", "total")
             )
             for issue in issues:
+                if issue.status != IssueStatus.UNRESOLVED:
+                    continue  # resolved or ignored: someone decided; a regression has its own rule
                 if counts.get(issue.pk, 0) >= (rule.threshold_count or 1):
                     yield issue, f"{counts[issue.pk]} events in {rule.window_minutes} min (≥ {rule.threshold_count})"
         else:
@@ -128,6 +130,9 @@ def fire(rule: AlertRule, issue: Issue | None, *, reason: str, now: datetime) ->
     from tracepoint.notifications.services import notify
 
     with transaction.atomic():
+        if issue is not None and rule.open_incident:
+            # Two rules firing at once for one issue must not open two incidents.
+            Issue.objects.select_for_update().filter(pk=issue.pk).first()
         if not claim(rule, issue, now=now):
             return 0
         incident = _open_incident(rule, issue, reason=reason, now=now) if rule.open_incident and issue else None

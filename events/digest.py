@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from events.models import DigestSubscription, Issue, IssueActivity, IssueStatus, Project
+from tracepoint.accounts.roles import VIEWER, has_role
 
 logger = logging.getLogger("tracepoint.events.digest")
 
@@ -104,6 +105,8 @@ def send_daily_digests(*, now: datetime | None = None) -> int:
         .select_related("user")
     )
     for subscription in subscriptions:
+        if not has_role(subscription.user, VIEWER):
+            continue  # a role taken away stops the digest too
         previous = subscription.last_sent_on
         if not _claim(subscription, today):
             continue  # another worker has it

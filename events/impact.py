@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 
 from events import grouping, priority
@@ -114,7 +114,20 @@ def refresh(issue_ids: Iterable[int], *, now: datetime) -> int:
     ).values_list("issue_id", "start", "count"):
         hourly.setdefault(issue_id, {})[start] = count
     config = priority.rules()
-    issues = list(Issue.objects.filter(pk__in=ids))
+    with transaction.atomic():
+        # Locked in id order, skipping rows another transaction holds (it refreshes them itself),
+        # so the minute task never overwrites fresher values nor deadlocks with digestion.
+        issues = list(Issue.objects.filter(pk__in=ids).select_for_update(skip_locked=True).order_by("pk"))
+        _assess(issues, rates=rates, hourly=hourly, hours=hours, config=config, now=now)
+        Issue.objects.bulk_update(
+            issues,
+            ["error_rate", "hourly_counts", "severity", "priority", "priority_reason", "impact_updated_at"],
+            batch_size=REFRESH_CHUNK,
+        )
+    return len(issues)
+
+
+def _assess(issues, *, rates, hourly, hours, config, now) -> None:
     for issue in issues:
         issue.error_rate = round(rates.get(issue.pk, 0) / (RATE_WINDOW.total_seconds() / 60), 3)
         by_hour = hourly.get(issue.pk, {})
@@ -136,12 +149,6 @@ def refresh(issue_ids: Iterable[int], *, now: datetime) -> int:
         )
         issue.severity, issue.priority, issue.priority_reason = result.severity, result.priority, result.reason[:500]
         issue.impact_updated_at = now
-    Issue.objects.bulk_update(
-        issues,
-        ["error_rate", "hourly_counts", "severity", "priority", "priority_reason", "impact_updated_at"],
-        batch_size=REFRESH_CHUNK,
-    )
-    return len(issues)
 
 
 def refresh_active(*, now: datetime) -> int:

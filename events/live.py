@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -11,7 +9,6 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.request import validate_host
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -49,26 +46,10 @@ async def _sse(project_ids: list[int], request: HttpRequest) -> StreamingHttpRes
     )
     # A stream may stay open for minutes: it must not keep this request's database connection.
     await sync_to_async(connections.close_all)()
-    events = stream.events(project_ids, last_ids=last)
-    if not isinstance(request, ASGIRequest):
-        events = _blocking(events)  # a WSGI server (runserver, a sync worker) iterates synchronously
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response = StreamingHttpResponse(stream.events(project_ids, last_ids=last), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx and friends: do not buffer a stream
     return response
-
-
-def _blocking(events: AsyncIterator[bytes]) -> Iterator[bytes]:
-    loop = asyncio.new_event_loop()
-    try:
-        while True:
-            try:
-                yield loop.run_until_complete(anext(events))
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.run_until_complete(events.aclose())
-        loop.close()
 
 
 def _allowed_origin(request: HttpRequest) -> str | None:
@@ -76,10 +57,9 @@ def _allowed_origin(request: HttpRequest) -> str | None:
     origin = request.headers.get("Origin")
     if not origin:
         return None
+    # Exact origins only (scheme, host and port): never a pattern from ALLOWED_HOSTS.
     trusted = {_origin(settings.TRACEPOINT["BASE_URL"]), *map(_origin, settings.CSRF_TRUSTED_ORIGINS)}
-    if origin in trusted or validate_host(urlsplit(origin).netloc, settings.ALLOWED_HOSTS):
-        return origin
-    return None
+    return origin if origin in trusted else None
 
 
 def _origin(url: str) -> str:
@@ -94,6 +74,17 @@ def with_cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response["Access-Control-Allow-Credentials"] = "true"
     response["Vary"] = "Origin, Cookie, Authorization"
     return response
+
+
+def _needs_asgi() -> HttpResponse:
+    # Under a WSGI server a stream would hold a worker for minutes: a handful of
+    # clients could starve every other request. The ASGI stream service serves them.
+    return error_response(
+        503,
+        "Live streams are served by the ASGI stream service (see README: live stream), not by this server.",
+        details={"dependency": "stream service"},
+        headers={"Retry-After": "60"},
+    )
 
 
 def _unavailable() -> HttpResponse:
@@ -128,6 +119,8 @@ async def _project_stream(request: HttpRequest, pk: int) -> HttpResponse:
         return error_response(404, "No such project.")
     if not stream.available():
         return _unavailable()
+    if not isinstance(request, ASGIRequest):
+        return _needs_asgi()
     return await _sse(ids, request)
 
 
@@ -142,5 +135,7 @@ async def _issues_stream(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=401)
     if not stream.available():
         return _unavailable()
+    if not isinstance(request, ASGIRequest):
+        return _needs_asgi()
     ids = await sync_to_async(_visible_project_ids)(user)
     return await _sse(ids, request)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Any
@@ -53,6 +54,14 @@ def channel(project_id: int) -> str:
 
 def available() -> bool:
     return redis.client() is not None
+
+
+def page_url(path: str) -> str | None:
+    """Where a page opens its stream, or None when pages poll (no Redis, or no stream service configured)."""
+    base = settings.TRACEPOINT.get("STREAM_BASE_URL", "")
+    if not base or not available():
+        return None
+    return path if base == "same-origin" else base + path
 
 
 def publish(project_id: int, kind: str, data: dict[str, Any]) -> str | None:
@@ -87,9 +96,15 @@ def issue_data(issue) -> dict[str, Any]:
     }
 
 
+_ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
 def _id_key(entry_id: str) -> tuple[int, int]:
+    """A Redis stream id as a sortable pair; ValueError for anything else."""
+    if not _ENTRY_ID.fullmatch(entry_id):
+        raise ValueError(f"not a stream id: {entry_id!r}")
     milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
+    return int(milliseconds), int(sequence)
 
 
 def _frame(entry_id: str | None, payload: str) -> bytes:
@@ -132,21 +147,29 @@ async def events(
     channels = {channel(pid): pid for pid in project_ids}
     several = len(project_ids) > 1
 
-    def event_id(pid: int, entry: str) -> str:
-        return f"{pid}:{entry}" if several else entry
-
     sent: dict[int, str] = dict(last_ids or {})
+
+    def event_id(pid: int, entry: str) -> str:
+        # With several projects the id carries every project's position, so a reconnect
+        # (Last-Event-ID) resumes each of them, not only the one that spoke last.
+        if not several:
+            return entry
+        return ",".join(f"{project}:{position}" for project, position in sorted(sent.items()))
+
     try:
-        yield b"retry: 3000\n: connected\n\n"
         if channels:
             await pubsub.subscribe(*channels)
+        yield b"retry: 3000\n: connected\n\n"  # after subscribing: from here on nothing is missed
         # Replay what this client missed (after subscribing: nothing falls in between).
-        for pid, after in (last_ids or {}).items():
-            entries = await client.xrange(channel(pid), min=f"({after}", max="+", count=REPLAY_LIMIT)
-            for raw_id, fields in entries:
-                entry = raw_id.decode()
-                sent[pid] = entry
-                yield _frame(event_id(pid, entry), fields[b"data"].decode())
+        for pid in list(last_ids or {}):
+            while True:  # in pages, until caught up (the stream keeps STREAM_MAXLEN at most)
+                entries = await client.xrange(channel(pid), min=f"({sent[pid]}", max="+", count=REPLAY_LIMIT)
+                for raw_id, fields in entries:
+                    entry = raw_id.decode()
+                    sent[pid] = entry
+                    yield _frame(event_id(pid, entry), fields[b"data"].decode())
+                if len(entries) < REPLAY_LIMIT:
+                    break
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_seconds
         next_beat = loop.time() + heartbeat

@@ -72,7 +72,9 @@ def service_timeline(user, service: str, *, since: datetime, until: datetime) ->
     projects = Project.objects.visible_to(user)
     base = Event.objects.filter(project__in=projects, service=service)
     limit = max_events()
-    events = list(base.filter(timestamp__gte=since, timestamp__lte=until).order_by("timestamp", "id")[: limit + 1])
+    events = list(
+        base.filter(timestamp__gte=since, timestamp__lte=until).defer("data").order_by("timestamp", "id")[: limit + 1]
+    )
     truncated = len(events) > limit
     next_since = None
     if truncated:
@@ -81,9 +83,9 @@ def service_timeline(user, service: str, *, since: datetime, until: datetime) ->
     shown_until = events[-1].timestamp if truncated else until
     # Markers up to one window before the range can explain its first errors.
     markers = list(
-        base.filter(event_type__in=MARKER_TYPES, timestamp__gte=since - window, timestamp__lte=shown_until).order_by(
-            "timestamp", "id"
-        )
+        base.defer("data")
+        .filter(event_type__in=MARKER_TYPES, timestamp__gte=since - window, timestamp__lte=shown_until)
+        .order_by("timestamp", "id")
     )
     causes = _causes(events, markers, window)
 

@@ -125,8 +125,7 @@ def _index(request: HttpRequest) -> HttpResponse:
         "base_query": params.urlencode(),
         "projects": projects,
         "has_projects": projects.exists(),
-        "live_stream": stream.available(),
-        "live_url": settings.TRACEPOINT["STREAM_BASE_URL"] + reverse("events:live"),
+        "live_url": stream.page_url(reverse("events:live")),
     }
     template = "events/issue_list.html#table" if request.htmx else "events/issue_list.html"
     return render(request, template, context)

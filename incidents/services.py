@@ -227,6 +227,11 @@ def _apply_transition(incident: Incident, target: str, actor: Actor, now: dateti
 RESOLVED_HOOKS: list[Callable[[Any, Any], None]] = []
 
 
+def _run_resolved_hooks(incident: Incident, actor: Actor) -> None:
+    for hook in RESOLVED_HOOKS:
+        transaction.on_commit(partial(hook, incident.pk, actor.user), robust=True)
+
+
 def transition_incident(incident_id, *, to: str, by, now: datetime | None = None) -> Incident:
     now = now or timezone.now()
     actor = _actor(by)
@@ -237,8 +242,7 @@ def transition_incident(incident_id, *, to: str, by, now: datetime | None = None
             incident.updated_at = now
             incident.save()
             if to == Status.RESOLVED:
-                for hook in RESOLVED_HOOKS:
-                    transaction.on_commit(partial(hook, incident.pk, actor.user), robust=True)
+                _run_resolved_hooks(incident, actor)
             _after_commit(
                 incident,
                 topic="incident.status_changed",
@@ -289,6 +293,8 @@ def update_incident(incident_id, *, changes: dict[str, Any], by, now: datetime |
                 subject=f"[{incident.severity}] {incident.title}: {previous} → {incident.status}",
                 change={"event": "status_changed", "from": previous, "to": incident.status},
             )
+            if incident.status == Status.RESOLVED:
+                _run_resolved_hooks(incident, actor)
         elif changed:
             _after_commit(incident)
     return incident

@@ -333,8 +333,9 @@ TRACEPOINT = {
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),
     # Public address of this installation, for links in emails and webhooks.
     "BASE_URL": env_str("TRACEPOINT_BASE_URL", "http://127.0.0.1:8000"),
-    # Where browsers open live streams, when an ASGI "stream" service serves them on
-    # another origin (e.g. http://127.0.0.1:8001); empty: this origin (a proxy routes them).
+    # Where browsers open live streams (served by the ASGI "stream" service): its origin,
+    # e.g. http://127.0.0.1:8001; "same-origin" when a proxy routes them there; empty:
+    # no live stream, pages poll.
     "STREAM_BASE_URL": env_str("TRACEPOINT_STREAM_URL", "").rstrip("/"),
     # Notification deliveries (email and webhooks): attempt n failing waits
     # min(BASE * 2**(n-1), MAX) seconds; after MAX_ATTEMPTS the delivery fails.

@@ -294,3 +294,28 @@ def test_viewers_cannot_change_rules_and_non_members_cannot_see_the_project(clie
     client.force_login(responder)  # a responder, but not a member
     assert client.post(f"/issues/projects/{project.pk}/alert-rules/{made.pk}/delete/").status_code == 404
     assert AlertRule.objects.exists()
+
+
+def test_resolving_the_incident_through_the_api_resolves_the_issue_too(
+    project, channel, admin_user, admin_client, django_capture_on_commit_callbacks
+):
+    rule(project, AlertRule.Kind.NEW_ISSUE, open_incident=True, incident_severity="SEV3")
+    now = timezone.now()
+    digest(project, error(at=now), now=now)
+    issue = Issue.objects.get()
+    alerts.evaluate([issue.pk], created=[issue.pk], now=now)
+    incident = Incident.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.patch(f"/api/v1/incidents/{incident.pk}", {"status": "RESOLVED"}, format="json")
+    assert response.status_code == 200
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.RESOLVED
+
+
+def test_threshold_rules_leave_resolved_and_ignored_issues_alone(project, channel, admin_user):
+    rule(project, AlertRule.Kind.ISSUE_THRESHOLD, threshold_count=1, window_minutes=5)
+    now = timezone.now()
+    digest(project, error(at=now), now=now)
+    issue = Issue.objects.get()
+    services.set_issue_status(issue.pk, status=IssueStatus.IGNORED, by=admin_user, now=now)
+    assert alerts.evaluate([issue.pk], now=now) == 0

@@ -127,3 +127,14 @@ def test_the_toggle_needs_a_login_and_a_post(client, viewer):
     assert client.post("/account/digest/", {"enabled": "on"}).status_code == 302  # to the login page
     client.force_login(viewer)
     assert client.get("/account/digest/").status_code == 405
+
+
+def test_users_without_a_role_get_no_digest_and_cannot_opt_in(client, day):
+    from tests.factories import make_user
+
+    nobody = make_user(None, username="nobody", email="nobody@example.com")
+    digest.set_subscription(nobody, enabled=True)  # as if they had a role once
+    assert digest.send_daily_digests(now=day) == 0
+    assert mail.outbox == []
+    client.force_login(nobody)
+    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 403

@@ -37,6 +37,9 @@ class SSEReader:
     def __init__(self, response: requests.Response):
         self.response = response
         self.lines = response.iter_lines(decode_unicode=True)
+        for line in self.lines:  # the server says ": connected" once it is subscribed
+            if line == ": connected":
+                break
 
     def next_event(self) -> dict:
         event: dict = {}
@@ -171,8 +174,10 @@ def test_without_redis_the_stream_says_so_and_the_page_polls(asgi_server, projec
 
 
 @needs_redis
-def test_with_redis_the_issues_page_listens_to_the_stream(client, viewer, db):
+def test_with_a_stream_service_the_issues_page_listens_to_it(client, viewer, db, settings):
     client.force_login(viewer)
+    assert "sse-connect" not in client.get("/issues/").content.decode()  # none configured: it polls
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "STREAM_BASE_URL": "same-origin"}
     page = client.get("/issues/").content.decode()
     assert 'sse-connect="/issues/live/"' in page
     assert "sse:events" in page
@@ -186,6 +191,8 @@ def test_with_redis_the_issues_page_listens_to_the_stream(client, viewer, db):
         ("3:1700000000000-1,4:1700000000001-0", [3, 4], {3: "1700000000000-1", 4: "1700000000001-0"}),
         ("9:1700000000000-0", [3], {}),  # not one of these projects
         ("garbage", [3], {}),
+        ("1_0-0", [3], {}),  # int() would take it; a stream id may not
+        ("1- 2", [3], {}),
         ("1700000000000-0", [3, 4], {}),  # ambiguous with several projects
         (None, [3], {}),
     ],
@@ -227,3 +234,60 @@ def test_the_page_on_another_origin_may_read_the_stream_with_its_cookies(asgi_se
     assert "Access-Control-Allow-Origin" not in foreign.headers  # the browser will not hand it to that page
     foreign.close()
     assert requests.get(f"{asgi_server}/issues/live/", timeout=10).status_code == 401
+
+
+@needs_redis
+def test_a_wsgi_server_refuses_streams_so_they_cannot_starve_it(client, viewer, project):
+    project.members.add(viewer)
+    client.force_login(viewer)
+    for url in (f"/api/v1/projects/{project.pk}/stream", "/issues/live/"):
+        response = client.get(url)
+        assert response.status_code == 503
+        assert response.json()["details"] == {"dependency": "stream service"}
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_only_the_sites_exact_origins_may_read_streams_with_cookies(asgi_server, settings, viewer, client):
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "BASE_URL": "https://tracepoint.example.com"}
+    client.force_login(viewer)
+    cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+    for origin, allowed in [
+        ("https://tracepoint.example.com", True),
+        ("http://tracepoint.example.com", False),  # a downgrade
+        ("https://other.example.com", False),  # a sibling
+        ("https://evil.example", False),  # ALLOWED_HOSTS=* is not a CORS allow-list
+    ]:
+        response = requests.get(
+            f"{asgi_server}/issues/live/", headers={"Origin": origin}, cookies=cookies, stream=True, timeout=10
+        )
+        assert ("Access-Control-Allow-Origin" in response.headers) is allowed, origin
+        response.close()
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_multi_project_stream_resumes_every_project(asgi_server, viewer, client):
+    first = services.create_project(name="One", slug="one", services=["a"])
+    second = services.create_project(name="Two", slug="two", services=["b"])
+    first.members.add(viewer)
+    second.members.add(viewer)
+    client.force_login(viewer)
+    cookies = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+    response = requests.get(f"{asgi_server}/issues/live/", cookies=cookies, stream=True, timeout=10)
+    reader = SSEReader(response)
+    stream.publish(first.pk, "events", {"count": 1, "issues": []})
+    stream.publish(second.pk, "events", {"count": 2, "issues": []})
+    reader.next_event()
+    last = reader.next_event()
+    response.close()
+    assert f"{first.pk}:" in last["id"] and f"{second.pk}:" in last["id"]  # both positions
+    stream.publish(first.pk, "events", {"count": 3, "issues": []})  # while away
+    stream.publish(second.pk, "events", {"count": 4, "issues": []})
+    again = requests.get(
+        f"{asgi_server}/issues/live/", cookies=cookies, headers={"Last-Event-ID": last["id"]}, stream=True, timeout=10
+    )
+    reader = SSEReader(again)
+    assert sorted(reader.next_event()["data"]["count"] for _ in range(2)) == [3, 4]
+    again.close()

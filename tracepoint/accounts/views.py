@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from tracepoint import ratelimit
 from tracepoint.accounts import services
 from tracepoint.accounts.forms import TokenForm
-from tracepoint.accounts.roles import user_role
+from tracepoint.accounts.roles import role_required, user_role
 from tracepoint.errors import NotFoundError
 
 
@@ -47,7 +47,7 @@ def _digest_subscription(user):
     return DigestSubscription.objects.filter(user=user).first()
 
 
-@login_required
+@role_required("viewer")
 @require_POST
 def digest_toggle(request: HttpRequest) -> HttpResponse:
     """Opt in or out of the daily digest email (events.digest)."""
