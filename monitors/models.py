@@ -146,29 +146,28 @@ class StatusPeriod(models.Model):
 
 
 class LatencyRollup(models.Model):
-    """Response times per minute (kept 48 h) and per hour (kept 90 days)."""
+    """Response times of one monitor for one block of ``BLOCK_HOURS`` hours: one row, updated per check.
 
-    class Size(models.TextChoices):
-        MINUTE = "m", "Minute"
-        HOUR = "h", "Hour"
+    ``hours`` maps the hour's index in the block to [count, failures, min, max, sum, histogram]
+    (histogram: counts per LATENCY_BUCKETS_MS bound, for the p95); ``minutes`` maps the minute's
+    index to [count, failures, latencies] and is emptied after 48 hours; rows go after
+    MONITOR_RETENTION_DAYS. One insert per monitor and block keeps the rows written far below
+    the checks run (a 60-second monitor: one row per 180 checks).
+    """
+
+    BLOCK_HOURS = 3
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="rollups")
-    size = models.CharField(max_length=1, choices=Size.choices)
     start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-    failures = models.PositiveIntegerField(default=0)
-    min_ms = models.PositiveIntegerField(null=True, blank=True)
-    max_ms = models.PositiveIntegerField(null=True, blank=True)
-    sum_ms = models.PositiveBigIntegerField(default=0)
-    # Counts per latency bucket (LATENCY_BUCKETS_MS upper bounds), for p95 across any merge.
-    histogram = models.JSONField(default=list)
+    hours = models.JSONField(default=dict)
+    minutes = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["monitor", "size", "start"], name="rollup_unique")]
-        indexes = [models.Index(fields=["size", "start"], name="rollup_age_idx")]
+        constraints = [models.UniqueConstraint(fields=["monitor", "start"], name="rollup_monitor_block_unique")]
+        indexes = [models.Index(fields=["start"], name="rollup_start_idx")]
 
     def __str__(self) -> str:
-        return f"{self.monitor_id} {self.size} {self.start:%Y-%m-%d %H:%M}"
+        return f"{self.monitor_id} from {self.start:%Y-%m-%d %H:%M}"
 
 
 class HeartbeatPing(models.Model):

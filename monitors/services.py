@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from monitors import rollups
 from monitors.models import (
     HeartbeatPing,
     Monitor,
@@ -406,6 +407,7 @@ def record_result(monitor_id: int, result, *, now: datetime | None = None) -> bo
             last_latency_ms=result.latency_ms,
             last_error=result.error[:500],
         )
+        rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
     return changed
 
 

@@ -11,3 +11,12 @@ def mark_late_heartbeats() -> int:
 @shared_task(name="monitors.run_due_checks", ignore_result=True)
 def run_due_checks() -> int:
     return services.run_due_checks()
+
+
+@shared_task(name="monitors.trim_rollups", ignore_result=True)
+def trim_rollups() -> tuple[int, int]:
+    from django.utils import timezone
+
+    from monitors import rollups
+
+    return rollups.trim(now=timezone.now())
