@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -187,6 +188,16 @@ async def run_checks(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[i
                     return spec.id, CheckResult(MonitorStatus.DOWN, None, _describe(exc))
 
         return dict(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def check_all(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[int, CheckResult]:
+    """``run_checks`` from synchronous code (a Celery task), in a thread of its own if this one runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_checks(specs, concurrency=concurrency))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run_checks(specs, concurrency=concurrency)).result()
 
 
 def _describe(exc: BaseException) -> str:

@@ -413,14 +413,12 @@ def record_result(monitor_id: int, result, *, now: datetime | None = None) -> bo
 
 def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency: int = 50) -> int:
     """One scheduler tick: claim, check concurrently outside any transaction, record. Returns checks run."""
-    import asyncio
-
-    from monitors.checks import CheckSpec, run_checks
+    from monitors.checks import CheckSpec, check_all
 
     due = claim_due(now=now, limit=limit)
     if not due:
         return 0
-    results = asyncio.run(run_checks([CheckSpec.of(monitor) for monitor in due], concurrency=concurrency))
+    results = check_all([CheckSpec.of(monitor) for monitor in due], concurrency=concurrency)
     finished = timezone.now()
     for monitor_id, result in results.items():
         record_result(monitor_id, result, now=finished)

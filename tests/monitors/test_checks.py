@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -71,7 +70,7 @@ def spec(url: str, **fields) -> CheckSpec:
 
 
 def run(*specs: CheckSpec) -> dict[int, CheckResult]:
-    return asyncio.run(checks.run_checks(list(specs)))
+    return checks.check_all(list(specs))
 
 
 def test_healthy_failing_slow_and_wrong_page(target):
@@ -211,3 +210,14 @@ def test_two_workers_never_claim_one_monitor_twice():
     first, second = claimed
     assert not set(first) & set(second)
     assert len(first) + len(second) == 40
+
+
+def test_checks_run_from_a_thread_that_already_runs_an_event_loop(target):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def inside_a_loop():
+        return checks.check_all([spec(target.url)])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a thread of our own, then a loop in it
+        assert pool.submit(asyncio.run, inside_a_loop()).result()[1].status == "up"
