@@ -67,11 +67,15 @@ def vet_addresses(host: str, addresses: list[str]) -> None:
 
 
 def validate_target(host: str, port: int = 443) -> None:
-    """When a monitor is saved: refuse names that resolve to addresses monitors must not reach."""
+    """When a monitor is saved: refuse names that resolve to addresses monitors must not reach.
+
+    A name that does not resolve (yet) may be saved: the check then reports it
+    down, and every connection is vetted again anyway.
+    """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise TargetRefused(f"{host} does not resolve ({exc.strerror})") from None
+    except (socket.gaierror, UnicodeError):
+        return
     vet_addresses(host, [info[4][0] for info in infos])
 
 

@@ -423,3 +423,32 @@ def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency
     for monitor_id, result in results.items():
         record_result(monitor_id, result, now=finished)
     return len(results)
+
+
+def create_monitor(**fields) -> Monitor:
+    """A new monitor: active ones are due at once; heartbeats wait for their first ping."""
+    now = timezone.now()
+    monitor = Monitor.objects.create(
+        next_check_at=None if fields.get("kind") == MonitorKind.HEARTBEAT else now, **fields
+    )
+    StatusPeriod.objects.create(monitor=monitor, status=MonitorStatus.PENDING, started_at=now, reason="created")
+    return monitor
+
+
+def reschedule(monitor_id: int) -> None:
+    """After an edit: check again soon, and recompute a heartbeat's deadline under its new schedule."""
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().get(pk=monitor_id)
+        if monitor.is_heartbeat:
+            Monitor.objects.filter(pk=monitor.pk).update(alert_after=compute_alert_after(monitor))
+        elif monitor.status != MonitorStatus.PAUSED:
+            Monitor.objects.filter(pk=monitor.pk).update(next_check_at=timezone.now())
+
+
+def check_now(monitor_id: int):
+    from monitors.checks import CheckSpec, check_all
+
+    monitor = Monitor.objects.get(pk=monitor_id)
+    result = check_all([CheckSpec.of(monitor)])[monitor.pk]
+    record_result(monitor.pk, result)
+    return result

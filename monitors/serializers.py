@@ -1,0 +1,168 @@
+"""Serializers of the monitors API: shape and limits here, rules in monitors/services.py."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from monitors import checks
+from monitors.models import Monitor, MonitorKind, ScheduleKind, StatusPeriod
+
+MIN_INTERVAL_SECONDS = 10
+MAX_TIMEOUT_SECONDS = 60
+HEARTBEAT_RANGE = (60, 365 * 86400)
+
+
+class MonitorSerializer(serializers.ModelSerializer):
+    ping_url = serializers.SerializerMethodField()
+    headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False)
+
+    class Meta:
+        model = Monitor
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "status",
+            "status_changed_at",
+            "url",
+            "method",
+            "headers",
+            "body",
+            "expected_statuses",
+            "keyword",
+            "keyword_absent",
+            "degraded_after_ms",
+            "follow_redirects",
+            "tls_expiry_days",
+            "host",
+            "port",
+            "interval_seconds",
+            "timeout_seconds",
+            "down_after",
+            "up_after",
+            "schedule_kind",
+            "period_seconds",
+            "cron",
+            "tz",
+            "grace_seconds",
+            "manual_resume",
+            "ping_url",
+            "last_ping_at",
+            "last_duration_ms",
+            "last_checked_at",
+            "last_latency_ms",
+            "last_error",
+            "open_incident",
+            "incident_severity",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "status_changed_at",
+            "ping_url",
+            "last_ping_at",
+            "last_duration_ms",
+            "last_checked_at",
+            "last_latency_ms",
+            "last_error",
+            "created_at",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_ping_url(self, monitor: Monitor) -> str | None:
+        if monitor.kind != MonitorKind.HEARTBEAT:
+            return None
+        return f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/ping/{monitor.ping_key}"
+
+    def validate(self, attrs):
+        merged = {**self._current(), **attrs}
+        kind = merged.get("kind")
+        errors: dict[str, list[str]] = {}
+        if self.instance is not None and "kind" in attrs and attrs["kind"] != self.instance.kind:
+            errors["kind"] = ["A monitor's kind cannot change; create another monitor."]
+        interval = merged.get("interval_seconds", 60)
+        timeout = merged.get("timeout_seconds", 10)
+        if interval < MIN_INTERVAL_SECONDS:
+            errors["interval_seconds"] = [f"At least {MIN_INTERVAL_SECONDS} seconds."]
+        if not 1 <= timeout <= MAX_TIMEOUT_SECONDS or timeout >= max(interval, 2):
+            errors["timeout_seconds"] = [f"Between 1 and {MAX_TIMEOUT_SECONDS} seconds, and shorter than the interval."]
+        if merged.get("down_after", 2) < 1 or merged.get("up_after", 1) < 1:
+            errors["down_after"] = ["At least 1."]
+        if kind == MonitorKind.HTTP:
+            url = merged.get("url") or ""
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                errors["url"] = ["An http:// or https:// URL."]
+            else:
+                self._vet(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), "url", errors)
+            if merged.get("method", "GET").upper() not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+                errors["method"] = ["An HTTP method such as GET or POST."]
+            try:
+                checks.parse_statuses(merged.get("expected_statuses", "200-399"))
+            except ValueError as exc:
+                errors["expected_statuses"] = [str(exc)]
+        elif kind == MonitorKind.TCP:
+            port = merged.get("port")
+            if not merged.get("host"):
+                errors["host"] = ["A host name or address."]
+            if not port or not 1 <= port <= 65535:
+                errors["port"] = ["A port between 1 and 65535."]
+            if "host" not in errors and "port" not in errors:
+                self._vet(merged["host"], port, "host", errors)
+        elif kind == MonitorKind.HEARTBEAT:
+            low, high = HEARTBEAT_RANGE
+            for name in ("period_seconds", "grace_seconds"):
+                if not low <= merged.get(name, 3600) <= high:
+                    errors[name] = [f"Between {low} seconds and 365 days."]
+            if merged.get("schedule_kind") == ScheduleKind.CRON:
+                from cronsim import CronSim, CronSimError
+
+                try:
+                    CronSim(merged.get("cron", ""), serializers.DateTimeField().to_internal_value("2026-01-01T00:00Z"))
+                except (CronSimError, ValueError):
+                    errors["cron"] = ["A 5-field crontab expression, e.g. '10 * * * *'."]
+            try:
+                ZoneInfo(merged.get("tz", "UTC"))
+            except (ZoneInfoNotFoundError, ValueError):
+                errors["tz"] = ["An IANA time zone such as Europe/Paris."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if "method" in attrs:
+            attrs["method"] = attrs["method"].upper()
+        return attrs
+
+    @staticmethod
+    def _vet(host: str, port: int, field: str, errors: dict) -> None:
+        try:
+            checks.validate_target(host, port)
+        except checks.TargetRefused as exc:
+            errors[field] = [f"{exc}; monitors may not reach it (MONITORS_ALLOW_PRIVATE_TARGETS)."]
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {name: getattr(self.instance, name) for name in self.Meta.fields if hasattr(self.instance, name)}
+
+
+class StatusPeriodSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StatusPeriod
+        fields = ["status", "started_at", "ended_at", "reason"]
+        read_only_fields = fields
+
+
+class ResultsQuerySerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    resolution = serializers.ChoiceField(choices=["minute", "hour"], required=False)
+
+
+class UptimeQuerySerializer(serializers.Serializer):
+    window = serializers.ChoiceField(choices=["24h", "7d", "30d", "90d"], required=False, default="24h")
