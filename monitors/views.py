@@ -1,9 +1,162 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Monitor pages: the list, one monitor (charts, periods, incidents, edit, test now), a new one."""
 
-from tracepoint.accounts.roles import role_required
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from monitors import rollups, services
+from monitors.forms import MonitorForm
+from monitors.models import Monitor, MonitorKind, StatusPeriod
+from tracepoint.accounts.roles import RESPONDER, has_role, role_required
+
+CHART_WIDTH, CHART_HEIGHT = 720, 120
+STATUS_COLOURS = {"up": "up", "degraded": "degraded", "down": "down", "paused": "paused", "pending": "pending"}
+
+
+def _uptime(monitor: Monitor, window: str, now) -> float | None:
+    return services.uptime(monitor, window=window, now=now).percent
 
 
 @role_required("viewer")
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "monitors/index.html", {})
+    now = timezone.now()
+    page = Paginator(Monitor.objects.order_by("name", "id"), 25).get_page(request.GET.get("page"))
+    rows = []
+    for monitor in page.object_list:
+        hourly = rollups.series(monitor, since=now - timedelta(hours=24), until=now, resolution="hour")
+        rows.append(
+            {
+                "monitor": monitor,
+                "uptime_24h": _uptime(monitor, "24h", now),
+                "uptime_30d": _uptime(monitor, "30d", now),
+                "latency": [point["avg_ms"] or 0 for point in hourly],
+            }
+        )
+    return render(
+        request,
+        "monitors/index.html",
+        {"page": page, "rows": rows, "can_write": has_role(request.user, RESPONDER)},
+    )
+
+
+def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:
+    """One bar per day: its worst state and its uptime, from the periods."""
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    periods = list(StatusPeriod.objects.filter(monitor=monitor).exclude(ended_at__lt=start).order_by("started_at"))
+    rank = {"down": 3, "degraded": 2, "up": 1}
+    bars = []
+    for index in range(days):
+        day_start = start + timedelta(days=index)
+        day_end = min(day_start + timedelta(days=1), now)
+        up = down = 0.0
+        worst = None
+        for period in periods:
+            seconds = (min(period.ended_at or now, day_end) - max(period.started_at, day_start)).total_seconds()
+            if seconds <= 0:
+                continue
+            if period.status in ("up", "degraded"):
+                up += seconds
+            elif period.status == "down":
+                down += seconds
+            if period.status in rank and (worst is None or rank[period.status] > rank[worst]):
+                worst = period.status
+        percent = None if up + down == 0 else round(100 * up / (up + down), 2)
+        bars.append({"day": day_start, "state": worst or "nodata", "uptime": percent, "x": index * 8})
+    return bars
+
+
+def _latency_chart(points: list[dict]) -> dict:
+    values = [point["avg_ms"] for point in points if point["avg_ms"] is not None]
+    top = max(values, default=0) or 1
+    step = CHART_WIDTH / max(1, len(points) - 1)
+    coordinates = [
+        f"{index * step:.1f},{CHART_HEIGHT - 4 - (point['avg_ms'] / top) * (CHART_HEIGHT - 12):.1f}"
+        for index, point in enumerate(points)
+        if point["avg_ms"] is not None
+    ]
+    failures = [{"x": round(index * step, 1)} for index, point in enumerate(points) if point["failures"]]
+    return {"points": " ".join(coordinates), "top": top, "failures": failures}
+
+
+def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | None = None) -> dict:
+    now = timezone.now()
+    points = rollups.series(monitor, since=now - timedelta(hours=6), until=now, resolution="minute")
+    base = settings.TRACEPOINT["BASE_URL"].rstrip("/")
+    ping_url = f"{base}/ping/{monitor.ping_key}" if monitor.kind == MonitorKind.HEARTBEAT else ""
+    return {
+        "monitor": monitor,
+        "uptimes": [(window, _uptime(monitor, window, now)) for window in ("24h", "7d", "30d", "90d")],
+        "bars": _daily_bars(monitor, now),
+        "chart": _latency_chart(points),
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "periods": monitor.periods.order_by("-started_at")[:50],
+        "incidents": [
+            link.incident for link in monitor.incident_links.select_related("incident").order_by("-created_at")[:20]
+        ],
+        "pings": monitor.pings.all()[:20] if ping_url else [],
+        "ping_url": ping_url,
+        "is_late": services.is_late(monitor, now) if ping_url else False,
+        "form": form or MonitorForm(instance=monitor),
+        "can_write": has_role(request.user, RESPONDER),
+    }
+
+
+@role_required("viewer")
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=pk)
+    return render(request, "monitors/monitor_detail.html", _detail_context(request, monitor))
+
+
+@role_required("responder")
+@require_POST
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=pk)
+    form = MonitorForm(request.POST, instance=monitor)
+    if not form.is_valid():
+        return render(request, "monitors/monitor_detail.html", _detail_context(request, monitor, form), status=400)
+    form.save()
+    services.reschedule(monitor.pk)
+    messages.success(request, "Monitor saved.")
+    return redirect("monitors:detail", pk=monitor.pk)
+
+
+@role_required("responder")
+def create(request: HttpRequest) -> HttpResponse:
+    form = MonitorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {name: value for name, value in form.cleaned_data.items() if value is not None}
+        monitor = services.create_monitor(**data)
+        messages.success(request, f"Monitor “{monitor.name}” created.")
+        return redirect("monitors:detail", pk=monitor.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "monitors/monitor_form.html", {"form": form}, status=status)
+
+
+@role_required("responder")
+@require_POST
+def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=pk)
+    if name == "pause":
+        services.pause(monitor.pk)
+        messages.success(request, "Paused.")
+    elif name == "resume":
+        services.resume(monitor.pk)
+        messages.success(request, "Resumed.")
+    elif name == "test" and monitor.kind != MonitorKind.HEARTBEAT:
+        result = services.check_now(monitor.pk)
+        text = f"Test: {result.status}" + (f" in {result.latency_ms} ms" if result.latency_ms is not None else "")
+        (messages.success if result.status == "up" else messages.error)(
+            request, text + (f" — {result.error}" if result.error else "")
+        )
+    else:
+        messages.error(request, "Unknown action.")
+    return redirect("monitors:detail", pk=monitor.pk)

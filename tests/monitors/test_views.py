@@ -1,0 +1,105 @@
+"""Monitor pages: list, detail (bars, chart, periods, incidents, ping snippets), create, edit, actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitors import services
+from monitors.checks import CheckResult
+from monitors.models import Monitor, MonitorStatus
+from tests.monitors.test_checks import Target
+
+
+@pytest.fixture
+def allow_private(settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+
+
+def test_the_list_shows_status_uptime_and_latency(client, viewer):
+    monitor = services.create_monitor(name="Shop <front>", kind="http", url="https://shop.example/", down_after=1)
+    services.record_result(monitor.pk, CheckResult("up", 42), now=timezone.now() - timedelta(minutes=5))
+    client.force_login(viewer)
+    page = client.get("/monitors/").content.decode()
+    assert "Shop &lt;front&gt;" in page and "<front>" not in page
+    assert "status-up" in page and "42 ms" in page and 'class="sparkline"' in page
+    assert "New monitor" not in page  # viewers do not create
+
+
+def test_the_detail_page_draws_90_daily_bars_the_chart_and_the_periods(client, viewer):
+    monitor = services.create_monitor(name="API", kind="http", url="https://api.example/", down_after=1)
+    now = timezone.now()
+    services.record_result(monitor.pk, CheckResult("up", 30), now=now - timedelta(minutes=20))
+    services.record_result(
+        monitor.pk, CheckResult("down", None, "HTTP 502 (expected 200-399)"), now=now - timedelta(minutes=10)
+    )
+    client.force_login(viewer)
+    page = client.get(f"/monitors/{monitor.pk}/").content.decode()
+    assert page.count('<rect class="bar-') == 90
+    assert 'class="bar-down"' in page
+    assert "HTTP 502 (expected 200-399)" in page
+    assert 'class="latency-chart"' in page and 'class="failure-mark"' in page
+    assert "Settings" not in page  # no edit form for viewers
+
+
+def test_a_heartbeat_page_shows_its_ping_url_with_snippets(client, viewer, settings):
+    monitor = services.create_monitor(name="Backup", kind="heartbeat", schedule_kind="cron", cron="0 3 * * *")
+    services.record_ping(monitor.ping_key, body=b"", now=timezone.now())
+    client.force_login(viewer)
+    page = client.get(f"/monitors/{monitor.pk}/").content.decode()
+    url = f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/ping/{monitor.ping_key}"
+    assert f'<code id="ping-url">{url}</code>' in page
+    assert f"{url}/start" in page and "0 3 * * * /usr/local/bin/backup.sh" in page
+    assert "Recent pings" in page
+
+
+def test_responders_create_edit_test_and_pause(client, responder, allow_private):
+    target = Target()
+    try:
+        client.force_login(responder)
+        response = client.post(
+            "/monitors/new/",
+            {
+                "name": "Local",
+                "kind": "http",
+                "url": target.url,
+                "method": "GET",
+                "expected_statuses": "200-399",
+                "interval_seconds": 60,
+                "timeout_seconds": 5,
+                "down_after": 2,
+                "up_after": 1,
+                "tls_expiry_days": 14,
+                "schedule_kind": "simple",
+                "period_seconds": 86400,
+                "cron": "* * * * *",
+                "tz": "UTC",
+                "grace_seconds": 3600,
+                "incident_severity": "SEV2",
+                "headers": "{}",
+            },
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+        monitor = Monitor.objects.get(name="Local")
+        assert client.post(f"/monitors/{monitor.pk}/test/", follow=True).status_code == 200
+        assert Monitor.objects.get(pk=monitor.pk).status == MonitorStatus.UP
+        bad = client.post(f"/monitors/{monitor.pk}/edit/", {"name": "Local", "kind": "http", "url": "ftp://x"})
+        assert bad.status_code == 400
+        client.post(f"/monitors/{monitor.pk}/pause/")
+        assert Monitor.objects.get(pk=monitor.pk).status == MonitorStatus.PAUSED
+    finally:
+        target.close()
+
+
+def test_viewers_cannot_change_monitors(client, viewer):
+    monitor = services.create_monitor(name="API", kind="http", url="https://api.example/")
+    client.force_login(viewer)
+    assert client.post(f"/monitors/{monitor.pk}/pause/").status_code == 403
+    assert client.get("/monitors/new/").status_code == 403
+    assert client.get("/monitors/").status_code == 200
+
+
+def test_anonymous_users_are_sent_to_the_login(client, db):
+    assert client.get("/monitors/").status_code == 302
