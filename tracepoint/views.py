@@ -105,7 +105,21 @@ def overview(request: HttpRequest) -> HttpResponse:
         "recent_open": open_incidents.select_related("owner").order_by("severity", "-created_at")[:5],
     }
     context.update(_issue_overview(request.user, now=now))
+    context.update(_monitor_overview())
     return render(request, "tracepoint/overview.html", context)
+
+
+def _monitor_overview() -> dict:
+    from monitors.models import Monitor, MonitorStatus
+
+    counts = dict(Monitor.objects.order_by().values_list("status").annotate(count=Count("pk")))
+    return {
+        "monitor_counts": [(status, label, counts.get(status, 0)) for status, label in MonitorStatus.choices],
+        "has_monitors": bool(counts),
+        "failing_monitors": Monitor.objects.filter(status__in=[MonitorStatus.DOWN, MonitorStatus.DEGRADED]).order_by(
+            "-status_changed_at"
+        )[:5],
+    }
 
 
 def _issue_overview(user, *, now) -> dict:

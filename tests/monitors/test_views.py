@@ -103,3 +103,18 @@ def test_viewers_cannot_change_monitors(client, viewer):
 
 def test_anonymous_users_are_sent_to_the_login(client, db):
     assert client.get("/monitors/").status_code == 302
+
+
+def test_the_overview_counts_monitors_and_lists_the_failing_ones(client, viewer):
+    ok = services.create_monitor(name="Fine", kind="http", url="https://fine.example/", down_after=1)
+    bad = services.create_monitor(name="Broken <api>", kind="http", url="https://broken.example/", down_after=1)
+    services.record_result(ok.pk, CheckResult("up", 10))
+    services.record_result(bad.pk, CheckResult("down", None, "HTTP 500 (expected 200-399)"))
+    client.force_login(viewer)
+    page = client.get("/").content.decode()
+    section = page[page.index('id="ov-monitors"') :]
+    assert 'id="monitor-counts"' in section and "Broken &lt;api&gt;" in section
+    assert (
+        "HTTP 500 (expected 200-399)" in section
+        and "Fine" not in section.split("</section>")[0].split("monitor-counts")[1].split("<ul")[1]
+    )
