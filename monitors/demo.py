@@ -101,6 +101,12 @@ def _history(monitor: Monitor, *, now: datetime, spells, base_ms: int, rng: rand
     )
 
 
+def _last_run(now: datetime) -> datetime:
+    """The nightly job's latest run (03:04 UTC) before now: the heartbeat is on time."""
+    today = now.replace(hour=3, minute=4, second=0, microsecond=0)
+    return today if today <= now else today - timedelta(days=1)
+
+
 def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
     rng = rng or random.Random(11)  # noqa: S311 - demo data, the same every time
     base = settings.TRACEPOINT["BASE_URL"].rstrip("/")
@@ -132,7 +138,7 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         cron="0 3 * * *",
         tz="UTC",
         grace_seconds=3600,
-        last_ping_at=(now - timedelta(days=1)).replace(hour=3, minute=4, second=0, microsecond=0),
+        last_ping_at=_last_run(now),
     )
     slow = now - timedelta(days=12, hours=5)
     _history(

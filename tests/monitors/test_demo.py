@@ -24,3 +24,14 @@ def test_seed_creates_monitors_with_90_days_of_history_and_outages(db):
     assert len(recent) >= 300
     backup = Monitor.objects.get(name="Nightly backup")
     assert backup.alert_after is not None and backup.status == MonitorStatus.UP
+
+
+def test_the_demo_heartbeat_is_on_time_whatever_the_hour(db):
+    from datetime import UTC, datetime
+
+    for hour in (1, 3, 12, 23):
+        Monitor.objects.all().delete()
+        now = datetime(2026, 3, 10, hour, 30, tzinfo=UTC)
+        demo.seed(now=now, stdout=io.StringIO())
+        assert services.mark_late_heartbeats(now=now) == 0, hour
+        assert Monitor.objects.get(name="Nightly backup").status == MonitorStatus.UP
