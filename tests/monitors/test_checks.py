@@ -221,3 +221,24 @@ def test_checks_run_from_a_thread_that_already_runs_an_event_loop(target):
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # a thread of our own, then a loop in it
         assert pool.submit(asyncio.run, inside_a_loop()).result()[1].status == "up"
+
+
+def test_a_tick_logs_its_schedule_lag(target, db, caplog):
+    caplog.set_level("INFO", logger="tracepoint.monitors")
+    http_monitor(target.url)
+    http_monitor(target.url, name="late", next_check_at=T0 - timedelta(seconds=4))
+    services.run_due_checks(now=T0 + timedelta(seconds=1))
+    [record] = [r for r in caplog.records if r.name == "tracepoint.monitors"]
+    assert record.checks == 2
+    assert sum(record.lag_histogram.values()) == 2
+    assert services.lag_histogram([0.2, 4.0, 45.0, 100.0]) == {
+        "le_0.5": 1,
+        "le_1": 0,
+        "le_2": 0,
+        "le_3": 0,
+        "le_5": 1,
+        "le_10": 0,
+        "le_30": 0,
+        "le_60": 1,
+        "inf": 1,
+    }

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Monitor scheduling in the production layout: N HTTP monitors every 60 s against a fast local target.
+
+Starts a trivial local HTTP target (gunicorn, one worker), a Celery worker and
+Celery beat (database scheduler) on PostgreSQL and Redis with their own
+database, creates N monitors due evenly over the first interval, lets them run
+for D seconds, then reports checks per second sustained, the schedule lag
+(from the workers' per-tick lag histograms: actual start - due), the CPU each
+program spent per check, and the rows inserted per hour against the checks run
+(status periods, rollups and pings: what grows with time).
+
+    .venv/bin/python bench/monitors.py [--monitors 10000] [--seconds 180] [--worker-concurrency 2]
+
+Target (issue 6): every monitor checked every minute (>= N/60 checks/s) with
+lag p95 <= 5 s, and rows written per hour <= 1 % of the checks run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from ingest import cpu_by_program
+from procs import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_APP = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+"""
+MONITOR_TABLES = ("monitors_statusperiod", "monitors_latencyrollup", "monitors_heartbeatping")
+
+
+def inserted(conn) -> int:
+    rows = conn.execute(
+        "SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = ANY(%s)", [list(MONITOR_TABLES)]
+    ).fetchone()
+    return int(rows[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/tracepoint_monitor_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--monitors", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    args = parser.parse_args()
+    if "bench" not in args.database_url.rsplit("/", 1)[-1]:
+        sys.exit("refusing: the database name must contain 'bench' (its monitors are deleted)")
+    dbname = args.database_url.rsplit("/", 1)[-1]
+    with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    var_dir = tempfile.mkdtemp(prefix="tp-monitor-bench-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CELERY_BROKER_URL": args.redis_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+        "TRACEPOINT_VAR_DIR": var_dir,
+        "LOG_LEVEL": "INFO",
+        "CELERY_WORKER_CONCURRENCY": str(args.worker_concurrency),
+        "MONITORS_ALLOW_PRIVATE_TARGETS": "true",
+    }
+    python = str(ROOT / ".venv" / "bin" / "python")
+    bin_dir = ROOT / ".venv" / "bin"
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    (Path(var_dir) / "target.py").write_text(TARGET_APP)
+    port = free_port()
+    target = subprocess.Popen(
+        [str(bin_dir / "gunicorn"), "--workers", "1", "--bind", f"127.0.0.1:{port}", "target:application"],
+        cwd=var_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    setup = f"""
+import django; django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from monitors.models import Monitor
+from django_celery_beat.models import PeriodicTask
+Monitor.objects.all().delete()
+PeriodicTask.objects.all().delete()
+now = timezone.now() + timedelta(seconds=10)
+n = {args.monitors}
+Monitor.objects.bulk_create(
+    [Monitor(name=f"m{{i}}", kind="http", url="http://127.0.0.1:{port}/", interval_seconds=60, timeout_seconds=5,
+             next_check_at=now + timedelta(seconds=60 * i / n)) for i in range(n)],
+    batch_size=2000,
+)
+"""
+    subprocess.run([python, "-c", setup], cwd=ROOT, env=env, check=True)
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE monitors_monitor")
+    log_path = Path(var_dir) / "worker.log"
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [
+                str(bin_dir / "celery"),
+                "-A",
+                "tracepoint",
+                "--quiet",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        beat = subprocess.Popen(
+            [
+                str(bin_dir / "celery"),
+                "-A",
+                "tracepoint",
+                "--quiet",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # Start-up and one full interval (every monitor's first check writes its first
+            # status period), then measure a steady stretch.
+            time.sleep(15 + 60)
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                rows_before = inserted(conn)
+            cpu_before, started = cpu_by_program(), time.monotonic()
+            log_offset = log_path.stat().st_size
+            time.sleep(args.seconds)
+            elapsed, cpu_after = time.monotonic() - started, cpu_by_program()
+        finally:
+            for proc in (beat, worker, target):
+                proc.terminate()
+            for proc in (beat, worker, target):
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    checks, histogram = 0, {}
+    with open(log_path) as log:
+        log.seek(log_offset)
+        for line in log:
+            if '"checked ' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            checks += record.get("checks", 0)
+            for bound, count in record.get("lag_histogram", {}).items():
+                histogram[bound] = histogram.get(bound, 0) + count
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        rows = inserted(conn) - rows_before
+        statuses = dict(conn.execute("SELECT status, count(*) FROM monitors_monitor GROUP BY status").fetchall())
+
+    def percentile(fraction: float) -> str:
+        total, seen = sum(histogram.values()), 0
+        for bound in [*(f"le_{b:g}" for b in (0.5, 1, 2, 3, 5, 10, 30, 60)), "inf"]:
+            seen += histogram.get(bound, 0)
+            if total and seen >= fraction * total:
+                return "> 60 s" if bound == "inf" else f"<= {bound[3:]} s"
+        return "n/a"
+
+    spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
+    rate = checks / elapsed if elapsed else 0
+    print(f"monitors {args.monitors} at 60 s, worker concurrency {args.worker_concurrency}, measured {elapsed:.0f} s")
+    print(f"checks/s sustained: {rate:.0f} (needed {args.monitors / 60:.0f})")
+    print(f"schedule lag: p50 {percentile(0.5)}, p95 {percentile(0.95)}  histogram {histogram}")
+    print(f"rows inserted: {rows} for {checks} checks = {100 * rows / max(1, checks):.2f} %")
+    print(
+        "CPU ms per check: " + ", ".join(f"{n} {s * 1000 / max(1, checks):.2f}" for n, s in sorted(spent.items()) if s)
+    )
+    print(f"monitor statuses: {statuses}")
+    ok = rate >= args.monitors / 60 * 0.98 and percentile(0.95) in ("<= 0.5 s", "<= 1 s", "<= 2 s", "<= 3 s", "<= 5 s")
+    ok = ok and rows <= 0.01 * checks
+    print("PASS" if ok else "FAIL (target: every monitor every minute, lag p95 <= 5 s, rows <= 1 % of checks)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
