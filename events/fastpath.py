@@ -1,4 +1,4 @@
-"""The Sentry ingest endpoints without Django's middleware chain.
+"""The Sentry ingest endpoints (and heartbeat pings) without Django's middleware chain.
 
 SDKs post one envelope per event, so at a thousand events a second the fixed
 cost of a request matters more than anything the view does: sessions, CSRF,
@@ -9,6 +9,8 @@ to the same views (``events.sentry``), doing itself the little of the chain
 that matters there: the request id and its log line, host validation, the body
 limit, the 503 for a lost database, and the 500 error shape. Everything else
 (OPTIONS preflights, other methods, HTTPS redirects) takes the normal path.
+Heartbeat pings (``/ping/<uuid>…``, monitors.ping) take the same short cut:
+the key in the URL is their only credential.
 
 A database connection that died since the last request is found by the
 store itself: the insert is idempotent (``ON CONFLICT DO NOTHING`` on
@@ -38,6 +40,7 @@ logger = logging.getLogger("tracepoint.request")
 error_logger = logging.getLogger("tracepoint.errors")
 
 _PATH = re.compile(r"/api/(\d{1,18})/(envelope|store)/")
+_PING = re.compile(r"/ping/([0-9a-fA-F-]{32,36})(?:/([^/]{1,20}))?")
 _SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
@@ -55,20 +58,29 @@ class IngestFastPath:
         self.views: dict[str, Callable] | None = None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if match is None or environ.get("REQUEST_METHOD") != "POST":
-            return self.app(environ, start_response)
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD")
+        match = _PATH.fullmatch(path)
+        if match is not None and method == "POST":
+            if self.views is None:
+                self.views = _views()
+            view, project_id = self.views[match[2]], int(match[1])
+            return self._serve(environ, start_response, lambda request: self.respond(request, view, project_id))
+        ping = _PING.fullmatch(path)
+        if ping is not None and method in ("GET", "HEAD", "POST"):
+            return self._serve(environ, start_response, lambda request: self.respond_ping(request, ping))
+        return self.app(environ, start_response)
+
+    def _serve(self, environ: dict, start_response: Callable, handler: Callable) -> Iterable[bytes]:
+        """What the middleware chain would do around ``handler``: request id, log line, security headers."""
         started = time.perf_counter()
         request = WSGIRequest(environ)
         if settings.SECURE_SSL_REDIRECT and not request.is_secure():  # honours SECURE_PROXY_SSL_HEADER
             return self.app(environ, start_response)  # SecurityMiddleware redirects
-        if self.views is None:
-            self.views = _views()
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         request.request_id = request_id
         request_id_var.set(request_id)
-        response = self.respond(request, self.views[match[2]], int(match[1]))
+        response = handler(request)
         response["X-Request-ID"] = request_id
         for name, value in _SECURITY_HEADERS.items():  # what SecurityMiddleware and XFrameOptions would add
             response.setdefault(name, value)
@@ -76,11 +88,11 @@ class IngestFastPath:
         logger.log(
             logging.ERROR if status >= 500 else logging.INFO,
             "%s %s %s",
-            "POST",
+            request.method,
             request.path,
             status,
             extra={
-                "method": "POST",
+                "method": request.method,
                 "path": request.path,
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -90,6 +102,39 @@ class IngestFastPath:
         )
         start_response(f"{status} {response.reason_phrase}", list(response.items()))
         return response
+
+    def respond_ping(self, request: WSGIRequest, match: re.Match) -> HttpResponse:
+        """Heartbeat pings (monitors.ping): the key in the URL is the credential; nothing else of the chain applies."""
+        from monitors import ping
+
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return HttpResponse("invalid host", status=400, content_type="text/plain; charset=utf-8")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= settings.TRACEPOINT["MAX_REQUEST_BYTES"]:
+            return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
+        try:
+            key = uuid.UUID(match[1])
+        except ValueError:
+            return HttpResponse("not found", status=404, content_type="text/plain; charset=utf-8")
+        _prepare_connections()
+        try:
+            return ping.ping(request, key=key, action=match[2])
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                error_logger.error("unhandled error on %s", request.path, exc_info=exc)
+                return HttpResponse("server error", status=500, content_type="text/plain; charset=utf-8")
+            error_logger.error("database unavailable: %s", exc, exc_info=exc)
+            for connection in connections.all(initialized_only=True):
+                if not connection.in_atomic_block:
+                    connection.close()
+            response = HttpResponse("database unavailable", status=503, content_type="text/plain; charset=utf-8")
+            response["Retry-After"] = "5"
+            return response
 
     def respond(self, request: WSGIRequest, view: Callable, project_id: int) -> HttpResponse:
         try:

@@ -205,3 +205,24 @@ def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
     assert ping.body == "Tracebac"  # the first PING_BODY_LIMIT bytes
     assert refreshed(monitor).status == MonitorStatus.DOWN
     assert client.put(f"/ping/{monitor.ping_key}").status_code == 405
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+def test_pings_take_the_production_fast_path(db, method, monkeypatch):
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from tests.events.test_fastpath import call
+
+    def not_django(*args, **kwargs):
+        raise AssertionError("pings must not go through the Django handler")
+
+    monkeypatch.setattr(WSGIHandler, "__call__", not_django)
+    monitor = heartbeat()
+    status, headers, content = call(
+        f"/ping/{monitor.ping_key}/start", b"log line" if method == "POST" else b"", method=method
+    )
+    assert status == 200 and headers["Ping-Body-Limit"] == "10000" and "X-Request-ID" in headers
+    assert (content == b"OK") if method != "HEAD" else True
+    assert refreshed(monitor).last_start_at is not None
+    assert call(f"/ping/{monitor.ping_key}/999", method=method)[0] == 400
+    assert call(f"/ping/{uuid.uuid4()}", method=method)[0] == 404
