@@ -9,6 +9,7 @@ monitors to DOWN stamped with the computed deadline.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -264,17 +265,25 @@ def record_ping(
         except ValueError:
             raise InvalidPing("invalid uuid format") from None
     now = now or timezone.now()
+    text = body[: ping_body_limit()].decode("utf-8", errors="replace")
+    if kind == HeartbeatPing.Kind.SUCCESS and run_id is None and exit_status is None:
+        ping = _quick_success(
+            ping_key, now=now, method=method, body=text, remote_addr=remote_addr, user_agent=user_agent
+        )
+        if ping is not None:
+            return ping
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().filter(ping_key=ping_key, kind=MonitorKind.HEARTBEAT).first()
         if monitor is None:
             raise NotFoundError("not found")
+        _schedules[str(ping_key)] = (time.monotonic() + SCHEDULE_CACHE_SECONDS, _schedule_of(monitor))
         ping = HeartbeatPing(
             monitor=monitor,
             created_at=now,
             method=method[:7],
             remote_addr=remote_addr[:45],
             user_agent=user_agent[:200],
-            body=body[: ping_body_limit()].decode("utf-8", errors="replace"),
+            body=text,
             rid=run_id,
             exit_status=exit_status,
         )
@@ -285,10 +294,92 @@ def record_ping(
             _apply_ping(monitor, ping, now=now)
         ping.save()
         if ping.pk % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
-            keep = HeartbeatPing.objects.filter(monitor=monitor).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
-            if keep:
-                HeartbeatPing.objects.filter(monitor=monitor, pk__lte=keep[0]).delete()
+            _trim_pings(monitor.pk)
     return ping
+
+
+# The common ping (a plain success on an UP monitor with no run outstanding) in one
+# statement, without a row lock: the schedule is remembered per process (keyed by the
+# ping key) and must still match the row, or the full, locked path runs instead.
+SCHEDULE_CACHE_SECONDS = 10.0
+_schedules: dict[str, tuple[float, tuple]] = {}
+_QUICK_SUCCESS = """
+WITH m AS (
+    UPDATE monitors_monitor SET last_ping_at = %(now)s, alert_after = %(alert_after)s
+    WHERE id = %(id)s AND status = 'up' AND last_start_at IS NULL
+      AND schedule_kind = %(schedule_kind)s AND period_seconds = %(period)s AND cron = %(cron)s
+      AND tz = %(tz)s AND grace_seconds = %(grace)s
+    RETURNING id
+)
+INSERT INTO monitors_heartbeatping
+    (monitor_id, kind, created_at, method, remote_addr, user_agent, body, rid, exit_status, duration_ms)
+SELECT id, 'success', %(now)s, %(method)s, %(remote_addr)s, %(user_agent)s, %(body)s, NULL, NULL, NULL FROM m
+RETURNING id
+"""
+
+
+def _schedule_of(monitor: Monitor) -> tuple:
+    return (
+        monitor.pk,
+        monitor.schedule_kind,
+        monitor.period_seconds,
+        monitor.cron,
+        monitor.tz,
+        monitor.grace_seconds,
+    )
+
+
+def _quick_success(ping_key, *, now, method, body, remote_addr, user_agent) -> HeartbeatPing | None:
+    from django.db import connection
+
+    cached = _schedules.get(str(ping_key))
+    if connection.vendor != "postgresql" or cached is None or cached[0] < time.monotonic():
+        return None
+    monitor_id, schedule_kind, period, cron, tz, grace = cached[1]
+    probe = Monitor(
+        pk=monitor_id, schedule_kind=schedule_kind, period_seconds=period, cron=cron, tz=tz, grace_seconds=grace
+    )
+    probe.last_ping_at = now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _QUICK_SUCCESS,
+            {
+                "now": now,
+                "alert_after": compute_alert_after(probe),
+                "id": monitor_id,
+                "schedule_kind": schedule_kind,
+                "period": period,
+                "cron": cron,
+                "tz": tz,
+                "grace": grace,
+                "method": method[:7],
+                "remote_addr": remote_addr[:45],
+                "user_agent": user_agent[:200],
+                "body": body,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None  # not in the simple state (or the schedule changed): take the locked path
+    ping = HeartbeatPing(
+        pk=row[0],
+        monitor_id=monitor_id,
+        kind=HeartbeatPing.Kind.SUCCESS,
+        created_at=now,
+        method=method[:7],
+        remote_addr=remote_addr[:45],
+        user_agent=user_agent[:200],
+        body=body,
+    )
+    if ping.pk % 20 == 0:
+        _trim_pings(monitor_id)
+    return ping
+
+
+def _trim_pings(monitor_id: int) -> None:
+    keep = HeartbeatPing.objects.filter(monitor_id=monitor_id).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
+    if keep:
+        HeartbeatPing.objects.filter(monitor_id=monitor_id, pk__lte=keep[0]).delete()
 
 
 def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None:

@@ -226,3 +226,28 @@ def test_pings_take_the_production_fast_path(db, method, monkeypatch):
     assert refreshed(monitor).last_start_at is not None
     assert call(f"/ping/{monitor.ping_key}/999", method=method)[0] == 400
     assert call(f"/ping/{uuid.uuid4()}", method=method)[0] == 404
+
+
+@pytest.mark.skipif(
+    __import__("django.db", fromlist=["connection"]).connection.vendor != "postgresql",
+    reason="the one-statement ping uses PostgreSQL's data-modifying WITH",
+)
+def test_a_plain_success_on_an_up_monitor_is_one_statement_and_keeps_the_rules(db):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monitor = heartbeat()
+    services.record_ping(monitor.ping_key, now=T0)  # pending → up, through the locked path
+    with CaptureQueriesContext(connection) as queries:
+        ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=30))
+    assert len(queries) == 1 and ping.kind == "success"
+    monitor = refreshed(monitor)
+    assert monitor.last_ping_at == T0 + timedelta(minutes=30)
+    assert monitor.alert_after == T0 + timedelta(hours=1, minutes=35)
+    # An outstanding start, a down monitor or a changed schedule fall back to the full rules.
+    services.record_ping(monitor.ping_key, action="start", now=T0 + timedelta(minutes=40))
+    ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=41))
+    assert ping.duration_ms == 60_000
+    Monitor.objects.filter(pk=monitor.pk).update(period_seconds=7200)  # edited in another process
+    services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=50))
+    assert refreshed(monitor).alert_after == T0 + timedelta(hours=2, minutes=55)
