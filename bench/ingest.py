@@ -28,7 +28,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from procs import descendants, free_port
+from procs import bench_environment, descendants, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
@@ -140,27 +139,13 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py drives the load with wrk: apt-get install wrk")
-    if "bench" not in args.database_url.rsplit("/", 1)[-1]:
-        sys.exit("refusing: the database name must contain 'bench' (its events are deleted)")
-
-    dbname = args.database_url.rsplit("/", 1)[-1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-    var_dir = tempfile.mkdtemp(prefix="tp-ingest-bench-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
-        "TRACEPOINT_VAR_DIR": var_dir,
-        "LOG_LEVEL": "WARNING",
-        "CELERY_WORKER_CONCURRENCY": str(args.worker_concurrency),
-    }
+    env, var_dir = bench_environment(
+        args.database_url,
+        args.redis_url,
+        prefix="tp-ingest-bench-",
+        LOG_LEVEL="WARNING",
+        CELERY_WORKER_CONCURRENCY=str(args.worker_concurrency),
+    )
     python = str(ROOT / ".venv" / "bin" / "python")
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     setup = (

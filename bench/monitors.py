@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 from ingest import cpu_by_program
-from procs import free_port
+from procs import bench_environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_APP = """
@@ -54,26 +52,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=180)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     args = parser.parse_args()
-    if "bench" not in args.database_url.rsplit("/", 1)[-1]:
-        sys.exit("refusing: the database name must contain 'bench' (its monitors are deleted)")
-    dbname = args.database_url.rsplit("/", 1)[-1]
-    with psycopg.connect(args.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-    var_dir = tempfile.mkdtemp(prefix="tp-monitor-bench-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
-        "TRACEPOINT_VAR_DIR": var_dir,
-        "LOG_LEVEL": "INFO",
-        "CELERY_WORKER_CONCURRENCY": str(args.worker_concurrency),
-        "MONITORS_ALLOW_PRIVATE_TARGETS": "true",
-    }
+    env, var_dir = bench_environment(
+        args.database_url,
+        args.redis_url,
+        prefix="tp-monitor-bench-",
+        LOG_LEVEL="INFO",
+        CELERY_WORKER_CONCURRENCY=str(args.worker_concurrency),
+        MONITORS_ALLOW_PRIVATE_TARGETS="true",
+    )
     python = str(ROOT / ".venv" / "bin" / "python")
     bin_dir = ROOT / ".venv" / "bin"
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)

@@ -29,3 +29,33 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         stack.extend(children.get(current, []))
     return found
+
+
+def bench_environment(database_url: str, redis_url: str, *, prefix: str, **extra: str) -> tuple[dict, str]:
+    """A database of the benchmark's own (created if missing; its name must say 'bench') and the
+    environment for the app's processes against it. Returns (env, var_dir)."""
+    import os
+    import sys
+    import tempfile
+
+    import psycopg
+
+    dbname = database_url.rsplit("/", 1)[-1]
+    if "bench" not in dbname:
+        sys.exit("refusing: the database name must contain 'bench' (the benchmark deletes its data)")
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    var_dir = tempfile.mkdtemp(prefix=prefix)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+        "TRACEPOINT_VAR_DIR": var_dir,
+        **extra,
+    }
+    return env, var_dir

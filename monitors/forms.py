@@ -18,34 +18,8 @@ class MonitorForm(forms.ModelForm):
 
     class Meta:
         model = Monitor
-        fields = [
-            "name",
-            "kind",
-            "url",
-            "method",
-            "headers",
-            "body",
-            "expected_statuses",
-            "keyword",
-            "keyword_absent",
-            "degraded_after_ms",
-            "follow_redirects",
-            "tls_expiry_days",
-            "host",
-            "port",
-            "interval_seconds",
-            "timeout_seconds",
-            "down_after",
-            "up_after",
-            "schedule_kind",
-            "period_seconds",
-            "cron",
-            "tz",
-            "grace_seconds",
-            "manual_resume",
-            "open_incident",
-            "incident_severity",
-        ]
+        # The API's writable fields: one list for both doors.
+        fields = [name for name in MonitorSerializer.Meta.fields if name not in MonitorSerializer.Meta.read_only_fields]
         widgets = {"body": forms.Textarea(attrs={"rows": 3})}
         formfield_callback = _formfield
 
