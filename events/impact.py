@@ -70,16 +70,21 @@ def _add_buckets(counts: dict[tuple[int, str, datetime], int], *, now: datetime)
 
 
 def _add_routes(routes: set[tuple[int, str]]) -> dict[int, int]:
-    if not routes:
+    return insert_new_pairs("events_issueroute", "route", {(issue_id, route) for issue_id, route in routes})
+
+
+def insert_new_pairs(table: str, column: str, pairs: set[tuple[int, str]]) -> dict[int, int]:
+    """Insert each (issue, value) once into ``table``; how many were new per issue. Safe under concurrency."""
+    if not pairs:
         return {}
     params: list = []
-    for issue_id, route in sorted(routes):
-        params += [issue_id, route]
+    for issue_id, value in sorted(pairs):
+        params += [issue_id, value]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO events_issueroute (issue_id, route) VALUES "  # noqa: S608 - placeholders only
-            + ", ".join(["(%s, %s)"] * len(routes))
-            + " ON CONFLICT (issue_id, route) DO NOTHING RETURNING issue_id",
+            f"INSERT INTO {table} (issue_id, {column}) VALUES "  # noqa: S608 - fixed names, placeholders only
+            + ", ".join(["(%s, %s)"] * len(pairs))
+            + f" ON CONFLICT (issue_id, {column}) DO NOTHING RETURNING issue_id",
             params,
         )
         added: dict[int, int] = {}

@@ -588,23 +588,8 @@ def _guarded(careful: bool, what: str):
 
 
 def _add_issue_users(pairs: set[tuple[int, str]]) -> dict[int, int]:
-    """Insert each (issue, user) once; returns how many were new per issue. Safe under concurrency."""
-    if not pairs:
-        return {}
-    values = ", ".join(["(%s, %s)"] * len(pairs))
-    params: list[Any] = []
-    for issue_id, user_id in sorted(pairs):
-        params += [issue_id, user_id[:200]]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO events_issueuser (issue_id, user_id) VALUES {values} "  # noqa: S608 - placeholders only
-            "ON CONFLICT (issue_id, user_id) DO NOTHING RETURNING issue_id",
-            params,
-        )
-        added: dict[int, int] = {}
-        for (issue_id,) in cursor.fetchall():
-            added[issue_id] = added.get(issue_id, 0) + 1
-        return added
+    """Insert each (issue, user) once; returns how many were new per issue."""
+    return impact.insert_new_pairs("events_issueuser", "user_id", {(i, user[:200]) for i, user in pairs})
 
 
 def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
