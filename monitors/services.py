@@ -175,10 +175,15 @@ def uptime(monitor: Monitor, *, window: str, now: datetime | None = None) -> Upt
         raise DomainError(f"Unknown window {window!r}.", details={"window": [f"One of {', '.join(WINDOWS)}."]})
     now = now or timezone.now()
     start = now - WINDOWS[window]
-    up = down = excluded = 0.0
     periods = StatusPeriod.objects.filter(monitor=monitor, started_at__lt=now).exclude(ended_at__lte=start)
+    return Uptime(window, *tally(periods, start=start, end=now, now=now))
+
+
+def tally(periods, *, start: datetime, end: datetime, now: datetime) -> tuple[float, float, float]:
+    """Seconds up (or degraded), down and left out (paused, pending) of ``periods`` within [start, end)."""
+    up = down = excluded = 0.0
     for period in periods:
-        seconds = (min(period.ended_at or now, now) - max(period.started_at, start)).total_seconds()
+        seconds = (min(period.ended_at or now, end) - max(period.started_at, start)).total_seconds()
         if seconds <= 0:
             continue
         if period.status in UP_STATES:
@@ -187,7 +192,7 @@ def uptime(monitor: Monitor, *, window: str, now: datetime | None = None) -> Upt
             down += seconds
         else:
             excluded += seconds
-    return Uptime(window, up, down, excluded)
+    return up, down, excluded
 
 
 # --- heartbeat schedule -------------------------------------------------------------------

@@ -56,18 +56,11 @@ def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:
     for index in range(days):
         day_start = start + timedelta(days=index)
         day_end = min(day_start + timedelta(days=1), now)
-        up = down = 0.0
-        worst = None
-        for period in periods:
-            seconds = (min(period.ended_at or now, day_end) - max(period.started_at, day_start)).total_seconds()
-            if seconds <= 0:
-                continue
-            if period.status in ("up", "degraded"):
-                up += seconds
-            elif period.status == "down":
-                down += seconds
-            if period.status in rank and (worst is None or rank[period.status] > rank[worst]):
-                worst = period.status
+        up, down, _ = services.tally(periods, start=day_start, end=day_end, now=now)
+        seen = [
+            p.status for p in periods if p.status in rank and p.started_at < day_end and (p.ended_at or now) > day_start
+        ]
+        worst = max(seen, key=rank.get, default=None)
         percent = None if up + down == 0 else round(100 * up / (up + down), 2)
         bars.append({"day": day_start, "state": worst or "nodata", "uptime": percent, "x": index * 8})
     return bars
