@@ -19,16 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import redis
 from ingest import cpu_by_program
 from procs import bench_environment, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+BIN_DIR = ROOT / ".venv" / "bin"
 TARGET_APP = """
 def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
@@ -51,6 +58,12 @@ def main() -> int:
     parser.add_argument("--monitors", type=int, default=10000)
     parser.add_argument("--seconds", type=int, default=180)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--part", choices=("checks", "pings", "all"), default="all")
+    parser.add_argument("--heartbeats", type=int, default=1000, help="heartbeat monitors pinged round-robin")
+    parser.add_argument("--ping-seconds", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=32, help="wrk connections for the pings")
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers for the pings")
+    parser.add_argument("--web-threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     args = parser.parse_args()
     env, var_dir = bench_environment(
         args.database_url,
@@ -60,9 +73,17 @@ def main() -> int:
         CELERY_WORKER_CONCURRENCY=str(args.worker_concurrency),
         MONITORS_ALLOW_PRIVATE_TARGETS="true",
     )
-    python = str(ROOT / ".venv" / "bin" / "python")
-    bin_dir = ROOT / ".venv" / "bin"
-    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    ok = True
+    if args.part in ("checks", "all"):
+        ok = bench_checks(args, env, var_dir) and ok
+    if args.part in ("pings", "all"):
+        ok = bench_pings(args, env, var_dir) and ok
+    return 0 if ok else 1
+
+
+def bench_checks(args, env: dict, var_dir: str) -> bool:
+    python, bin_dir = PYTHON, BIN_DIR
     (Path(var_dir) / "target.py").write_text(TARGET_APP)
     port = free_port()
     target = subprocess.Popen(
@@ -182,7 +203,168 @@ Monitor.objects.bulk_create(
     ok = rate >= args.monitors / 60 * 0.98 and percentile(0.95) in ("<= 0.5 s", "<= 1 s", "<= 2 s", "<= 3 s", "<= 5 s")
     ok = ok and rows <= 0.01 * checks
     print("PASS" if ok else "FAIL (target: every monitor every minute, lag p95 <= 5 s, rows <= 1 % of checks)")
-    return 0 if ok else 1
+    return ok
+
+
+PING_SETUP = """
+import django; django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from monitors.models import Monitor, HeartbeatPing
+from monitors import services
+Monitor.objects.all().delete()
+now = timezone.now()
+n = {n}
+monitors = Monitor.objects.bulk_create(
+    [Monitor(name=f"h{{i}}", kind="heartbeat", period_seconds=60, grace_seconds=60) for i in range(n)],
+    batch_size=2000,
+)
+for monitor in monitors:  # one success each: UP, with a schedule, as a running fleet would be
+    services.record_ping(monitor.ping_key, now=now)
+print("\\n".join(str(m.ping_key) for m in monitors))
+"""
+
+
+def bench_pings(args, env: dict, var_dir: str) -> bool:
+    """Heartbeat ping throughput: plain success pings round-robin over N UP monitors, C connections."""
+    if not shutil.which("wrk"):
+        sys.exit("the ping part drives the load with wrk: apt-get install wrk")
+    out = subprocess.run(
+        [PYTHON, "-c", PING_SETUP.format(n=args.heartbeats)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    keys_path = Path(var_dir) / "ping-keys"
+    keys_path.write_text(out.stdout)
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE monitors_monitor")
+        conn.execute("VACUUM ANALYZE monitors_heartbeatping")
+    port = free_port()
+    web = subprocess.Popen(
+        [
+            str(BIN_DIR / "gunicorn"),
+            "-c",
+            "python:tracepoint.gunicorn_conf",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Pings go through Redis: the worker applies them (monitors.pingbuffer).
+    worker = subprocess.Popen(
+        [
+            str(BIN_DIR / "celery"),
+            "-A",
+            "tracepoint",
+            "--quiet",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stream_key = env.get("CACHE_KEY_PREFIX", "tp") + ":monitors:pings:stream"
+    redis_client = redis.Redis.from_url(args.redis_url)
+    redis_client.delete(stream_key)
+
+    def drained(limit: float = 120) -> float:
+        """Seconds until the worker has applied every buffered ping."""
+        began = time.monotonic()
+        while redis_client.xlen(stream_key) and time.monotonic() - began < limit:
+            time.sleep(0.05)
+        return time.monotonic() - began
+
+    def logged(conn) -> int:
+        return int(
+            conn.execute(
+                "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'monitors_heartbeatping'"
+            ).fetchone()[0]
+        )
+
+    def run_wrk(seconds: int) -> dict[str, int]:
+        proc = subprocess.run(
+            [
+                "wrk",
+                "--threads=2",
+                f"--connections={args.concurrency}",
+                f"--duration={seconds}s",
+                "--timeout=10s",
+                "--latency",
+                f"--script={ROOT / 'bench' / 'ping.lua'}",
+                f"http://127.0.0.1:{port}",
+            ],
+            env={**os.environ, "PING_KEYS": str(keys_path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))
+        return {k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        run_wrk(3)  # warm-up: every web process has its connections and knows the keys
+        drained()
+        time.sleep(1)  # pg_stat counters are sent when a backend goes idle
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            logged_before = logged(conn)
+        started = datetime.now(UTC)
+        cpu_before = cpu_by_program()
+        result = run_wrk(args.ping_seconds)
+        lag = drained()
+        cpu_after = cpu_by_program()
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            proc.wait(timeout=30)
+    time.sleep(1)
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        logged_during = logged(conn) - logged_before
+        fresh = conn.execute(
+            "SELECT count(*) FROM monitors_monitor WHERE kind = 'heartbeat' AND last_ping_at >= %s", [started]
+        ).fetchone()[0]
+        statuses = dict(conn.execute("SELECT status, count(*) FROM monitors_monitor GROUP BY status").fetchall())
+    elapsed = result["duration_us"] / 1e6
+    rate = result["ok"] / elapsed
+    spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
+    print(
+        f"pings: {args.heartbeats} heartbeat monitors, {args.concurrency} connections,"
+        f" gunicorn {args.web_workers} workers"
+    )
+    print(f"pings/s: {rate:.0f}  p50 {result['p50_us'] / 1000:.1f} ms  p99 {result['p99_us'] / 1000:.1f} ms")
+    print(f"answers: {result['ok']} ok, {result['failed']} not 200, {result['errors']} socket errors")
+    print(f"monitors with a ping recorded during the run: {fresh} of {args.heartbeats}; statuses {statuses}")
+    print(f"pings logged: {logged_during} for {result['ok']} answered; all applied {lag:.1f} s after the last answer")
+    print(
+        "CPU ms per ping: "
+        + ", ".join(f"{n} {s * 1000 / max(1, result['ok']):.3f}" for n, s in sorted(spent.items()) if s)
+    )
+    ok = rate >= 2000 and not result["failed"] and not result["errors"] and fresh == args.heartbeats
+    ok = ok and logged_during >= result["ok"] and lag < 10
+    print("PASS" if ok else "FAIL (target: >= 2,000 pings/s at 32 connections, every ping answered 200 and recorded)")
+    return ok
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
@@ -67,7 +68,7 @@ class IngestFastPath:
             return self._serve(environ, start_response, lambda request: self.respond(request, view, project_id))
         ping = _PING.fullmatch(path)
         if ping is not None and method in ("GET", "HEAD", "POST"):
-            return self._serve(environ, start_response, lambda request: self.respond_ping(request, ping))
+            return self._serve_ping(environ, start_response, ping)
         return self.app(environ, start_response)
 
     def _serve(self, environ: dict, start_response: Callable, handler: Callable) -> Iterable[bytes]:
@@ -103,38 +104,80 @@ class IngestFastPath:
         start_response(f"{status} {response.reason_phrase}", list(response.items()))
         return response
 
-    def respond_ping(self, request: WSGIRequest, match: re.Match) -> HttpResponse:
-        """Heartbeat pings (monitors.ping): the key in the URL is the credential; nothing else of the chain applies."""
+    def _serve_ping(self, environ: dict, start_response: Callable, match: re.Match) -> Iterable[bytes]:
+        """A heartbeat ping (monitors.ping), answered as plain WSGI: no response object, no signals.
+
+        A successful ping is logged at DEBUG: each one is already in the monitor's
+        ping log, and a busy fleet pings thousands of times a second."""
+        started = time.perf_counter()
+        request = WSGIRequest(environ)
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            return self.app(environ, start_response)
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        request.request_id = request_id
+        request_id_var.set(request_id)
+        status, text = self.respond_ping(request, match)
+        body = b"" if request.method == "HEAD" else text.encode()
+        from monitors import ping
+
+        headers = [
+            *ping.headers(),
+            ("Content-Length", str(len(text.encode()))),
+            ("X-Request-ID", request_id),
+            *_SECURITY_HEADERS.items(),
+        ]
+        level = logging.DEBUG if status == 200 else logging.ERROR if status >= 500 else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user": None,
+                    "request_id": request_id,
+                },
+            )
+        if status == 503:
+            headers.append(("Retry-After", "5"))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [body]
+
+    def respond_ping(self, request: WSGIRequest, match: re.Match) -> tuple[int, str]:
         from monitors import ping
 
         try:
             request.get_host()
         except DisallowedHost:
-            return HttpResponse("invalid host", status=400, content_type="text/plain; charset=utf-8")
+            return 400, "invalid host"
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if not 0 <= length <= settings.TRACEPOINT["MAX_REQUEST_BYTES"]:
-            return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
+            return 413, "request body too large"
         try:
             key = uuid.UUID(match[1])
         except ValueError:
-            return HttpResponse("not found", status=404, content_type="text/plain; charset=utf-8")
+            return 404, "not found"
         _prepare_connections()
         try:
-            return ping.ping(request, key=key, action=match[2])
+            return ping.answer(request, key, match[2])
         except Exception as exc:
             if not is_database_unavailable(exc):
                 error_logger.error("unhandled error on %s", request.path, exc_info=exc)
-                return HttpResponse("server error", status=500, content_type="text/plain; charset=utf-8")
+                return 500, "server error"
             error_logger.error("database unavailable: %s", exc, exc_info=exc)
             for connection in connections.all(initialized_only=True):
                 if not connection.in_atomic_block:
                     connection.close()
-            response = HttpResponse("database unavailable", status=503, content_type="text/plain; charset=utf-8")
-            response["Retry-After"] = "5"
-            return response
+            return 503, "database unavailable"
 
     def respond(self, request: WSGIRequest, view: Callable, project_id: int) -> HttpResponse:
         try:

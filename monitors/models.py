@@ -93,6 +93,8 @@ class Monitor(models.Model):
     last_start_at = models.DateTimeField(null=True, blank=True)
     last_start_rid = models.UUIDField(null=True, blank=True)
     last_duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # When to look at a heartbeat again: never later than its deadline, but a quick
+    # success ping leaves it behind (services._QUICK_SUCCESS), so it can be earlier.
     alert_after = models.DateTimeField(null=True, blank=True)
 
     # On a change: an incident of this severity is opened on DOWN and resolved on UP.
@@ -211,3 +213,12 @@ class MonitorIncident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monitor_id} ↔ {self.incident_id}"
+
+
+class PingBufferCursor(models.Model):
+    """The id of the last buffered ping applied (monitors.pingbuffer): one row, written with each batch."""
+
+    last_id = models.CharField(max_length=40, blank=True)
+
+    def __str__(self) -> str:
+        return self.last_id or "(none)"

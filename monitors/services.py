@@ -9,12 +9,12 @@ monitors to DOWN stamped with the computed deadline.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -225,8 +225,8 @@ def compute_alert_after(monitor: Monitor) -> datetime | None:
 
 
 def is_late(monitor: Monitor, now: datetime) -> bool:
-    start = grace_start(monitor)
-    return bool(start and monitor.alert_after and start <= now < monitor.alert_after)
+    start, deadline = grace_start(monitor), compute_alert_after(monitor)
+    return bool(start and deadline and start <= now < deadline)
 
 
 # --- pings ------------------------------------------------------------------------------
@@ -250,18 +250,33 @@ def parse_action(action: str | None) -> tuple[str, int | None]:
     raise InvalidPing("invalid url format")
 
 
-def record_ping(
-    ping_key,
+@dataclass(frozen=True)
+class PingInput:
+    """One ping as received, validated: what the ping log keeps and what the rules need."""
+
+    kind: str
+    exit_status: int | None
+    run_id: uuid.UUID | None
+    method: str
+    remote_addr: str
+    user_agent: str
+    body: str
+
+    @property
+    def is_plain_success(self) -> bool:
+        return self.kind == HeartbeatPing.Kind.SUCCESS and self.run_id is None and self.exit_status is None
+
+
+def parse_ping(
+    action: str | None,
     *,
-    action: str | None = None,
     method: str = "GET",
     body: bytes = b"",
     rid: str | None = None,
     remote_addr: str = "",
     user_agent: str = "",
-    now: datetime | None = None,
-) -> HeartbeatPing:
-    """Apply one ping to its heartbeat monitor (row-locked) and log it. Raises NotFoundError / InvalidPing."""
+) -> PingInput:
+    """Validate a ping's URL suffix and run id (raises InvalidPing) and cut its fields to size."""
     kind, exit_status = parse_action(action)
     run_id = None
     if rid:
@@ -269,122 +284,152 @@ def record_ping(
             run_id = uuid.UUID(rid)
         except ValueError:
             raise InvalidPing("invalid uuid format") from None
+    return PingInput(
+        kind=kind,
+        exit_status=exit_status,
+        run_id=run_id,
+        method=method[:7],
+        remote_addr=remote_addr[:45],
+        user_agent=user_agent[:200],
+        body=body[: ping_body_limit()].decode("utf-8", errors="replace"),
+    )
+
+
+def accept_ping(ping_key, *, action: str | None = None, now: datetime | None = None, **received) -> None:
+    """The endpoints' entry: validate, then hand the ping to the buffer (monitors.pingbuffer) when
+    Redis is there, else apply it at once. Raises InvalidPing / NotFoundError."""
+    from monitors import pingbuffer
+
+    ping = parse_ping(action, **received)
     now = now or timezone.now()
-    text = body[: ping_body_limit()].decode("utf-8", errors="replace")
-    if kind == HeartbeatPing.Kind.SUCCESS and run_id is None and exit_status is None:
-        ping = _quick_success(
-            ping_key, now=now, method=method, body=text, remote_addr=remote_addr, user_agent=user_agent
-        )
-        if ping is not None:
-            return ping
+    if not pingbuffer.push(ping_key, ping, now=now):
+        record_ping(ping_key, ping, now=now)
+
+
+def record_ping(
+    ping_key,
+    ping: PingInput | None = None,
+    *,
+    action: str | None = None,
+    now: datetime | None = None,
+    **received,
+) -> HeartbeatPing:
+    """Apply one ping to its heartbeat monitor (row-locked) and log it. Raises NotFoundError / InvalidPing."""
+    ping = ping or parse_ping(action, **received)
+    now = now or timezone.now()
+    if ping.is_plain_success:
+        logged = _quick_success(ping_key, ping, now=now)
+        if logged is not None:
+            return logged
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().filter(ping_key=ping_key, kind=MonitorKind.HEARTBEAT).first()
         if monitor is None:
             raise NotFoundError("not found")
-        _schedules[str(ping_key)] = (time.monotonic() + SCHEDULE_CACHE_SECONDS, _schedule_of(monitor))
-        ping = HeartbeatPing(
-            monitor=monitor,
-            created_at=now,
-            method=method[:7],
-            remote_addr=remote_addr[:45],
-            user_agent=user_agent[:200],
-            body=text,
-            rid=run_id,
-            exit_status=exit_status,
-        )
-        if monitor.status == MonitorStatus.PAUSED and monitor.manual_resume and kind != HeartbeatPing.Kind.LOG:
-            ping.kind = HeartbeatPing.Kind.IGNORED
-        else:
-            ping.kind = kind
-            _apply_ping(monitor, ping, now=now)
-        ping.save()
-        if ping.pk % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
-            _trim_pings(monitor.pk)
-    return ping
+        logged = apply_ping(monitor, ping, now=now)
+        logged.save()
+        if logged.pk % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
+            _trim_pings([monitor.pk])
+    return logged
 
 
-# The common ping (a plain success on an UP monitor with no run outstanding) in one
-# statement, without a row lock: the schedule is remembered per process (keyed by the
-# ping key) and must still match the row, or the full, locked path runs instead.
-SCHEDULE_CACHE_SECONDS = 10.0
-_schedules: dict[str, tuple[float, tuple]] = {}
+def apply_ping(monitor: Monitor, ping: PingInput, *, now: datetime) -> HeartbeatPing:
+    """The rules for one ping on a locked monitor; returns its (unsaved) log entry."""
+    logged = HeartbeatPing(
+        monitor=monitor,
+        created_at=now,
+        method=ping.method,
+        remote_addr=ping.remote_addr,
+        user_agent=ping.user_agent,
+        body=ping.body,
+        rid=ping.run_id,
+        exit_status=ping.exit_status,
+        kind=ping.kind,
+    )
+    if monitor.status == MonitorStatus.PAUSED and monitor.manual_resume and ping.kind != HeartbeatPing.Kind.LOG:
+        logged.kind = HeartbeatPing.Kind.IGNORED
+    else:
+        _apply_ping(monitor, logged, now=now)
+    return logged
+
+
+# The common ping (a plain success on an UP monitor with no run outstanding) is one
+# statement without a row lock, and it writes only last_ping_at, which no index
+# covers, so PostgreSQL updates the row in place (HOT). alert_after is left as it
+# was: it is the moment to look again, never later than the real deadline, and
+# mark_late_heartbeats recomputes it from last_ping_at when it comes round.
 _QUICK_SUCCESS = """
 WITH m AS (
-    UPDATE monitors_monitor SET last_ping_at = %(now)s, alert_after = %(alert_after)s
-    WHERE id = %(id)s AND status = 'up' AND last_start_at IS NULL
-      AND schedule_kind = %(schedule_kind)s AND period_seconds = %(period)s AND cron = %(cron)s
-      AND tz = %(tz)s AND grace_seconds = %(grace)s
+    UPDATE monitors_monitor SET last_ping_at = %(now)s
+    WHERE ping_key = %(key)s AND kind = 'heartbeat' AND status = 'up' AND last_start_at IS NULL
     RETURNING id
 )
 INSERT INTO monitors_heartbeatping
     (monitor_id, kind, created_at, method, remote_addr, user_agent, body, rid, exit_status, duration_ms)
 SELECT id, 'success', %(now)s, %(method)s, %(remote_addr)s, %(user_agent)s, %(body)s, NULL, NULL, NULL FROM m
-RETURNING id
+RETURNING id, monitor_id
 """
 
 
-def _schedule_of(monitor: Monitor) -> tuple:
-    return (
-        monitor.pk,
-        monitor.schedule_kind,
-        monitor.period_seconds,
-        monitor.cron,
-        monitor.tz,
-        monitor.grace_seconds,
-    )
-
-
-def _quick_success(ping_key, *, now, method, body, remote_addr, user_agent) -> HeartbeatPing | None:
+def _quick_success(ping_key, ping: PingInput, *, now: datetime) -> HeartbeatPing | None:
     from django.db import connection
 
-    cached = _schedules.get(str(ping_key))
-    if connection.vendor != "postgresql" or cached is None or cached[0] < time.monotonic():
+    if connection.vendor != "postgresql":
         return None
-    monitor_id, schedule_kind, period, cron, tz, grace = cached[1]
-    probe = Monitor(
-        pk=monitor_id, schedule_kind=schedule_kind, period_seconds=period, cron=cron, tz=tz, grace_seconds=grace
-    )
-    probe.last_ping_at = now
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _QUICK_SUCCESS,
-            {
-                "now": now,
-                "alert_after": compute_alert_after(probe),
-                "id": monitor_id,
-                "schedule_kind": schedule_kind,
-                "period": period,
-                "cron": cron,
-                "tz": tz,
-                "grace": grace,
-                "method": method[:7],
-                "remote_addr": remote_addr[:45],
-                "user_agent": user_agent[:200],
-                "body": body,
-            },
-        )
-        row = cursor.fetchone()
+    params = {
+        "now": now,
+        "key": ping_key,
+        "method": ping.method,
+        "remote_addr": ping.remote_addr,
+        "user_agent": ping.user_agent,
+        "body": ping.body,
+    }
+    # A server-side prepared statement: PostgreSQL parses and plans it once per connection.
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_QUICK_SUCCESS, params, prepare=True)
+            row = cursor.fetchone()
     if row is None:
-        return None  # not in the simple state (or the schedule changed): take the locked path
-    ping = HeartbeatPing(
-        pk=row[0],
+        return None  # unknown key, or not in the simple state: the locked path decides
+    ping_id, monitor_id = row
+    if ping_id % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
+        _trim_pings([monitor_id])
+    return HeartbeatPing(
+        pk=ping_id,
         monitor_id=monitor_id,
         kind=HeartbeatPing.Kind.SUCCESS,
         created_at=now,
-        method=method[:7],
-        remote_addr=remote_addr[:45],
-        user_agent=user_agent[:200],
-        body=body,
+        method=ping.method,
+        remote_addr=ping.remote_addr,
+        user_agent=ping.user_agent,
+        body=ping.body,
     )
-    if ping.pk % 20 == 0:
-        _trim_pings(monitor_id)
-    return ping
 
 
-def _trim_pings(monitor_id: int) -> None:
-    keep = HeartbeatPing.objects.filter(monitor_id=monitor_id).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
-    if keep:
-        HeartbeatPing.objects.filter(monitor_id=monitor_id, pk__lte=keep[0]).delete()
+_TRIM_PINGS = """
+DELETE FROM monitors_heartbeatping WHERE id IN (
+    SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY monitor_id ORDER BY created_at DESC, id DESC) AS n
+        FROM monitors_heartbeatping WHERE monitor_id = ANY(%(ids)s)
+    ) AS numbered WHERE n > %(kept)s
+)
+"""
+
+
+def _trim_pings(monitor_ids: list[int]) -> None:
+    """Keep the newest PING_LOG_KEPT pings of each monitor (one prepared statement on PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        for monitor_id in monitor_ids:
+            keep = list(
+                HeartbeatPing.objects.filter(monitor_id=monitor_id).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
+            )
+            if keep:
+                HeartbeatPing.objects.filter(monitor_id=monitor_id, pk__lte=keep[0]).delete()
+        return
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_TRIM_PINGS, {"ids": list(monitor_ids), "kept": PING_LOG_KEPT}, prepare=True)
 
 
 def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None:
@@ -413,28 +458,44 @@ def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None
     Monitor.objects.filter(pk=monitor.pk).update(**{name: getattr(monitor, name) for name in fields})
 
 
-def mark_late_heartbeats(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Flip every overdue heartbeat to DOWN, stamped with its deadline. Safe on any number of workers."""
+def mark_late_heartbeats(*, now: datetime | None = None, limit: int = 1000, rounds: int = 20) -> int:
+    """Flip every overdue heartbeat to DOWN, stamped with its deadline. Safe on any number of workers.
+
+    A row comes up when its alert_after passes; quick pings do not move alert_after,
+    so most rows that come up have pinged since and only get their deadline pushed
+    on (in one statement per batch). Buffered pings are applied first: one that
+    arrived before a deadline must count."""
+    from monitors import pingbuffer
+
     now = now or timezone.now()
+    pingbuffer.apply_pending(wait_seconds=10)
     flipped = 0
-    with transaction.atomic():
-        overdue = list(
-            Monitor.objects.heartbeats_overdue(now).select_for_update(skip_locked=True).order_by("alert_after")[:limit]
-        )
-        for monitor in overdue:
-            deadline = compute_alert_after(monitor)
-            if deadline is None or deadline > now:
-                Monitor.objects.filter(pk=monitor.pk).update(alert_after=deadline)
-                continue
-            reason = (
-                "the job started but did not finish within the grace time"
-                if (
-                    monitor.last_start_at
-                    and deadline == monitor.last_start_at + timedelta(seconds=monitor.grace_seconds)
-                )
-                else "the success signal did not arrive on time (grace time passed)"
+    for _ in range(rounds):
+        with transaction.atomic():
+            overdue = list(
+                Monitor.objects.heartbeats_overdue(now)
+                .select_for_update(skip_locked=True)
+                .order_by("alert_after")[:limit]
             )
-            flipped += set_status(monitor, MonitorStatus.DOWN, reason=reason, at=deadline)
+            pushed = []
+            for monitor in overdue:
+                deadline = compute_alert_after(monitor)
+                if deadline is None or deadline > now:
+                    monitor.alert_after = deadline
+                    pushed.append(monitor)
+                    continue
+                reason = (
+                    "the job started but did not finish within the grace time"
+                    if (
+                        monitor.last_start_at
+                        and deadline == monitor.last_start_at + timedelta(seconds=monitor.grace_seconds)
+                    )
+                    else "the success signal did not arrive on time (grace time passed)"
+                )
+                flipped += set_status(monitor, MonitorStatus.DOWN, reason=reason, at=deadline)
+            Monitor.objects.bulk_update(pushed, ["alert_after"], batch_size=500)
+        if len(overdue) < limit:
+            break
     return flipped
 
 

@@ -5,6 +5,13 @@ from celery import shared_task
 from monitors import services
 
 
+@shared_task(name="monitors.apply_pending_pings", ignore_result=True)
+def apply_pending_pings() -> int:
+    from monitors import pingbuffer
+
+    return pingbuffer.apply_pending()
+
+
 @shared_task(name="monitors.mark_late_heartbeats", ignore_result=True)
 def mark_late_heartbeats() -> int:
     return services.mark_late_heartbeats()

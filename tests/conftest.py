@@ -16,6 +16,10 @@ def _fresh_rate_limits_and_cache():
 
     services.forget_keys()  # remembered ingest keys would outlive the test's rows
     services._wake_paused_until = 0.0
+    from monitors import pingbuffer
+
+    pingbuffer.forget_keys()
+    pingbuffer._paused_until = 0.0
     if settings.REDIS_URL:
         from tracepoint import redis
 

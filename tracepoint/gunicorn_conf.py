@@ -5,6 +5,8 @@ Command-line flags still win, so deployments can override any of these.
 
 import os
 
+from gunicorn import glogging
+
 wsgi_app = "tracepoint.wsgi:application"
 # Load the app in the master: a bad setting stops gunicorn with one line
 # instead of workers failing to boot forever, and workers share memory.
@@ -26,3 +28,15 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, minus the access-log atoms it builds for every request whenever
+    logconfig_dict is set (even with the access logger silenced as above)."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = Logger

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitors import services
+from monitors import pingbuffer, services
 from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, StatusPeriod
 from tracepoint.errors import NotFoundError
 
@@ -20,6 +20,7 @@ def heartbeat(**fields) -> Monitor:
 
 
 def refreshed(monitor: Monitor) -> Monitor:
+    pingbuffer.apply_pending()  # pings sent over HTTP wait in Redis when it is configured
     monitor.refresh_from_db()
     return monitor
 
@@ -201,6 +202,7 @@ def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
         client.post(f"/ping/{monitor.ping_key}/1", data=b"Traceback: boom", content_type="text/plain").status_code
         == 200
     )
+    pingbuffer.apply_pending()
     ping = HeartbeatPing.objects.get(exit_status=1)
     assert ping.body == "Tracebac"  # the first PING_BODY_LIMIT bytes
     assert refreshed(monitor).status == MonitorStatus.DOWN
@@ -238,16 +240,26 @@ def test_a_plain_success_on_an_up_monitor_is_one_statement_and_keeps_the_rules(d
 
     monitor = heartbeat()
     services.record_ping(monitor.ping_key, now=T0)  # pending → up, through the locked path
+    assert refreshed(monitor).alert_after == T0 + timedelta(hours=1, minutes=5)
     with CaptureQueriesContext(connection) as queries:
         ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=30))
-    assert len(queries) == 1 and ping.kind == "success"
+    assert not queries.captured_queries  # one prepared statement on the raw connection
+    assert ping.kind == "success" and HeartbeatPing.objects.filter(pk=ping.pk, kind="success").exists()
     monitor = refreshed(monitor)
     assert monitor.last_ping_at == T0 + timedelta(minutes=30)
-    assert monitor.alert_after == T0 + timedelta(hours=1, minutes=35)
-    # An outstanding start, a down monitor or a changed schedule fall back to the full rules.
-    services.record_ping(monitor.ping_key, action="start", now=T0 + timedelta(minutes=40))
-    ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=41))
+    # alert_after stays behind (only last_ping_at is written); the deadline itself moved on,
+    assert monitor.alert_after == T0 + timedelta(hours=1, minutes=5)
+    assert services.compute_alert_after(monitor) == T0 + timedelta(hours=1, minutes=35)
+    assert not services.is_late(monitor, T0 + timedelta(hours=1, minutes=10))
+    # and the sweeper, coming round at the old alert_after, pushes it on instead of flipping.
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=1, minutes=6)) == 0
+    monitor = refreshed(monitor)
+    assert monitor.status == MonitorStatus.UP and monitor.alert_after == T0 + timedelta(hours=1, minutes=35)
+    assert services.mark_late_heartbeats(now=T0 + timedelta(hours=1, minutes=35)) == 1
+    assert refreshed(monitor).status == MonitorStatus.DOWN
+    # A down monitor or an outstanding start fall back to the full rules.
+    services.record_ping(monitor.ping_key, now=T0 + timedelta(hours=2))
+    assert refreshed(monitor).status == MonitorStatus.UP
+    services.record_ping(monitor.ping_key, action="start", now=T0 + timedelta(hours=2, minutes=40))
+    ping = services.record_ping(monitor.ping_key, now=T0 + timedelta(hours=2, minutes=41))
     assert ping.duration_ms == 60_000
-    Monitor.objects.filter(pk=monitor.pk).update(period_seconds=7200)  # edited in another process
-    services.record_ping(monitor.ping_key, now=T0 + timedelta(minutes=50))
-    assert refreshed(monitor).alert_after == T0 + timedelta(hours=2, minutes=55)
