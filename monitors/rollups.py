@@ -83,7 +83,19 @@ def _p95(samples: list[int]) -> int | None:
 
 def series(monitor: Monitor, *, since: datetime, until: datetime, resolution: str) -> list[dict]:
     """Latency points, oldest first: resolution "minute" (last 48 h) or "hour"."""
-    rows = LatencyRollup.objects.filter(monitor=monitor, start__gt=since - BLOCK, start__lte=until).order_by("start")
+    return series_many([monitor.pk], since=since, until=until, resolution=resolution)[monitor.pk]
+
+
+def series_many(monitor_ids: list[int], *, since: datetime, until: datetime, resolution: str) -> dict[int, list[dict]]:
+    """``series`` for several monitors in one query (the monitor list's sparklines)."""
+    rows = LatencyRollup.objects.filter(monitor_id__in=monitor_ids, start__gt=since - BLOCK, start__lte=until)
+    grouped: dict[int, list[LatencyRollup]] = {pk: [] for pk in monitor_ids}
+    for row in rows.order_by("start"):
+        grouped[row.monitor_id].append(row)
+    return {pk: _points(found, since=since, until=until, resolution=resolution) for pk, found in grouped.items()}
+
+
+def _points(rows: list[LatencyRollup], *, since: datetime, until: datetime, resolution: str) -> list[dict]:
     points = []
     for row in rows:
         if resolution == "minute":

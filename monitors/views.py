@@ -21,25 +21,22 @@ CHART_WIDTH, CHART_HEIGHT = 720, 120
 STATUS_COLOURS = {"up": "up", "degraded": "degraded", "down": "down", "paused": "paused", "pending": "pending"}
 
 
-def _uptime(monitor: Monitor, window: str, now) -> float | None:
-    return services.uptime(monitor, window=window, now=now).percent
-
-
 @role_required("viewer")
 def index(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     page = Paginator(Monitor.objects.order_by("name", "id"), 25).get_page(request.GET.get("page"))
-    rows = []
-    for monitor in page.object_list:
-        hourly = rollups.series(monitor, since=now - timedelta(hours=24), until=now, resolution="hour")
-        rows.append(
-            {
-                "monitor": monitor,
-                "uptime_24h": _uptime(monitor, "24h", now),
-                "uptime_30d": _uptime(monitor, "30d", now),
-                "latency": [point["avg_ms"] or 0 for point in hourly],
-            }
-        )
+    ids = [monitor.pk for monitor in page.object_list]
+    uptimes = services.uptimes(ids, ("24h", "30d"), now=now)
+    hourly = rollups.series_many(ids, since=now - timedelta(hours=24), until=now, resolution="hour")
+    rows = [
+        {
+            "monitor": monitor,
+            "uptime_24h": uptimes[monitor.pk]["24h"].percent,
+            "uptime_30d": uptimes[monitor.pk]["30d"].percent,
+            "latency": [point["avg_ms"] or 0 for point in hourly[monitor.pk]],
+        }
+        for monitor in page.object_list
+    ]
     return render(
         request,
         "monitors/index.html",
@@ -86,7 +83,10 @@ def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | 
     ping_url = f"{base}/ping/{monitor.ping_key}" if monitor.kind == MonitorKind.HEARTBEAT else ""
     return {
         "monitor": monitor,
-        "uptimes": [(window, _uptime(monitor, window, now)) for window in ("24h", "7d", "30d", "90d")],
+        "uptimes": [
+            (window, uptime.percent)
+            for window, uptime in services.uptimes([monitor.pk], tuple(services.WINDOWS), now=now)[monitor.pk].items()
+        ],
         "bars": _daily_bars(monitor, now),
         "chart": _latency_chart(points),
         "width": CHART_WIDTH,

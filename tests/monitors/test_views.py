@@ -28,6 +28,27 @@ def test_the_list_shows_status_uptime_and_latency(client, viewer):
     assert "New monitor" not in page  # viewers do not create
 
 
+def test_the_list_costs_the_same_queries_for_3_monitors_as_for_25(client, viewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for_list() -> int:
+        client.force_login(viewer)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/monitors/").status_code == 200
+        return len(queries)
+
+    def add(n: int) -> None:
+        for index in range(n):
+            monitor = services.create_monitor(name=f"site {index}", kind="tcp", host="db.example", port=5432)
+            services.record_result(monitor.pk, CheckResult("up", 5 + index), now=timezone.now() - timedelta(hours=2))
+
+    add(3)
+    few = queries_for_list()
+    add(22)
+    assert queries_for_list() == few
+
+
 def test_the_detail_page_draws_90_daily_bars_the_chart_and_the_periods(client, viewer):
     monitor = services.create_monitor(name="API", kind="http", url="https://api.example/", down_after=1)
     now = timezone.now()
