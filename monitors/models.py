@@ -29,6 +29,7 @@ class MonitorStatus(models.TextChoices):
     DOWN = "down", "Down"
     DEGRADED = "degraded", "Degraded"
     PAUSED = "paused", "Paused"
+    MAINTENANCE = "maintenance", "Maintenance"
 
 
 class ScheduleKind(models.TextChoices):
@@ -42,14 +43,14 @@ class MonitorQuerySet(models.QuerySet):
 
     def heartbeats_overdue(self, now: datetime) -> MonitorQuerySet:
         return self.filter(kind=MonitorKind.HEARTBEAT, alert_after__lte=now).exclude(
-            status__in=[MonitorStatus.DOWN, MonitorStatus.PAUSED]
+            status__in=[MonitorStatus.DOWN, MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE]
         )
 
 
 class Monitor(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=MonitorKind.choices)
-    status = models.CharField(max_length=10, choices=MonitorStatus.choices, default=MonitorStatus.PENDING)
+    status = models.CharField(max_length=16, choices=MonitorStatus.choices, default=MonitorStatus.PENDING)
     status_changed_at = models.DateTimeField(null=True, blank=True)
 
     # HTTP(S)
@@ -75,7 +76,7 @@ class Monitor(models.Model):
     # Anti-flapping: the status changes after this many agreeing results in a row.
     down_after = models.PositiveSmallIntegerField(default=2)
     up_after = models.PositiveSmallIntegerField(default=1)
-    streak_status = models.CharField(max_length=10, choices=MonitorStatus.choices, blank=True)
+    streak_status = models.CharField(max_length=16, choices=MonitorStatus.choices, blank=True)
     streak_count = models.PositiveIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -130,7 +131,7 @@ class StatusPeriod(models.Model):
     """One stretch of one status: written when the status changes, never per check."""
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="periods")
-    status = models.CharField(max_length=10, choices=MonitorStatus.choices)
+    status = models.CharField(max_length=16, choices=MonitorStatus.choices)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)

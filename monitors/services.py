@@ -37,7 +37,7 @@ PING_LOG_KEPT = 100
 DEFAULT_PING_BODY_LIMIT = 10_000
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 # Time in these states counts neither up nor down.
-EXCLUDED = {MonitorStatus.PAUSED, MonitorStatus.PENDING}
+EXCLUDED = {MonitorStatus.PAUSED, MonitorStatus.PENDING, MonitorStatus.MAINTENANCE}
 UP_STATES = {MonitorStatus.UP, MonitorStatus.DEGRADED}
 
 
@@ -71,8 +71,10 @@ QUIET_CHANGES = {
 
 def _on_change(monitor: Monitor, previous: str, status: str, *, reason: str, at: datetime) -> None:
     """Alerts through the notification channels; an incident opened on DOWN and resolved on recovery."""
-    if status == MonitorStatus.PAUSED or (previous == MonitorStatus.PAUSED and status == MonitorStatus.PENDING):
-        return
+    if status in (MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE) or (
+        previous in (MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE) and status == MonitorStatus.PENDING
+    ):
+        return  # planned: neither alerts nor incidents
     if (previous, status) not in QUIET_CHANGES:
         _notify(monitor, previous, status, reason=reason, at=at)
     if not monitor.open_incident:
@@ -465,7 +467,9 @@ def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None
                     monitor.last_duration_ms = ping.duration_ms
             if matched or kind == HeartbeatPing.Kind.FAIL or ping.rid is None:
                 monitor.last_start_at = monitor.last_start_rid = None
-        if kind == HeartbeatPing.Kind.SUCCESS:
+        if monitor.status == MonitorStatus.MAINTENANCE:
+            pass  # logged and timed, but the status waits for the end of the maintenance
+        elif kind == HeartbeatPing.Kind.SUCCESS:
             set_status(monitor, MonitorStatus.UP, reason="success signal", at=now)
         else:
             reason = f"exit status {ping.exit_status}" if ping.exit_status else "received a failure signal"
@@ -538,6 +542,35 @@ def resume(monitor_id, *, now: datetime | None = None) -> Monitor:
     return Monitor.objects.get(pk=monitor_id)
 
 
+def begin_maintenance(monitor_ids, *, now: datetime | None = None, reason: str = "maintenance") -> int:
+    """Planned work: the monitors still check and take pings, but change no status and send no alert;
+    the time counts neither up nor down. Paused monitors stay paused. Returns how many went in."""
+    now = now or timezone.now()
+    started = 0
+    with transaction.atomic():
+        for monitor in Monitor.objects.select_for_update().filter(pk__in=list(monitor_ids)).order_by("pk"):
+            if monitor.status in (MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE):
+                continue
+            started += set_status(monitor, MonitorStatus.MAINTENANCE, reason=reason, at=now)
+            Monitor.objects.filter(pk=monitor.pk).update(streak_status="", streak_count=0)
+    return started
+
+
+def end_maintenance(monitor_ids, *, now: datetime | None = None) -> int:
+    """Back to PENDING, checked at once; as after a resume, the next results decide (and alert)."""
+    now = now or timezone.now()
+    ended = 0
+    with transaction.atomic():
+        for monitor in Monitor.objects.select_for_update().filter(pk__in=list(monitor_ids)).order_by("pk"):
+            if monitor.status != MonitorStatus.MAINTENANCE:
+                continue
+            ended += set_status(monitor, MonitorStatus.PENDING, reason="maintenance ended", at=now)
+            Monitor.objects.filter(pk=monitor.pk).update(
+                streak_status="", streak_count=0, next_check_at=now, alert_after=compute_alert_after(monitor)
+            )
+    return ended
+
+
 # --- active checks: claim, run, record -------------------------------------------------------------
 
 
@@ -566,6 +599,12 @@ def record_result(monitor_id: int, result, *, now: datetime | None = None) -> bo
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().filter(pk=monitor_id).first()
         if monitor is None or monitor.status == MonitorStatus.PAUSED:
+            return False
+        if monitor.status == MonitorStatus.MAINTENANCE:  # latency is kept; the status waits
+            Monitor.objects.filter(pk=monitor.pk).update(
+                last_checked_at=now, last_latency_ms=result.latency_ms, last_error=result.error[:500]
+            )
+            rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
             return False
         if monitor.streak_status == result.status:
             monitor.streak_count += 1

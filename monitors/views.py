@@ -18,7 +18,6 @@ from monitors.models import Monitor, MonitorKind, StatusPeriod
 from tracepoint.accounts.roles import RESPONDER, has_role, role_required
 
 CHART_WIDTH, CHART_HEIGHT = 720, 120
-STATUS_COLOURS = {"up": "up", "degraded": "degraded", "down": "down", "paused": "paused", "pending": "pending"}
 
 
 @role_required("viewer")
@@ -48,7 +47,7 @@ def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:
     """One bar per day: its worst state and its uptime, from the periods."""
     start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     periods = list(StatusPeriod.objects.filter(monitor=monitor).exclude(ended_at__lt=start).order_by("started_at"))
-    rank = {"down": 3, "degraded": 2, "up": 1}
+    rank = {"down": 3, "degraded": 2, "up": 1, "maintenance": 0}
     bars = []
     for index in range(days):
         day_start = start + timedelta(days=index)
