@@ -94,7 +94,7 @@ def envelope(key: str, group: int, rng: random.Random) -> bytes:
 
 
 def cpu_by_program() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by every process, summed per program."""
+    """CPU seconds (user + system) used so far by every process and its reaped children, summed per program."""
     tick = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
     for entry in Path("/proc").iterdir():
@@ -109,7 +109,9 @@ def cpu_by_program() -> dict[str, float]:
             (n for n in ("gunicorn", "celery", "postgres", "redis-server", "wrk") if n in cmdline),
             "other",
         )
-        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        # utime + stime, plus cutime + cstime: the CPU of children already reaped (a
+        # PostgreSQL backend ends with its connection; the postmaster keeps its total).
+        totals[name] = totals.get(name, 0.0) + sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
     return totals
 
 
