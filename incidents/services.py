@@ -81,6 +81,8 @@ def _after_commit(incident: Incident, *, topic: str | None = None, **notificatio
     """Invalidate the cached detail and notify once the change is committed."""
     incident_id = incident.pk
     transaction.on_commit(lambda: incident_cache.invalidate(incident_id))
+    for hook in CHANGED_HOOKS:
+        transaction.on_commit(partial(hook, incident_id), robust=True)
     if topic:
         _notify(incident, topic=topic, **notification)
 
@@ -222,6 +224,8 @@ def _apply_transition(incident: Incident, target: str, actor: Actor, now: dateti
     return True
 
 
+# Called after commit with the incident id after any change (status pages: new versions).
+CHANGED_HOOKS: list[Callable[[Any], None]] = []
 # Called after commit with (incident id, user or None) when an incident is resolved;
 # the events app registers one that resolves the issues linked to it.
 RESOLVED_HOOKS: list[Callable[[Any, Any], None]] = []

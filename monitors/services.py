@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -58,7 +61,16 @@ def set_status(monitor: Monitor, status: str, *, reason: str = "", at: datetime)
     monitor.status, monitor.status_changed_at = status, at
     Monitor.objects.filter(pk=monitor.pk).update(status=status, status_changed_at=at)
     _on_change(monitor, previous, status, reason=reason, at=at)
+    for hook in STATUS_HOOKS:
+        transaction.on_commit(partial(hook, monitor.pk), robust=True)
     return True
+
+
+# Called after commit with the monitor's id when its status changed (status pages: the
+# components it drives), and in the transaction with (monitor id, incident id) when it
+# opened an incident (status pages: link the incident to those components' pages).
+STATUS_HOOKS: list[Callable[[int], None]] = []
+INCIDENT_HOOKS: list[Callable[[int, Any], None]] = []
 
 
 # A first result, a pause and a resume are not news; everything else is.
@@ -106,6 +118,8 @@ def _open_incident(monitor: Monitor, *, reason: str, at: datetime) -> None:
         now=at,
     )
     MonitorIncident.objects.create(monitor=monitor, incident=incident)
+    for hook in INCIDENT_HOOKS:
+        hook(monitor.pk, incident.pk)
 
 
 def _resolve_incidents(monitor: Monitor, *, at: datetime) -> None:

@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class StatuspagesConfig(AppConfig):
     name = "statuspages"
     verbose_name = "Status pages"
+
+    def ready(self) -> None:
+        from incidents import services as incident_services
+        from monitors import services as monitor_services
+        from statuspages import services
+
+        for hooks, hook in (
+            (monitor_services.STATUS_HOOKS, services.monitor_status_changed),
+            (monitor_services.INCIDENT_HOOKS, services.monitor_opened_incident),
+            (incident_services.CHANGED_HOOKS, services.incident_changed),
+        ):
+            if hook not in hooks:
+                hooks.append(hook)

@@ -224,6 +224,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
     "mark-late-heartbeats": {"task": "monitors.mark_late_heartbeats", "schedule": 30.0},
     "apply-pending-pings": {"task": "monitors.apply_pending_pings", "schedule": 5.0},
+    "advance-maintenances": {"task": "statuspages.advance_maintenances", "schedule": 30.0},
     "run-due-checks": {"task": "monitors.run_due_checks", "schedule": 5.0},
     "trim-monitor-rollups": {"task": "monitors.trim_rollups", "schedule": crontab(hour=3, minute=41)},
     "send-daily-digests": {

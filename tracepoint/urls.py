@@ -40,6 +40,8 @@ urlpatterns = [
     path("issues/", include("events.urls")),
     path("monitors/", include("monitors.urls")),
     path("status-pages/", include("statuspages.urls")),
+    # Public status pages, their JSON, feeds and badges (statuspages.public).
+    path("", include("statuspages.public_urls")),
     # One login page for everyone, with its rate limit: the admin's own login form redirects there.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,326 @@
+"""The public side of a status page: HTML, Statuspage-compatible JSON, feeds and badges.
+
+Everything is built from ``snapshot.take`` and cached whole, keyed by the page's
+``version`` (bumped by every change that shows, statuspages.services.touch) and
+the page's local date (the uptime bars move at midnight); entries also expire
+after CACHE_SECONDS so today's bar keeps up. Answers carry an ETag and
+Last-Modified and turn into 304 for a client that has them. Public pages never
+touch the session, so proxies may cache them; private ones (login or the page's
+password) are ``Cache-Control: private`` and show nothing to anyone else: not
+the page, not its JSON, feeds or badges (404, as for a page that does not exist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import http_date, url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from statuspages import snapshot as snapshots
+from statuspages.models import StatusPage
+
+CACHE_SECONDS = 60
+JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+META_SECONDS = 300
+SESSION_KEY = "statuspage-access"
+
+
+# --- page lookup, access and the response cache -----------------------------------------------
+
+
+def _meta_key(slug: str) -> str:
+    return f"statuspages:meta:{slug}"
+
+
+def forget_pages(page_ids) -> None:
+    """Drop the remembered versions of these pages (called after a change commits)."""
+    cache.delete_many(
+        [_meta_key(slug) for slug in StatusPage.objects.filter(pk__in=page_ids).values_list("slug", flat=True)]
+    )
+
+
+def forget_slug(slug: str) -> None:
+    cache.delete(_meta_key(slug))
+
+
+def _meta(slug: str) -> dict | None:
+    """The few fields every public request needs, remembered until the page changes."""
+    meta = cache.get(_meta_key(slug))
+    if meta is None:
+        fields = ("pk", "version", "updated_at", "is_public", "time_zone", "password")
+        row = StatusPage.objects.filter(slug=slug).values(*fields).first()
+        meta = row or {}
+        if row:
+            meta["has_password"] = bool(meta.pop("password"))
+        cache.set(_meta_key(slug), meta, META_SECONDS)
+    return meta or None
+
+
+def may_see(request: HttpRequest, meta: dict) -> bool:
+    if meta["is_public"]:
+        return True
+    if request.user.is_authenticated:
+        return True
+    return meta["pk"] in request.session.get(SESSION_KEY, [])
+
+
+def _page(request: HttpRequest, slug: str) -> dict:
+    meta = _meta(slug)
+    if meta is None or not may_see(request, meta):
+        raise Http404("No such status page.")
+    return meta
+
+
+def _cached(
+    request: HttpRequest, meta: dict, name: str, build: Callable[[], tuple[bytes, str]], *, extra_headers=None
+) -> HttpResponse:
+    """One cached representation of the page (``name``): build() → (body, content type)."""
+    local_day = timezone.now().astimezone(ZoneInfo(meta["time_zone"])).date().isoformat()
+    key = f"statuspages:out:{meta['pk']}:{meta['version']}:{local_day}:{hashlib.sha1(name.encode()).hexdigest()}"  # noqa: S324 - a cache key
+    etag = f'"{meta["pk"]}-{meta["version"]}-{local_day}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(meta["updated_at"].timestamp()),
+        "Cache-Control": f"public, max-age={CACHE_SECONDS}" if meta["is_public"] else "private, no-cache",
+        **(extra_headers or {}),
+    }
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponseNotModified()
+    else:
+        stored = cache.get(key)
+        if stored is None:
+            stored = build()
+            cache.set(key, stored, CACHE_SECONDS)
+        body, content_type = stored
+        response = HttpResponse(body, content_type=content_type)
+    for header, value in headers.items():
+        response[header] = value
+    return response
+
+
+def _load(meta: dict) -> StatusPage:
+    return StatusPage.objects.get(pk=meta["pk"])
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+
+@require_GET
+def page(request: HttpRequest, slug: str) -> HttpResponse:
+    meta = _meta(slug)
+    if meta is not None and not may_see(request, meta):  # a private page: ask for its password or a login
+        here = reverse("statuspages-public:page", args=[slug])
+        if meta["has_password"]:
+            return redirect(f"{reverse('statuspages-public:access', args=[slug])}?next={here}")
+        return redirect(f"{reverse('login')}?next={here}")
+    meta = _page(request, slug)
+
+    def build():
+        snap = snapshots.take(_load(meta))
+        rows = snapshots.bars(snap)
+        html = render_to_string(
+            "statuspages/public/page.html",
+            {
+                "snap": snap,
+                "page": snap.page,
+                "bars": rows,
+                "uptimes": {pk: snapshots.window_uptime(r) for pk, r in rows.items()},
+            },
+        )
+        return html.encode(), "text/html; charset=utf-8"
+
+    return _cached(request, meta, "page", build)
+
+
+@require_GET
+def incident(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    meta = _page(request, slug)
+
+    def build():
+        status_page = _load(meta)
+        link = snapshots.published_incidents(status_page).filter(public_id=public_id).first()
+        if link is None:
+            return b"", "missing"
+        html = render_to_string(
+            "statuspages/public/incident.html",
+            {"page": status_page, "item": link, "status": snapshots.incident_status(link), "kind": "incident"},
+        )
+        return html.encode(), "text/html; charset=utf-8"
+
+    response = _cached(request, meta, f"incident:{public_id}", build)
+    if response.get("Content-Type") == "missing":
+        raise Http404("No such incident.")
+    return response
+
+
+@require_GET
+def maintenance(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    meta = _page(request, slug)
+
+    def build():
+        status_page = _load(meta)
+        window = snapshots.maintenances(status_page).filter(public_id=public_id).first()
+        if window is None:
+            return b"", "missing"
+        html = render_to_string(
+            "statuspages/public/incident.html",
+            {"page": status_page, "item": window, "status": window.status, "kind": "maintenance"},
+        )
+        return html.encode(), "text/html; charset=utf-8"
+
+    response = _cached(request, meta, f"maintenance:{public_id}", build)
+    if response.get("Content-Type") == "missing":
+        raise Http404("No such maintenance.")
+    return response
+
+
+@require_GET
+def history(request: HttpRequest, slug: str) -> HttpResponse:
+    """Incidents and maintenance by month, newest month first: ``?month=YYYY-MM`` (default: this month)."""
+    meta = _page(request, slug)
+    zone = ZoneInfo(meta["time_zone"])
+    today = timezone.now().astimezone(zone)
+    try:
+        year, month = (int(part) for part in request.GET.get("month", f"{today:%Y-%m}").split("-"))
+        start = datetime(year, month, 1, tzinfo=zone)
+    except (TypeError, ValueError):
+        raise Http404("Use ?month=YYYY-MM.") from None
+    if start > today:
+        raise Http404("That month has not happened yet.")
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    previous = datetime(year - (month == 1), 12 if month == 1 else month - 1, 1, tzinfo=zone)
+
+    def build():
+        status_page = _load(meta)
+        incidents = list(
+            snapshots.published_incidents(status_page).filter(
+                incident__created_at__gte=start, incident__created_at__lt=end
+            )
+        )
+        windows = list(snapshots.maintenances(status_page).filter(scheduled_for__gte=start, scheduled_for__lt=end))
+        html = render_to_string(
+            "statuspages/public/history.html",
+            {
+                "page": status_page,
+                "month": start,
+                "previous": previous,
+                "next": end if end <= today else None,
+                "incidents": [(link, snapshots.incident_status(link)) for link in incidents],
+                "maintenances": windows,
+            },
+        )
+        return html.encode(), "text/html; charset=utf-8"
+
+    return _cached(request, meta, f"history:{start:%Y-%m}", build)
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def access(request: HttpRequest, slug: str) -> HttpResponse:
+    """The password form of a private page."""
+    from tracepoint.ratelimit import client_ip, hit
+
+    status_page = StatusPage.objects.filter(slug=slug, is_public=False).exclude(password="").first()
+    if status_page is None:
+        raise Http404("No such status page.")
+    error = ""
+    if request.method == "POST":
+        decision = hit("auth", f"statuspage:{status_page.pk}:{client_ip(request)}")
+        if not decision.allowed:
+            error = "Too many attempts; try again in a minute."
+        elif status_page.check_password(request.POST.get("password", "")):
+            request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, []), status_page.pk]
+            target = request.POST.get("next") or reverse("statuspages-public:page", args=[slug])
+            if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+                target = reverse("statuspages-public:page", args=[slug])
+            return redirect(target)
+        else:
+            error = "That password is not right."
+    return render(
+        request,
+        "statuspages/public/access.html",
+        {"page": status_page, "error": error, "next": request.GET.get("next", "")},
+        status=400 if error else 200,
+    )
+
+
+# --- Statuspage-compatible JSON -----------------------------------------------------------------
+
+API_RESOURCES = {
+    "summary.json",
+    "status.json",
+    "components.json",
+    "incidents.json",
+    "incidents/unresolved.json",
+    "scheduled-maintenances.json",
+    "scheduled-maintenances/upcoming.json",
+    "scheduled-maintenances/active.json",
+}
+
+
+@require_GET
+def api(request: HttpRequest, slug: str, resource: str) -> HttpResponse:
+    from statuspages import statuspage_json
+
+    if resource not in API_RESOURCES:
+        response = HttpResponse(json.dumps({"error": "not found"}), status=404, content_type="application/json")
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+    meta = _page(request, slug)
+
+    def build():
+        body = statuspage_json.render(_load(meta), resource, base_url=request.build_absolute_uri("/").rstrip("/"))
+        # <, > and & as \u escapes: the same strings to a JSON client, inert if a browser renders the body.
+        text = json.dumps(body, ensure_ascii=False).translate(JSON_ESCAPES)
+        return text.encode(), "application/json"
+
+    return _cached(request, meta, f"api:{resource}", build, extra_headers={"Access-Control-Allow-Origin": "*"})
+
+
+# --- feeds and badges -----------------------------------------------------------------------------
+
+
+@require_GET
+def feed(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    from statuspages import feeds
+
+    meta = _page(request, slug)
+
+    def build():
+        return feeds.render(_load(meta), kind, base_url=request.build_absolute_uri("/").rstrip("/"))
+
+    return _cached(request, meta, f"feed:{kind}", build)
+
+
+@require_GET
+def badge(request: HttpRequest, slug: str, component: str | None = None) -> HttpResponse:
+    from statuspages import badges
+
+    meta = _page(request, slug)
+
+    def build():
+        status_page = _load(meta)
+        if component is None:
+            snap = snapshots.take(status_page)
+            return badges.page_badge(snap.indicator, snap.description).encode(), "image/svg+xml"
+        found = status_page.components.filter(public_id=component).first()
+        if found is None:
+            return b"", "missing"
+        return badges.component_badge(found.name, found.status).encode(), "image/svg+xml"
+
+    response = _cached(request, meta, f"badge:{component or ''}", build)
+    if response.get("Content-Type") == "missing":
+        raise Http404("No such component.")
+    return response

@@ -1,0 +1,195 @@
+"""What a status page shows, read in a handful of queries: the HTML page, the Statuspage JSON, the
+feeds and the badges are all drawn from these objects (statuspages.public caches the results)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from monitors.models import MonitorStatus, StatusPeriod
+from monitors.services import tally
+from statuspages import services
+from statuspages.models import (
+    Component,
+    ComponentGroup,
+    ComponentStatus,
+    Maintenance,
+    MaintenanceStatus,
+    PageIncident,
+    PublicStatus,
+    PublicUpdate,
+    StatusPage,
+)
+
+BAR_DAYS = 90
+RECENT_DAYS = 14
+MAX_LISTED = 50  # incidents.json and scheduled-maintenances.json: the 50 most recent
+
+
+@dataclass
+class Group:
+    group: ComponentGroup
+    children: list[Component] = field(default_factory=list)
+    is_group = True
+
+    @property
+    def status(self) -> str:
+        return max((c.status for c in self.children), key=services.RANK.get, default=ComponentStatus.OPERATIONAL)
+
+
+def published_incidents(page: StatusPage):
+    updates = PublicUpdate.objects.order_by("-display_at", "-id")
+    return (
+        PageIncident.objects.filter(page=page, published_at__isnull=False, incident__deleted_at__isnull=True)
+        .select_related("incident")
+        .prefetch_related(Prefetch("updates", queryset=updates), "components")
+        .order_by("-incident__created_at", "-id")
+    )
+
+
+def maintenances(page: StatusPage):
+    updates = PublicUpdate.objects.order_by("-display_at", "-id")
+    return Maintenance.objects.filter(page=page).prefetch_related(Prefetch("updates", queryset=updates), "components")
+
+
+def incident_status(link: PageIncident) -> str:
+    updates = list(link.updates.all())
+    if updates and updates[0].status == PublicStatus.POSTMORTEM:
+        return PublicStatus.POSTMORTEM
+    return services.public_status(link.incident)
+
+
+def is_unresolved(link: PageIncident) -> bool:
+    return incident_status(link) in services.UNRESOLVED
+
+
+@dataclass
+class Snapshot:
+    page: StatusPage
+    components: list[Component]
+    layout: list[Component | Group]  # top level, by position: components and groups with their children
+    active_incidents: list[PageIncident]
+    recent_incidents: list[PageIncident]
+    active_maintenances: list[Maintenance]
+    upcoming_maintenances: list[Maintenance]
+    indicator: str
+    description: str
+    now: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.page.time_zone)
+
+
+def take(page: StatusPage, *, now: datetime | None = None) -> Snapshot:
+    now = now or timezone.now()
+    components = list(Component.objects.filter(page=page).order_by("position", "id"))
+    groups = {g.pk: Group(g) for g in ComponentGroup.objects.filter(page=page).order_by("position", "id")}
+    top: list[tuple[int, int, Component | Group]] = []
+    for component in components:
+        if component.group_id in groups:
+            groups[component.group_id].children.append(component)
+        else:
+            top.append((component.position, 0, component))
+    top.extend((g.group.position, 1, g) for g in groups.values())
+    layout = [item for _, _, item in sorted(top, key=lambda t: (t[0], t[1], getattr(t[2], "pk", 0)))]
+    since = now - timedelta(days=RECENT_DAYS)
+    incidents = list(
+        published_incidents(page).filter(Q(incident__resolved_at__isnull=True) | Q(incident__resolved_at__gte=since))
+    )
+    active = [link for link in incidents if is_unresolved(link)]
+    recent = [link for link in incidents if not is_unresolved(link)]
+    windows = list(
+        maintenances(page)
+        .filter(status__in=[MaintenanceStatus.SCHEDULED, MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING])
+        .order_by("scheduled_for", "id")
+    )
+    indicator, description = services.rollup(components, active)
+    return Snapshot(
+        page=page,
+        components=components,
+        layout=layout,
+        active_incidents=active,
+        recent_incidents=recent,
+        active_maintenances=[m for m in windows if m.is_active],
+        upcoming_maintenances=[m for m in windows if m.status == MaintenanceStatus.SCHEDULED],
+        indicator=indicator,
+        description=description,
+        now=now,
+    )
+
+
+# --- 90 days of bars ---------------------------------------------------------------------------
+
+
+@dataclass
+class Bar:
+    day: datetime  # local midnight
+    state: str  # up, degraded, down, maintenance, nodata
+    uptime: float | None
+    incidents: list[str]
+    x: int
+
+
+def bars(snapshot: Snapshot, *, days: int = BAR_DAYS) -> dict[int, list[Bar]]:
+    """Per component: one bar per day (page time zone), coloured by the day's worst monitor state,
+    with that day's uptime and the names of the incidents that touched it. Two queries in all."""
+    zone, now = snapshot.zone, snapshot.now
+    first = (now.astimezone(zone) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = [first + timedelta(days=i) for i in range(days)]  # wall-clock days: local midnights across DST
+    shown = [c for c in snapshot.components if c.showcase]
+    monitor_ids: dict[int, list[int]] = {c.pk: [] for c in shown}
+    for component_id, monitor_id in Component.monitors.through.objects.filter(component_id__in=monitor_ids).values_list(
+        "component_id", "monitor_id"
+    ):
+        monitor_ids[component_id].append(monitor_id)
+    periods: dict[int, list[StatusPeriod]] = {}
+    wanted = {pk for ids in monitor_ids.values() for pk in ids}
+    for period in StatusPeriod.objects.filter(monitor_id__in=wanted, started_at__lt=now).exclude(ended_at__lte=first):
+        periods.setdefault(period.monitor_id, []).append(period)
+    touching: dict[int, list[tuple[datetime, datetime, str]]] = {c.pk: [] for c in shown}
+    for link in (
+        PageIncident.objects.filter(page=snapshot.page, published_at__isnull=False, incident__deleted_at__isnull=True)
+        .filter(Q(incident__resolved_at__isnull=True) | Q(incident__resolved_at__gte=first))
+        .select_related("incident")
+        .prefetch_related("components")
+    ):
+        for component in link.components.all():
+            if component.pk in touching:
+                end = link.incident.resolved_at or now
+                touching[component.pk].append((link.incident.created_at, end, link.public_name))
+    rank = {"down": 3, "degraded": 2, "up": 1, "maintenance": 0}
+    result: dict[int, list[Bar]] = {}
+    for component in shown:
+        own = [p for pk in monitor_ids[component.pk] for p in periods.get(pk, [])]
+        row = []
+        for index, start in enumerate(starts):
+            end = min(starts[index + 1] if index + 1 < days else start + timedelta(days=1), now)
+            up, down, _ = tally(own, start=start, end=end, now=now)
+            states = {
+                "down" if p.status == MonitorStatus.DOWN else p.status
+                for p in own
+                if p.started_at < end and (p.ended_at or now) > start and p.status in rank
+            }
+            names = [name for began, ended, name in touching[component.pk] if began < end and ended > start]
+            state = max(states, key=rank.get, default="nodata")
+            row.append(
+                Bar(
+                    day=start,
+                    state=state,
+                    uptime=None if up + down == 0 else round(100 * up / (up + down), 2),
+                    incidents=names,
+                    x=index * 5,
+                )
+            )
+        result[component.pk] = row
+    return result
+
+
+def window_uptime(row: list[Bar]) -> float | None:
+    values = [bar.uptime for bar in row if bar.uptime is not None]
+    return round(sum(values) / len(values), 2) if values else None
