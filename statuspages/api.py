@@ -1,5 +1,234 @@
-"""DRF viewsets of this app, registered on `router` and mounted under /api/v1/."""
+"""``/api/v1/status-pages``: pages (admins set up), their groups and components, published incidents and
+their public updates (responders), maintenance windows (responders), and the daily timeline."""
 
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from statuspages import services
+from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, StatusPage
+from statuspages.serializers import (
+    ComponentGroupSerializer,
+    ComponentSerializer,
+    ComponentStatusSerializer,
+    MaintenanceSerializer,
+    PageIncidentSerializer,
+    PostUpdateSerializer,
+    PublicUpdateSerializer,
+    PublishSerializer,
+    StatusPageSerializer,
+    TimelineQuerySerializer,
+)
+from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly
+from tracepoint.accounts.roles import RESPONDER, has_role
+from tracepoint.api.filters import StrictOrderingFilter
 from tracepoint.api.routers import OptionalSlashRouter
 
+SLUG = r"(?P<slug>[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?)"
+PUBLIC_ID = "[a-z0-9]{12}"
+
+
+class StatusPageViewSet(viewsets.ModelViewSet):
+    """Viewers read; admins set pages up. ``{slug}/timeline?days=N``: daily status per component."""
+
+    serializer_class = StatusPageSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    lookup_field = "slug"
+    lookup_value_regex = SLUG[len("(?P<slug>") : -1]
+    filter_backends = [StrictOrderingFilter]
+    ordering_fields = ["title", "slug", "created_at", "updated_at"]
+    ordering = ["title"]
+    queryset = StatusPage.objects.all()
+
+    def perform_create(self, serializer):
+        password = serializer.validated_data.pop("password", None)
+        serializer.instance = services.save_page(StatusPage(**serializer.validated_data), password=password)
+
+    def perform_update(self, serializer):
+        password = serializer.validated_data.pop("password", None)
+        page = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(page, name, value)
+        services.save_page(page, password=password)
+
+    def perform_destroy(self, instance):
+        from statuspages import public
+
+        slug = instance.slug
+        instance.delete()
+        transaction.on_commit(lambda: public.forget_slug(slug), robust=True)
+
+    @extend_schema(parameters=[TimelineQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, slug=None):
+        page = self.get_object()
+        query = TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(services.timeline(page, days=query.validated_data["days"]))
+
+
+class _OnePage:
+    """Nested under ``status-pages/{slug}/``: the page comes from the URL."""
+
+    lookup_field = "public_id"
+    lookup_value_regex = PUBLIC_ID
+
+    def get_page(self) -> StatusPage:
+        if not hasattr(self, "_page"):
+            self._page = get_object_or_404(StatusPage, slug=self.kwargs["slug"])
+        return self._page
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "page": self.get_page()}
+
+
+class ComponentGroupViewSet(_OnePage, viewsets.ModelViewSet):
+    serializer_class = ComponentGroupSerializer
+    permission_classes = [IsAdminOrReadOnly]
+
+    def get_queryset(self):
+        return ComponentGroup.objects.filter(page=self.get_page()).order_by("position", "id")
+
+    def perform_create(self, serializer):
+        serializer.save(page=self.get_page())
+        services.changed(self.get_page().pk)
+
+    def perform_update(self, serializer):
+        serializer.save()
+        services.changed(self.get_page().pk)
+
+    def perform_destroy(self, instance):
+        instance.delete()
+        services.changed(self.get_page().pk)
+
+
+class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
+    """Admins add and edit components; responders set a status by hand (``POST …/{id}/status``)."""
+
+    serializer_class = ComponentSerializer
+    permission_classes = [IsAdminOrReadOnly]
+
+    def get_queryset(self):
+        return Component.objects.filter(page=self.get_page()).prefetch_related("monitors").order_by("position", "id")
+
+    def get_permissions(self):
+        if self.action == "set_status":
+            return [IsResponderOrReadOnly()]
+        return super().get_permissions()
+
+    def perform_create(self, serializer):
+        component = serializer.save(page=self.get_page())
+        services.changed(component.page_id, component_ids=[component.pk])
+
+    def perform_update(self, serializer):
+        component = serializer.save()
+        services.changed(component.page_id, component_ids=[component.pk])
+
+    def perform_destroy(self, instance):
+        instance.delete()
+        services.changed(self.get_page().pk)
+
+    @extend_schema(request=ComponentStatusSerializer, responses={200: ComponentSerializer})
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request, slug=None, public_id=None):
+        component = self.get_object()
+        body = ComponentStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        component = services.set_override(component, body.validated_data["status"])
+        return Response(ComponentSerializer(component, context=self.get_serializer_context()).data)
+
+
+class PageIncidentViewSet(_OnePage, viewsets.ReadOnlyModelViewSet):
+    """Incidents linked to the page (published or waiting); responders publish and post public updates."""
+
+    serializer_class = PageIncidentSerializer
+    permission_classes = [IsResponderOrReadOnly]
+
+    def get_queryset(self):
+        return (
+            PageIncident.objects.filter(page=self.get_page())
+            .select_related("incident")
+            .prefetch_related("components", "updates__author")
+        )
+
+    @extend_schema(request=PublishSerializer, responses={201: PageIncidentSerializer})
+    def create(self, request, slug=None):
+        """Publish an operator incident on this page (again: updates its name, impact, components)."""
+        body = PublishSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        link = services.publish_incident(
+            self.get_page(),
+            data["incident"],
+            components=data.get("components", []),
+            body=data.get("body", ""),
+            name=data.get("name", ""),
+            impact=data.get("impact", ""),
+            by=request.user,
+        )
+        link = self.get_queryset().get(pk=link.pk)
+        return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PostUpdateSerializer, responses={201: PublicUpdateSerializer})
+    @action(detail=True, methods=["post"])
+    def updates(self, request, slug=None, public_id=None):
+        """A public update; a ``status`` moves the operator incident forward to match."""
+        link = self.get_object()
+        body = PostUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        update = services.post_update(
+            link,
+            body=body.validated_data["body"],
+            status=body.validated_data.get("status", ""),
+            display_at=body.validated_data.get("display_at"),
+            by=request.user,
+        )
+        return Response(PublicUpdateSerializer(update).data, status=status.HTTP_201_CREATED)
+
+
+class MaintenanceViewSet(_OnePage, viewsets.ModelViewSet):
+    """Responders schedule windows; beat moves them along. ``POST …/{id}/complete`` ends one early."""
+
+    serializer_class = MaintenanceSerializer
+    permission_classes = [IsResponderOrReadOnly]
+
+    def get_queryset(self):
+        return Maintenance.objects.filter(page=self.get_page()).prefetch_related("components", "updates")
+
+    def perform_create(self, serializer):
+        window = serializer.save(page=self.get_page(), created_by=request_user(self.request))
+        services.changed(window.page_id)
+        services.advance_maintenances()  # a window that starts now goes in progress at once
+
+    def perform_update(self, serializer):
+        window = serializer.save()
+        services.changed(window.page_id, component_ids=window.components.values_list("pk", flat=True))
+
+    def perform_destroy(self, instance):
+        services.finish_maintenance(instance, by=self.request.user)
+        instance.delete()
+        services.changed(self.get_page().pk)
+
+    @extend_schema(request=None, responses={200: MaintenanceSerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request, slug=None, public_id=None):
+        window = services.finish_maintenance(self.get_object(), by=request.user)
+        return Response(self.get_serializer(window).data)
+
+
+def request_user(request):
+    return request.user if has_role(request.user, RESPONDER) else None
+
+
 router = OptionalSlashRouter()
+router.register(r"status-pages", StatusPageViewSet, basename="status-page")
+router.register(rf"status-pages/{SLUG}/groups", ComponentGroupViewSet, basename="status-page-group")
+router.register(rf"status-pages/{SLUG}/components", ComponentViewSet, basename="status-page-component")
+router.register(rf"status-pages/{SLUG}/incidents", PageIncidentViewSet, basename="status-page-incident")
+router.register(rf"status-pages/{SLUG}/maintenances", MaintenanceViewSet, basename="status-page-maintenance")

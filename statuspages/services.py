@@ -356,3 +356,58 @@ def finish_maintenance(maintenance: Maintenance, *, by=None, now: datetime | Non
         refresh_components(maintenance.components.values_list("pk", flat=True), now=now)
         touch([maintenance.page_id], now=now)
     return maintenance
+
+
+# --- setup: pages, groups, components --------------------------------------------------------
+
+
+def save_page(page: StatusPage, *, password: str | None = None, now: datetime | None = None) -> StatusPage:
+    """Create or edit a page (``password``: None keeps it, '' removes it)."""
+    from statuspages import public
+
+    old_slug = StatusPage.objects.filter(pk=page.pk).values_list("slug", flat=True).first() if page.pk else None
+    if password is not None:
+        page.set_password(password)
+    page.updated_at = now or timezone.now()
+    page.version = (page.version or 0) + 1
+    page.save()
+    if old_slug and old_slug != page.slug:
+        transaction.on_commit(lambda: public.forget_slug(old_slug), robust=True)
+    touch([page.pk], now=now)
+    return page
+
+
+def changed(page_id: int, *, component_ids: Iterable[int] = (), now: datetime | None = None) -> None:
+    """After a component, group or maintenance edit: statuses recomputed, a new page version."""
+    refresh_components(component_ids, now=now)
+    touch([page_id], now=now)
+
+
+def timeline(page: StatusPage, *, days: int, now: datetime | None = None) -> dict:
+    """The seed's timeline route: per component, one entry per day (page time zone), oldest first."""
+    from statuspages import snapshot as snapshots
+
+    snap = snapshots.take(page, now=now)
+    rows = snapshots.bars(snap, days=days, showcase_only=False)
+    return {
+        "page": page.slug,
+        "time_zone": page.time_zone,
+        "days": days,
+        "components": [
+            {
+                "id": component.public_id,
+                "name": component.name,
+                "status": component.status,
+                "days": [
+                    {
+                        "date": bar.day.date().isoformat(),
+                        "state": bar.state,
+                        "uptime": bar.uptime,
+                        "incidents": bar.incidents,
+                    }
+                    for bar in rows.get(component.pk, [])
+                ],
+            }
+            for component in snap.components
+        ],
+    }

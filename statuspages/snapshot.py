@@ -135,13 +135,13 @@ class Bar:
     x: int
 
 
-def bars(snapshot: Snapshot, *, days: int = BAR_DAYS) -> dict[int, list[Bar]]:
+def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True) -> dict[int, list[Bar]]:
     """Per component: one bar per day (page time zone), coloured by the day's worst monitor state,
     with that day's uptime and the names of the incidents that touched it. Two queries in all."""
     zone, now = snapshot.zone, snapshot.now
     first = (now.astimezone(zone) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     starts = [first + timedelta(days=i) for i in range(days)]  # wall-clock days: local midnights across DST
-    shown = [c for c in snapshot.components if c.showcase]
+    shown = [c for c in snapshot.components if c.showcase or not showcase_only]
     monitor_ids: dict[int, list[int]] = {c.pk: [] for c in shown}
     for component_id, monitor_id in Component.monitors.through.objects.filter(component_id__in=monitor_ids).values_list(
         "component_id", "monitor_id"
