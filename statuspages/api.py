@@ -7,12 +7,12 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from statuspages import services
-from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, StatusPage
+from statuspages import services, subscribers
+from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, StatusPage, Subscriber
 from statuspages.serializers import (
     ComponentGroupSerializer,
     ComponentSerializer,
@@ -23,9 +23,10 @@ from statuspages.serializers import (
     PublicUpdateSerializer,
     PublishSerializer,
     StatusPageSerializer,
+    SubscriberSerializer,
     TimelineQuerySerializer,
 )
-from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly
+from tracepoint.accounts.permissions import IsAdmin, IsAdminOrReadOnly, IsResponderOrReadOnly
 from tracepoint.accounts.roles import RESPONDER, has_role
 from tracepoint.api.filters import StrictOrderingFilter
 from tracepoint.api.routers import OptionalSlashRouter
@@ -222,6 +223,32 @@ class MaintenanceViewSet(_OnePage, viewsets.ModelViewSet):
         return Response(self.get_serializer(window).data)
 
 
+class SubscriberViewSet(
+    _OnePage, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Admins only (addresses are personal data). An email subscriber added here still confirms by mail;
+    a webhook subscriber is active at once."""
+
+    serializer_class = SubscriberSerializer
+    permission_classes = [IsAdmin]
+    lookup_field = "pk"
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        return Subscriber.objects.filter(page=self.get_page()).prefetch_related("components")
+
+    def create(self, request, slug=None):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        page, components = self.get_page(), data.get("components", [])
+        if data["kind"] == Subscriber.Kind.EMAIL:
+            subscriber = subscribers.subscribe_email(page, data["email"], components=components)
+        else:
+            subscriber = subscribers.subscribe_webhook(page, data["url"], components=components)
+        return Response(self.get_serializer(subscriber).data, status=status.HTTP_201_CREATED)
+
+
 def request_user(request):
     return request.user if has_role(request.user, RESPONDER) else None
 
@@ -232,3 +259,4 @@ router.register(rf"status-pages/{SLUG}/groups", ComponentGroupViewSet, basename=
 router.register(rf"status-pages/{SLUG}/components", ComponentViewSet, basename="status-page-component")
 router.register(rf"status-pages/{SLUG}/incidents", PageIncidentViewSet, basename="status-page-incident")
 router.register(rf"status-pages/{SLUG}/maintenances", MaintenanceViewSet, basename="status-page-maintenance")
+router.register(rf"status-pages/{SLUG}/subscribers", SubscriberViewSet, basename="status-page-subscriber")

@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date, url_has_allowed_host_and_scheme
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from statuspages import snapshot as snapshots
@@ -324,3 +324,79 @@ def badge(request: HttpRequest, slug: str, component: str | None = None) -> Http
     if response.get("Content-Type") == "missing":
         raise Http404("No such component.")
     return response
+
+
+# --- subscriptions ---------------------------------------------------------------------------------
+
+
+# No CSRF token: the page is one cached copy for everyone, and a forged POST could do no more than
+# the forger can do directly (start a subscription that only the mailbox's owner can confirm).
+@csrf_exempt
+@require_http_methods(["POST"])
+def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
+    """The page's subscribe form: a confirmation mail; the same answer whatever the address's history."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from statuspages import subscribers
+    from tracepoint.ratelimit import client_ip, hit
+
+    meta = _page(request, slug)
+    status_page = _load(meta)
+    email = request.POST.get("email", "").strip()
+    error = ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        error = "Enter a valid email address."
+    if not error and not hit("write", f"subscribe:{client_ip(request)}").allowed:
+        error = "Too many requests; try again in a minute."
+    if not error:
+        components = status_page.components.filter(public_id__in=request.POST.getlist("components")[:200])
+        try:
+            subscribers.subscribe_email(status_page, email, components=components)
+        except subscribers.SubscriptionError as exc:
+            error = exc.message
+    return render(
+        request,
+        "statuspages/public/subscribed.html",
+        {"page": status_page, "error": error, "email": email},
+        status=400 if error else 200,
+    )
+
+
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """GET shows a button (link scanners must not confirm for anyone); POST confirms."""
+    from statuspages import subscribers
+    from statuspages.models import Subscriber
+
+    subscriber = Subscriber.objects.select_related("page").filter(token=token, page__slug=slug).first()
+    if subscriber is None:
+        raise Http404("This link is not valid any more.")
+    if request.method == "POST":
+        subscribers.confirm(token)
+        subscriber.refresh_from_db()
+    return render(request, "statuspages/public/confirm.html", {"page": subscriber.page, "subscriber": subscriber})
+
+
+@csrf_exempt  # the token is the credential; mail clients send RFC 8058 one-click POSTs without a form
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    from statuspages import subscribers
+    from statuspages.models import Subscriber
+
+    subscriber = Subscriber.objects.select_related("page").filter(token=token, page__slug=slug).first()
+    status_page = subscriber.page if subscriber else StatusPage.objects.filter(slug=slug).first()
+    if status_page is None:
+        raise Http404("No such status page.")
+    done = False
+    if request.method == "POST":
+        subscribers.unsubscribe(token)
+        done = True
+    return render(
+        request,
+        "statuspages/public/unsubscribe.html",
+        {"page": status_page, "subscriber": subscriber, "done": done or subscriber is None},
+    )

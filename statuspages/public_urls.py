@@ -8,6 +8,7 @@ app_name = "statuspages-public"
 
 SLUG = r"(?P<slug>[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?)"
 ID = r"(?P<public_id>[a-z0-9]{12})"
+TOKEN = r"(?P<token>[A-Za-z0-9_-]{20,64})"  # noqa: S105 - a URL pattern, not a secret
 
 urlpatterns = [
     re_path(rf"^status/{SLUG}/$", public.page, name="page"),
@@ -15,6 +16,9 @@ urlpatterns = [
     re_path(rf"^status/{SLUG}/incidents/{ID}/$", public.incident, name="incident"),
     re_path(rf"^status/{SLUG}/maintenance/{ID}/$", public.maintenance, name="maintenance"),
     re_path(rf"^status/{SLUG}/access/$", public.access, name="access"),
+    re_path(rf"^status/{SLUG}/subscribe/$", public.subscribe, name="subscribe"),
+    re_path(rf"^status/{SLUG}/subscribe/confirm/{TOKEN}/$", public.confirm, name="confirm"),
+    re_path(rf"^status/{SLUG}/unsubscribe/{TOKEN}/$", public.unsubscribe, name="unsubscribe"),
     re_path(rf"^status/{SLUG}/feed\.atom$", public.feed, {"kind": "atom"}, name="feed-atom"),
     re_path(rf"^status/{SLUG}/feed\.rss$", public.feed, {"kind": "rss"}, name="feed-rss"),
     re_path(rf"^status/{SLUG}/api/v2/(?P<resource>[a-z/.-]{{1,60}})$", public.api, name="api"),

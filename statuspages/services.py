@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from incidents.models import Incident, Status
 from monitors.models import MonitorStatus
+from statuspages import subscribers
 from statuspages.models import (
     Component,
     ComponentStatus,
@@ -225,6 +226,7 @@ def publish_incident(
             link.components.set(components)
         if body:
             _add_update(link, status=public_status(incident), body=body, by=by, now=now)
+            subscribers.queue(page.pk, incident_id=link.pk, event="published")
         touch([page.pk], now=now)
     return link
 
@@ -253,6 +255,7 @@ def post_update(
             link.incident.refresh_from_db()
         shown = status if status == PublicStatus.POSTMORTEM else public_status(link.incident)
         update = _add_update(link, status=shown, body=body, by=by, now=now, display_at=display_at)
+        subscribers.queue(link.page_id, incident_id=link.pk, event=shown)
         link.published_at = link.published_at or now
         link.updated_at = now
         link.save(update_fields=["published_at", "updated_at"])
@@ -315,11 +318,13 @@ def advance_maintenances(*, now: datetime | None = None) -> int:
                 monitor_services.begin_maintenance(
                     maintenance_monitor_ids(maintenance), now=now, reason=f"maintenance: {maintenance.title}"[:500]
                 )
+            subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
             moved += 1
         for maintenance in ending:
             maintenance.status, maintenance.completed_at, maintenance.updated_at = MaintenanceStatus.COMPLETED, now, now
             maintenance.save(update_fields=["status", "completed_at", "updated_at"])
             _end_monitors(maintenance, now=now)
+            subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
             moved += 1
         touched = [*starting, *ending]
         refresh_components(
@@ -353,6 +358,7 @@ def finish_maintenance(maintenance: Maintenance, *, by=None, now: datetime | Non
         maintenance.save(update_fields=["status", "completed_at", "updated_at"])
         if was_active:
             _end_monitors(maintenance, now=now)
+            subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
         refresh_components(maintenance.components.values_list("pk", flat=True), now=now)
         touch([maintenance.page_id], now=now)
     return maintenance

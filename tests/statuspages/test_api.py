@@ -159,3 +159,21 @@ def test_the_timeline_gives_daily_status_per_component(viewer_client, db):
     assert viewer_client.get("/api/v1/status-pages/acme/timeline?days=0").status_code == 400
     assert viewer_client.get("/api/v1/status-pages/acme/timeline?days=91").status_code == 400
     assert viewer_client.get("/api/v1/status-pages/nope/timeline").status_code == 404
+
+
+def test_subscribers_are_for_admins_and_email_ones_still_confirm(admin_client, responder_client, db):
+    make_page()
+    assert responder_client.get("/api/v1/status-pages/acme/subscribers").status_code == 403
+    created = admin_client.post(
+        "/api/v1/status-pages/acme/subscribers", {"kind": "email", "email": "ops@example.com"}, format="json"
+    )
+    assert created.status_code == 201 and created.json()["confirmed_at"] is None
+    hook = admin_client.post(
+        "/api/v1/status-pages/acme/subscribers", {"kind": "webhook", "url": "https://hooks.example/x"}, format="json"
+    )
+    assert hook.status_code == 201 and hook.json()["confirmed_at"] is not None
+    missing = admin_client.post("/api/v1/status-pages/acme/subscribers", {"kind": "webhook"}, format="json")
+    assert missing.status_code == 400 and "url" in missing.json()["details"]
+    assert admin_client.get("/api/v1/status-pages/acme/subscribers").json()["count"] == 2
+    assert admin_client.delete(f"/api/v1/status-pages/acme/subscribers/{hook.json()['id']}").status_code == 204
+    assert "token" not in created.json()  # the confirmation link's secret stays in the mail
