@@ -10,7 +10,9 @@ that matters there: the request id and its log line, host validation, the body
 limit, the 503 for a lost database, and the 500 error shape. Everything else
 (OPTIONS preflights, other methods, HTTPS redirects) takes the normal path.
 Heartbeat pings (``/ping/<uuid>…``, monitors.ping) take the same short cut:
-the key in the URL is their only credential.
+the key in the URL is their only credential. So do public status page outputs
+already in the cache (statuspages.public.from_cache): a page under a traffic
+spike is answered from Redis without the middleware chain.
 
 A database connection that died since the last request is found by the
 store itself: the insert is idempotent (``ON CONFLICT DO NOTHING`` on
@@ -69,7 +71,56 @@ class IngestFastPath:
         ping = _PING.fullmatch(path)
         if ping is not None and method in ("GET", "HEAD", "POST"):
             return self._serve_ping(environ, start_response, ping)
+        if method in ("GET", "HEAD") and path.startswith(("/status/", "/badge/")):
+            served = self._serve_public(environ, start_response, path)
+            if served is not None:
+                return served
         return self.app(environ, start_response)
+
+    def _serve_public(self, environ: dict, start_response: Callable, path: str) -> Iterable[bytes] | None:
+        """A public status page output straight from the cache (statuspages.public.from_cache), as a CDN
+        would serve it; None sends the request through Django (not cached yet, private, anything odd)."""
+        from statuspages.public import from_cache
+
+        started = time.perf_counter()
+        request = WSGIRequest(environ)
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            return None
+        try:
+            request.get_host()
+            found = from_cache(path, environ.get("HTTP_IF_NONE_MATCH", ""))
+        except Exception as exc:  # a bad host, a cache that is down: Django answers (and logs) as usual
+            logger.debug("public fast path declined %s: %s", path, exc)
+            return None
+        if found is None:
+            return None
+        status, headers, body = found
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+        request_id_var.set(request_id)
+        headers.update(_SECURITY_HEADERS)
+        headers["X-Request-ID"] = request_id
+        if settings.SECURE_HSTS_SECONDS and request.is_secure():
+            headers["Strict-Transport-Security"] = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if status == 200:
+            headers["Content-Length"] = str(len(body))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s %s (cached)",
+                request.method,
+                path,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user": None,
+                    "request_id": request_id,
+                },
+            )
+        start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
+        return [b"" if request.method == "HEAD" or status == 304 else body]
 
     def _serve(self, environ: dict, start_response: Callable, handler: Callable) -> Iterable[bytes]:
         """What the middleware chain would do around ``handler``: request id, log line, security headers."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -46,12 +48,14 @@ def _meta_key(slug: str) -> str:
 
 def forget_pages(page_ids) -> None:
     """Drop the remembered versions of these pages (called after a change commits)."""
-    cache.delete_many(
-        [_meta_key(slug) for slug in StatusPage.objects.filter(pk__in=page_ids).values_list("slug", flat=True)]
-    )
+    slugs = list(StatusPage.objects.filter(pk__in=page_ids).values_list("slug", flat=True))
+    for slug in slugs:
+        _metas.pop(slug, None)
+    cache.delete_many([_meta_key(slug) for slug in slugs])
 
 
 def forget_slug(slug: str) -> None:
+    _metas.pop(slug, None)
     cache.delete(_meta_key(slug))
 
 
@@ -83,12 +87,11 @@ def _page(request: HttpRequest, slug: str) -> dict:
     return meta
 
 
-def _cached(
-    request: HttpRequest, meta: dict, name: str, build: Callable[[], tuple[bytes, str]], *, extra_headers=None
-) -> HttpResponse:
-    """One cached representation of the page (``name``): build() → (body, content type)."""
+def _representation(meta: dict, name: str, extra_headers=None) -> tuple[str, str, dict[str, str]]:
+    """(cache key, ETag, headers) of one representation (``name``) of the page's current version."""
     local_day = timezone.now().astimezone(ZoneInfo(meta["time_zone"])).date().isoformat()
-    key = f"statuspages:out:{meta['pk']}:{meta['version']}:{local_day}:{hashlib.sha1(name.encode()).hexdigest()}"  # noqa: S324 - a cache key
+    digest = hashlib.sha1(name.encode()).hexdigest()  # noqa: S324 - a cache key, not a secret
+    key = f"statuspages:out:{meta['pk']}:{meta['version']}:{local_day}:{digest}"
     etag = f'"{meta["pk"]}-{meta["version"]}-{local_day}"'
     headers = {
         "ETag": etag,
@@ -96,7 +99,19 @@ def _cached(
         "Cache-Control": f"public, max-age={CACHE_SECONDS}" if meta["is_public"] else "private, no-cache",
         **(extra_headers or {}),
     }
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    return key, etag, headers
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    return etag in [tag.strip() for tag in if_none_match.split(",")]
+
+
+def _cached(
+    request: HttpRequest, meta: dict, name: str, build: Callable[[], tuple[bytes, str]], *, extra_headers=None
+) -> HttpResponse:
+    """One cached representation of the page (``name``): build() → (body, content type)."""
+    key, etag, headers = _representation(meta, name, extra_headers)
+    if _matches(request.headers.get("If-None-Match", ""), etag):
         response = HttpResponseNotModified()
     else:
         stored = cache.get(key)
@@ -108,6 +123,82 @@ def _cached(
     for header, value in headers.items():
         response[header] = value
     return response
+
+
+# What the WSGI fast path (events.fastpath) may answer from the cache alone: path → (slug, name, headers).
+_FAST_ROUTES = [
+    (re.compile(r"/status/(?P<slug>[a-z0-9-]{1,50})/"), lambda m: "page", None),
+    (
+        re.compile(r"/status/(?P<slug>[a-z0-9-]{1,50})/api/v2/(?P<resource>[a-z/.-]{1,60})"),
+        lambda m: f"api:{m['resource']}" if m["resource"] in API_RESOURCES else None,
+        {"Access-Control-Allow-Origin": "*"},
+    ),
+    (re.compile(r"/status/(?P<slug>[a-z0-9-]{1,50})/feed\.(?P<kind>atom|rss)"), lambda m: f"feed:{m['kind']}", None),
+    (re.compile(r"/badge/(?P<slug>[a-z0-9-]{1,50})\.svg"), lambda m: "badge:", None),
+    (re.compile(r"/badge/(?P<slug>[a-z0-9-]{1,50})/(?P<id>[a-z0-9]{12})\.svg"), lambda m: f"badge:{m['id']}", None),
+    (
+        re.compile(r"/status/(?P<slug>[a-z0-9-]{1,50})/incidents/(?P<id>[a-z0-9]{12})/"),
+        lambda m: f"incident:{m['id']}",
+        None,
+    ),
+    (
+        re.compile(r"/status/(?P<slug>[a-z0-9-]{1,50})/maintenance/(?P<id>[a-z0-9]{12})/"),
+        lambda m: f"maintenance:{m['id']}",
+        None,
+    ),
+]
+
+
+def from_cache(path: str, if_none_match: str) -> tuple[int, dict[str, str], bytes] | None:
+    """A public page's representation straight from the cache, as (status, headers, body); None when
+    the full view must answer (private page, not cached yet, not a cacheable route).
+
+    Each process also remembers a page's version for MEMO_SECONDS and the representations it served
+    (keyed by version): under a spike most answers touch neither Redis nor the database, and a change
+    made in another process shows here within MEMO_SECONDS (at once in the process that made it)."""
+    for pattern, name_of, extra in _FAST_ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        name = name_of(match)
+        if name is None:
+            return None
+        meta = _remembered_meta(match["slug"])
+        if not meta or not meta["is_public"]:
+            return None
+        key, etag, headers = _representation(meta, name, extra)
+        if _matches(if_none_match, etag):
+            return 304, headers, b""
+        stored = _bodies.get(key)
+        if stored is None:
+            stored = cache.get(key)
+            if stored is None or stored[1] == "missing":
+                return None
+            if len(_bodies) >= MEMO_BODIES:
+                _bodies.clear()
+            _bodies[key] = stored
+        headers["Content-Type"] = stored[1]
+        return 200, headers, stored[0]
+    return None
+
+
+MEMO_SECONDS = 1.0
+MEMO_BODIES = 256
+_metas: dict[str, tuple[float, dict | None]] = {}
+_bodies: dict[str, tuple[bytes, str]] = {}
+
+
+def _remembered_meta(slug: str) -> dict | None:
+    now = time.monotonic()
+    remembered = _metas.get(slug)
+    if remembered is not None and remembered[0] > now:
+        return remembered[1]
+    meta = cache.get(_meta_key(slug))  # never the database here: a miss goes to the full view
+    if meta is not None:
+        if len(_metas) >= MEMO_BODIES:
+            _metas.clear()
+        _metas[slug] = (now + MEMO_SECONDS, meta)
+    return meta
 
 
 def _load(meta: dict) -> StatusPage:

@@ -461,7 +461,7 @@ def test_the_compose_environment_loads_as_production_settings(name, tmp_path):
     assert loaded["debug"] is False
     assert loaded["db"] == "django.db.backends.postgresql"
     assert loaded["broker"].startswith("redis://redis:6379/")
-    assert loaded["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["cache"] == "tracepoint.cache.ReusingRedisCache"
     assert "127.0.0.1" in loaded["hosts"], "the healthchecks call the app on 127.0.0.1"
     unknown = sorted(set(env) - set(loaded["names"]) - set(NAMES_READ_ELSEWHERE) - {"PATH", "TRACEPOINT_VAR_DIR"})
     assert not unknown, f"{name} sets variables the production settings do not read: {unknown}"
