@@ -52,6 +52,9 @@ class MonitorViewSet(viewsets.ModelViewSet):
         serializer.save()
         services.reschedule(serializer.instance.pk)
 
+    def perform_destroy(self, instance):
+        services.delete_monitor(instance.pk)
+
     @extend_schema(parameters=[ResultsQuerySerializer], responses={200: OpenApiTypes.OBJECT}, tags=["monitors"])
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):

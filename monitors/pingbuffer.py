@@ -34,7 +34,7 @@ import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
 from monitors import services
 from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingBufferCursor
@@ -192,13 +192,34 @@ def _apply_batch(client) -> int:
         start = f"({cursor.last_id}" if cursor.last_id else "-"
         entries = client.xrange(stream, min=start, count=BATCH_SIZE)
         if entries:
-            _apply_entries([json.loads(fields[b"p"]) for _, fields in entries])
+            _apply_safely([fields[b"p"] for _, fields in entries])
             cursor.last_id = entries[-1][0].decode()
             cursor.save(update_fields=["last_id"])
     if cursor.last_id:  # after the commit: a failure here leaves entries the cursor already skips
         ms, seq = _parse_id(cursor.last_id)
         client.xtrim(stream, minid=f"{ms}-{seq + 1}", approximate=False)
     return len(entries)
+
+
+def _apply_safely(payloads: list[bytes]) -> None:
+    """The batch in one go; if that fails, entry by entry, so one bad entry cannot block the stream.
+    A lost database is not a bad entry: that error goes up and the batch stays in the stream."""
+    try:
+        with transaction.atomic():
+            _apply_entries([json.loads(payload) for payload in payloads])
+        return
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        logger.warning("a batch of %d buffered pings failed (%s); applying them one by one", len(payloads), exc)
+    for payload in payloads:
+        try:
+            with transaction.atomic():
+                _apply_entries([json.loads(payload)])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            logger.error("dropped a buffered ping that cannot be applied: %s (%r)", exc, payload[:200])
 
 
 _PING_COLUMNS = (

@@ -71,6 +71,16 @@ def set_status(monitor: Monitor, status: str, *, reason: str = "", at: datetime)
 # opened an incident (status pages: link the incident to those components' pages).
 STATUS_HOOKS: list[Callable[[int], None]] = []
 INCIDENT_HOOKS: list[Callable[[int, Any], None]] = []
+# Called in the transaction with the monitor's id just before it is deleted (status pages: its
+# components are recomputed after the commit).
+DELETE_HOOKS: list[Callable[[int], None]] = []
+
+
+def delete_monitor(monitor_id: int) -> None:
+    with transaction.atomic():
+        for hook in DELETE_HOOKS:
+            hook(monitor_id)
+        Monitor.objects.filter(pk=monitor_id).delete()
 
 
 # A first result, a pause and a resume are not news; everything else is.
@@ -245,7 +255,15 @@ def next_due(monitor: Monitor, after: datetime) -> datetime:
 
 def grace_start(monitor: Monitor) -> datetime | None:
     """The moment a heartbeat is late: the next due ping, or an outstanding start (whichever is first)."""
-    due = next_due(monitor, monitor.last_ping_at) if monitor.last_ping_at else None
+    anchor = monitor.last_ping_at
+    if (
+        monitor.status == MonitorStatus.PENDING
+        and anchor
+        and monitor.status_changed_at
+        and monitor.status_changed_at > anchor
+    ):
+        anchor = monitor.status_changed_at  # resumed or out of maintenance: a full period before it is late
+    due = next_due(monitor, anchor) if anchor else None
     if monitor.last_start_at is not None:
         due = min(due, monitor.last_start_at) if due else monitor.last_start_at
     return due
@@ -323,7 +341,8 @@ def parse_ping(
         method=method[:7],
         remote_addr=remote_addr[:45],
         user_agent=user_agent[:200],
-        body=body[: ping_body_limit()].decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL: drop it rather than fail the ping (or a whole buffered batch).
+        body=body[: ping_body_limit()].decode("utf-8", errors="replace").replace("\x00", ""),
     )
 
 
@@ -502,7 +521,10 @@ def mark_late_heartbeats(*, now: datetime | None = None, limit: int = 1000, roun
     from monitors import pingbuffer
 
     now = now or timezone.now()
-    pingbuffer.apply_pending(wait_seconds=10)
+    try:
+        pingbuffer.apply_pending(wait_seconds=10)
+    except Exception as exc:  # Redis away or a bad batch: judge on what the database holds
+        logger.error("could not apply buffered pings before marking late heartbeats: %s", exc)
     flipped = 0
     for _ in range(rounds):
         with transaction.atomic():

@@ -81,9 +81,15 @@ class _OnePage:
     lookup_value_regex = PUBLIC_ID
 
     def get_page(self) -> StatusPage:
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the view without a URL
+            return StatusPage()
         if not hasattr(self, "_page"):
             self._page = get_object_or_404(StatusPage, slug=self.kwargs["slug"])
         return self._page
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.get_page()  # 404 for an unknown page, lists included
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "page": self.get_page()}
@@ -94,7 +100,7 @@ class ComponentGroupViewSet(_OnePage, viewsets.ModelViewSet):
     permission_classes = [IsAdminOrReadOnly]
 
     def get_queryset(self):
-        return ComponentGroup.objects.filter(page=self.get_page()).order_by("position", "id")
+        return ComponentGroup.objects.filter(page__slug=self.kwargs.get("slug")).order_by("position", "id")
 
     def perform_create(self, serializer):
         serializer.save(page=self.get_page())
@@ -116,7 +122,11 @@ class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
     permission_classes = [IsAdminOrReadOnly]
 
     def get_queryset(self):
-        return Component.objects.filter(page=self.get_page()).prefetch_related("monitors").order_by("position", "id")
+        return (
+            Component.objects.filter(page__slug=self.kwargs.get("slug"))
+            .prefetch_related("monitors")
+            .order_by("position", "id")
+        )
 
     def get_permissions(self):
         if self.action == "set_status":
@@ -153,7 +163,7 @@ class PageIncidentViewSet(_OnePage, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return (
-            PageIncident.objects.filter(page=self.get_page())
+            PageIncident.objects.filter(page__slug=self.kwargs.get("slug"))
             .select_related("incident")
             .prefetch_related("components", "updates__author")
         )
@@ -200,7 +210,7 @@ class MaintenanceViewSet(_OnePage, viewsets.ModelViewSet):
     permission_classes = [IsResponderOrReadOnly]
 
     def get_queryset(self):
-        return Maintenance.objects.filter(page=self.get_page()).prefetch_related("components", "updates")
+        return Maintenance.objects.filter(page__slug=self.kwargs.get("slug")).prefetch_related("components", "updates")
 
     def perform_create(self, serializer):
         window = serializer.save(page=self.get_page(), created_by=request_user(self.request))
@@ -235,7 +245,7 @@ class SubscriberViewSet(
     lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
-        return Subscriber.objects.filter(page=self.get_page()).prefetch_related("components")
+        return Subscriber.objects.filter(page__slug=self.kwargs.get("slug")).prefetch_related("components")
 
     def create(self, request, slug=None):
         body = self.get_serializer(data=request.data)

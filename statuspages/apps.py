@@ -13,6 +13,7 @@ class StatuspagesConfig(AppConfig):
         for hooks, hook in (
             (monitor_services.STATUS_HOOKS, services.monitor_status_changed),
             (monitor_services.INCIDENT_HOOKS, services.monitor_opened_incident),
+            (monitor_services.DELETE_HOOKS, services.monitor_deleting),
             (incident_services.CHANGED_HOOKS, services.incident_changed),
         ):
             if hook not in hooks:

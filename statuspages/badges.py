@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
+from statuspages.markdown import xml_safe
+
 COLOURS = {
     "none": "#2e7d32",
     "operational": "#2e7d32",
@@ -31,6 +33,7 @@ def _width(text: str) -> int:
 
 
 def _svg(label: str, message: str, colour: str) -> str:
+    label, message = xml_safe(label), xml_safe(message)
     left, right = _width(label), _width(message)
     return render_to_string(
         "statuspages/public/badge.svg",

@@ -16,9 +16,9 @@ def render(page: StatusPage, kind: str, *, base_url: str) -> tuple[bytes, str]:
     generator = feedgenerator.Atom1Feed if kind == "atom" else feedgenerator.Rss201rev2Feed
     page_url = base_url + reverse("statuspages-public:page", args=[page.slug])
     feed = generator(
-        title=f"{page.title} status",
+        title=markdown.xml_safe(f"{page.title} status"),
         link=page_url,
-        description=f"Incidents and maintenance of {page.title}",
+        description=markdown.xml_safe(f"Incidents and maintenance of {page.title}"),
         language="en",
         feed_url=base_url + reverse(f"statuspages-public:feed-{kind}", args=[page.slug]),
         feed_guid=page_url,
@@ -58,6 +58,8 @@ def render(page: StatusPage, kind: str, *, base_url: str) -> tuple[bytes, str]:
             )
         )
     for _, item in sorted(items, key=lambda pair: pair[0], reverse=True)[:ITEMS]:
-        feed.add_item(**item)
+        feed.add_item(
+            **{name: markdown.xml_safe(value) if isinstance(value, str) else value for name, value in item.items()}
+        )
     content_type = "application/atom+xml; charset=utf-8" if kind == "atom" else "application/rss+xml; charset=utf-8"
     return feed.writeString("utf-8").encode(), content_type

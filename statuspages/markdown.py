@@ -7,6 +7,7 @@ only to http(s) and mailto, opened with rel="nofollow noopener noreferrer".
 from __future__ import annotations
 
 import html
+import re
 
 import markdown as markdown_lib
 import nh3
@@ -28,6 +29,14 @@ def render(text: str) -> SafeString:
     )
 
 
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Without the control characters XML 1.0 cannot carry (feeds and SVG badges would not parse)."""
+    return _NOT_XML.sub("", text or "")
+
+
 def plain(text: str) -> str:
     """The text without markup (feeds' summaries, email subjects)."""
-    return html.unescape(nh3.clean(markdown_lib.markdown(text or ""), tags=set())).strip()
+    return xml_safe(html.unescape(nh3.clean(markdown_lib.markdown(text or ""), tags=set())).strip())

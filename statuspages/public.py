@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date, url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from statuspages import snapshot as snapshots
 from statuspages.models import StatusPage
@@ -46,38 +46,52 @@ def _meta_key(slug: str) -> str:
     return f"statuspages:meta:{slug}"
 
 
+def _read_meta(slug: str) -> dict:
+    fields = ("pk", "version", "updated_at", "is_public", "time_zone", "password")
+    row = StatusPage.objects.filter(slug=slug).values(*fields).first()
+    if not row:
+        return {}
+    row["password_tag"] = password_tag(row.pop("password"))
+    return row
+
+
+def password_tag(password_hash: str) -> str:
+    """Stands for the page's password in a visitor's session: a new password signs everyone out."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16] if password_hash else ""
+
+
 def forget_pages(page_ids) -> None:
-    """Drop the remembered versions of these pages (called after a change commits)."""
-    slugs = list(StatusPage.objects.filter(pk__in=page_ids).values_list("slug", flat=True))
-    for slug in slugs:
+    """After a change commits: the pages' fresh versions replace the remembered ones. Writers *set*
+    and readers only *add*, so a reader that read the row before the change cannot put it back."""
+    for slug in StatusPage.objects.filter(pk__in=page_ids).values_list("slug", flat=True):
         _metas.pop(slug, None)
-    cache.delete_many([_meta_key(slug) for slug in slugs])
+        cache.set(_meta_key(slug), _read_meta(slug), META_SECONDS)
 
 
 def forget_slug(slug: str) -> None:
+    """A slug that no longer names a page (renamed or deleted)."""
     _metas.pop(slug, None)
-    cache.delete(_meta_key(slug))
+    cache.set(_meta_key(slug), _read_meta(slug), META_SECONDS)
 
 
 def _meta(slug: str) -> dict | None:
     """The few fields every public request needs, remembered until the page changes."""
     meta = cache.get(_meta_key(slug))
     if meta is None:
-        fields = ("pk", "version", "updated_at", "is_public", "time_zone", "password")
-        row = StatusPage.objects.filter(slug=slug).values(*fields).first()
-        meta = row or {}
-        if row:
-            meta["has_password"] = bool(meta.pop("password"))
-        cache.set(_meta_key(slug), meta, META_SECONDS)
+        meta = _read_meta(slug)
+        cache.add(_meta_key(slug), meta, META_SECONDS)
     return meta or None
 
 
 def may_see(request: HttpRequest, meta: dict) -> bool:
+    from tracepoint.accounts.roles import VIEWER, has_role
+
     if meta["is_public"]:
         return True
-    if request.user.is_authenticated:
+    if has_role(request.user, VIEWER):
         return True
-    return meta["pk"] in request.session.get(SESSION_KEY, [])
+    granted = request.session.get(SESSION_KEY, {})
+    return bool(meta["password_tag"]) and granted.get(str(meta["pk"])) == meta["password_tag"]
 
 
 def _page(request: HttpRequest, slug: str) -> dict:
@@ -87,19 +101,25 @@ def _page(request: HttpRequest, slug: str) -> dict:
     return meta
 
 
-def _representation(meta: dict, name: str, extra_headers=None) -> tuple[str, str, dict[str, str]]:
-    """(cache key, ETag, headers) of one representation (``name``) of the page's current version."""
+def _representation(meta: dict, name: str, extra_headers=None) -> tuple[str, dict[str, str]]:
+    """(cache key, headers) of one representation (``name``) of the page's current version."""
     local_day = timezone.now().astimezone(ZoneInfo(meta["time_zone"])).date().isoformat()
     digest = hashlib.sha1(name.encode()).hexdigest()  # noqa: S324 - a cache key, not a secret
     key = f"statuspages:out:{meta['pk']}:{meta['version']}:{local_day}:{digest}"
-    etag = f'"{meta["pk"]}-{meta["version"]}-{local_day}"'
     headers = {
-        "ETag": etag,
         "Last-Modified": http_date(meta["updated_at"].timestamp()),
         "Cache-Control": f"public, max-age={CACHE_SECONDS}" if meta["is_public"] else "private, no-cache",
         **(extra_headers or {}),
     }
-    return key, etag, headers
+    return key, headers
+
+
+def _store(key: str, build: Callable[[], tuple[bytes, str]]) -> tuple[bytes, str, str]:
+    """Build and cache (body, content type, ETag); the ETag is the body's digest, so it changes with it."""
+    body, content_type = build()
+    stored = (body, content_type, '"' + hashlib.sha256(body).hexdigest()[:24] + '"')
+    cache.set(key, stored, CACHE_SECONDS)
+    return stored
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -110,16 +130,16 @@ def _cached(
     request: HttpRequest, meta: dict, name: str, build: Callable[[], tuple[bytes, str]], *, extra_headers=None
 ) -> HttpResponse:
     """One cached representation of the page (``name``): build() → (body, content type)."""
-    key, etag, headers = _representation(meta, name, extra_headers)
+    key, headers = _representation(meta, name, extra_headers)
+    stored = cache.get(key) or _store(key, build)
+    body, content_type, etag = stored
+    if content_type == "missing":
+        raise Http404("Not on this page.")
     if _matches(request.headers.get("If-None-Match", ""), etag):
         response = HttpResponseNotModified()
     else:
-        stored = cache.get(key)
-        if stored is None:
-            stored = build()
-            cache.set(key, stored, CACHE_SECONDS)
-        body, content_type = stored
         response = HttpResponse(body, content_type=content_type)
+    headers["ETag"] = etag
     for header, value in headers.items():
         response[header] = value
     return response
@@ -166,9 +186,7 @@ def from_cache(path: str, if_none_match: str) -> tuple[int, dict[str, str], byte
         meta = _remembered_meta(match["slug"])
         if not meta or not meta["is_public"]:
             return None
-        key, etag, headers = _representation(meta, name, extra)
-        if _matches(if_none_match, etag):
-            return 304, headers, b""
+        key, headers = _representation(meta, name, extra)
         stored = _bodies.get(key)
         if stored is None:
             stored = cache.get(key)
@@ -177,8 +195,12 @@ def from_cache(path: str, if_none_match: str) -> tuple[int, dict[str, str], byte
             if len(_bodies) >= MEMO_BODIES:
                 _bodies.clear()
             _bodies[key] = stored
-        headers["Content-Type"] = stored[1]
-        return 200, headers, stored[0]
+        body, content_type, etag = stored
+        headers["ETag"] = etag
+        if _matches(if_none_match, etag):
+            return 304, headers, b""
+        headers["Content-Type"] = content_type
+        return 200, headers, body
     return None
 
 
@@ -202,18 +224,21 @@ def _remembered_meta(slug: str) -> dict | None:
 
 
 def _load(meta: dict) -> StatusPage:
-    return StatusPage.objects.get(pk=meta["pk"])
+    page = StatusPage.objects.filter(pk=meta["pk"]).first()
+    if page is None:  # deleted a moment ago
+        raise Http404("No such status page.")
+    return page
 
 
 # --- HTML -----------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def page(request: HttpRequest, slug: str) -> HttpResponse:
     meta = _meta(slug)
     if meta is not None and not may_see(request, meta):  # a private page: ask for its password or a login
         here = reverse("statuspages-public:page", args=[slug])
-        if meta["has_password"]:
+        if meta["password_tag"]:
             return redirect(f"{reverse('statuspages-public:access', args=[slug])}?next={here}")
         return redirect(f"{reverse('login')}?next={here}")
     meta = _page(request, slug)
@@ -235,7 +260,7 @@ def page(request: HttpRequest, slug: str) -> HttpResponse:
     return _cached(request, meta, "page", build)
 
 
-@require_GET
+@require_safe
 def incident(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     meta = _page(request, slug)
 
@@ -250,13 +275,10 @@ def incident(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
         )
         return html.encode(), "text/html; charset=utf-8"
 
-    response = _cached(request, meta, f"incident:{public_id}", build)
-    if response.get("Content-Type") == "missing":
-        raise Http404("No such incident.")
-    return response
+    return _cached(request, meta, f"incident:{public_id}", build)
 
 
-@require_GET
+@require_safe
 def maintenance(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     meta = _page(request, slug)
 
@@ -271,13 +293,10 @@ def maintenance(request: HttpRequest, slug: str, public_id: str) -> HttpResponse
         )
         return html.encode(), "text/html; charset=utf-8"
 
-    response = _cached(request, meta, f"maintenance:{public_id}", build)
-    if response.get("Content-Type") == "missing":
-        raise Http404("No such maintenance.")
-    return response
+    return _cached(request, meta, f"maintenance:{public_id}", build)
 
 
-@require_GET
+@require_safe
 def history(request: HttpRequest, slug: str) -> HttpResponse:
     """Incidents and maintenance by month, newest month first: ``?month=YYYY-MM`` (default: this month)."""
     meta = _page(request, slug)
@@ -285,13 +304,16 @@ def history(request: HttpRequest, slug: str) -> HttpResponse:
     today = timezone.now().astimezone(zone)
     try:
         year, month = (int(part) for part in request.GET.get("month", f"{today:%Y-%m}").split("-"))
+        if not 1970 <= year <= today.year:
+            raise ValueError("out of range")
         start = datetime(year, month, 1, tzinfo=zone)
     except (TypeError, ValueError):
-        raise Http404("Use ?month=YYYY-MM.") from None
+        raise Http404("Use ?month=YYYY-MM, from 1970 to this month.") from None
     if start > today:
         raise Http404("That month has not happened yet.")
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
     previous = datetime(year - (month == 1), 12 if month == 1 else month - 1, 1, tzinfo=zone)
+    previous = previous if previous.year >= 1970 else None
 
     def build():
         status_page = _load(meta)
@@ -332,7 +354,9 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
         if not decision.allowed:
             error = "Too many attempts; try again in a minute."
         elif status_page.check_password(request.POST.get("password", "")):
-            request.session[SESSION_KEY] = [*request.session.get(SESSION_KEY, []), status_page.pk]
+            granted = {**request.session.get(SESSION_KEY, {}), str(status_page.pk): password_tag(status_page.password)}
+            request.session.cycle_key()  # a new session id with the new right: no fixation
+            request.session[SESSION_KEY] = granted
             target = request.POST.get("next") or reverse("statuspages-public:page", args=[slug])
             if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
                 target = reverse("statuspages-public:page", args=[slug])
@@ -361,7 +385,7 @@ API_RESOURCES = {
 }
 
 
-@require_GET
+@require_safe
 def api(request: HttpRequest, slug: str, resource: str) -> HttpResponse:
     from statuspages import statuspage_json
 
@@ -383,7 +407,7 @@ def api(request: HttpRequest, slug: str, resource: str) -> HttpResponse:
 # --- feeds and badges -----------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def feed(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     from statuspages import feeds
 
@@ -395,7 +419,7 @@ def feed(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     return _cached(request, meta, f"feed:{kind}", build)
 
 
-@require_GET
+@require_safe
 def badge(request: HttpRequest, slug: str, component: str | None = None) -> HttpResponse:
     from statuspages import badges
 
@@ -411,10 +435,7 @@ def badge(request: HttpRequest, slug: str, component: str | None = None) -> Http
             return b"", "missing"
         return badges.component_badge(found.name, found.status).encode(), "image/svg+xml"
 
-    response = _cached(request, meta, f"badge:{component or ''}", build)
-    if response.get("Content-Type") == "missing":
-        raise Http404("No such component.")
-    return response
+    return _cached(request, meta, f"badge:{component or ''}", build)
 
 
 # --- subscriptions ---------------------------------------------------------------------------------
@@ -437,6 +458,8 @@ def subscribe(request: HttpRequest, slug: str) -> HttpResponse:
     email = request.POST.get("email", "").strip()
     error = ""
     try:
+        if len(email) > 254:
+            raise ValidationError("too long")
         validate_email(email)
     except ValidationError:
         error = "Enter a valid email address."
@@ -479,9 +502,9 @@ def unsubscribe(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     from statuspages.models import Subscriber
 
     subscriber = Subscriber.objects.select_related("page").filter(token=token, page__slug=slug).first()
-    status_page = subscriber.page if subscriber else StatusPage.objects.filter(slug=slug).first()
-    if status_page is None:
-        raise Http404("No such status page.")
+    if subscriber is None:  # already gone, or never was: nothing to show (not even a private page's name)
+        return HttpResponse("Unsubscribed.", content_type="text/plain; charset=utf-8", status=404)
+    status_page = subscriber.page
     done = False
     if request.method == "POST":
         subscribers.unsubscribe(token)
@@ -489,5 +512,5 @@ def unsubscribe(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     return render(
         request,
         "statuspages/public/unsubscribe.html",
-        {"page": status_page, "subscriber": subscriber, "done": done or subscriber is None},
+        {"page": status_page, "subscriber": subscriber, "done": done},
     )

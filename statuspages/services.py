@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from incidents.models import Incident, Status
@@ -152,6 +153,13 @@ def monitor_status_changed(monitor_id: int) -> None:
         refresh_components(ids)
 
 
+def monitor_deleting(monitor_id: int) -> None:
+    """monitors.services.DELETE_HOOKS: after the commit, its components follow the monitors they have left."""
+    ids = list(Component.objects.filter(monitors=monitor_id).values_list("pk", flat=True))
+    if ids:
+        transaction.on_commit(lambda: refresh_components(ids), robust=True)
+
+
 def monitor_opened_incident(monitor_id: int, incident_id) -> None:
     """monitors.services.INCIDENT_HOOKS: link the incident (unpublished) to the monitor's components' pages."""
     components = list(Component.objects.filter(monitors=monitor_id))
@@ -249,6 +257,8 @@ def post_update(
         raise StatusPageError("An update needs a message.", details={"body": ["This field may not be blank."]})
     if status and status not in OPERATOR_STATUS and status != PublicStatus.POSTMORTEM:
         raise StatusPageError(f"Unknown status {status!r}.", details={"status": [*OPERATOR_STATUS, "postmortem"]})
+    if status == PublicStatus.POSTMORTEM and link.incident.status != Status.RESOLVED:
+        raise StatusPageError("A postmortem follows a resolved incident.", details={"status": ["Resolve it first."]})
     with transaction.atomic():
         if status in OPERATOR_STATUS and OPERATOR_STATUS[status] != link.incident.status:
             incident_services.transition_incident(link.incident_id, to=OPERATOR_STATUS[status], by=by, now=now)
@@ -283,67 +293,54 @@ def _add_update(link: PageIncident, *, status: str, body: str, by, now: datetime
 # --- maintenance ----------------------------------------------------------------------------
 
 
-def maintenance_monitor_ids(maintenance: Maintenance) -> list[int]:
-    return list(
-        Component.objects.filter(maintenances=maintenance).values_list("monitors", flat=True).exclude(monitors=None)
+ACTIVE = (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
+
+
+def sync_maintenance(*, now: datetime | None = None) -> None:
+    """Monitors of the components of active windows are in maintenance, and no others; components show
+    it. Derived from the windows each time, so an edited window, a removed component or a deleted
+    page can never leave a monitor silenced."""
+    from monitors import services as monitor_services
+    from monitors.models import Monitor
+
+    now = now or timezone.now()
+    wanted = set(
+        Component.objects.filter(maintenances__status__in=ACTIVE)
+        .exclude(monitors=None)
+        .values_list("monitors", flat=True)
     )
+    silenced = set(Monitor.objects.filter(status=MonitorStatus.MAINTENANCE).values_list("pk", flat=True))
+    monitor_services.begin_maintenance(wanted - silenced, now=now, reason="maintenance window")
+    monitor_services.end_maintenance(silenced - wanted, now=now)
+    stale = Component.objects.filter(maintenances__status__in=ACTIVE) | Component.objects.filter(
+        status=ComponentStatus.MAINTENANCE
+    )
+    refresh_components(stale.values_list("pk", flat=True), now=now)
 
 
 def advance_maintenances(*, now: datetime | None = None) -> int:
     """Beat: scheduled → in progress at the start, in progress/verifying → completed at the end; the
     components go under maintenance (and their monitors stop alerting) in between. Returns moves made."""
-    from monitors import services as monitor_services
-
     now = now or timezone.now()
-    moved = 0
     with transaction.atomic():
-        starting = list(
+        due = list(
             Maintenance.objects.select_for_update(skip_locked=True).filter(
-                status=MaintenanceStatus.SCHEDULED, scheduled_for__lte=now
+                Q(status=MaintenanceStatus.SCHEDULED, scheduled_for__lte=now)
+                | Q(status__in=ACTIVE, scheduled_until__lte=now)
             )
         )
-        ending = list(
-            Maintenance.objects.select_for_update(skip_locked=True).filter(
-                status__in=[MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING], scheduled_until__lte=now
-            )
-        )
-        for maintenance in starting:
-            finished = maintenance.scheduled_until <= now
-            maintenance.status = MaintenanceStatus.COMPLETED if finished else MaintenanceStatus.IN_PROGRESS
+        for maintenance in due:
+            if maintenance.scheduled_until <= now:
+                maintenance.status, maintenance.completed_at = MaintenanceStatus.COMPLETED, now
+            else:
+                maintenance.status = MaintenanceStatus.IN_PROGRESS
             maintenance.started_at = maintenance.started_at or now
-            maintenance.completed_at = now if finished else None
             maintenance.updated_at = now
             maintenance.save(update_fields=["status", "started_at", "completed_at", "updated_at"])
-            if not finished:
-                monitor_services.begin_maintenance(
-                    maintenance_monitor_ids(maintenance), now=now, reason=f"maintenance: {maintenance.title}"[:500]
-                )
             subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
-            moved += 1
-        for maintenance in ending:
-            maintenance.status, maintenance.completed_at, maintenance.updated_at = MaintenanceStatus.COMPLETED, now, now
-            maintenance.save(update_fields=["status", "completed_at", "updated_at"])
-            _end_monitors(maintenance, now=now)
-            subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
-            moved += 1
-        touched = [*starting, *ending]
-        refresh_components(
-            Component.objects.filter(maintenances__in=[m.pk for m in touched]).values_list("pk", flat=True), now=now
-        )
-        touch({m.page_id for m in touched}, now=now)
-    return moved
-
-
-def _end_monitors(maintenance: Maintenance, *, now: datetime) -> None:
-    """Monitors leave maintenance unless another active window still covers them."""
-    from monitors import services as monitor_services
-
-    still = set(
-        Component.objects.filter(maintenances__status__in=[MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING])
-        .exclude(maintenances=maintenance)
-        .values_list("monitors", flat=True)
-    )
-    monitor_services.end_maintenance([pk for pk in maintenance_monitor_ids(maintenance) if pk not in still], now=now)
+        sync_maintenance(now=now)
+        touch({m.page_id for m in due}, now=now)
+    return len(due)
 
 
 def finish_maintenance(maintenance: Maintenance, *, by=None, now: datetime | None = None) -> Maintenance:
@@ -357,9 +354,8 @@ def finish_maintenance(maintenance: Maintenance, *, by=None, now: datetime | Non
         maintenance.status, maintenance.completed_at, maintenance.updated_at = MaintenanceStatus.COMPLETED, now, now
         maintenance.save(update_fields=["status", "completed_at", "updated_at"])
         if was_active:
-            _end_monitors(maintenance, now=now)
             subscribers.queue(maintenance.page_id, maintenance_id=maintenance.pk, event=maintenance.status)
-        refresh_components(maintenance.components.values_list("pk", flat=True), now=now)
+        sync_maintenance(now=now)
         touch([maintenance.page_id], now=now)
     return maintenance
 
@@ -383,10 +379,13 @@ def save_page(page: StatusPage, *, password: str | None = None, now: datetime | 
     return page
 
 
-def changed(page_id: int, *, component_ids: Iterable[int] = (), now: datetime | None = None) -> None:
-    """After a component, group or maintenance edit: statuses recomputed, a new page version."""
+def changed(page_id: int | None, *, component_ids: Iterable[int] = (), now: datetime | None = None) -> None:
+    """After a component, group, window or page edit or deletion: maintenance and statuses recomputed, a
+    new page version."""
+    sync_maintenance(now=now)
     refresh_components(component_ids, now=now)
-    touch([page_id], now=now)
+    if page_id is not None:
+        touch([page_id], now=now)
 
 
 def timeline(page: StatusPage, *, days: int, now: datetime | None = None) -> dict:
@@ -406,7 +405,7 @@ def timeline(page: StatusPage, *, days: int, now: datetime | None = None) -> dic
                 "status": component.status,
                 "days": [
                     {
-                        "date": bar.day.date().isoformat(),
+                        "date": bar.day.astimezone(ZoneInfo(page.time_zone)).date().isoformat(),
                         "state": bar.state,
                         "uptime": bar.uptime,
                         "incidents": bar.incidents,

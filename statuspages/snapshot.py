@@ -4,7 +4,7 @@ feeds and the badges are all drawn from these objects (statuspages.public caches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q
@@ -140,7 +140,9 @@ def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True
     with that day's uptime and the names of the incidents that touched it. Two queries in all."""
     zone, now = snapshot.zone, snapshot.now
     first = (now.astimezone(zone) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    starts = [first + timedelta(days=i) for i in range(days)]  # wall-clock days: local midnights across DST
+    # Local midnights (wall-clock days, so DST days have 23 or 25 hours), as UTC instants: arithmetic
+    # between two datetimes of one zone would ignore the offset change.
+    starts = [(first + timedelta(days=i)).astimezone(UTC) for i in range(days)]
     shown = [c for c in snapshot.components if c.showcase or not showcase_only]
     monitor_ids: dict[int, list[int]] = {c.pk: [] for c in shown}
     for component_id, monitor_id in Component.monitors.through.objects.filter(component_id__in=monitor_ids).values_list(

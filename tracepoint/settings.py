@@ -392,6 +392,10 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "incidents.models.Severity",
         "IncidentStatusEnum": "incidents.models.Status.values",
         "IssueSeverityEnum": "events.priority.IssueSeverity.values",
+        "ComponentStatusEnum": "statuspages.models.ComponentStatus",
+        "MonitorStatusEnum": "monitors.models.MonitorStatus",
+        "PublicStatusEnum": "statuspages.models.PublicStatus",
+        "MaintenanceStatusEnum": "statuspages.models.MaintenanceStatus",
     },
 }
 

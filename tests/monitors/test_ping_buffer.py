@@ -179,3 +179,22 @@ def time_paused() -> float:
     import time
 
     return pingbuffer._paused_until - time.monotonic()
+
+
+def test_a_bad_entry_is_dropped_and_the_rest_of_the_batch_applied(db, caplog):
+    import json as json_module
+
+    job = heartbeat()
+    services.record_ping(job.ping_key, now=T0)
+    good = json_module.dumps(entry(job, T0 + timedelta(minutes=1))).encode()
+    broken = json_module.dumps(entry(job, T0 + timedelta(minutes=2), "success", run_id="not-a-uuid")).encode()
+    pingbuffer._apply_safely([good, broken, b"not json"])
+    job.refresh_from_db()
+    assert job.last_ping_at == T0 + timedelta(minutes=1)
+    assert "dropped a buffered ping" in caplog.text
+
+
+def test_a_nul_in_a_ping_body_is_dropped_not_fatal(db):
+    job = heartbeat()
+    logged = services.record_ping(job.ping_key, method="POST", body=b"exit\x00code 1", now=T0)
+    assert HeartbeatPing.objects.get(pk=logged.pk).body == "exitcode 1"
