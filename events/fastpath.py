@@ -35,6 +35,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import connections
 from django.http import HttpResponse
 
+from tracepoint import metrics
 from tracepoint.api.errors import database_unavailable_response, error_response, is_database_unavailable
 from tracepoint.logging import request_id_var
 from tracepoint.middleware import _SANE_REQUEST_ID
@@ -67,7 +68,9 @@ class IngestFastPath:
             if self.views is None:
                 self.views = _views()
             view, project_id = self.views[match[2]], int(match[1])
-            return self._serve(environ, start_response, lambda request: self.respond(request, view, project_id))
+            return self._serve(
+                environ, start_response, lambda request: self.respond(request, view, project_id), f"sentry-{match[2]}"
+            )
         ping = _PING.fullmatch(path)
         if ping is not None and method in ("GET", "HEAD", "POST"):
             return self._serve_ping(environ, start_response, ping)
@@ -95,6 +98,7 @@ class IngestFastPath:
         if found is None:
             return None
         status, headers, body = found
+        metrics.observe_request("statuspage-cached", request.method, status, time.perf_counter() - started)
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
         request_id_var.set(request_id)
@@ -122,7 +126,7 @@ class IngestFastPath:
         start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
         return [b"" if request.method == "HEAD" or status == 304 else body]
 
-    def _serve(self, environ: dict, start_response: Callable, handler: Callable) -> Iterable[bytes]:
+    def _serve(self, environ: dict, start_response: Callable, handler: Callable, route: str) -> Iterable[bytes]:
         """What the middleware chain would do around ``handler``: request id, log line, security headers."""
         started = time.perf_counter()
         request = WSGIRequest(environ)
@@ -133,6 +137,9 @@ class IngestFastPath:
         request.request_id = request_id
         request_id_var.set(request_id)
         response = handler(request)
+        metrics.observe_request(route, request.method, response.status_code, time.perf_counter() - started)
+        if route.startswith("sentry-"):
+            metrics.INGEST_EVENTS.labels("accepted" if response.status_code < 300 else "rejected").inc()
         response["X-Request-ID"] = request_id
         for name, value in _SECURITY_HEADERS.items():  # what SecurityMiddleware and XFrameOptions would add
             response.setdefault(name, value)
@@ -169,6 +176,7 @@ class IngestFastPath:
         request.request_id = request_id
         request_id_var.set(request_id)
         status, text = self.respond_ping(request, match)
+        metrics.observe_request("ping", request.method, status, time.perf_counter() - started)
         body = b"" if request.method == "HEAD" else text.encode()
         from monitors import ping
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from monitors import services
+from tracepoint import metrics
 from tracepoint.errors import NotFoundError
 from tracepoint.ratelimit import client_ip
 
@@ -48,9 +49,12 @@ def answer(request: HttpRequest, key, action: str | None) -> tuple[int, str]:
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     except services.InvalidPing as exc:
+        metrics.PINGS.labels("invalid").inc()
         return 400, exc.message
     except NotFoundError:
+        metrics.PINGS.labels("unknown").inc()
         return 404, "not found"
+    metrics.PINGS.labels("accepted").inc()
     return 200, "OK"
 
 

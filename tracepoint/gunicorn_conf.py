@@ -8,6 +8,33 @@ import os
 from gunicorn import glogging
 
 wsgi_app = "tracepoint.wsgi:application"
+
+
+def _metrics_dir() -> str:
+    """prometheus-client's multiprocess mode: each worker writes its counters to files here and
+    /metrics sums them. Set before the app is loaded; emptied when gunicorn starts."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        var_dir = os.environ.get("TRACEPOINT_VAR_DIR") or os.path.join(
+            os.path.dirname(os.path.dirname(__file__)), "var"
+        )
+        path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(var_dir, f"metrics-{os.getpid()}")
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    return path
+
+
+_metrics_dir()
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 # Load the app in the master: a bad setting stops gunicorn with one line
 # instead of workers failing to boot forever, and workers share memory.
 preload_app = True

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.utils.functional import empty
 
+from tracepoint import metrics
 from tracepoint.api.errors import (
     database_unavailable_response,
     error_response,
@@ -54,7 +55,9 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        seconds = time.perf_counter() - started
+        metrics.observe_request(metrics.route_of(request), request.method, response.status_code, seconds)
+        duration_ms = round(seconds * 1000, 2)
         level = logging.ERROR if response.status_code >= 500 else logging.INFO
         if request.path in PROBE_PATHS and response.status_code < 400:
             level = logging.DEBUG  # probes every few seconds would drown the log

@@ -11,7 +11,7 @@ from incidents.api import router as incidents_router
 from monitors import ping
 from monitors.api import router as monitors_router
 from statuspages.api import router as statuspages_router
-from tracepoint import views
+from tracepoint import metrics, views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
 from tracepoint.accounts.roles import ADMIN, has_role
@@ -33,6 +33,7 @@ urlpatterns = [
     path("ping/<uuid:key>", ping.ping, name="ping"),
     path("ping/<uuid:key>/<str:action>", ping.ping, name="ping-action"),
     path("ready", views.ready, name="ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("tracepoint.accounts.urls")),
