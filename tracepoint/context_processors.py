@@ -22,5 +22,7 @@ def navigation(request) -> dict:
         items.append({"label": label, "url": url, "active": active})
     is_admin = has_role(user, ADMIN)
     if is_admin:
+        users = reverse("accounts:users")
+        items.append({"label": "Users", "url": users, "active": request.path.startswith(users)})
         items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
     return {"nav_items": items, "is_admin": is_admin}

@@ -112,6 +112,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# Invitation links (and password resets) stop working after this many days, or once used.
+PASSWORD_RESET_TIMEOUT = env_int("INVITATION_DAYS", 3, minimum=1, maximum=30) * 86400
+
 ROOT_URLCONF = "tracepoint.urls"
 WSGI_APPLICATION = "tracepoint.wsgi.application"
 CSRF_FAILURE_VIEW = "tracepoint.views.csrf_failure"

@@ -14,10 +14,12 @@ from statuspages.api import router as statuspages_router
 from tracepoint import metrics, views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
+from tracepoint.accounts.api import router as users_router
 from tracepoint.accounts.roles import ADMIN, has_role
 
 api_v1 = [
     re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
+    *users_router.urls,
     re_path(r"^projects/(?P<pk>[0-9]+)/stream/?$", live.project_stream, name="project-stream"),
     *incidents_router.urls,
     *events_router.urls,

@@ -26,3 +26,30 @@ class TokenResponseSerializer(serializers.Serializer):
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
     user = TokenUserSerializer()
+
+
+class UserSerializer(serializers.Serializer):
+    """``name`` is the user's full name (Django's first_name); ``role`` one of viewer, responder, admin or null."""
+
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    name = serializers.CharField(source="first_name", required=False, allow_blank=True, max_length=150)
+    role = serializers.ChoiceField(choices=["viewer", "responder", "admin"], allow_null=True, required=False)
+    is_active = serializers.BooleanField(required=False)
+    invite = serializers.BooleanField(write_only=True, required=False, default=True)
+    date_joined = serializers.DateTimeField(read_only=True)
+    last_login = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, user):
+        data = super().to_representation(user)
+        data["role"] = user_role(user) if user.is_active else _group_role(user)
+        return data
+
+
+def _group_role(user) -> str | None:
+    names = set(user.groups.values_list("name", flat=True))
+    for role in ("admin", "responder", "viewer"):
+        if role in names:
+            return role
+    return None

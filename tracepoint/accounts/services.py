@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 from tracepoint.accounts.models import ApiToken
-from tracepoint.errors import NotFoundError
+from tracepoint.accounts.roles import ADMIN, set_role
+from tracepoint.errors import DomainError, NotFoundError
 
 
 def issue_token(user, *, name: str) -> tuple[ApiToken, str]:
@@ -26,3 +28,91 @@ def regenerate_token(user, token_id: int) -> tuple[ApiToken, str]:
 def revoke_token(user, token_id: int) -> bool:
     deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
     return bool(deleted)
+
+
+# --- users: invitations, role, deactivation --------------------------------------------------------
+
+
+class UserError(DomainError):
+    pass
+
+
+def invitation_link(user) -> str:
+    """A one-time link to set a password: Django's reset token, void once the password is set and after
+    PASSWORD_RESET_TIMEOUT (settings.INVITATION_DAYS)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    path = reverse("accounts:invitation", args=[uid, default_token_generator.make_token(user)])
+    return settings.TRACEPOINT["BASE_URL"].rstrip("/") + path
+
+
+def send_invitation(user, *, by=None) -> None:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+
+    if not user.email:
+        raise UserError("The user has no email address to invite.", details={"email": ["Required for an invitation."]})
+    context = {"user": user, "link": invitation_link(user), "by": by, "days": settings.PASSWORD_RESET_TIMEOUT // 86400}
+    send_mail(
+        "You are invited to Tracepoint",
+        render_to_string("accounts/email/invitation.txt", context),
+        None,
+        [user.email],
+    )
+
+
+def create_user(
+    *, username: str, email: str = "", name: str = "", role: str | None = None, invite: bool = True, by=None
+):
+    """A new user without a usable password; with ``invite`` they get a link to choose one."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if User.objects.filter(username__iexact=username).exists():
+        raise UserError("That username is taken.", details={"username": ["Already in use."]})
+    if invite and not email:
+        raise UserError("An invitation needs an email address.", details={"email": ["Required to invite."]})
+    with transaction.atomic():
+        user = User(username=username, email=email, first_name=name[:150])
+        user.set_unusable_password()
+        user.save()
+        set_role(user, role)
+        if invite:
+            transaction.on_commit(lambda: send_invitation(user, by=by), robust=True)
+    return user
+
+
+def update_user(user, *, changes: dict, by) -> object:
+    """Edit a user; deactivating one revokes their API tokens, and their sessions stop working."""
+    if user.pk == getattr(by, "pk", None) and (
+        changes.get("is_active") is False or changes.get("role", ADMIN) != ADMIN
+    ):
+        raise UserError("You cannot demote or deactivate yourself.", details={"user": ["Ask another admin."]})
+    with transaction.atomic():
+        for field, attr in (("username", "username"), ("email", "email"), ("name", "first_name")):
+            if field in changes:
+                setattr(user, attr, changes[field])
+        if "is_active" in changes:
+            user.is_active = changes["is_active"]
+        user.save()
+        if "role" in changes:
+            set_role(user, changes["role"])
+        if not user.is_active:
+            deactivate_sessions(user)
+    return user
+
+
+def deactivate_sessions(user) -> int:
+    """Inactive users are refused by the auth backend on every request; their tokens are deleted too."""
+    deleted, _ = ApiToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def delete_user(user, *, by) -> None:
+    if user.pk == getattr(by, "pk", None):
+        raise UserError("You cannot delete yourself.", details={"user": ["Ask another admin."]})
+    user.delete()

@@ -4,13 +4,13 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from tracepoint import ratelimit
 from tracepoint.accounts import services
 from tracepoint.accounts.forms import TokenForm
-from tracepoint.accounts.roles import role_required, user_role
+from tracepoint.accounts.roles import ROLES, role_required, user_role
 from tracepoint.errors import NotFoundError
 
 
@@ -95,3 +95,80 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such token.")
     messages.success(request, "Token revoked.")
     return redirect("accounts:profile")
+
+
+# --- invitations and user management (admins) ------------------------------------------------------
+
+
+class InvitationView(auth_views.PasswordResetConfirmView):
+    """The one-time link of an invitation: choose a password, then log in."""
+
+    template_name = "accounts/invitation.html"
+    success_url = "/login/?invited=1"
+    post_reset_login = False
+
+
+@role_required("admin")
+def users(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import get_user_model
+
+    from tracepoint.accounts.forms import InviteForm
+
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.create_user(**form.cleaned_data, invite=True, by=request.user)
+        except services.UserError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Invitation sent to {user.email}.")
+            return redirect("accounts:users")
+    rows = get_user_model().objects.order_by("username").prefetch_related("groups")
+    return render(
+        request,
+        "accounts/users.html",
+        {"rows": [(user, _role_of(user)) for user in rows], "form": form, "roles": ROLES},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _role_of(user) -> str | None:
+    from tracepoint.accounts.serializers import _group_role
+
+    return "admin" if user.is_superuser else _group_role(user)
+
+
+@role_required("admin")
+@require_POST
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    from django.contrib.auth import get_user_model
+
+    user = get_object_or_404(get_user_model(), pk=pk)
+    role = request.POST.get("role") or None
+    if role is not None and role not in ROLES:
+        messages.error(request, "Unknown role.")
+        return redirect("accounts:users")
+    try:
+        services.update_user(
+            user, changes={"role": role, "is_active": request.POST.get("is_active") == "on"}, by=request.user
+        )
+    except services.UserError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{user.username} saved.")
+    return redirect("accounts:users")
+
+
+@role_required("admin")
+@require_POST
+def user_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    from django.contrib.auth import get_user_model
+
+    user = get_object_or_404(get_user_model(), pk=pk)
+    try:
+        services.send_invitation(user, by=request.user)
+    except services.UserError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Invitation sent again to {user.email}.")
+    return redirect("accounts:users")
