@@ -114,6 +114,8 @@ async def _project_stream(request: HttpRequest, pk: int) -> HttpResponse:
         response = error_response(401)
         response["WWW-Authenticate"] = 'Token realm="api"'
         return response
+    if not await sync_to_async(has_role)(user, VIEWER):
+        return error_response(403, "Your account has no role yet.")
     ids = await sync_to_async(_visible_project_ids)(user, pk)
     if not ids:
         return error_response(404, "No such project.")
@@ -130,9 +132,13 @@ async def issues_stream(request: HttpRequest) -> HttpResponse:
 
 
 async def _issues_stream(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse(status=401)
+    if not await sync_to_async(has_role)(user, VIEWER):
+        return HttpResponse(status=403)
     if not stream.available():
         return _unavailable()
     if not isinstance(request, ASGIRequest):

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from incidents import services
@@ -27,6 +27,7 @@ def _visible(queryset=None):
 
 
 @role_required("viewer")
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     with count_memo():
         return _index(request)
@@ -106,6 +107,7 @@ def _linked_issues(user, incident: Incident) -> list:
 
 
 @role_required("viewer")
+@require_safe
 def detail(request: HttpRequest, pk) -> HttpResponse:
     incident = _get_incident(pk)
     if request.htmx and request.GET.get("part") == "timeline":

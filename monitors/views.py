@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from monitors import rollups, services
 from monitors.forms import MonitorForm
@@ -21,6 +21,7 @@ CHART_WIDTH, CHART_HEIGHT = 720, 120
 
 
 @role_required("viewer")
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     page = Paginator(Monitor.objects.order_by("name", "id"), 25).get_page(request.GET.get("page"))
@@ -103,6 +104,7 @@ def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | 
 
 
 @role_required("viewer")
+@require_safe
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(Monitor, pk=pk)
     return render(request, "monitors/monitor_detail.html", _detail_context(request, monitor))

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from incidents.models import Incident
 from statuspages import services
@@ -56,6 +56,7 @@ def _detail_context(request: HttpRequest, page: StatusPage, **forms) -> dict:
 
 
 @role_required("viewer")
+@require_safe
 def detail(request: HttpRequest, slug: str) -> HttpResponse:
     page = get_object_or_404(StatusPage, slug=slug)
     return render(request, "statuspages/page_detail.html", _detail_context(request, page))

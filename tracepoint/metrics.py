@@ -24,6 +24,7 @@ import time
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -203,6 +204,7 @@ def registry() -> CollectorRegistry:
     return collected
 
 
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not _allowed(request):
         raise Http404("Not found.")

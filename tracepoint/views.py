@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from tracepoint.accounts.roles import role_required
 from tracepoint.api.errors import error_response, is_api_request, server_error_response
@@ -86,6 +86,7 @@ def ready(request: HttpRequest) -> JsonResponse:
 
 
 @role_required("viewer")
+@require_safe
 def overview(request: HttpRequest) -> HttpResponse:
     from datetime import timedelta
 

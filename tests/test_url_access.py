@@ -1,0 +1,357 @@
+"""Who may reach what, for every URL of the URL conf (Django admin aside, which guards itself).
+
+Every named URL must appear in ACCESS with the lowest role that may read it (GET) and the lowest that
+may change something through it (POST, PATCH or DELETE): a new endpoint that is not listed fails
+``test_every_url_is_in_the_access_table``, so none can escape the matrix. Each URL is then called
+with placeholder arguments by anonymous, a user without a role, a viewer, a responder and an admin:
+below the needed role the answer must be 401 (API, anonymous), a redirect to the login (pages,
+anonymous) or 403; from the needed role on it must be anything else (the placeholder objects do not
+exist, so 404 is a fine answer there). Membership (viewers see only their projects) is checked with
+real objects in ``test_viewers_see_only_the_projects_they_are_members_of``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import make_user
+
+PUBLIC, NONE, VIEWER, RESPONDER, ADMIN = "public", "none", "viewer", "responder", "admin"
+RANK = {PUBLIC: 0, NONE: 1, VIEWER: 2, RESPONDER: 3, ADMIN: 4}
+NEVER = "never"  # no method changes anything here (read-only URL)
+
+# name: (lowest role to read, lowest role to write)
+ACCESS = {
+    # probes, pings, ingest, login, public status pages: anonymous by design (DESIGN.md)
+    "health": (PUBLIC, NEVER),
+    "ready": (PUBLIC, NEVER),
+    "metrics": (PUBLIC, NEVER),  # by network or token (tests/test_metrics.py); the test client is 127.0.0.1
+    "ping": (PUBLIC, PUBLIC),
+    "ping-action": (PUBLIC, PUBLIC),
+    "sentry-envelope": (PUBLIC, PUBLIC),  # the project key is the credential
+    "sentry-store": (PUBLIC, PUBLIC),
+    "login": (PUBLIC, PUBLIC),
+    "admin-login": (PUBLIC, PUBLIC),  # a redirect to the login page
+    "logout": (PUBLIC, PUBLIC),
+    "v1:auth-token": (PUBLIC, PUBLIC),  # username and password are the credential
+    "accounts:invitation": (PUBLIC, PUBLIC),  # the one-time token is the credential
+    "schema": (PUBLIC, NEVER),
+    "api-docs": (PUBLIC, NEVER),
+    **{
+        f"statuspages-public:{name}": (PUBLIC, PUBLIC)
+        for name in (
+            "page",
+            "history",
+            "incident",
+            "maintenance",
+            "access",
+            "subscribe",
+            "confirm",
+            "unsubscribe",
+            "feed-atom",
+            "feed-rss",
+            "api",
+            "badge",
+            "component-badge",
+        )
+    },
+    # one's own account
+    "accounts:profile": (NONE, NONE),
+    "accounts:digest-toggle": (VIEWER, VIEWER),
+    "accounts:token-create": (NONE, NONE),
+    "accounts:token-regenerate": (NONE, NONE),
+    "accounts:token-revoke": (NONE, NONE),
+    "v1:user-me": (NONE, NEVER),
+    # users: admins
+    "accounts:users": (ADMIN, ADMIN),
+    "accounts:user-edit": (ADMIN, ADMIN),
+    "accounts:user-invite": (ADMIN, ADMIN),
+    "v1:user-list": (ADMIN, ADMIN),
+    "v1:user-detail": (ADMIN, ADMIN),
+    # the dashboard
+    "overview": (VIEWER, NEVER),
+    "incidents:index": (VIEWER, NEVER),
+    "incidents:create": (RESPONDER, RESPONDER),
+    "incidents:detail": (VIEWER, NEVER),
+    "incidents:transition": (RESPONDER, RESPONDER),
+    "incidents:reopen": (RESPONDER, RESPONDER),
+    "incidents:comment": (RESPONDER, RESPONDER),
+    "incidents:delete": (ADMIN, ADMIN),
+    "events:index": (VIEWER, NEVER),
+    "events:live": (VIEWER, NEVER),
+    "events:detail": (VIEWER, NEVER),
+    "events:status": (RESPONDER, RESPONDER),
+    "events:service_timeline": (VIEWER, NEVER),
+    "events:projects": (VIEWER, NEVER),
+    "events:project_create": (ADMIN, ADMIN),
+    "events:project": (VIEWER, NEVER),
+    "events:key_rotate": (ADMIN, ADMIN),
+    "events:key_revoke": (ADMIN, ADMIN),
+    "events:alert_rule_create": (RESPONDER, RESPONDER),
+    "events:alert_rule_delete": (RESPONDER, RESPONDER),
+    "monitors:index": (VIEWER, NEVER),
+    "monitors:create": (RESPONDER, RESPONDER),
+    "monitors:detail": (VIEWER, NEVER),
+    "monitors:edit": (RESPONDER, RESPONDER),
+    "monitors:action": (RESPONDER, RESPONDER),
+    "statuspages:index": (VIEWER, ADMIN),
+    "statuspages:detail": (VIEWER, NEVER),
+    "statuspages:edit": (ADMIN, ADMIN),
+    "statuspages:add-component": (ADMIN, ADMIN),
+    "statuspages:add-group": (ADMIN, ADMIN),
+    "statuspages:delete-component": (ADMIN, ADMIN),
+    "statuspages:component-status": (RESPONDER, RESPONDER),
+    "statuspages:add-maintenance": (RESPONDER, RESPONDER),
+    "statuspages:complete-maintenance": (RESPONDER, RESPONDER),
+    "statuspages:publish": (RESPONDER, RESPONDER),
+    "statuspages:post-update": (RESPONDER, RESPONDER),
+    # the API
+    "v1:project-stream": (VIEWER, NEVER),
+    "v1:incident-list": (VIEWER, RESPONDER),
+    "v1:incident-stats": (VIEWER, NEVER),
+    "v1:incident-detail": (VIEWER, RESPONDER),
+    "v1:incident-change-status": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:incident-comments": (VIEWER, RESPONDER),
+    "v1:incident-reopen": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:incident-timeline": (VIEWER, NEVER),
+    "v1:event-list": (VIEWER, RESPONDER),
+    "v1:event-detail": (VIEWER, NEVER),
+    "v1:issue-list": (VIEWER, NEVER),
+    "v1:issue-needs-attention": (VIEWER, NEVER),
+    "v1:issue-detail": (VIEWER, RESPONDER),
+    "v1:issue-activity": (VIEWER, NEVER),
+    "v1:issue-events": (VIEWER, NEVER),
+    "v1:project-list": (VIEWER, ADMIN),
+    "v1:project-detail": (VIEWER, ADMIN),
+    "v1:project-revoke-key": (VIEWER, ADMIN),  # POST only: a GET is 405 for readers
+    "v1:project-rotate-key": (VIEWER, ADMIN),  # POST only: a GET is 405 for readers
+    "v1:alert-rule-list": (VIEWER, RESPONDER),
+    "v1:alert-rule-detail": (VIEWER, RESPONDER),
+    "v1:service-timeline": (VIEWER, NEVER),
+    "v1:monitor-list": (VIEWER, RESPONDER),
+    "v1:monitor-detail": (VIEWER, RESPONDER),
+    "v1:monitor-check-now": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:monitor-pause": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:monitor-resume": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:monitor-results": (VIEWER, NEVER),
+    "v1:monitor-uptime": (VIEWER, NEVER),
+    "v1:status-page-list": (VIEWER, ADMIN),
+    "v1:status-page-detail": (VIEWER, ADMIN),
+    "v1:status-page-timeline": (VIEWER, NEVER),
+    "v1:status-page-group-list": (VIEWER, ADMIN),
+    "v1:status-page-group-detail": (VIEWER, ADMIN),
+    "v1:status-page-component-list": (VIEWER, ADMIN),
+    "v1:status-page-component-detail": (VIEWER, ADMIN),
+    "v1:status-page-component-set-status": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:status-page-incident-list": (VIEWER, RESPONDER),
+    "v1:status-page-incident-detail": (VIEWER, NEVER),
+    "v1:status-page-incident-updates": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:status-page-maintenance-list": (VIEWER, RESPONDER),
+    "v1:status-page-maintenance-detail": (VIEWER, RESPONDER),
+    "v1:status-page-maintenance-complete": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
+    "v1:status-page-subscriber-list": (ADMIN, ADMIN),
+    "v1:status-page-subscriber-detail": (ADMIN, ADMIN),
+}
+
+# The request itself carries the credential (a project key, a ping key, a password): their own tests
+# cover it; here only reads are checked.
+CREDENTIAL_IN_REQUEST = {
+    "login", "logout", "admin-login", "v1:auth-token", "sentry-envelope", "sentry-store", "ping", "ping-action",
+    "v1:event-list",  # POST is native ingest with a project key
+}  # fmt: skip
+
+ASGI_ONLY = {"events:live", "v1:project-stream"}
+
+PLACEHOLDERS = {
+    "pk": 999999, "project_id": 999999, "key_id": 999999, "key_pk": 999999, "rule_pk": 999999,
+    "slug": "nope", "public_id": "zzzzzzzzzzzz", "component": "zzzzzzzzzzzz", "service": "svc",
+    "token": "x" * 30, "uidb64": "MQ", "resource": "summary.json", "action": "start", "name": "pause",
+}  # fmt: skip
+UUID_ARGS = {"key", "incident_pk"}
+
+
+def named_urls(patterns=None, namespace: str | None = None):
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            if entry.namespace == "admin":
+                continue
+            inner = (
+                entry.namespace if not namespace else f"{namespace}:{entry.namespace}" if entry.namespace else namespace
+            )
+            yield from named_urls(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield (f"{namespace}:{entry.name}" if namespace else entry.name), entry
+
+
+def url_for(name: str, pattern: URLPattern) -> str:
+    groups = list(pattern.pattern.regex.groupindex)
+    kwargs = {}
+    for group in groups:
+        if group in UUID_ARGS or (group == "pk" and name.startswith(("incidents:", "v1:incident-"))):
+            kwargs[group] = uuid.uuid4()
+        else:
+            kwargs[group] = PLACEHOLDERS[group]
+    if name in ("monitors:action",):
+        kwargs["name"] = "pause"
+    return reverse(name, kwargs=kwargs)
+
+
+def test_every_url_is_in_the_access_table():
+    names = {name for name, _ in named_urls()}
+    assert sorted(names - set(ACCESS)) == [], "new URLs: say who may read and write them in ACCESS"
+    assert sorted(set(ACCESS) - names) == [], "ACCESS lists URLs that are gone"
+
+
+@pytest.fixture
+def clients(db) -> dict[str, Client]:
+    found = {PUBLIC: Client()}
+    for role in (NONE, VIEWER, RESPONDER, ADMIN):
+        client = Client()
+        client.force_login(make_user(None if role == NONE else role))
+        found[role] = client
+    return found
+
+
+def _denied(response, *, role: str, api: bool) -> bool:
+    if role == PUBLIC:
+        if api:
+            return response.status_code == 401
+        return response.status_code in (401, 403) or (
+            response.status_code == 302 and "/login/" in response.get("Location", "")
+        )
+    return response.status_code == 403
+
+
+def _call(client: Client, method: str, url: str):
+    if method == "get":
+        return client.get(url)
+    return getattr(client, method)(url, data="{}", content_type="application/json")
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS))
+def test_each_role_gets_what_the_table_says(clients, name):
+    pattern = dict(named_urls())[name]
+    url = url_for(name, pattern)
+    api = url.startswith("/api/v1/")
+    read, write = ACCESS[name]
+    for role, client in clients.items():
+        response = _call(client, "get", url)
+        if RANK[role] < RANK[read]:
+            assert _denied(response, role=role, api=api), f"{role} GET {url}: {response.status_code}"
+        else:
+            assert response.status_code not in (401, 403), f"{role} GET {url}: {response.status_code}"
+        # Streams answer 503 under WSGI (the test client): the ASGI stream service serves them.
+        if not (name in ASGI_ONLY and response.status_code == 503):
+            assert response.status_code < 500, f"{role} GET {url}: {response.status_code}"
+        if name in CREDENTIAL_IN_REQUEST:
+            continue
+        method = "patch" if api and ("detail" in name) else "post"
+        response = _call(client, method, url)
+        if write == NEVER:  # nothing to change here: a refusal for everyone (the API checks the role first)
+            if RANK[role] >= RANK[read]:
+                assert response.status_code in (403, 404, 405), f"{role} {method} {url}: {response.status_code}"
+            continue
+        if RANK[role] < RANK[write]:
+            assert _denied(response, role=role, api=api), f"{role} {method} {url}: {response.status_code}"
+        else:
+            assert response.status_code not in (401, 403), f"{role} {method} {url}: {response.status_code}"
+
+
+# --- membership: viewers see the projects they are members of, and nothing of the others ---------------
+
+# Every URL that shows a project's data is checked here with a member and a non-member.
+MEMBERSHIP = {
+    "v1:project-detail": lambda o: f"/api/v1/projects/{o['project'].pk}",
+    "v1:issue-detail": lambda o: f"/api/v1/issues/{o['issue'].pk}",
+    "v1:issue-activity": lambda o: f"/api/v1/issues/{o['issue'].pk}/activity",
+    "v1:issue-events": lambda o: f"/api/v1/issues/{o['issue'].pk}/events",
+    "v1:event-detail": lambda o: f"/api/v1/events/{o['event'].pk}",
+    "v1:alert-rule-detail": lambda o: f"/api/v1/alert-rules/{o['rule'].pk}",
+    "events:detail": lambda o: f"/issues/{o['issue'].pk}/",
+    "events:project": lambda o: f"/issues/projects/{o['project'].pk}/",
+}
+# Lists: the member sees the item, the non-member an empty list.
+MEMBERSHIP_LISTS = {
+    "v1:project-list": ("/api/v1/projects", "project"),
+    "v1:issue-list": ("/api/v1/issues", "issue"),
+    "v1:event-list": ("/api/v1/events", "event"),
+    "v1:alert-rule-list": ("/api/v1/alert-rules", "rule"),
+    "v1:issue-needs-attention": ("/api/v1/issues/needs-attention", "issue"),
+}
+# Project data reached otherwise: streams (ASGI, tests/events/test_stream.py), the service timeline
+# (filtered by membership, tests/events/test_timeline.py), writes (admins or members with a role).
+MEMBERSHIP_ELSEWHERE = {
+    "v1:project-stream", "events:live", "v1:service-timeline", "events:service_timeline", "events:index",
+    "events:projects", "events:status", "events:project_create", "events:key_rotate", "events:key_revoke",
+    "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
+    "sentry-envelope", "sentry-store",
+}  # fmt: skip
+
+
+def test_every_project_url_is_in_the_membership_matrix():
+    project_urls = {
+        name
+        for name, _ in named_urls()
+        if any(word in name for word in ("project", "issue", "event", "alert-rule", "alert_rule", "events:"))
+    }
+    unchecked = project_urls - set(MEMBERSHIP) - set(MEMBERSHIP_LISTS) - MEMBERSHIP_ELSEWHERE
+    assert sorted(unchecked) == [], "project data URLs must say how membership is checked"
+
+
+@pytest.fixture
+def project_data(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events import services
+    from events.alerts import AlertRule
+    from events.models import Event, Issue
+    from events.services import NewEvent
+
+    member = make_user("viewer", username="member")
+    outsider = make_user("viewer", username="outsider")
+    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project.members.add(member)
+    now = timezone.now() - timedelta(minutes=5)
+    services.store_events(
+        project,
+        [NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=now, message="boom")],
+    )
+    services.digest_pending()
+    rule = AlertRule.objects.create(project=project, name="new issues", kind="new_issue")
+    return {
+        "member": member,
+        "outsider": outsider,
+        "project": project,
+        "event": Event.objects.get(project=project),
+        "issue": Issue.objects.get(project=project),
+        "rule": rule,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(MEMBERSHIP))
+def test_viewers_see_only_the_projects_they_are_members_of(project_data, name):
+    url = MEMBERSHIP[name](project_data)
+    member, outsider = Client(), Client()
+    member.force_login(project_data["member"])
+    outsider.force_login(project_data["outsider"])
+    assert member.get(url).status_code == 200, url
+    assert outsider.get(url).status_code == 404, url
+
+
+@pytest.mark.parametrize("name", sorted(MEMBERSHIP_LISTS))
+def test_lists_hold_only_the_members_projects(project_data, name):
+    url, key = MEMBERSHIP_LISTS[name]
+    member, outsider = Client(), Client()
+    member.force_login(project_data["member"])
+    outsider.force_login(project_data["outsider"])
+    wanted = project_data[key].pk
+    for client, expected in ((member, True), (outsider, False)):
+        body = client.get(url).json()
+        items = body["results"] if isinstance(body, dict) and "results" in body else body
+        assert any(item.get("id") == wanted for item in items) is expected, (url, expected)
