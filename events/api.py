@@ -218,6 +218,18 @@ class ProjectViewSet(viewsets.ModelViewSet):
         instance.delete()
         services.forget_keys()
 
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, tags=["projects"])
+    @action(detail=True, methods=["delete"], url_path="events")
+    def wipe_events(self, request, pk=None):
+        """Delete every event of the project received until now (and issues left without events), in the
+        background, in batches; the project, its keys, members and alert rules stay. Admins only."""
+        project = self.get_object()
+        cutoff = services.request_wipe(project)
+        return Response(
+            {"project": project.pk, "status": "queued", "events_received_until": cutoff},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
     @extend_schema(request=KeyRotateSerializer, responses={201: ProjectKeySerializer}, tags=["projects"])
     @action(detail=True, methods=["post"], url_path="keys")
     def rotate_key(self, request, pk=None):

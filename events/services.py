@@ -703,3 +703,39 @@ def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, ma
         count, _ = Event.objects.filter(pk__in=batch).delete()
         deleted += count
     return deleted
+
+
+# --- wiping a project's events ---------------------------------------------------------------------
+
+WIPE_BATCH = 2000
+
+
+def request_wipe(project: Project, *, now: datetime | None = None) -> datetime:
+    """Queue the deletion of the project's events (and of the issues left without events) received up to
+    now; events arriving meanwhile are kept. The project, its keys, members and rules stay."""
+    from events.tasks import wipe_events
+
+    cutoff = now or timezone.now()
+    transaction.on_commit(lambda: wipe_events.delay(project.pk, cutoff.isoformat()), robust=True)
+    return cutoff
+
+
+def wipe_events_batch(project_id: int, cutoff: datetime) -> int:
+    """One batch: events first, then issues that have none left. Returns rows deleted (0: finished)."""
+    ids = list(
+        Event.objects.filter(project_id=project_id, received_at__lte=cutoff).values_list("pk", flat=True)[:WIPE_BATCH]
+    )
+    if ids:
+        with transaction.atomic():
+            deleted, _ = Event.objects.filter(pk__in=ids).delete()
+        return deleted
+    issues = list(
+        Issue.objects.filter(project_id=project_id, first_seen__lte=cutoff)
+        .exclude(events__isnull=False)
+        .values_list("pk", flat=True)[: WIPE_BATCH // 4]
+    )
+    if not issues:
+        return 0
+    with transaction.atomic():
+        deleted, _ = Issue.objects.filter(pk__in=issues).delete()
+    return deleted

@@ -77,3 +77,21 @@ def send_daily_digests() -> int:
     from events import digest
 
     return digest.send_daily_digests()
+
+
+@shared_task(name="events.wipe_events", ignore_result=True, acks_late=True)
+def wipe_events(project_id: int, cutoff: str, max_seconds: float = 20.0) -> int:
+    """Delete a project's events in batches; when the time budget is spent, queue the rest."""
+    from datetime import datetime
+
+    until = datetime.fromisoformat(cutoff)
+    started, total = time.monotonic(), 0
+    while True:
+        done = services.wipe_events_batch(project_id, until)
+        total += done
+        if not done:
+            logger.info("wiped the events of project %s (%d rows in this run)", project_id, total)
+            return total
+        if time.monotonic() - started > max_seconds:
+            wipe_events.delay(project_id, cutoff)
+            return total

@@ -318,7 +318,47 @@ def _project_context(request: HttpRequest, project: Project, alert_form: AlertRu
         "can_write": has_role(request.user, RESPONDER),
         "alert_rules": project.alert_rules.prefetch_related("channels").order_by("name"),
         "alert_form": alert_form or AlertRuleForm(prefix="alert"),
+        "members": project.members.order_by("username"),
+        "candidates": _member_candidates(project) if has_role(request.user, ADMIN) else [],
     }
+
+
+def _member_candidates(project: Project) -> list:
+    from django.contrib.auth import get_user_model
+
+    return list(get_user_model().objects.filter(is_active=True).exclude(projects=project).order_by("username")[:500])
+
+
+@role_required("admin")
+@require_POST
+def members(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add or remove one member (admins)."""
+    from django.contrib.auth import get_user_model
+
+    project = get_project_for_user(request.user, pk)
+    user = get_user_model().objects.filter(pk=request.POST.get("user")).first()
+    if user is None:
+        messages.error(request, "Choose a user.")
+    elif request.POST.get("action") == "remove":
+        project.members.remove(user)
+        messages.success(request, f"{user.username} is no longer a member.")
+    else:
+        project.members.add(user)
+        messages.success(request, f"{user.username} is now a member.")
+    return redirect("events:project", pk=project.pk)
+
+
+@role_required("admin")
+@require_POST
+def wipe_events(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete every event of the project, after the admin typed its slug to confirm."""
+    project = get_project_for_user(request.user, pk)
+    if request.POST.get("confirm", "").strip() != project.slug:
+        messages.error(request, f"Type the project's slug ({project.slug}) to confirm.")
+        return redirect("events:project", pk=project.pk)
+    services.request_wipe(project)
+    messages.success(request, "The events are being deleted in the background; the project stays.")
+    return redirect("events:project", pk=project.pk)
 
 
 @role_required("viewer")

@@ -90,6 +90,9 @@ ACCESS = {
     "events:project_create": (ADMIN, ADMIN),
     "events:project": (VIEWER, NEVER),
     "events:key_rotate": (ADMIN, ADMIN),
+    "events:members": (ADMIN, ADMIN),
+    "events:wipe_events": (ADMIN, ADMIN),
+    "v1:project-wipe-events": (VIEWER, ADMIN),  # DELETE only: a GET is 405 for readers
     "events:key_revoke": (ADMIN, ADMIN),
     "events:alert_rule_create": (RESPONDER, RESPONDER),
     "events:alert_rule_delete": (RESPONDER, RESPONDER),
@@ -288,6 +291,7 @@ MEMBERSHIP_ELSEWHERE = {
     "v1:project-stream", "events:live", "v1:service-timeline", "events:service_timeline", "events:index",
     "events:projects", "events:status", "events:project_create", "events:key_rotate", "events:key_revoke",
     "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
+    "events:members", "events:wipe_events", "v1:project-wipe-events",
     "sentry-envelope", "sentry-store",
 }  # fmt: skip
 
