@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -66,14 +66,19 @@ def page_url(path: str) -> str | None:
 
 def publish(project_id: int, kind: str, data: dict[str, Any]) -> str | None:
     """Send one message to the project's stream; returns its id (None without Redis or on failure)."""
+    return publish_to(channel(project_id), {"type": kind, "project": project_id, **data})
+
+
+def publish_to(name: str, message: dict[str, Any]) -> str | None:
+    """Send one message (its ``type`` is the SSE event name) to the named stream and channel."""
     client = redis.client()
     if client is None:
         return None
-    payload = json.dumps({"type": kind, "project": project_id, **data}, cls=DjangoJSONEncoder)
+    payload = json.dumps(message, cls=DjangoJSONEncoder)
     try:
-        entry = client.eval(_PUBLISH, 1, channel(project_id), payload, STREAM_MAXLEN)
+        entry = client.eval(_PUBLISH, 1, name, payload, STREAM_MAXLEN)
     except Exception as exc:  # a live view is a convenience: never fail the caller for it
-        logger.warning("could not publish to the live stream of project %s: %s", project_id, exc)
+        logger.warning("could not publish to the live stream %s: %s", name, exc)
         return None
     return entry.decode() if isinstance(entry, bytes) else str(entry)
 
@@ -138,13 +143,15 @@ async def events(
     last_ids: dict[int, str] | None = None,
     max_seconds: float = MAX_SECONDS,
     heartbeat: float = HEARTBEAT_SECONDS,
+    channel_of: Callable[[int], str] = channel,
 ) -> AsyncIterator[bytes]:
-    """The SSE byte stream for these projects: replay after ``last_ids``, then live messages."""
+    """The SSE byte stream for these projects (or other streams, named by ``channel_of``): replay after
+    ``last_ids``, then live messages."""
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
     pubsub = client.pubsub()
-    channels = {channel(pid): pid for pid in project_ids}
+    channels = {channel_of(pid): pid for pid in project_ids}
     several = len(project_ids) > 1
 
     sent: dict[int, str] = dict(last_ids or {})
@@ -163,7 +170,7 @@ async def events(
         # Replay what this client missed (after subscribing: nothing falls in between).
         for pid in list(last_ids or {}):
             while True:  # in pages, until caught up (the stream keeps STREAM_MAXLEN at most)
-                entries = await client.xrange(channel(pid), min=f"({sent[pid]}", max="+", count=REPLAY_LIMIT)
+                entries = await client.xrange(channel_of(pid), min=f"({sent[pid]}", max="+", count=REPLAY_LIMIT)
                 for raw_id, fields in entries:
                     entry = raw_id.decode()
                     sent[pid] = entry

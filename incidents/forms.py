@@ -22,7 +22,9 @@ class IncidentForm(forms.Form):
 
 class CommentForm(forms.Form):
     body = forms.CharField(
-        max_length=10_000, label="Comment", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Add a comment…"})
+        max_length=10_000,
+        label="Comment",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Add a comment…"}),
     )
 
 

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from incidents import views
+from incidents import live, views
 
 app_name = "incidents"
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("new/", views.create, name="create"),
+    path("live/", live.incidents_stream, name="live"),
     path("<uuid:pk>/", views.detail, name="detail"),
     path("<uuid:pk>/transition/", views.transition, name="transition"),
     path("<uuid:pk>/reopen/", views.reopen, name="reopen"),

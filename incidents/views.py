@@ -72,9 +72,16 @@ def _index(request: HttpRequest) -> HttpResponse:
         "base_query": params.urlencode(),
         "services": services_list,
         "can_write": has_role(request.user, RESPONDER),
+        "live_url": _live_url(),
     }
     template = "incidents/incident_list.html#table" if request.htmx else "incidents/incident_list.html"
     return render(request, template, context)
+
+
+def _live_url() -> str | None:
+    from events import stream
+
+    return stream.page_url(reverse("incidents:live"))
 
 
 def _get_incident(pk) -> Incident:
@@ -94,6 +101,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "can_delete": has_role(request.user, ADMIN),
         "comment_form": extra.pop("comment_form", None) or CommentForm(),
         "linked_issues": _linked_issues(request.user, incident),
+        "live_url": _live_url(),
         **extra,
     }
 
@@ -110,8 +118,9 @@ def _linked_issues(user, incident: Incident) -> list:
 @require_safe
 def detail(request: HttpRequest, pk) -> HttpResponse:
     incident = _get_incident(pk)
-    if request.htmx and request.GET.get("part") == "timeline":
-        return render(request, "incidents/incident_detail.html#timeline", _detail_context(request, incident))
+    if request.htmx and request.GET.get("part") in ("timeline", "summary"):
+        part = request.GET["part"]
+        return render(request, f"incidents/incident_detail.html#{part}", _detail_context(request, incident))
     return render(request, "incidents/incident_detail.html", _detail_context(request, incident))
 
 

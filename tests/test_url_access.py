@@ -76,6 +76,7 @@ ACCESS = {
     "overview": (VIEWER, NEVER),
     "incidents:index": (VIEWER, NEVER),
     "incidents:create": (RESPONDER, RESPONDER),
+    "incidents:live": (VIEWER, NEVER),
     "incidents:detail": (VIEWER, NEVER),
     "incidents:transition": (RESPONDER, RESPONDER),
     "incidents:reopen": (RESPONDER, RESPONDER),
@@ -167,7 +168,7 @@ CREDENTIAL_IN_REQUEST = {
     "v1:event-list",  # POST is native ingest with a project key
 }  # fmt: skip
 
-ASGI_ONLY = {"events:live", "v1:project-stream"}
+ASGI_ONLY = {"events:live", "incidents:live", "v1:project-stream"}
 
 PLACEHOLDERS = {
     "pk": 999999, "project_id": 999999, "key_id": 999999, "key_pk": 999999, "rule_pk": 999999,

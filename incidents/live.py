@@ -1,0 +1,56 @@
+"""The incidents pages' live stream: every change of an incident (new, transition, edit, comment) is one
+message on a Redis stream shared by all web processes (events/stream.py does the SSE work), so the list
+and the incident pages of other users refresh themselves. Everyone with a role sees every incident."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from events import live as events_live
+from events import stream
+from tracepoint.accounts.roles import VIEWER, has_role
+
+
+def channel(_: int = 0) -> str:
+    return f"{settings.CACHE_KEY_PREFIX}:stream:incidents"
+
+
+def incident_changed(incident_id) -> None:
+    """incidents.services.CHANGED_HOOKS (after the commit)."""
+    from incidents.models import Incident
+
+    incident = Incident.objects.filter(pk=incident_id).values("title", "status", "severity", "updated_at").first()
+    message = {"type": "incident", "id": str(incident_id), **(incident or {"deleted": True})}
+    stream.publish_to(channel(), message)
+
+
+@csrf_exempt  # read-only: any other method gets its 405, not a CSRF failure
+async def incidents_stream(request: HttpRequest) -> HttpResponse:
+    return events_live.with_cors(request, await _incidents_stream(request))
+
+
+async def _incidents_stream(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse(status=401)
+    if not await sync_to_async(has_role)(user, VIEWER):
+        return HttpResponse(status=403)
+    if not stream.available():
+        return events_live._unavailable()
+    if not isinstance(request, ASGIRequest):
+        return events_live._needs_asgi()
+    last = stream.parse_last_event_id(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), [0])
+    await sync_to_async(connections.close_all)()
+    response = StreamingHttpResponse(
+        stream.events([0], last_ids=last, channel_of=channel), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"
+    return response
