@@ -4,7 +4,9 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
 
-app = Celery("tracepoint")
+# Every task retries, with exponential backoff, when the database connection is lost (tasks are
+# idempotent and acknowledged late, so a retry or a redelivery never does anything twice).
+app = Celery("tracepoint", task_cls="tracepoint.celery_tasks:DatabaseRetryingTask")
 # Read lazily through celery_config so that a bad setting stops the worker
 # and beat with one clear line instead of a traceback.
 app.config_from_object("tracepoint.celery_config:settings", namespace="CELERY")

@@ -205,3 +205,47 @@ def unavailable_page() -> HttpResponse:
     response = HttpResponse(loader.get_template("503.html").render(), status=503)
     response["Retry-After"] = "5"
     return response
+
+
+class DatabaseRetryMiddleware:
+    """Runs a safe request's view again when the database connection was lost (a failover, a restart,
+    a cut network): after each of DATABASE_RETRY_DELAYS, on a fresh connection. Only GET and HEAD
+    (nothing to do twice), only outside a transaction, never for streams (async views). What still fails
+    becomes the 503 SERVICE_UNAVAILABLE of ApiErrorMiddleware."""
+
+    DATABASE_RETRY_DELAYS = (0.2, 0.6)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        import asyncio
+
+        from django.db import connections
+
+        if request.method not in ("GET", "HEAD") or asyncio.iscoroutinefunction(view_func):
+            return None
+        for delay in self.DATABASE_RETRY_DELAYS:
+            try:
+                response = view_func(request, *view_args, **view_kwargs)
+            except Exception as exc:
+                if not is_database_unavailable(exc) or self._in_transaction(connections):
+                    return None  # Django runs the (safe) view once more, with its usual error handling
+                reason = exc
+            else:
+                # DRF views turn a lost database into their 503 themselves (tracepoint.api.errors).
+                if not getattr(response, "database_unavailable", False) or self._in_transaction(connections):
+                    return response
+                reason = "the view answered 503"
+            logger.warning("database connection lost on %s; retrying in %.1f s: %s", request.path, delay, reason)
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+            time.sleep(delay)
+        return None  # the last attempt is Django's own: a 503 if the database is still away
+
+    @staticmethod
+    def _in_transaction(connections) -> bool:
+        return any(connection.in_atomic_block for connection in connections.all(initialized_only=True))

@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it calls the view itself, again after a lost database connection (safe methods only).
+    "tracepoint.middleware.DatabaseRetryMiddleware",
 ]
 
 # Invitation links (and password resets) stop working after this many days, or once used.

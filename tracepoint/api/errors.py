@@ -73,12 +73,14 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 
 def database_unavailable_response() -> JsonResponse:
-    return error_response(
+    response = error_response(
         503,
         "The database is unavailable; please retry shortly.",
         details={"dependency": "database"},
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
+    response.database_unavailable = True  # DatabaseRetryMiddleware may try a safe request again
+    return response
 
 
 def _validation_details(detail: Any) -> dict[str, Any]:
@@ -114,7 +116,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logger.error("database unavailable", exc_info=exc)
         body = error_body("SERVICE_UNAVAILABLE", "The database is unavailable; please retry shortly.")
         body["details"] = {"dependency": "database"}
-        return Response(body, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        response = Response(body, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        response.database_unavailable = True  # DatabaseRetryMiddleware may try a safe request again
+        return response
     if not isinstance(exc, drf_exceptions.APIException):
         return None  # unexpected: ApiErrorMiddleware logs it and answers 500
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from tracepoint.notifications import services
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
     name="notifications.deliver_notification",
     # Database hiccups only: send failures are recorded on the delivery and retried by requeue_delivery.
-    autoretry_for=(DatabaseError,),
+    autoretry_for=(DatabaseError, InterfaceError),
     retry_backoff=30,
     retry_backoff_max=600,
     max_retries=8,
