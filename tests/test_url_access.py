@@ -360,3 +360,13 @@ def test_lists_hold_only_the_members_projects(project_data, name):
         body = client.get(url).json()
         items = body["results"] if isinstance(body, dict) and "results" in body else body
         assert any(item.get("id") == wanted for item in items) is expected, (url, expected)
+
+
+def test_the_overview_counts_only_the_members_projects(project_data):
+    member, outsider = Client(), Client()
+    member.force_login(project_data["member"])
+    outsider.force_login(project_data["outsider"])
+    title = project_data["issue"].title
+    assert title in member.get("/").content.decode()
+    page = outsider.get("/").content.decode()
+    assert title not in page
