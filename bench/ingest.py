@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from procs import bench_environment, descendants, free_port
+from procs import bench_environment, descendants, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
@@ -169,23 +169,7 @@ def main() -> int:
 
     port = free_port()
     bin_dir = ROOT / ".venv" / "bin"
-    web = subprocess.Popen(
-        [
-            str(bin_dir / "gunicorn"),
-            "-c",
-            "python:tracepoint.gunicorn_conf",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
     worker = subprocess.Popen(
         [
             str(bin_dir / "celery"),
@@ -213,12 +197,6 @@ def main() -> int:
             time.sleep(0.2)
 
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
         rng = random.Random(3)
         warmup = [envelope(key, i % args.groups, rng) for i in range(20)]
         # 64 spare bodies per wrk thread: requests in flight when a thread has its count.

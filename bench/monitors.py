@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import psycopg
 import redis
 from ingest import cpu_by_program
-from procs import bench_environment, free_port
+from procs import bench_environment, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -243,23 +242,7 @@ def bench_pings(args, env: dict, var_dir: str) -> bool:
         conn.execute("VACUUM ANALYZE monitors_monitor")
         conn.execute("VACUUM ANALYZE monitors_heartbeatping")
     port = free_port()
-    web = subprocess.Popen(
-        [
-            str(BIN_DIR / "gunicorn"),
-            "-c",
-            "python:tracepoint.gunicorn_conf",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    web = start_gunicorn(env, port, workers=args.web_workers, threads=args.web_threads)
     # Pings go through Redis: the worker applies them (monitors.pingbuffer).
     worker = subprocess.Popen(
         [
@@ -317,13 +300,6 @@ def bench_pings(args, env: dict, var_dir: str) -> bool:
         return {k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
 
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
         run_wrk(3)  # warm-up: every web process has its connections and knows the keys
         drained()
         time.sleep(1)  # pg_stat counters are sent when a backend goes idle

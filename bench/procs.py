@@ -59,3 +59,25 @@ def bench_environment(database_url: str, redis_url: str, *, prefix: str, **extra
         **extra,
     }
     return env, var_dir
+
+
+def start_gunicorn(env: dict, port: int, *, workers: int, threads: int = 1, extra: tuple[str, ...] = ()):
+    """gunicorn with the production settings (tracepoint.gunicorn_conf) on 127.0.0.1:port, once it listens."""
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [str(root / ".venv" / "bin" / "gunicorn"), "-c", "python:tracepoint.gunicorn_conf", "--workers", str(workers),
+         "--threads", str(threads), "--bind", f"127.0.0.1:{port}", *extra],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"gunicorn did not listen on port {port} within 30 s")

@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ingest import cpu_by_program
-from procs import bench_environment, free_port
+from procs import bench_environment, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -94,11 +92,7 @@ def main() -> int:
         [PYTHON, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout.split()[-1]
     port = free_port()
-    web = subprocess.Popen(
-        [str(BIN_DIR / "gunicorn"), "-c", "python:tracepoint.gunicorn_conf", "--workers", str(args.workers),
-         "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "--backlog", "2048"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    web = start_gunicorn(env, port, workers=args.workers, threads=args.threads, extra=("--backlog", "2048"))
     base = f"http://127.0.0.1:{port}"
     targets = {
         "static file (ceiling)": "/static/css/statuspage.css",
@@ -109,13 +103,6 @@ def main() -> int:
     }
     results = {}
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
         for name, path in targets.items():
             run_wrk(base + path, 8, 2)  # warm: code loaded, the cache filled
             before = cpu_by_program()

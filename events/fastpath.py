@@ -108,21 +108,7 @@ class IngestFastPath:
             headers["Strict-Transport-Security"] = f"max-age={settings.SECURE_HSTS_SECONDS}"
         if status == 200:
             headers["Content-Length"] = str(len(body))
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s %s (cached)",
-                request.method,
-                path,
-                status,
-                extra={
-                    "method": request.method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user": None,
-                    "request_id": request_id,
-                },
-            )
+        _log_request(logging.DEBUG, request, status, started, request_id)
         start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
         return [b"" if request.method == "HEAD" or status == 304 else body]
 
@@ -144,21 +130,7 @@ class IngestFastPath:
         for name, value in _SECURITY_HEADERS.items():  # what SecurityMiddleware and XFrameOptions would add
             response.setdefault(name, value)
         status = response.status_code
-        logger.log(
-            logging.ERROR if status >= 500 else logging.INFO,
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user": None,
-                "request_id": request_id,
-            },
-        )
+        _log_request(logging.ERROR if status >= 500 else logging.INFO, request, status, started, request_id)
         start_response(f"{status} {response.reason_phrase}", list(response.items()))
         return response
 
@@ -187,22 +159,7 @@ class IngestFastPath:
             *_SECURITY_HEADERS.items(),
         ]
         level = logging.DEBUG if status == 200 else logging.ERROR if status >= 500 else logging.INFO
-        if logger.isEnabledFor(level):
-            logger.log(
-                level,
-                "%s %s %s",
-                request.method,
-                request.path,
-                status,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user": None,
-                    "request_id": request_id,
-                },
-            )
+        _log_request(level, request, status, started, request_id)
         if status == 503:
             headers.append(("Retry-After", "5"))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
@@ -277,6 +234,27 @@ class IngestFastPath:
                 return database_unavailable_response()
             error_logger.error("unhandled error on %s", request.path, exc_info=exc)
             return error_response(500)
+
+
+def _log_request(level: int, request: WSGIRequest, status: int, started: float, request_id: str) -> None:
+    """The request log line the middleware chain would write (one JSON object with the request id)."""
+    if not logger.isEnabledFor(level):
+        return
+    logger.log(
+        level,
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "user": None,
+            "request_id": request_id,
+        },
+    )
 
 
 def _prepare_connections() -> None:

@@ -44,9 +44,14 @@ async def _sse(project_ids: list[int], request: HttpRequest) -> StreamingHttpRes
     last = stream.parse_last_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), project_ids
     )
+    return await sse_response(stream.events(project_ids, last_ids=last))
+
+
+async def sse_response(events) -> StreamingHttpResponse:
+    """An SSE answer streaming ``events`` (events/stream.py)."""
     # A stream may stay open for minutes: it must not keep this request's database connection.
     await sync_to_async(connections.close_all)()
-    response = StreamingHttpResponse(stream.events(project_ids, last_ids=last), content_type="text/event-stream")
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx and friends: do not buffer a stream
     return response

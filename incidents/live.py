@@ -7,8 +7,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from events import live as events_live
@@ -47,10 +46,4 @@ async def _incidents_stream(request: HttpRequest) -> HttpResponse:
     if not isinstance(request, ASGIRequest):
         return events_live._needs_asgi()
     last = stream.parse_last_event_id(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), [0])
-    await sync_to_async(connections.close_all)()
-    response = StreamingHttpResponse(
-        stream.events([0], last_ids=last, channel_of=channel), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache, no-transform"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return await events_live.sse_response(stream.events([0], last_ids=last, channel_of=channel))

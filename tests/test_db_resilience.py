@@ -24,7 +24,7 @@ from django.db import connection
 
 from tests.events.test_sentry_envelope import envelope
 from tests.factories import make_token, make_user
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,13 +118,7 @@ def proxied_server(transactional_db, tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/health", timeout=2)
-            break
-        except requests.RequestException:
-            time.sleep(0.2)
+    wait_for_http(f"{base}/health", process=proc)
     yield base, proxy
     proc.terminate()
     proc.wait(timeout=15)

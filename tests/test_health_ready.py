@@ -1,14 +1,13 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from django.test import Client, override_settings
 
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,15 +81,7 @@ def server_without_database(tmp_path):
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/health", timeout=3)
-            break
-        except requests.RequestException:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {proc.stdout.read()}")
-            time.sleep(0.2)
+    wait_for_http(f"{base}/health", process=proc)
     yield base
     proc.terminate()
     proc.wait(timeout=10)

@@ -6,7 +6,6 @@ import ipaddress
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from incidents.models import Status
 from monitors.models import Monitor, MonitorStatus
 from tests.factories import make_incident
-from tests.net import free_port
+from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,13 +94,7 @@ def test_counters_are_summed_over_every_gunicorn_worker(tmp_path, db):
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{base}/health", timeout=2)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_for_http(f"{base}/health", process=proc)
         for _ in range(60):
             requests.get(f"{base}/health", timeout=5)  # a new connection each: spread over the workers
         found = samples(requests.get(f"{base}/metrics", timeout=10).text)
