@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from procs import bench_environment, descendants, free_port, start_gunicorn
+from procs import bench_environment, descendants, free_port, start_celery, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
@@ -168,25 +168,8 @@ def main() -> int:
     project_id, key = out.stdout.split()
 
     port = free_port()
-    bin_dir = ROOT / ".venv" / "bin"
     web = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
-    worker = subprocess.Popen(
-        [
-            str(bin_dir / "celery"),
-            "-A",
-            "tracepoint",
-            "--quiet",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_celery(env)
     base = f"http://127.0.0.1:{port}"
     peak = [0]
     stop = threading.Event()

@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 import redis
 from ingest import cpu_by_program
-from procs import bench_environment, free_port, start_gunicorn
+from procs import bench_environment, free_port, start_celery, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -112,40 +112,8 @@ Monitor.objects.bulk_create(
         conn.execute("VACUUM ANALYZE monitors_monitor")
     log_path = Path(var_dir) / "worker.log"
     with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "tracepoint",
-                "--quiet",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        beat = subprocess.Popen(
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "tracepoint",
-                "--quiet",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--scheduler",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = start_celery(env, loglevel="INFO", log=log)
+        beat = start_celery(env, "beat", extra=("--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"))
         try:
             # Start-up and one full interval (every monitor's first check writes its first
             # status period), then measure a steady stretch.
@@ -244,23 +212,7 @@ def bench_pings(args, env: dict, var_dir: str) -> bool:
     port = free_port()
     web = start_gunicorn(env, port, workers=args.web_workers, threads=args.web_threads)
     # Pings go through Redis: the worker applies them (monitors.pingbuffer).
-    worker = subprocess.Popen(
-        [
-            str(BIN_DIR / "celery"),
-            "-A",
-            "tracepoint",
-            "--quiet",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_celery(env)
     stream_key = env.get("CACHE_KEY_PREFIX", "tp") + ":monitors:pings:stream"
     redis_client = redis.Redis.from_url(args.redis_url)
     redis_client.delete(stream_key)

@@ -23,7 +23,6 @@ from procs import bench_environment, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-BIN_DIR = ROOT / ".venv" / "bin"
 
 SETUP = """
 import django; django.setup()

@@ -136,7 +136,8 @@ async def issues_stream(request: HttpRequest) -> HttpResponse:
     return with_cors(request, await _issues_stream(request))
 
 
-async def _issues_stream(request: HttpRequest) -> HttpResponse:
+async def page_stream_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Why a dashboard page's stream (session login) cannot be opened, or None when it can."""
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     user = await request.auser()
@@ -148,5 +149,13 @@ async def _issues_stream(request: HttpRequest) -> HttpResponse:
         return _unavailable()
     if not isinstance(request, ASGIRequest):
         return _needs_asgi()
+    return None
+
+
+async def _issues_stream(request: HttpRequest) -> HttpResponse:
+    refusal = await page_stream_refusal(request)
+    if refusal is not None:
+        return refusal
+    user = await request.auser()
     ids = await sync_to_async(_visible_project_ids)(user)
     return await _sse(ids, request)

@@ -4,15 +4,12 @@ and the incident pages of other users refresh themselves. Everyone with a role s
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from events import live as events_live
 from events import stream
-from tracepoint.accounts.roles import VIEWER, has_role
 
 
 def channel(_: int = 0) -> str:
@@ -34,16 +31,8 @@ async def incidents_stream(request: HttpRequest) -> HttpResponse:
 
 
 async def _incidents_stream(request: HttpRequest) -> HttpResponse:
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    user = await request.auser()
-    if not user.is_authenticated:
-        return HttpResponse(status=401)
-    if not await sync_to_async(has_role)(user, VIEWER):
-        return HttpResponse(status=403)
-    if not stream.available():
-        return events_live._unavailable()
-    if not isinstance(request, ASGIRequest):
-        return events_live._needs_asgi()
+    refusal = await events_live.page_stream_refusal(request)
+    if refusal is not None:
+        return refusal
     last = stream.parse_last_event_id(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), [0])
     return await events_live.sse_response(stream.events([0], last_ids=last, channel_of=channel))
