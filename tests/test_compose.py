@@ -379,7 +379,17 @@ def test_worker_and_beat_run_the_right_celery_subcommands():
     assert next(arg for arg in worker[3:] if not arg.startswith("-")) == "worker"
     beat = as_argv(service("beat")["command"])
     assert next(arg for arg in beat[3:] if not arg.startswith("-")) == "beat"
-    assert "django_celery_beat.schedulers:DatabaseScheduler" in beat
+    # The scheduler comes from the settings (the beat lock): a --scheduler flag would bypass it.
+    assert not any(arg in ("-S", "--scheduler") or arg.startswith("--scheduler=") for arg in beat)
+
+
+def test_the_configured_beat_scheduler_is_the_locked_one():
+    from django.conf import settings
+
+    from tracepoint.beat import LockedDatabaseScheduler
+
+    assert settings.CELERY_BEAT_SCHEDULER == "tracepoint.beat:LockedDatabaseScheduler"
+    assert issubclass(LockedDatabaseScheduler, __import__("celery").beat.Scheduler)
 
 
 def test_the_worker_healthcheck_pings_this_very_worker():

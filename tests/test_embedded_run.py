@@ -86,7 +86,9 @@ def test_embedded_run_serves_logs_in_runs_tasks_and_stops_on_ctrl_c(tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         body = _wait_for(lambda: _ready_body(base), 90, "/ready", proc, log)
-        assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+        # Ready only once beat → broker → worker has recorded a heartbeat.
+        assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "ok", "worker": "ok"}
+        assert body["worker_heartbeat"]
         assert requests.get(f"{base}/health", timeout=5).status_code == 200
         assert (tmp_path / "var" / "tracepoint.sqlite3").exists()
 

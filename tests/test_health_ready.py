@@ -21,27 +21,69 @@ def test_health_answers_without_touching_the_database(db, django_assert_num_quer
 
 
 @pytest.mark.django_db
-def test_ready_checks_database_cache_and_broker():
+def test_ready_checks_database_cache_broker_and_a_recent_worker_heartbeat():
+    from tracepoint.tasks import record_heartbeat
+
+    stamp = record_heartbeat()
     response = Client().get("/ready")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+    assert body["checks"] == {"database": "ok", "cache": "ok", "broker": "ok", "worker": "ok"}
+    assert body["worker_heartbeat"] == stamp
 
 
 @pytest.mark.django_db
-def test_ready_reports_the_last_worker_heartbeat():
+def test_ready_is_503_without_any_worker_heartbeat():
+    response = Client().get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "SERVICE_UNAVAILABLE"
+    assert body["details"]["failed"] == ["worker"]
+    assert body["details"]["checks"]["worker"] == "error: no worker heartbeat recorded yet"
+    assert body["details"]["worker_heartbeat"] is None
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db
+def test_ready_is_503_when_the_last_heartbeat_is_stale(time_machine, settings):
     from tracepoint.tasks import record_heartbeat
 
-    assert Client().get("/ready").json()["worker_heartbeat"] is None
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "WORKER_HEARTBEAT_MAX_AGE_SECONDS": 90}
+    time_machine.move_to("2026-12-06 12:00:00+00:00", tick=False)
     stamp = record_heartbeat()
-    assert Client().get("/ready").json()["worker_heartbeat"] == stamp
+    time_machine.move_to("2026-12-06 12:01:30+00:00", tick=False)
+    assert Client().get("/ready").status_code == 200  # 90 s: still fresh
+    time_machine.move_to("2026-12-06 12:01:31+00:00", tick=False)
+    response = Client().get("/ready")
+    assert response.status_code == 503
+    details = response.json()["details"]
+    assert details["failed"] == ["worker"]
+    assert details["checks"]["worker"] == "error: last worker heartbeat 91 s ago (limit 90 s)"
+    assert details["worker_heartbeat"] == stamp
+
+
+@pytest.mark.django_db
+def test_ready_runs_only_the_checks_asked_for():
+    response = Client().get("/ready?checks=database,cache,broker")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"] == {"database": "ok", "cache": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["checks=database,disk", "checks=", "checks=,"])
+def test_ready_refuses_unknown_checks(query):
+    response = Client().get(f"/ready?{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["details"]["allowed"] == ["database", "cache", "broker", "worker"]
 
 
 @pytest.mark.django_db
 def test_ready_names_an_unreachable_broker():
     with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", CELERY_BROKER_TRANSPORT_OPTIONS={}):
-        response = Client().get("/ready")
+        response = Client().get("/ready?checks=database,cache,broker")
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "SERVICE_UNAVAILABLE"
@@ -90,7 +132,7 @@ def server_without_database(tmp_path):
 def test_ready_is_503_naming_the_database_when_it_is_down(server_without_database):
     base = server_without_database
     assert requests.get(f"{base}/health", timeout=5).status_code == 200
-    response = requests.get(f"{base}/ready", timeout=10)
+    response = requests.get(f"{base}/ready?checks=database,cache,broker", timeout=10)
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "SERVICE_UNAVAILABLE"
@@ -122,7 +164,7 @@ def test_probes_answer_any_host_and_plain_http(db, settings):
     settings.SECURE_SSL_REDIRECT = True
     client = Client(HTTP_HOST="10.42.0.7:8000")
     assert client.get("/health").status_code == 200
-    assert client.get("/ready").status_code == 200
+    assert client.get("/ready?checks=database,cache,broker").status_code == 200
     # Everything else still validates the host and redirects to HTTPS.
     assert client.get("/login/").status_code == 400
     assert Client().get("/login/").status_code == 301

@@ -76,7 +76,8 @@ def test_web_has_three_replicas_rolled_one_at_a_time_with_health_and_ready_probe
     assert rolling["type"] == "RollingUpdate" and rolling["rollingUpdate"]["maxUnavailable"] == 0
     [container] = pod_spec(web)["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # Ready for traffic without the worker check: a dead worker must not empty the Service.
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready?checks=database,cache,broker"
     port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
     assert f"0.0.0.0:{port}" in container["command"]
 
@@ -84,6 +85,25 @@ def test_web_has_three_replicas_rolled_one_at_a_time_with_health_and_ready_probe
 @pytest.mark.parametrize("path", ["/health", "/ready"])
 def test_the_probe_paths_exist_in_the_app(path):
     assert resolve(path).url_name in {"health", "ready"}
+
+
+def test_every_probe_names_only_readiness_checks_the_app_has():
+    from urllib.parse import parse_qs, urlsplit
+
+    from tracepoint.views import READY_CHECKS
+
+    probes = [
+        container[kind]["httpGet"]["path"]
+        for _, container in containers()
+        for kind in ("livenessProbe", "readinessProbe", "startupProbe")
+        if "httpGet" in container.get(kind, {})
+    ]
+    assert probes
+    for probe in probes:
+        parts = urlsplit(probe)
+        assert resolve(parts.path).url_name in {"health", "ready"}
+        for names in parse_qs(parts.query).get("checks", []):
+            assert set(names.split(",")) <= set(READY_CHECKS), probe
 
 
 def test_there_is_exactly_one_beat_and_it_is_never_doubled_during_a_rollout():

@@ -208,6 +208,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, fixed so that a worker survives a Redis restart (tracepoint/broker.py).
+    CELERY_BROKER_TRANSPORT = "tracepoint.broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -215,16 +218,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, sending only while this beat holds the beat lock
+# (tracepoint/beat.py): any number of beats may run, one sends. Each run is written as it is sent,
+# so a standby that takes over does not send it again.
+CELERY_BEAT_SCHEDULER = "tracepoint.beat:LockedDatabaseScheduler"
+CELERY_BEAT_SYNC_EVERY = 1
+# Beat queues a heartbeat this often; /ready fails when the last one a worker recorded is older
+# than WORKER_HEARTBEAT_MAX_AGE_SECONDS (default: three intervals, at least 90 s).
+HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1)
 # Global periodic tasks (the database scheduler copies them into its tables).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
         "task": "tracepoint.record_heartbeat",
-        "schedule": float(env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1)),
+        "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
     },
     "purge-idempotency-keys": {"task": "incidents.purge_idempotency_keys", "schedule": 3600.0},
     "purge-rate-limit-counters": {"task": "tracepoint.purge_rate_limit_counters", "schedule": 3600.0},
     "sweep-undigested-events": {"task": "events.sweep_undigested", "schedule": 10.0},
+    "flush-dropped-event-counts": {"task": "events.flush_dropped_counts", "schedule": 30.0},
     "resolve-quiet-issues": {"task": "events.resolve_quiet_issues", "schedule": 60.0},
     "refresh-issue-impact": {"task": "events.refresh_issue_impact", "schedule": 60.0},
     "mark-late-heartbeats": {"task": "monitors.mark_late_heartbeats", "schedule": 30.0},
@@ -237,6 +248,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),
     },
     "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
+    "delete-old-deliveries": {"task": "notifications.delete_old_deliveries", "schedule": crontab(hour=3, minute=29)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -335,6 +347,12 @@ TRACEPOINT = {
         "write": env_rate("RATE_LIMIT_WRITE", "100/min"),
         "auth": env_rate("RATE_LIMIT_AUTH", "10/min"),
     },
+    # Per username (tracepoint.accounts.services.authenticate_user): past this many failures, each
+    # attempt waits 2, 4, 8 … s after the last failure, up to the max; failures are forgotten after
+    # a quiet window or a successful login.
+    "LOGIN_FAILURES_BEFORE_DELAY": env_int("LOGIN_FAILURES_BEFORE_DELAY", 5, minimum=1),
+    "LOGIN_DELAY_MAX_SECONDS": env_int("LOGIN_DELAY_MAX_SECONDS", 300, minimum=1, maximum=3600),
+    "LOGIN_FAILURE_WINDOW_SECONDS": env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=60, maximum=86400),
     "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30, minimum=1),
     # A deploy resolves its service's issues that stay quiet this long after it.
     "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
@@ -347,9 +365,19 @@ TRACEPOINT = {
     # Each web process remembers a valid ingest key this long (0: ask the database
     # every time); a key revoked elsewhere stops working within this time.
     "INGEST_KEY_CACHE_SECONDS": env_int("INGEST_KEY_CACHE_SECONDS", 10, minimum=0, maximum=300),
+    # Ingest quota of a project without its own rate (events.quota): events per minute. The spike
+    # guard also caps each 10-second window of the clock at this percent of the minute's rate.
+    "PROJECT_EVENTS_PER_MINUTE": env_int("PROJECT_EVENTS_PER_MINUTE", 60_000, minimum=1, maximum=1_000_000),
+    "PROJECT_EVENTS_BURST_PERCENT": env_int("PROJECT_EVENTS_BURST_PERCENT", 50, minimum=17, maximum=100),
+    "PROJECT_EVENTS_BURST_SECONDS": 10,
     "MONITOR_RETENTION_DAYS": env_int("MONITOR_RETENTION_DAYS", 90, minimum=1),
-    # Monitors may not reach loopback, private, link-local or metadata addresses unless this is true.
-    "MONITORS_ALLOW_PRIVATE_TARGETS": env_bool("MONITORS_ALLOW_PRIVATE_TARGETS", False),
+    # Connections to user-set URLs (monitors, notification and subscriber webhooks: tracepoint.outbound)
+    # may not reach loopback, private, link-local or metadata addresses unless this is true, or the
+    # address is in OUTBOUND_ALLOWED_NETWORKS. MONITORS_ALLOW_PRIVATE_TARGETS is its older name.
+    "OUTBOUND_ALLOW_PRIVATE_TARGETS": env_bool(
+        "ALLOW_PRIVATE_TARGETS", env_bool("MONITORS_ALLOW_PRIVATE_TARGETS", False)
+    ),
+    "OUTBOUND_ALLOWED_NETWORKS": _networks("OUTBOUND_ALLOWED_NETWORKS", []),
     "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),
     # Public address of this installation, for links in emails and webhooks.
@@ -364,7 +392,16 @@ TRACEPOINT = {
     "WEBHOOK_RETRY_BASE_SECONDS": env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1),
     "WEBHOOK_RETRY_MAX_SECONDS": env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1),
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
+    # Finished (succeeded or failed) deliveries are deleted this long after their last attempt.
+    "DELIVERY_RETENTION_DAYS": env_int("DELIVERY_RETENTION_DAYS", 30, minimum=1),
     "READY_CHECK_TIMEOUT_SECONDS": 3,
+    # The beat lock (tracepoint/beat.py) lapses this long after its holder dies; holders renew it,
+    # and standbys poll for it, every BEAT_LOCK_RENEW_SECONDS.
+    "BEAT_LOCK_TTL_SECONDS": env_int("BEAT_LOCK_TTL_SECONDS", 30, minimum=3, maximum=300),
+    "BEAT_LOCK_RENEW_SECONDS": env_int("BEAT_LOCK_RENEW_SECONDS", 5, minimum=1, maximum=60),
+    "WORKER_HEARTBEAT_MAX_AGE_SECONDS": env_int(
+        "WORKER_HEARTBEAT_MAX_AGE_SECONDS", max(90, 3 * HEARTBEAT_INTERVAL_SECONDS), minimum=10
+    ),
     # Lists count exactly up to this many rows, then use the planner's estimate (PostgreSQL).
     "EXACT_COUNT_LIMIT": env_int("EXACT_COUNT_LIMIT", 1000, minimum=100),
     # Pages this deep fetch their ids first, then the rows (see FastCountPaginator).
@@ -373,6 +410,8 @@ TRACEPOINT = {
     "SEARCH_RANK_LIMIT": env_int("SEARCH_RANK_LIMIT", 1000, minimum=10),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = TRACEPOINT["MAX_REQUEST_BYTES"]
+if TRACEPOINT["BEAT_LOCK_RENEW_SECONDS"] * 2 > TRACEPOINT["BEAT_LOCK_TTL_SECONDS"]:
+    raise SettingError("BEAT_LOCK_RENEW_SECONDS", "must be at most half of BEAT_LOCK_TTL_SECONDS")
 
 # --- DRF, OpenAPI -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -387,7 +426,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tracepoint.api.pagination.StandardPagination",
     "PAGE_SIZE": 10,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "tracepoint.api.filters.FilterBackend",  # django-filter, with NUL and UTC-offset checks
         "tracepoint.api.filters.StrictOrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["tracepoint.api.throttling.WriteRateThrottle"],

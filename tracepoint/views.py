@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
 
@@ -60,28 +62,64 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
 
 
+def _check_worker() -> None:
+    """Beat queues a heartbeat task every HEARTBEAT_INTERVAL_SECONDS and a worker records it: a fresh
+    stamp proves the whole scheduler → broker → worker path, a missing or old one that it is broken."""
+    stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    if stamp is None:
+        raise RuntimeError("no worker heartbeat recorded yet")
+    age = (timezone.now() - datetime.fromisoformat(stamp)).total_seconds()
+    limit = settings.TRACEPOINT["WORKER_HEARTBEAT_MAX_AGE_SECONDS"]
+    if age > limit:
+        raise RuntimeError(f"last worker heartbeat {age:.0f} s ago (limit {limit} s)")
+
+
+READY_CHECKS = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "broker": _check_broker,
+    "worker": _check_worker,
+}
+
+
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: database, cache and broker answer; 503 names the ones that do not."""
+    """Readiness: database, cache, broker and a recent worker heartbeat; 503 names what failed.
+
+    ``?checks=database,cache,broker`` runs only those: load balancer probes of web use it, so that a
+    dead worker does not also take the web pages (and the public status pages) out of service.
+    """
+    wanted = list(READY_CHECKS)
+    if "checks" in request.GET:
+        wanted = [name.strip() for name in request.GET["checks"].split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in READY_CHECKS]
+        if unknown or not wanted:
+            return error_response(
+                400,
+                "Unknown readiness check." if unknown else "Name at least one readiness check.",
+                details={"checks": unknown, "allowed": list(READY_CHECKS)},
+            )
     checks: dict[str, str] = {}
-    for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
+    for name in wanted:
         try:
-            check()
+            READY_CHECKS[name]()
             checks[name] = "ok"
         except Exception as exc:  # any failure means "not ready"; say which and why
-            checks[name] = f"error: {type(exc).__name__}"
+            checks[name] = f"error: {exc}" if name == "worker" else f"error: {type(exc).__name__}"
             logger.warning("readiness check %s failed: %s", name, exc)
+    try:
+        heartbeat = cache.get(HEARTBEAT_CACHE_KEY)
+    except Exception:  # the cache check has already said so
+        heartbeat = None
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
         return error_response(
             503,
             f"Not ready: {', '.join(failed)} unavailable.",
-            details={"checks": checks, "failed": failed},
+            details={"checks": checks, "failed": failed, "worker_heartbeat": heartbeat},
             headers={"Retry-After": "5"},
         )
-    # Informational: a missing worker does not make the web process unready.
-    heartbeat = cache.get(HEARTBEAT_CACHE_KEY)
     return JsonResponse({"status": "ready", "checks": checks, "worker_heartbeat": heartbeat})
 
 
