@@ -1,7 +1,8 @@
 """Active checks (HTTP(S), TCP) run concurrently on asyncio, with SSRF protection at connect time.
 
 Targets are resolved by us and every address is vetted before the socket is
-opened (``GuardedBackend``), so a name that resolves to a private address at
+opened (``GuardedBackend``, shared with every other outbound connection in
+``tracepoint.outbound``), so a name that resolves to a private address at
 check time (DNS rebinding) is refused even if it looked public when saved.
 The TLS handshake still verifies the certificate against the original name.
 """
@@ -9,8 +10,6 @@ The TLS handshake still verifies the certificate against the original name.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,89 +18,21 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
-from django.conf import settings
 
 from monitors.models import MonitorStatus
+
+# The guard lives in tracepoint.outbound; these names stay importable from here.
+from tracepoint.outbound import GuardedBackend as GuardedBackend
+from tracepoint.outbound import TargetRefused as TargetRefused
+from tracepoint.outbound import allow_private_targets as allow_private_targets
+from tracepoint.outbound import refused_reason as refused_reason
+from tracepoint.outbound import validate_target as validate_target
+from tracepoint.outbound import vet_addresses as vet_addresses
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 USER_AGENT = "Tracepoint-Monitor/1"
-# Addresses a monitor may never reach unless private targets are allowed.
-_EXTRA_BLOCKED = [
-    ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT, also used by some cloud metadata services
-    ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
-]
-
-
-class TargetRefused(Exception):
-    """The target resolves to an address monitors must not reach."""
-
-
-def allow_private_targets() -> bool:
-    return settings.TRACEPOINT.get("MONITORS_ALLOW_PRIVATE_TARGETS", False)
-
-
-def refused_reason(address: str) -> str | None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if getattr(ip, "ipv4_mapped", None):
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local (cloud metadata)"
-    if ip.is_private or any(ip in network for network in _EXTRA_BLOCKED):
-        return "private"
-    if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
-        return "reserved"
-    return None
-
-
-def vet_addresses(host: str, addresses: list[str]) -> None:
-    if allow_private_targets():
-        return
-    for address in addresses:
-        reason = refused_reason(address)
-        if reason:
-            raise TargetRefused(f"{host} resolves to {address}, a {reason} address")
-
-
-def validate_target(host: str, port: int = 443) -> None:
-    """When a monitor is saved: refuse names that resolve to addresses monitors must not reach.
-
-    A name that does not resolve (yet) may be saved: the check then reports it
-    down, and every connection is vetted again anyway.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return
-    vet_addresses(host, [info[4][0] for info in infos])
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, resolving and vetting every address before connecting."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-        except (TimeoutError, socket.gaierror) as exc:
-            raise httpcore.ConnectError(f"{host} does not resolve: {exc}") from None
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        vet_addresses(host, addresses)
-        return await self._inner.connect_tcp(
-            addresses[0], port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise TargetRefused("unix sockets are not monitor targets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -282,3 +282,21 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email or self.url
+
+    @staticmethod
+    def validate_webhook_url(url: str) -> None:
+        """An http(s) URL whose host is not, and does not resolve to, an address webhooks may not reach."""
+        from tracepoint import outbound
+
+        URLValidator(schemes=["http", "https"], message="Enter an http or https URL.")(url)
+        try:
+            outbound.validate_url(url)
+        except outbound.TargetRefused as exc:
+            raise ValidationError(f"{exc}; webhooks may not reach it (ALLOW_PRIVATE_TARGETS).") from None
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.WEBHOOK and self.url:
+            try:
+                self.validate_webhook_url(self.url)
+            except ValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from None

@@ -4,24 +4,27 @@ published or updated and when a maintenance starts or ends."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-import requests
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from statuspages.models import Component, Maintenance, PageIncident, StatusPage, Subscriber
+from statuspages.models import Component, Maintenance, PageIncident, PublicUpdate, StatusPage, Subscriber
 from tracepoint.errors import DomainError
+from tracepoint.notifications import services as notification_services
+from tracepoint.notifications.models import NotificationChannel
 
 logger = logging.getLogger("tracepoint.statuspages")
 
-WEBHOOK_TIMEOUT_SECONDS = 5
+WEBHOOK_USER_AGENT = "Tracepoint status page"
 MAX_SUBSCRIBERS_PER_PAGE = 100_000
 
 
@@ -53,6 +56,12 @@ def subscribe_email(page: StatusPage, email: str, *, components: Iterable[Compon
 
 
 def subscribe_webhook(page: StatusPage, url: str, *, components: Iterable[Component] = ()) -> Subscriber:
+    """An admin adds a webhook; a URL whose host is (or resolves to) a refused address is refused now,
+    and every POST is vetted again when it is sent."""
+    try:
+        Subscriber.validate_webhook_url(url)
+    except ValidationError as exc:
+        raise SubscriptionError(exc.messages[0], details={"url": exc.messages}) from None
     subscriber, _ = Subscriber.objects.get_or_create(
         page=page, kind=Subscriber.Kind.WEBHOOK, url=url, defaults={"confirmed_at": timezone.now()}
     )
@@ -69,8 +78,14 @@ def confirm(token: str) -> Subscriber | None:
 
 
 def unsubscribe(token: str) -> bool:
-    deleted, _ = Subscriber.objects.filter(token=token).delete()
-    return bool(deleted)
+    """Forget the subscriber; news queued for them and not yet sent is withdrawn."""
+    with transaction.atomic():
+        subscriber_id = Subscriber.objects.filter(token=token).values_list("pk", flat=True).first()
+        if subscriber_id is None:
+            return False
+        Subscriber.objects.filter(pk=subscriber_id).delete()
+        notification_services.withdraw_deliveries(_source(subscriber_id), reason="the subscriber unsubscribed")
+    return True
 
 
 def links(subscriber: Subscriber) -> dict[str, str]:
@@ -98,90 +113,170 @@ def send_confirmation(subscriber_id: int) -> None:
 
 
 # --- telling them -----------------------------------------------------------------------------
+#
+# Each piece of news is fanned out to one notification delivery per subscriber (retries, backoff and a
+# record in admin come with it), each sent by its own task. Every delivery has a key naming the
+# subscriber and the news, so a fan-out that runs again (a worker killed half-way, a redelivered
+# task) creates none twice and queues only the ones that never started.
+
+
+def _source(subscriber_id: int) -> str:
+    return f"statuspages.subscriber:{subscriber_id}"
 
 
 def queue(page_id: int, *, incident_id: int | None = None, maintenance_id: int | None = None, event: str) -> None:
-    """After the commit, one task tells every confirmed subscriber who wants this news."""
+    """After the commit, one task fans the news out to every confirmed subscriber who wants it.
+
+    Called inside the caller's transaction, right after the update it announces was written: the
+    news is pinned to that update and to the subscribers confirmed by now.
+    """
     from statuspages.tasks import notify_subscribers
 
+    update_id = None
+    if incident_id is not None:
+        update_id = (
+            PublicUpdate.objects.filter(page_incident_id=incident_id).order_by("-pk").values_list("pk", flat=True)
+        ).first()
+    as_of = timezone.now().isoformat()
     transaction.on_commit(
-        lambda: notify_subscribers.delay(page_id, incident_id=incident_id, maintenance_id=maintenance_id, event=event),
+        lambda: notify_subscribers.delay(
+            page_id,
+            incident_id=incident_id,
+            maintenance_id=maintenance_id,
+            event=event,
+            update_id=update_id,
+            as_of=as_of,
+        ),
         robust=True,
     )
 
 
-def notify(page_id: int, *, incident_id: int | None = None, maintenance_id: int | None = None, event: str) -> int:
-    """Mail and POST the news about one incident or maintenance. Returns how many were told."""
+def notify(
+    page_id: int,
+    *,
+    incident_id: int | None = None,
+    maintenance_id: int | None = None,
+    event: str,
+    update_id: int | None = None,
+    as_of: datetime | None = None,
+    chunk_size: int = 500,
+) -> int:
+    """Queue one delivery (mail or POST) per subscriber who wants this news; returns how many.
+
+    Idempotent: run again, it creates no second delivery for anyone. Subscribers confirmed after
+    ``as_of`` (when the news was made) do not get it.
+    """
     from statuspages import statuspage_json
 
-    page = StatusPage.objects.get(pk=page_id)
+    page = StatusPage.objects.filter(pk=page_id).first()
+    if page is None:
+        return 0
     if incident_id is not None:
         item = (
             PageIncident.objects.select_related("incident")
             .prefetch_related("updates", "components")
-            .get(pk=incident_id)
+            .filter(pk=incident_id)
+            .first()
         )
+        if item is None:
+            return 0
         kind, name = "incident", item.public_name
         item_json = statuspage_json.incident_json(item, page, _base_url())
         permalink = _base_url() + reverse("statuspages-public:incident", args=[page.slug, item.public_id])
     else:
-        item = Maintenance.objects.prefetch_related("updates", "components").get(pk=maintenance_id)
+        item = Maintenance.objects.prefetch_related("updates", "components").filter(pk=maintenance_id).first()
+        if item is None:
+            return 0
         kind, name = "maintenance", item.title
         item_json = statuspage_json.maintenance_json(item, page, _base_url())
         permalink = _base_url() + reverse("statuspages-public:maintenance", args=[page.slug, item.public_id])
+    updates = list(item.updates.all())
+    latest = next((u for u in updates if u.pk == update_id), None) or next(iter(updates), None)
+    news = _News(
+        page=page,
+        kind=kind,
+        name=name,
+        event=event,
+        update=latest,
+        permalink=permalink,
+        webhook_body={
+            "page": statuspage_json.page_json(page, _base_url()),
+            "event": event,
+            kind if kind == "incident" else "scheduled_maintenance": item_json,
+        },
+        key=f"{kind}:{item.pk}:{update_id or '-'}:{event}",
+    )
+    topic = f"statuspage.{kind}.{event}"
     affected = {c.pk for c in item.components.all()}
-    latest = next(iter(item.updates.all()), None)
+
+    subscribers = Subscriber.objects.filter(page=page, confirmed_at__isnull=False)
+    if as_of is not None:
+        subscribers = subscribers.filter(confirmed_at__lte=as_of)
+    subscribers = subscribers.prefetch_related("components").order_by("pk")
     told = 0
-    connection = get_connection()
-    subscribers = Subscriber.objects.filter(page=page, confirmed_at__isnull=False).prefetch_related("components")
-    for subscriber in subscribers.iterator(chunk_size=500):
+    batch: list[notification_services.DirectMessage] = []
+    for subscriber in subscribers.iterator(chunk_size=chunk_size):
         wanted = {c.pk for c in subscriber.components.all()}
         if wanted and affected and not wanted & affected:
             continue
-        try:
-            if subscriber.kind == Subscriber.Kind.EMAIL:
-                _mail(subscriber, page, kind, name, event, latest, permalink, connection)
-            else:
-                _post(subscriber, page, kind, event, item_json, statuspage_json.page_json(page, _base_url()))
-            told += 1
-        except Exception as exc:  # one bad address or endpoint must not stop the rest
-            logger.warning("could not notify subscriber %s of %s: %s", subscriber.pk, page.slug, exc)
+        batch.append(_message(subscriber, news))
+        if len(batch) >= chunk_size:
+            told += _queue_batch(batch, topic=topic)
+            batch = []
+    if batch:
+        told += _queue_batch(batch, topic=topic)
     return told
 
 
-def _mail(subscriber, page, kind, name, event, latest, permalink, connection) -> None:
+def _queue_batch(batch: list[notification_services.DirectMessage], *, topic: str) -> int:
+    # Its own transaction: a crash later in the fan-out keeps (and sends) what was queued so far.
+    notification_services.queue_direct(batch, topic=topic)
+    return len(batch)
+
+
+@dataclass(frozen=True)
+class _News:
+    page: StatusPage
+    kind: str
+    name: str
+    event: str
+    update: PublicUpdate | None
+    permalink: str
+    webhook_body: dict
+    key: str
+
+
+def _message(subscriber: Subscriber, news: _News) -> notification_services.DirectMessage:
+    common = {
+        "dedupe_key": f"statuspages:{subscriber.pk}:{news.key}",
+        "source": _source(subscriber.pk),
+        "subject": f"[{news.page.title}] {news.name}: {news.event}"[:200],
+    }
+    if subscriber.kind == Subscriber.Kind.WEBHOOK:
+        return notification_services.DirectMessage(
+            kind=NotificationChannel.Kind.WEBHOOK,
+            recipient=subscriber.url,
+            payload=news.webhook_body,
+            headers={"User-Agent": WEBHOOK_USER_AGENT},
+            **common,
+        )
     context = {
-        "page": page,
-        "kind": kind,
-        "name": name,
-        "event": event,
-        "update": latest,
-        "permalink": permalink,
+        "page": news.page,
+        "kind": news.kind,
+        "name": news.name,
+        "event": news.event,
+        "update": news.update,
+        "permalink": news.permalink,
         "links": links(subscriber),
     }
-    subject = f"[{page.title}] {name}: {event}"
-    message = EmailMultiAlternatives(
-        subject=subject[:200],
-        body=render_to_string("statuspages/email/news.txt", context),
-        to=[subscriber.email],
-        connection=connection,
+    return notification_services.DirectMessage(
+        kind=NotificationChannel.Kind.EMAIL,
+        recipient=subscriber.email,
+        text=render_to_string("statuspages/email/news.txt", context),
+        html=render_to_string("statuspages/email/news.html", context),
         headers={
             "List-Unsubscribe": f"<{context['links']['unsubscribe']}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
+        **common,
     )
-    message.attach_alternative(render_to_string("statuspages/email/news.html", context), "text/html")
-    message.send()
-
-
-def _post(subscriber, page, kind, event, item_json, page_json) -> None:
-    body = {"page": page_json, "event": event, kind if kind == "incident" else "scheduled_maintenance": item_json}
-    with requests.post(
-        subscriber.url,
-        data=json.dumps(body),
-        headers={"Content-Type": "application/json", "User-Agent": "Tracepoint status page"},
-        timeout=WEBHOOK_TIMEOUT_SECONDS,
-        allow_redirects=False,
-        stream=True,
-    ) as response:
-        response.raise_for_status()

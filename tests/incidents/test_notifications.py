@@ -13,6 +13,13 @@ from tracepoint.notifications.models import Delivery
 from tracepoint.notifications.services import verify_signature
 from tracepoint.notifications.tasks import deliver_notification
 
+
+@pytest.fixture(autouse=True)
+def _local_receivers(settings):
+    """The receivers listen on 127.0.0.1, which the outbound guard refuses by default."""
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -87,6 +87,13 @@ class WebhookReceiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def local_targets_allowed(settings):
+    """Receivers here listen on 127.0.0.1, which the SSRF guard refuses by default (tests of the
+    guard itself set OUTBOUND_ALLOW_PRIVATE_TARGETS back to False)."""
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
+
+
 @pytest.fixture
 def receiver():
     server = WebhookReceiver()

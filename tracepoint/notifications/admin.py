@@ -58,13 +58,16 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "channel", "topic", "status", "attempts", "response_code", "created_at", "delivered_at"]
-    list_filter = ["status", "channel__kind", "topic", "channel", "created_at"]
-    search_fields = ["subject", "topic", "channel__name", "last_error"]
+    list_display = ["id", "target", "topic", "status", "attempts", "response_code", "created_at", "delivered_at"]
+    list_filter = ["status", "channel__kind", "kind", "topic", "channel", "created_at"]
+    search_fields = ["subject", "topic", "channel__name", "recipient", "last_error"]
     list_select_related = ["channel"]
     date_hierarchy = "created_at"
     fields = [
         "channel",
+        "kind",
+        "recipient",
+        "source",
         "topic",
         "severity",
         "subject",
@@ -82,6 +85,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["retry_now"]
+
+    @admin.display(description="to", ordering="channel__name")
+    def target(self, delivery: Delivery) -> str:
+        """The channel, or for a direct delivery (a status page subscriber) its address or URL."""
+        return str(delivery.channel) if delivery.channel_id else delivery.recipient
 
     @admin.display(description="payload")
     def payload_json(self, delivery: Delivery) -> str:

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tracepoint import outbound
 from tracepoint.notifications import topics as topic_names
 from tracepoint.severity import Severity
 
@@ -116,6 +117,11 @@ class NotificationChannel(models.Model):
                 self.email_recipients = "\n".join(recipients)
         elif self.kind == self.Kind.WEBHOOK and not self.webhook_url:
             errors["webhook_url"] = "A webhook channel needs a URL."
+        elif self.kind == self.Kind.WEBHOOK:
+            try:
+                outbound.validate_url(self.webhook_url)
+            except outbound.TargetRefused as exc:
+                errors["webhook_url"] = f"{exc}; webhooks may not reach it (ALLOW_PRIVATE_TARGETS)."
         if not isinstance(self.topics, list) or not all(topic_names.is_valid_pattern(t) for t in self.topics):
             errors["topics"] = "Topics are a list of names such as incident.created or incident.*."
         if errors:
@@ -141,7 +147,19 @@ class Delivery(models.Model):
 
     UNFINISHED = (Status.PENDING, Status.RETRYING)
 
-    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    # A channel's delivery goes to the channel's recipients or URL. A direct delivery (no channel: one
+    # status page subscriber, say) goes to ``recipient`` as ``kind``; a direct webhook POSTs ``payload``
+    # as it is, unsigned, with ``headers``; a direct email carries ``headers`` as mail headers.
+    channel = models.ForeignKey(
+        NotificationChannel, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationChannel.Kind.choices, blank=True)
+    recipient = models.CharField(max_length=500, blank=True, help_text="Direct deliveries: an address or a URL.")
+    headers = models.JSONField(default=dict, blank=True)
+    # Who asked for a direct delivery (e.g. "statuspages.subscriber:42"), so they can withdraw it.
+    source = models.CharField(max_length=100, blank=True)
+    # Creating deliveries with a key is idempotent: a fan-out that runs twice creates each one once.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
     topic = models.CharField(max_length=topic_names.MAX_TOPIC_LENGTH)
     severity = models.CharField(max_length=8, choices=Severity.choices, blank=True)
     subject = models.CharField(max_length=255)
@@ -169,10 +187,27 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["status", "created_at"], name="notif_delivery_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="notif_delivery_status_created"),
+            models.Index(fields=["source"], name="notif_delivery_source", condition=~Q(source="")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__isnull=False) | (~Q(kind="") & ~Q(recipient="")),
+                name="notif_delivery_has_a_target",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.topic} → {self.channel.name} ({self.get_status_display()})"
+        return f"{self.topic} → {self.target_name} ({self.get_status_display()})"
+
+    @property
+    def delivery_kind(self) -> str:
+        return self.channel.kind if self.channel_id else self.kind
+
+    @property
+    def target_name(self) -> str:
+        return self.channel.name if self.channel_id else self.recipient
 
     @property
     def is_finished(self) -> bool:

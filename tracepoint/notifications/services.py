@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,11 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from tracepoint import outbound
 from tracepoint.notifications import topics
 from tracepoint.notifications.models import Delivery, NotificationChannel, severity_rank
 
@@ -105,9 +106,13 @@ def _clean_subject(subject: str) -> str:
 
 
 def _queue(delivery: Delivery) -> None:
+    _queue_id(delivery.pk)
+
+
+def _queue_id(delivery_id: int) -> None:
     from tracepoint.notifications.tasks import deliver_notification
 
-    deliver_notification.delay_on_commit(delivery.pk)
+    deliver_notification.delay_on_commit(delivery_id)
 
 
 def _create_delivery(
@@ -231,12 +236,107 @@ def retry_deliveries(deliveries: Iterable[Delivery], *, now: datetime | None = N
     return retried
 
 
+# --- direct deliveries -------------------------------------------------------
+@dataclass(frozen=True)
+class DirectMessage:
+    """One message to one address or URL that is not a channel (a status page subscriber, say).
+
+    ``dedupe_key`` names the message for good: queueing the same key again
+    creates nothing, so a fan-out that is run again after a crash is safe.
+    A webhook POSTs ``payload`` as it is; ``headers`` are HTTP or mail headers.
+    ``source`` lets the owner withdraw what is still unsent (``withdraw_deliveries``).
+    """
+
+    kind: str
+    recipient: str
+    dedupe_key: str
+    subject: str
+    text: str = ""
+    html: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+
+def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime | None = None) -> list[int]:
+    """Create the deliveries of these messages once each, and queue every one not yet attempted.
+
+    Returns the ids queued: the new deliveries, and earlier ones with the same
+    keys that never started (their task may have been lost with a worker).
+    A queued delivery another task already holds is left to that task by ``deliver``.
+    """
+    if not topics.is_valid_topic(topic):
+        raise ValueError(f"invalid topic {topic!r}")
+    now = now or timezone.now()
+    messages = list(messages)
+    if any(not m.dedupe_key or m.kind not in NotificationChannel.Kind.values or not m.recipient for m in messages):
+        raise ValueError("a direct message needs a dedupe_key, a kind and a recipient")
+    if not messages:
+        return []
+    rows = [
+        Delivery(
+            kind=m.kind,
+            recipient=m.recipient,
+            dedupe_key=m.dedupe_key,
+            source=m.source,
+            topic=topic,
+            subject=_clean_subject(m.subject),
+            body_text=m.text,
+            body_html=m.html,
+            payload=m.payload,
+            headers=m.headers,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
+        for m in messages
+    ]
+    with transaction.atomic():
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        unstarted = Delivery.objects.filter(
+            dedupe_key__in=[m.dedupe_key for m in messages], status=Delivery.Status.PENDING, attempts=0
+        )
+        ids = list(unstarted.order_by("pk").values_list("pk", flat=True))
+        for delivery_id in ids:
+            _queue_id(delivery_id)
+    return ids
+
+
+def withdraw_deliveries(source: str, *, reason: str, now: datetime | None = None) -> int:
+    """Fail the unsent deliveries of ``source`` (e.g. a subscriber who left); an attempt under way finishes."""
+    now = now or timezone.now()
+    return (
+        Delivery.objects.filter(source=source, status__in=Delivery.UNFINISHED)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .update(status=Delivery.Status.FAILED, last_error=reason, next_attempt_at=None, updated_at=now)
+    )
+
+
+# --- retention ---------------------------------------------------------------
+def delete_old_deliveries(*, now: datetime | None = None, batch_size: int = 1000, max_batches: int = 1000) -> int:
+    """Delete finished deliveries whose last change is past DELIVERY_RETENTION_DAYS, in short batches."""
+    cutoff = (now or timezone.now()) - timedelta(days=_limit("DELIVERY_RETENTION_DAYS"))
+    finished = (Delivery.Status.SUCCEEDED, Delivery.Status.FAILED)
+    deleted = 0
+    for _ in range(max_batches):
+        # created_at narrows by the (status, created_at) index; updated_at keeps a delivery retried lately.
+        old = Delivery.objects.filter(status__in=finished, created_at__lt=cutoff, updated_at__lt=cutoff)
+        batch = list(old.order_by("created_at").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            break
+        count, _ = Delivery.objects.filter(pk__in=batch, status__in=finished).delete()
+        deleted += count
+    return deleted
+
+
 # --- delivering --------------------------------------------------------------
 @dataclass(frozen=True)
 class AttemptResult:
     ok: bool
     response_code: int | None = None
     error: str = ""
+    # No later attempt can succeed (a refused address): fail now instead of retrying.
+    permanent: bool = False
 
 
 def _truncate(text: str, limit: int = LAST_ERROR_MAX_CHARS) -> str:
@@ -247,11 +347,13 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _send_email(delivery: Delivery, channel: NotificationChannel) -> AttemptResult:
-    recipients = channel.recipients
+def _send_email(delivery: Delivery, channel: NotificationChannel | None) -> AttemptResult:
+    recipients = channel.recipients if channel is not None else [delivery.recipient]
     if not recipients:
         return AttemptResult(ok=False, error="the channel has no email recipients")
-    message = EmailMultiAlternatives(subject=delivery.subject, body=delivery.body_text, to=recipients)
+    message = EmailMultiAlternatives(
+        subject=delivery.subject, body=delivery.body_text, to=recipients, headers=delivery.headers or None
+    )
     if delivery.body_html:
         message.attach_alternative(delivery.body_html, "text/html")
     try:
@@ -269,24 +371,33 @@ def _response_snippet(response: requests.Response) -> str:
     return data.decode("utf-8", errors="replace").strip() if data else ""
 
 
-def _send_webhook(delivery: Delivery, channel: NotificationChannel, *, sent_at: datetime) -> AttemptResult:
-    if not channel.webhook_url:
+def _send_webhook(delivery: Delivery, channel: NotificationChannel | None, *, sent_at: datetime) -> AttemptResult:
+    if channel is None:
+        url = delivery.recipient
+        body = json.dumps(delivery.payload, cls=DjangoJSONEncoder).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT} | (delivery.headers or {})
+        headers["X-Tracepoint-Delivery"] = str(delivery.pk)
+    else:
+        url = channel.webhook_url
+        body = webhook_body(delivery, sent_at=sent_at)  # serialised once: the signature covers these bytes
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(channel.webhook_secret, body),
+            "X-Tracepoint-Topic": delivery.topic,
+            "X-Tracepoint-Delivery": str(delivery.pk),
+        }
+    if not url:
         return AttemptResult(ok=False, error="the channel has no webhook URL")
-    body = webhook_body(delivery, sent_at=sent_at)  # serialised once: the signature covers these bytes
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: sign(channel.webhook_secret, body),
-        "X-Tracepoint-Topic": delivery.topic,
-        "X-Tracepoint-Delivery": str(delivery.pk),
-    }
     try:
-        with requests.post(
-            channel.webhook_url,
+        # Through the SSRF guard; redirects are not followed (a signed POST is meant for this URL).
+        with outbound.request(
+            "POST",
+            url,
             data=body,
             headers=headers,
             timeout=_limit("WEBHOOK_TIMEOUT_SECONDS"),
-            allow_redirects=False,
+            follow_redirects=False,
             stream=True,  # the body is only read (a little) to explain a failure
         ) as response:
             code = response.status_code
@@ -301,18 +412,21 @@ def _send_webhook(delivery: Delivery, channel: NotificationChannel, *, sent_at: 
             return AttemptResult(
                 ok=False, response_code=code, error=f"HTTP {code}" + (f": {snippet}" if snippet else "")
             )
+    except outbound.TargetRefused as exc:
+        return AttemptResult(ok=False, error=f"refused: {exc} (not retried)", permanent=True)
     except requests.RequestException as exc:
         return AttemptResult(ok=False, error=_error_text(exc))
 
 
 def _attempt(delivery: Delivery, *, now: datetime) -> AttemptResult:
     channel = delivery.channel
+    kind = delivery.delivery_kind
     try:
-        if channel.kind == NotificationChannel.Kind.EMAIL:
+        if kind == NotificationChannel.Kind.EMAIL:
             return _send_email(delivery, channel)
-        if channel.kind == NotificationChannel.Kind.WEBHOOK:
+        if kind == NotificationChannel.Kind.WEBHOOK:
             return _send_webhook(delivery, channel, sent_at=now)
-        return AttemptResult(ok=False, error=f"unknown channel kind {channel.kind!r}")
+        return AttemptResult(ok=False, error=f"unknown channel kind {kind!r}", permanent=True)
     except Exception as exc:
         # A bug must not leave the delivery claimed and silent: record it like any failure.
         logger.exception("notification delivery %s crashed", delivery.pk)
@@ -350,7 +464,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery:
     if delivery.attempts >= max_attempts:
         # Only after a worker died during the last attempt, or the limit was lowered.
         return _fail_without_attempt(delivery, now=now, error=delivery.last_error or "no attempts left")
-    if not delivery.channel.enabled and delivery.topic != topics.TEST:
+    if delivery.channel is not None and not delivery.channel.enabled and delivery.topic != topics.TEST:
         return _fail_without_attempt(delivery, now=now, error="the channel was disabled")
 
     claimed_until = now + CLAIM_LEASE
@@ -370,7 +484,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery:
         fields |= {"status": Delivery.Status.SUCCEEDED, "delivered_at": now, "next_attempt_at": None}
     else:
         fields["last_error"] = _truncate(result.error or "unknown error")
-        if delivery.attempts >= max_attempts:
+        if result.permanent or delivery.attempts >= max_attempts:
             fields |= {"status": Delivery.Status.FAILED, "next_attempt_at": None}
         else:
             delay = retry_delay_seconds(

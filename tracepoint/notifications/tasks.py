@@ -37,3 +37,9 @@ def deliver_notification(self, delivery_id: int) -> None:
 
 def requeue_delivery(delivery_id: int, *, countdown: int) -> None:
     deliver_notification.apply_async(args=(delivery_id,), countdown=countdown)
+
+
+@shared_task(name="notifications.delete_old_deliveries", ignore_result=True)
+def delete_old_deliveries() -> int:
+    """Beat (daily): finished deliveries past DELIVERY_RETENTION_DAYS go, in batches."""
+    return services.delete_old_deliveries()
