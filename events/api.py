@@ -9,17 +9,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events import services, timeline
+from events import quota, services, timeline
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.ingest import key_from_request, parse_native_events
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
@@ -39,8 +38,10 @@ from events.serializers import (
 from incidents.models import service_validator
 from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly, IsViewer
 from tracepoint.accounts.roles import ADMIN, has_role
+from tracepoint.api.filters import FilterBackend as DjangoFilterBackend  # + NUL and UTC-offset checks
 from tracepoint.api.filters import StrictOrderingFilter
 from tracepoint.api.pagination import KeysetPagination
+from tracepoint.api.parsers import NestingSafeJSONParser
 from tracepoint.api.routers import OptionalSlashRouter
 
 
@@ -95,9 +96,15 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return [AllowAny()]
         return super().get_permissions()
 
+    def get_parsers(self):
+        if getattr(self, "action", None) == "create":
+            # Native ingest checks its own fields and strips NULs from free-form metadata.
+            return [NestingSafeJSONParser()]
+        return super().get_parsers()
+
     def get_throttles(self):
         if self.action == "create":
-            return []  # ingest has its own budget (quotas arrive with the alerting issue)
+            return []  # ingest has its own budget: the project's quota (events.quota), in create()
         return super().get_throttles()
 
     def get_queryset(self):
@@ -116,6 +123,9 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise services.InvalidProjectKey("Send the project key in X-Project-Key or Authorization: Bearer.")
         project_key = services.authenticate_key(key)
         events = parse_native_events(request.data)
+        decision = quota.check(project_key.project, len(events))  # the batch fits whole or not at all
+        if not decision.allowed:
+            raise Throttled(wait=decision.retry_after)
         ids = services.store_events(project_key.project, events)
         return Response({"accepted": len(ids), "ids": [str(i) for i in ids]}, status=status.HTTP_202_ACCEPTED)
 
@@ -208,6 +218,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             project = services.create_project(name=data["name"], slug=data["slug"], services=data.get("services"))
             project.members.set(data.get("members", []))
+            if data.get("events_per_minute") is not None:
+                quota.set_events_per_minute(project, data["events_per_minute"])
         serializer.instance = project
 
     def perform_update(self, serializer):

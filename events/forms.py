@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from events.models import AlertRule, IssueStatus, Project
+from events.models import MAX_EVENTS_PER_MINUTE, AlertRule, IssueStatus, Project
 from incidents.models import service_validator
 
 STATUS_TABS = [*IssueStatus.choices, ("all", "All")]
@@ -51,6 +51,16 @@ class ProjectForm(forms.Form):
         for name in names:
             service_validator(name)
         return list(dict.fromkeys(names))
+
+
+class ProjectQuotaForm(forms.Form):
+    events_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_EVENTS_PER_MINUTE,
+        label="Events per minute",
+        help_text="Empty: the installation's default.",
+    )
 
 
 class AlertRuleForm(forms.ModelForm):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import math
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -10,6 +12,8 @@ from django.utils import timezone
 from events.priority import IssueSeverity
 from incidents.models import service_validator
 from tracepoint.severity import Severity
+
+MAX_EVENTS_PER_MINUTE = 1_000_000
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -32,6 +36,15 @@ class Project(models.Model):
     services = models.JSONField(default=list, blank=True, help_text="Services this project reports for.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
     created_at = models.DateTimeField(default=timezone.now)
+    # Ingest quota (events.quota): NULL follows TRACEPOINT["PROJECT_EVENTS_PER_MINUTE"].
+    events_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_EVENTS_PER_MINUTE)],
+        help_text="Events accepted per minute; empty: the installation's default.",
+    )
+    # Events refused by the quota; with Redis, the last few seconds wait there (events.quota.flush_dropped).
+    dropped_event_count = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = ProjectQuerySet.as_manager()
 
@@ -40,6 +53,14 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def event_rate(self) -> int:
+        """Events per minute this project may send."""
+        return self.events_per_minute or settings.TRACEPOINT["PROJECT_EVENTS_PER_MINUTE"]
+
+    def event_burst_limit(self) -> int:
+        """The spike guard: events per PROJECT_EVENTS_BURST_SECONDS window of the clock."""
+        return max(1, math.ceil(self.event_rate() * settings.TRACEPOINT["PROJECT_EVENTS_BURST_PERCENT"] / 100))
 
     def active_key(self) -> ProjectKey | None:
         return self.keys.filter(is_active=True).order_by("-created_at").first()

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from events import services
+from events import quota, services
 from events.models import EventType, Level, Project
 from tracepoint.api.errors import error_response
 from tracepoint.errors import DomainError
@@ -596,6 +596,46 @@ def _error(status: int, message: str) -> HttpResponse:
     return _with_cors(error_response(status, message, headers={"X-Sentry-Error": header}))
 
 
+def rate_limited(decision: quota.Decision) -> HttpResponse:
+    """429 in the API's error shape, with what SDKs read to back off: ``Retry-After`` (all of
+    them) and ``X-Sentry-Rate-Limits`` (newer ones: errors of this key only, other items flow)."""
+    what = "rate" if decision.reason == quota.RATE else "spike guard"
+    message = (
+        f"The project's {what} of {decision.limit} events per {decision.window_seconds} seconds is used up; "
+        f"retry in {decision.retry_after} seconds."
+    )
+    response = error_response(
+        429,
+        message,
+        details={
+            "retry_after_seconds": decision.retry_after,
+            "reason": decision.reason,
+            "limit": decision.limit,
+            "window_seconds": decision.window_seconds,
+        },
+        headers={
+            "Retry-After": str(decision.retry_after),
+            "X-Sentry-Rate-Limits": decision.sentry_rate_limits(),
+            "X-Sentry-Error": f"{decision.reason}: {decision.limit} events per {decision.window_seconds}s",
+        },
+    )
+    return _with_cors(response)
+
+
+class RateLimited(Exception):
+    def __init__(self, decision: quota.Decision):
+        self.decision = decision
+
+
+def _admit(request: HttpRequest, project: Project) -> None:
+    if getattr(request, "_ingest_admitted", False):
+        return  # counted already: this is the retry after a lost database connection (events.fastpath)
+    decision = quota.check(project)
+    if not decision.allowed:
+        raise RateLimited(decision)
+    request._ingest_admitted = True
+
+
 def _preflight(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(status=200)
     response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
@@ -622,6 +662,8 @@ def _sentry_endpoint(handler):
             if exc.status >= 400 and exc.status != 401:
                 logger.info("sentry ingest refused: %s %s", exc.status, exc.message)
             return _error(exc.status, exc.message)
+        except RateLimited as exc:
+            return rate_limited(exc.decision)
 
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
@@ -665,6 +707,7 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
         _, payload = events[0]
         if len(payload) > max_event_bytes():
             raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
+        _admit(request, project)  # envelopes without an event (sessions, client reports) use no quota
         event_id = _store(request, project, _json_object(payload, "event item"), event_id)
     return JsonResponse({"id": event_id.hex} if event_id else {})
 
@@ -685,6 +728,7 @@ def decode_store_body(body: bytes, *, limit: int) -> bytes:
 def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """Legacy ``POST /api/<project_id>/store/``: the body is one event (old SDKs: raven, sentry-python 0.x)."""
     project = authenticate(key_from_request(request), project_id)
+    _admit(request, project)
     limit = max_decompressed_bytes()
     body = decode_store_body(_read_decoded(request), limit=limit)
     if len(body) > max_event_bytes():

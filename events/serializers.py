@@ -8,7 +8,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from events.models import AlertRule, Event, Issue, IssueActivity, IssueStatus, Project, ProjectKey
+from events import quota
+from events.models import (
+    MAX_EVENTS_PER_MINUTE,
+    AlertRule,
+    Event,
+    Issue,
+    IssueActivity,
+    IssueStatus,
+    Project,
+    ProjectKey,
+)
 from incidents.serializers import ServiceField
 from tracepoint.notifications.models import NotificationChannel
 
@@ -16,7 +26,7 @@ from tracepoint.notifications.models import NotificationChannel
 class ProjectKeySerializer(serializers.ModelSerializer):
     active = serializers.BooleanField(source="is_active", read_only=True)
     created = serializers.DateTimeField(source="created_at", read_only=True)
-    revoked = serializers.DateTimeField(source="revoked_at", read_only=True)
+    revoked = serializers.DateTimeField(source="revoked_at", read_only=True, allow_null=True)
 
     class Meta:
         model = ProjectKey
@@ -39,10 +49,37 @@ class ProjectSerializer(serializers.ModelSerializer):
     )
     dsn = serializers.SerializerMethodField()
     keys = ProjectKeySerializer(many=True, read_only=True)
+    events_per_minute = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_EVENTS_PER_MINUTE,
+        allow_null=True,
+        required=False,
+        help_text="The project's ingest rate (events per minute); null: the installation's default.",
+    )
+    effective_events_per_minute = serializers.IntegerField(source="event_rate", read_only=True)
+    events_burst_limit = serializers.IntegerField(
+        source="event_burst_limit",
+        read_only=True,
+        help_text="The spike guard: events accepted per PROJECT_EVENTS_BURST_SECONDS (10 s) window.",
+    )
+    dropped_events = serializers.SerializerMethodField(help_text="Events refused by the quota so far.")
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "services", "members", "dsn", "keys", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "services",
+            "members",
+            "dsn",
+            "keys",
+            "created_at",
+            "events_per_minute",
+            "effective_events_per_minute",
+            "events_burst_limit",
+            "dropped_events",
+        ]
         read_only_fields = ["id", "dsn", "keys", "created_at"]
 
     @extend_schema_field(OpenApiTypes.STR)
@@ -56,6 +93,13 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     def validate_services(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_dropped_events(self, project: Project) -> int:
+        # One read of the Redis counters per response, shared by every row of a list.
+        if "_pending_dropped" not in self.context:
+            self.context["_pending_dropped"] = quota.pending_dropped()
+        return quota.dropped_events(project, self.context["_pending_dropped"])
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -92,7 +136,7 @@ class DeployRefSerializer(serializers.ModelSerializer):
 
 class IssueSerializer(serializers.ModelSerializer):
     count = serializers.IntegerField(source="event_count", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     resolved_by_deploy = DeployRefSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -134,7 +178,7 @@ class IssueUpdateSerializer(serializers.Serializer):
 
 
 class IssueActivitySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = IssueActivity

@@ -46,6 +46,13 @@ def sweep_undigested() -> int:
     return services.sweep_undigested()
 
 
+@shared_task(name="events.flush_dropped_counts", ignore_result=True)
+def flush_dropped_counts() -> int:
+    from events import quota
+
+    return quota.flush_dropped()
+
+
 @shared_task(name="events.resolve_quiet_issues", ignore_result=True)
 def resolve_quiet_issues() -> int:
     return services.resolve_quiet_issues_after_deploys()

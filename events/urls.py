@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<int:pk>/", views.project_detail, name="project"),
     path("projects/<int:pk>/keys/rotate/", views.key_rotate, name="key_rotate"),
+    path("projects/<int:pk>/quota/", views.project_quota, name="project_quota"),
     path("projects/<int:pk>/members/", views.members, name="members"),
     path("projects/<int:pk>/events/delete/", views.wipe_events, name="wipe_events"),
     path("projects/<int:pk>/alert-rules/", views.alert_rule_create, name="alert_rule_create"),

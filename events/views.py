@@ -17,8 +17,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from events import services, stream, timeline
-from events.forms import SORTS, STATUS_TABS, AlertRuleForm, IssueFilterForm, IssueStatusForm, ProjectForm
+from events import quota, services, stream, timeline
+from events.forms import (
+    SORTS,
+    STATUS_TABS,
+    AlertRuleForm,
+    IssueFilterForm,
+    IssueStatusForm,
+    ProjectForm,
+    ProjectQuotaForm,
+)
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from incidents.models import service_validator
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
@@ -306,9 +314,23 @@ def setup_snippets(project: Project, key: ProjectKey | None) -> dict[str, str]:
     }
 
 
-def _project_context(request: HttpRequest, project: Project, alert_form: AlertRuleForm | None = None) -> dict:
+def _project_context(
+    request: HttpRequest,
+    project: Project,
+    alert_form: AlertRuleForm | None = None,
+    quota_form: ProjectQuotaForm | None = None,
+) -> dict:
     key = project.active_key()
     return {
+        "quota": {
+            "rate": project.event_rate(),
+            "custom": project.events_per_minute is not None,
+            "burst": project.event_burst_limit(),
+            "burst_seconds": settings.TRACEPOINT["PROJECT_EVENTS_BURST_SECONDS"],
+            "burst_percent": settings.TRACEPOINT["PROJECT_EVENTS_BURST_PERCENT"],
+            "dropped": quota.dropped_events(project),
+        },
+        "quota_form": quota_form or ProjectQuotaForm(initial={"events_per_minute": project.events_per_minute}),
         "project": project,
         "active_key": key,
         "dsn": key.dsn(settings.TRACEPOINT["BASE_URL"]) if key else "",
@@ -374,6 +396,23 @@ def _after_key_action(request: HttpRequest, project: Project, message: str) -> H
         return trigger_client_event(response, "toast", {"message": message, "level": "success"})
     messages.success(request, message)
     return redirect("events:project", pk=project.pk)
+
+
+@role_required("admin")
+@require_POST
+def project_quota(request: HttpRequest, pk: int) -> HttpResponse:
+    """Set the project's ingest rate (admins); empty goes back to the installation's default."""
+    project = get_project_for_user(request.user, pk)
+    form = ProjectQuotaForm(request.POST)
+    if not form.is_valid():
+        context = _project_context(request, project, quota_form=form)
+        if request.htmx:  # htmx swaps only 2xx answers
+            return render(request, "events/project_detail.html#settings", context)
+        return render(request, "events/project_detail.html", context, status=400)
+    rate = form.cleaned_data["events_per_minute"]
+    quota.set_events_per_minute(project, rate)
+    message = f"Ingest rate set to {project.event_rate()} events per minute."
+    return _after_key_action(request, project, message)
 
 
 @role_required("admin")

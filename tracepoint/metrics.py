@@ -2,7 +2,8 @@
 
 Two kinds:
 - Counted as they happen, in the web processes: requests by route, method and status with their
-  latency, ingest events accepted and rejected, heartbeat pings. gunicorn runs several processes,
+  latency, ingest events accepted and rejected (and those refused by a project's quota, by
+  project slug and reason), heartbeat pings. gunicorn runs several processes,
   so ``tracepoint.gunicorn_conf`` turns on prometheus-client's multiprocess mode (one file per
   process under ``PROMETHEUS_MULTIPROC_DIR``) and the scrape sums them.
 - Read at scrape time, from the shared state every process sees: monitors by status and the spread
@@ -39,6 +40,9 @@ REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 INGEST_EVENTS = Counter("tracepoint_ingest_events", "Error events offered to ingest", ["outcome"])
+INGEST_DROPPED = Counter(
+    "tracepoint_ingest_dropped", "Events refused by a project's ingest quota (events.quota)", ["project", "reason"]
+)
 PINGS = Counter("tracepoint_heartbeat_pings", "Heartbeat pings received", ["outcome"])
 
 
@@ -198,7 +202,7 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(collected)
     else:
         collected = CollectorRegistry()
-        for collector in (REQUESTS, REQUEST_SECONDS, INGEST_EVENTS, PINGS):
+        for collector in (REQUESTS, REQUEST_SECONDS, INGEST_EVENTS, INGEST_DROPPED, PINGS):
             collected.register(collector)
     collected.register(StateCollector())
     return collected
