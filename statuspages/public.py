@@ -349,10 +349,12 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
     if status_page is None:
         raise Http404("No such status page.")
     error = ""
+    retry_after = 0
     if request.method == "POST":
-        decision = hit("auth", f"statuspage:{status_page.pk}:{client_ip(request)}")
+        decision = hit("auth", f"statuspage:{status_page.pk}:{client_ip(request)}", fail_closed=True)
         if not decision.allowed:
-            error = "Too many attempts; try again in a minute."
+            retry_after = decision.retry_after
+            error = f"Too many attempts. Try again in {retry_after} seconds."
         elif status_page.check_password(request.POST.get("password", "")):
             granted = {**request.session.get(SESSION_KEY, {}), str(status_page.pk): password_tag(status_page.password)}
             request.session.cycle_key()  # a new session id with the new right: no fixation
@@ -363,12 +365,15 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect(target)
         else:
             error = "That password is not right."
-    return render(
+    response = render(
         request,
         "statuspages/public/access.html",
         {"page": status_page, "error": error, "next": request.GET.get("next", "")},
-        status=400 if error else 200,
+        status=429 if retry_after else 400 if error else 200,
     )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 # --- Statuspage-compatible JSON -----------------------------------------------------------------

@@ -1,29 +1,38 @@
-"""Fixed-window rate limits shared by every process.
+"""Fixed-window rate limits and per-account login delays, shared by every process.
 
 With Redis, one Lua script increments the window's counter and sets its expiry
 atomically, so any number of web processes share one count. Without Redis (the
 embedded run) the counters live in the database: one upsert statement
 (``INSERT … ON CONFLICT DO UPDATE … RETURNING``) counts atomically across
-processes, and a beat task purges expired windows. If the store is unreachable,
-requests are let through and a warning is logged: limits protect the service,
-they must not take it down.
+processes, and a beat task purges expired windows.
+
+When the store is unreachable, most limits let requests through and log a
+warning: they protect the service, they must not take it down. Limits that
+guard a secret (logins, token requests, page passwords) are called with
+``fail_closed=True``: when Redis fails they count in the database instead, and
+when that fails too the request is refused, so an attacker cannot switch the
+limit off by overloading Redis.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from redis.exceptions import RedisError
 
 from tracepoint import redis
 from tracepoint.lib.env import parse_rate
 
 logger = logging.getLogger("tracepoint.ratelimit")
+T = TypeVar("T")
 
 _INCREMENT = """
 local count = redis.call('INCR', KEYS[1])
@@ -40,9 +49,50 @@ class Decision:
     retry_after: int
 
 
-@lru_cache(maxsize=4)
-def _increment_script(client):
-    return client.register_script(_INCREMENT)
+class StoreUnavailable(Exception):
+    """Neither Redis nor the database could count."""
+
+
+@lru_cache(maxsize=8)
+def _script(client, source: str):
+    return client.register_script(source)
+
+
+def _store(on_redis: Callable[..., T], on_database: Callable[[], T], *, fallback: bool) -> T:
+    """Run ``on_redis(client)`` when Redis is configured, else ``on_database()``.
+
+    With ``fallback`` a Redis error moves the operation to the database; without it the error
+    surfaces (a fail-open limit then lets the request through rather than add a database write
+    to every request during a Redis outage).
+    """
+    client = redis.client()
+    if client is not None:
+        try:
+            return on_redis(client)
+        except (RedisError, OSError) as exc:
+            if not fallback:
+                raise StoreUnavailable(f"Redis: {exc}") from exc
+            logger.warning("rate limit: Redis unavailable, counting in the database: %s", exc)
+    try:
+        with transaction.atomic():  # a savepoint: a failure must not break the request's transaction
+            return on_database()
+    except (OperationalError, InterfaceError) as exc:
+        if fallback:
+            raise  # the database is gone: refused all the same, as the 503 every view answers then
+        raise StoreUnavailable(f"database: {exc}") from exc
+    except DatabaseError as exc:
+        raise StoreUnavailable(f"database: {exc}") from exc
+
+
+def _db_time(timestamp: float):
+    return connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(timestamp, tz=UTC))
+
+
+def _key(*parts: object) -> str:
+    return ":".join([settings.CACHE_KEY_PREFIX, "ratelimit", *map(str, parts)])
+
+
+# --- fixed windows ---------------------------------------------------------------------------------
 
 
 def rate_for(scope: str) -> tuple[int, int]:
@@ -52,18 +102,28 @@ def rate_for(scope: str) -> tuple[int, int]:
         raise KeyError(f"no rate limit configured for scope {scope!r} in TRACEPOINT['RATE_LIMITS']") from None
 
 
-def hit(scope: str, ident: str, *, now: float | None = None) -> Decision:
-    """Count one request of ``ident`` in ``scope`` and say whether it may proceed."""
+def hit(scope: str, ident: str, *, now: float | None = None, fail_closed: bool = False) -> Decision:
+    """Count one request of ``ident`` in ``scope`` and say whether it may proceed.
+
+    ``fail_closed``: for limits that guard a secret; see the module docstring.
+    """
     limit, period = rate_for(scope)
     if not settings.TRACEPOINT["RATE_LIMIT_ENABLED"]:
         return Decision(True, limit, limit, 0)
     now = time.time() if now is None else now
     window = int(now // period)
     retry_after = max(1, int((window + 1) * period - now + 0.999))
-    key = f"{settings.CACHE_KEY_PREFIX}:ratelimit:{scope}:{ident}:{window}"
+    key = _key(scope, ident, window)
     try:
-        count = _count(key, period, now)
-    except Exception as exc:  # fail open: see the module docstring
+        count = _store(
+            lambda client: int(_script(client, _INCREMENT)(keys=[key], args=[period + 1])),
+            lambda: _db_increment(key, now + period + 1),
+            fallback=fail_closed,
+        )
+    except StoreUnavailable as exc:
+        if fail_closed:
+            logger.error("rate limit store unavailable, %s request refused: %s", scope, exc)
+            return Decision(False, limit, 0, retry_after)
         logger.warning("rate limit store unavailable, request allowed: %s", exc)
         return Decision(True, limit, limit, 0)
     return Decision(count <= limit, limit, max(0, limit - count), retry_after)
@@ -75,13 +135,9 @@ _UPSERT = (
 )
 
 
-def _count(key: str, period: int, now: float) -> int:
-    client = redis.client()
-    if client is not None:
-        return int(_increment_script(client)(keys=[key], args=[period + 1]))
-    expires_at = datetime.fromtimestamp(now + period + 1, tz=UTC)
+def _db_increment(key: str, expires_at: float) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT, [key, expires_at])
+        cursor.execute(_UPSERT, [key, _db_time(expires_at)])
         return int(cursor.fetchone()[0])
 
 
@@ -90,6 +146,132 @@ def purge_expired_counters(*, now: datetime | None = None) -> int:
 
     deleted, _ = RateLimitCounter.objects.filter(expires_at__lte=now or datetime.now(tz=UTC)).delete()
     return deleted
+
+
+# --- growing delays after failures -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """After ``free_failures`` failures within ``window_seconds`` of each other, each further attempt
+    waits 2, 4, 8 … seconds after the last failure, at most ``max_delay_seconds``."""
+
+    free_failures: int
+    max_delay_seconds: int
+    window_seconds: int
+
+    def delay_after(self, failures: int) -> int:
+        if failures < self.free_failures:
+            return 0
+        exponent = min(failures - self.free_failures + 1, 31)
+        return min(2**exponent, self.max_delay_seconds)
+
+    @property
+    def memory_seconds(self) -> int:
+        # Failures are remembered at least as long as the longest delay they can cause.
+        return max(self.window_seconds, self.max_delay_seconds)
+
+
+# HSET count/last; a run of failures starts again once the last one is older than the window.
+_FAILURE = """
+local fields = redis.call('HMGET', KEYS[1], 'count', 'last')
+local count = 0
+if fields[1] and fields[2] and tonumber(ARGV[1]) - tonumber(fields[2]) <= tonumber(ARGV[2]) then
+  count = tonumber(fields[1])
+end
+count = count + 1
+redis.call('HSET', KEYS[1], 'count', count, 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return count
+"""
+
+# The database row keeps the count and, as expires_at, the last failure + the window.
+_DB_FAILURE = (
+    "INSERT INTO tracepoint_ratelimitcounter (key, count, expires_at) VALUES (%s, 1, %s) "
+    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN tracepoint_ratelimitcounter.expires_at <= %s "
+    "THEN 1 ELSE tracepoint_ratelimitcounter.count + 1 END, expires_at = excluded.expires_at RETURNING count"
+)
+
+
+def _failures(key: str, policy: Backoff, now: float) -> tuple[int, float]:
+    """(failures in the current run, time of the last one)."""
+
+    def on_redis(client) -> tuple[int, float]:
+        count, last = client.hmget(key, ["count", "last"])
+        if count is None or last is None:
+            return 0, 0.0
+        return int(count), float(last)
+
+    def on_database() -> tuple[int, float]:
+        from tracepoint.models import RateLimitCounter
+
+        row = RateLimitCounter.objects.filter(key=key).values_list("count", "expires_at").first()
+        if row is None:
+            return 0, 0.0
+        return row[0], row[1].timestamp() - policy.memory_seconds
+
+    count, last = _store(on_redis, on_database, fallback=True)
+    if now - last > policy.memory_seconds:
+        return 0, 0.0
+    return count, last
+
+
+def backoff_wait(scope: str, ident: str, policy: Backoff, *, now: float | None = None) -> int:
+    """Seconds ``ident`` must still wait before its next attempt (0: go ahead).
+
+    Fails closed: if no store can answer, the attempt waits ``policy.max_delay_seconds``.
+    """
+    if not settings.TRACEPOINT["RATE_LIMIT_ENABLED"]:
+        return 0
+    now = time.time() if now is None else now
+    try:
+        count, last = _failures(_key(scope, ident), policy, now)
+    except StoreUnavailable as exc:
+        logger.error("rate limit store unavailable, %s attempt refused: %s", scope, exc)
+        return policy.max_delay_seconds
+    remaining = last + policy.delay_after(count) - now
+    return max(1, int(remaining + 0.999)) if remaining > 0 else 0
+
+
+def backoff_failure(scope: str, ident: str, policy: Backoff, *, now: float | None = None) -> int:
+    """Record a failure of ``ident``; returns the delay it now has to wait."""
+    if not settings.TRACEPOINT["RATE_LIMIT_ENABLED"]:
+        return 0
+    now = time.time() if now is None else now
+    key = _key(scope, ident)
+    memory = policy.memory_seconds
+    try:
+        count = _store(
+            lambda client: int(_script(client, _FAILURE)(keys=[key], args=[repr(now), memory, memory + 1])),
+            lambda: _db_failure(key, now, memory),
+            fallback=True,
+        )
+    except StoreUnavailable as exc:
+        logger.error("rate limit store unavailable, %s failure not recorded: %s", scope, exc)
+        return policy.max_delay_seconds
+    return policy.delay_after(count)
+
+
+def _db_failure(key: str, now: float, memory: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_DB_FAILURE, [key, _db_time(now + memory), _db_time(now)])
+        return int(cursor.fetchone()[0])
+
+
+def backoff_reset(scope: str, ident: str) -> None:
+    """Forget the failures of ``ident`` (a success)."""
+    from tracepoint.models import RateLimitCounter
+
+    key = _key(scope, ident)
+    try:
+        _store(
+            lambda client: client.delete(key), lambda: RateLimitCounter.objects.filter(key=key).delete(), fallback=True
+        )
+    except StoreUnavailable as exc:
+        logger.warning("rate limit store unavailable, %s failures not reset: %s", scope, exc)
+
+
+# --- who is asking ---------------------------------------------------------------------------------
 
 
 def client_ip(request) -> str:

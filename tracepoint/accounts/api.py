@@ -1,7 +1,7 @@
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,16 +25,20 @@ class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_scope = "auth"
+    throttle_fail_closed = True  # guards passwords: no Redis, no guessing (tracepoint.ratelimit)
 
     @extend_schema(request=TokenRequestSerializer, responses={201: TokenResponseSerializer}, tags=["auth"])
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
-        )
+        try:
+            user = services.authenticate_user(
+                request._request,
+                username=serializer.validated_data["username"],
+                password=serializer.validated_data["password"],
+            )
+        except services.LoginDelayed as exc:
+            raise Throttled(wait=exc.retry_after, detail=exc.message) from None
         if user is None or not user.is_active:
             raise InvalidCredentials("Invalid username or password.")
         token, key = services.issue_token(user, name=serializer.validated_data["name"])
@@ -52,6 +56,7 @@ class UserViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAdmin]
     lookup_value_regex = "[0-9]+"
+    pagination_class = StandardPagination  # list() pages; drf-spectacular documents the page envelope from this
 
     def get_permissions(self):
         if self.action == "me":

@@ -1,4 +1,28 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from tracepoint.accounts import services
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, checking credentials through the per-account delay."""
+
+    retry_after = 0  # set when the account has to wait: the view answers 429
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = services.authenticate_user(self.request, username=username, password=password)
+            except services.LoginDelayed as exc:
+                self.retry_after = exc.retry_after
+                raise ValidationError(exc.message, code="delayed") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class TokenForm(forms.Form):

@@ -39,7 +39,18 @@ class UserSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
     invite = serializers.BooleanField(write_only=True, required=False, default=True)
     date_joined = serializers.DateTimeField(read_only=True)
-    last_login = serializers.DateTimeField(read_only=True)
+    last_login = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def validate_username(self, value: str) -> str:
+        """Taken (ignoring case, as on create) is a 400 here, not an IntegrityError when saving."""
+        from django.contrib.auth import get_user_model
+
+        others = get_user_model().objects.filter(username__iexact=value)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError("Already in use.")
+        return value
 
     def to_representation(self, user):
         data = super().to_representation(user)

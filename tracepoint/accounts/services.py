@@ -1,11 +1,69 @@
 from __future__ import annotations
 
+import hashlib
+import unicodedata
+
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.db import transaction
 
+from tracepoint import ratelimit
 from tracepoint.accounts.models import ApiToken
 from tracepoint.accounts.roles import ADMIN, set_role
 from tracepoint.errors import DomainError, NotFoundError
+
+# --- logging in: the per-account delay ------------------------------------------------------------
+
+
+class LoginDelayed(DomainError):
+    code = "RATE_LIMIT_EXCEEDED"
+    status_code = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(
+            f"Too many attempts for this account, try again in {retry_after} s.",
+            details={"retry_after_seconds": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+def _login_backoff() -> ratelimit.Backoff:
+    limits = settings.TRACEPOINT
+    return ratelimit.Backoff(
+        free_failures=limits["LOGIN_FAILURES_BEFORE_DELAY"],
+        max_delay_seconds=limits["LOGIN_DELAY_MAX_SECONDS"],
+        window_seconds=limits["LOGIN_FAILURE_WINDOW_SECONDS"],
+    )
+
+
+def _login_ident(username: str) -> str:
+    # Django's username normalisation (NFKC), case-insensitive; hashed to bound the key's length.
+    normalised = unicodedata.normalize("NFKC", username).strip().casefold()
+    return hashlib.sha256(normalised.encode()).hexdigest()[:32]
+
+
+def authenticate_user(request, *, username: str, password: str, now: float | None = None):
+    """The active user with these credentials, or None; raises LoginDelayed while the account waits.
+
+    Per-IP limits do not stop guesses spread over many addresses, so failures are also counted per
+    username, whether or not it exists (the answers must not reveal which accounts do). Past
+    LOGIN_FAILURES_BEFORE_DELAY failures, the next attempt for that username has to wait 2, 4, 8 …
+    seconds, at most LOGIN_DELAY_MAX_SECONDS, and during the wait the password is not checked. The
+    delay stays short so an attacker can slow the real user down but never lock them out for long.
+    """
+    policy, ident = _login_backoff(), _login_ident(username)
+    wait = ratelimit.backoff_wait("login", ident, policy, now=now)
+    if wait:
+        raise LoginDelayed(wait)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        ratelimit.backoff_failure("login", ident, policy, now=now)
+    else:
+        ratelimit.backoff_reset("login", ident)
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------------------
 
 
 def issue_token(user, *, name: str) -> tuple[ApiToken, str]:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from tracepoint import ratelimit
 from tracepoint.accounts import services
-from tracepoint.accounts.forms import TokenForm
+from tracepoint.accounts.forms import LoginForm, TokenForm
 from tracepoint.accounts.roles import ROLES, role_required, user_role
 from tracepoint.errors import NotFoundError
 
@@ -17,17 +17,25 @@ from tracepoint.errors import NotFoundError
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    authentication_form = LoginForm
 
     def post(self, request, *args, **kwargs):
-        decision = ratelimit.hit("auth", f"ip:{ratelimit.client_ip(request)}")
+        decision = ratelimit.hit("auth", f"ip:{ratelimit.client_ip(request)}", fail_closed=True)
         if not decision.allowed:
             # An unbound form: a refused attempt must not cost a password check.
             form = self.get_form_class()(request=self.request)
-            context = self.get_context_data(form=form, rate_limited=decision.retry_after)
-            response = self.render_to_response(context, status=429)
-            response["Retry-After"] = str(decision.retry_after)
-            return response
+            return self._refused(form, decision.retry_after, rate_limited=decision.retry_after)
         return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        if form.retry_after:  # the account waits (LoginForm): the password was not checked
+            return self._refused(form, form.retry_after, account_delayed=form.retry_after)
+        return super().form_invalid(form)
+
+    def _refused(self, form, retry_after: int, **context) -> HttpResponse:
+        response = self.render_to_response(self.get_context_data(form=form, **context), status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
 
 
 def _profile(request: HttpRequest, *, form: TokenForm | None = None, new_key: str | None = None, status: int = 200):
