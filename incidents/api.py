@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status as http
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
@@ -36,6 +36,7 @@ from incidents.serializers import (
     TimelineEntrySerializer,
 )
 from tracepoint.accounts.permissions import IsAdmin
+from tracepoint.api.filters import FilterBackend, check_utc_offset, reject_nul_characters
 from tracepoint.api.pagination import KeysetPagination, StandardPagination
 from tracepoint.api.routers import OptionalSlashRouter
 from tracepoint.lib.counting import count_memo
@@ -73,6 +74,18 @@ def translate_seed_parameters(params: QueryDict) -> QueryDict:
     return params
 
 
+class IncidentPagination(StandardPagination):
+    """The list's documented envelope: a page (default) or, with ``?pagination=cursor``, a cursor page."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "anyOf": [
+                super().get_paginated_response_schema(schema),
+                IncidentCursorPagination().get_paginated_response_schema(schema),
+            ]
+        }
+
+
 class IncidentCursorPagination(KeysetPagination):
     """``?pagination=cursor``: keyset paging by creation time, for deep paging."""
 
@@ -92,14 +105,17 @@ def _parse_moment(params: QueryDict, name: str, default):
     raw = params.get(name)
     if raw in (None, ""):
         return default
-    moment = parse_datetime(raw)
-    if moment is None and (day := parse_date(raw)) is not None:
-        moment = timezone.datetime.combine(day, timezone.datetime.min.time())
+    try:
+        moment = parse_datetime(raw)
+        if moment is None and (day := parse_date(raw)) is not None:
+            moment = datetime.combine(day, datetime.min.time())
+    except ValueError:  # well formed but not a real date (month 13, hour 25)
+        moment = None
     if moment is None:
         raise ValidationError({name: [f"Not an ISO-8601 date or date-time: {raw!r}."]})
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.UTC)
-    return moment
+        moment = moment.replace(tzinfo=UTC)
+    return check_utc_offset(name, moment)
 
 
 @extend_schema_view(
@@ -117,13 +133,22 @@ class IncidentViewSet(viewsets.GenericViewSet):
     queryset = Incident.objects.alive().select_related("owner", "created_by")
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
-    filter_backends = [DjangoFilterBackend, IncidentOrdering]
+    filter_backends = [FilterBackend, IncidentOrdering]
     ordering_fields = ORDERING_FIELDS
     lookup_value_converter = "uuid"
+    pagination_class = IncidentPagination  # documents the list; the paginator property picks per request
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if "pk" in kwargs:
+            # Incident ids are UUIDs: anything else names no incident (404), for every
+            # detail route, before a service's lookup could fail on it.
+            try:
+                uuid.UUID(str(kwargs["pk"]))
+            except ValueError:
+                raise NotFound() from None
+        reject_nul_characters(request.query_params)  # search runs before the filters do
         request._request.GET = translate_seed_parameters(request._request.GET)
 
     def get_permissions(self):
@@ -149,7 +174,7 @@ class IncidentViewSet(viewsets.GenericViewSet):
             queryset = queryset.search(search, rank_limit=settings.TRACEPOINT["SEARCH_RANK_LIMIT"])
         if isinstance(self.paginator, IncidentCursorPagination):
             # Cursor paging owns the ordering; run only the filters.
-            return DjangoFilterBackend().filter_queryset(self.request, queryset, self)
+            return FilterBackend().filter_queryset(self.request, queryset, self)
         return super().filter_queryset(queryset)
 
     def _detail(self, incident: Incident) -> dict:

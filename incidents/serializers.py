@@ -17,8 +17,8 @@ class RejectUnknownFieldsMixin:
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     allowed_transitions = serializers.SerializerMethodField()
 
     class Meta:

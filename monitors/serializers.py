@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -75,7 +74,7 @@ class MonitorSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
     def get_ping_url(self, monitor: Monitor) -> str | None:
         if monitor.kind != MonitorKind.HEARTBEAT:
             return None

@@ -1,15 +1,26 @@
-"""Atom and RSS feeds of a page's incidents and maintenance (Django's feed generator writes valid XML)."""
+"""Atom and RSS feeds of a page's incidents and maintenance (Django's feed generator writes valid XML).
+
+An item's summary (Atom ``<summary type="html">``, RSS ``<description>``) is HTML
+that feed readers render, so it carries the same sanitised HTML as the public
+page (``markdown.render``), never text that was un-escaped back into markup.
+"""
 
 from __future__ import annotations
 
 from django.urls import reverse
 from django.utils import feedgenerator
+from django.utils.html import escape
 
 from statuspages import markdown
 from statuspages import snapshot as snapshots
 from statuspages.models import StatusPage
 
 ITEMS = 50
+
+
+def _html(text: str) -> str:
+    """Operator Markdown as the page shows it: rendered, then sanitised with the allow-list."""
+    return str(markdown.render(text)).strip()
 
 
 def render(page: StatusPage, kind: str, *, base_url: str) -> tuple[bytes, str]:
@@ -34,7 +45,7 @@ def render(page: StatusPage, kind: str, *, base_url: str) -> tuple[bytes, str]:
                 {
                     "title": f"{link.public_name} ({status})",
                     "link": base_url + reverse("statuspages-public:incident", args=[page.slug, link.public_id]),
-                    "description": markdown.plain(latest.body) if latest else f"Status: {status}",
+                    "description": _html(latest.body) if latest else escape(f"Status: {status}"),
                     "unique_id": f"{page_url}#incident-{link.public_id}",
                     "pubdate": link.incident.created_at,
                     "updateddate": max(link.updated_at, link.incident.updated_at),
@@ -50,7 +61,7 @@ def render(page: StatusPage, kind: str, *, base_url: str) -> tuple[bytes, str]:
                 {
                     "title": f"Maintenance: {window.title} ({window.get_status_display().lower()})",
                     "link": base_url + reverse("statuspages-public:maintenance", args=[page.slug, window.public_id]),
-                    "description": markdown.plain(updates[0].body if updates else window.message) or when,
+                    "description": _html(updates[0].body if updates else window.message) or escape(when),
                     "unique_id": f"{page_url}#maintenance-{window.public_id}",
                     "pubdate": window.created_at,
                     "updateddate": window.updated_at,

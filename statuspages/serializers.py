@@ -101,7 +101,7 @@ class ComponentStatusSerializer(serializers.Serializer):
 
 class PublicUpdateSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = PublicUpdate

@@ -92,6 +92,7 @@ ACCESS = {
     "events:project": (VIEWER, NEVER),
     "events:key_rotate": (ADMIN, ADMIN),
     "events:members": (ADMIN, ADMIN),
+    "events:project_quota": (ADMIN, ADMIN),
     "events:wipe_events": (ADMIN, ADMIN),
     "v1:project-wipe-events": (VIEWER, ADMIN),  # DELETE only: a GET is 405 for readers
     "events:key_revoke": (ADMIN, ADMIN),
@@ -242,6 +243,10 @@ def test_each_role_gets_what_the_table_says(clients, name):
     url = url_for(name, pattern)
     api = url.startswith("/api/v1/")
     read, write = ACCESS[name]
+    if name == "ready":
+        from tracepoint.tasks import record_heartbeat
+
+        record_heartbeat()  # without a worker's heartbeat /ready is a (correct) 503
     for role, client in clients.items():
         response = _call(client, "get", url)
         if RANK[role] < RANK[read]:
@@ -292,7 +297,7 @@ MEMBERSHIP_ELSEWHERE = {
     "v1:project-stream", "events:live", "v1:service-timeline", "events:service_timeline", "events:index",
     "events:projects", "events:status", "events:project_create", "events:key_rotate", "events:key_revoke",
     "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
-    "events:members", "events:wipe_events", "v1:project-wipe-events",
+    "events:members", "events:wipe_events", "v1:project-wipe-events", "events:project_quota",
     "sentry-envelope", "sentry-store",
 }  # fmt: skip
 
