@@ -705,6 +705,19 @@ def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, ma
     return deleted
 
 
+def delete_old_activity(*, now: datetime | None = None, batch_size: int = 5000, max_batches: int = 1000) -> int:
+    """Delete issue history rows past ISSUE_ACTIVITY_RETENTION_DAYS in batches (short transactions)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TRACEPOINT["ISSUE_ACTIVITY_RETENTION_DAYS"])
+    deleted = 0
+    for _ in range(max_batches):
+        batch = list(IssueActivity.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            break
+        count, _ = IssueActivity.objects.filter(pk__in=batch).delete()
+        deleted += count
+    return deleted
+
+
 # --- wiping a project's events ---------------------------------------------------------------------
 
 WIPE_BATCH = 2000

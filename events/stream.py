@@ -2,7 +2,7 @@
 
 Publishing: digestion (per batch, after commit) and issue status changes call
 ``publish``, which runs one Lua script in Redis: XADD to the project's stream
-(the last ``STREAM_MAXLEN`` messages, for ``Last-Event-ID`` replay) and
+(the last ``LIVE_STREAM_MAXLEN`` messages, for ``Last-Event-ID`` replay) and
 PUBLISH the same message with its stream id on the project's pub/sub channel
 (the fan-out to every web process on every machine).
 
@@ -36,7 +36,6 @@ from tracepoint import redis
 
 logger = logging.getLogger("tracepoint.events.stream")
 
-STREAM_MAXLEN = 1000
 HEARTBEAT_SECONDS = 15.0
 MAX_SECONDS = 300.0
 REPLAY_LIMIT = 500
@@ -76,7 +75,7 @@ def publish_to(name: str, message: dict[str, Any]) -> str | None:
         return None
     payload = json.dumps(message, cls=DjangoJSONEncoder)
     try:
-        entry = client.eval(_PUBLISH, 1, name, payload, STREAM_MAXLEN)
+        entry = client.eval(_PUBLISH, 1, name, payload, settings.TRACEPOINT["LIVE_STREAM_MAXLEN"])
     except Exception as exc:  # a live view is a convenience: never fail the caller for it
         logger.warning("could not publish to the live stream %s: %s", name, exc)
         return None
@@ -169,7 +168,7 @@ async def events(
         yield b"retry: 3000\n: connected\n\n"  # after subscribing: from here on nothing is missed
         # Replay what this client missed (after subscribing: nothing falls in between).
         for pid in list(last_ids or {}):
-            while True:  # in pages, until caught up (the stream keeps STREAM_MAXLEN at most)
+            while True:  # in pages, until caught up (the stream keeps LIVE_STREAM_MAXLEN at most)
                 entries = await client.xrange(channel_of(pid), min=f"({sent[pid]}", max="+", count=REPLAY_LIMIT)
                 for raw_id, fields in entries:
                     entry = raw_id.decode()

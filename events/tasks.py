@@ -63,6 +63,11 @@ def delete_old_events() -> int:
     return services.delete_old_events()
 
 
+@shared_task(name="events.delete_old_activity", ignore_result=True)
+def delete_old_activity() -> int:
+    return services.delete_old_activity()
+
+
 @shared_task(name="events.refresh_issue_impact", ignore_result=True)
 def refresh_issue_impact() -> int:
     from django.utils import timezone

@@ -36,7 +36,8 @@ from tracepoint.errors import DomainError, NotFoundError
 
 logger = logging.getLogger("tracepoint.monitors")
 
-PING_LOG_KEPT = 100
+# The ping log keeps the newest PING_LOG_KEPT pings of each monitor (read once per process).
+PING_LOG_KEPT = settings.TRACEPOINT["PING_LOG_KEPT"]
 DEFAULT_PING_BODY_LIMIT = 10_000
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 # Time in these states counts neither up nor down.

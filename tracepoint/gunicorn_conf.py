@@ -19,11 +19,31 @@ def _metrics_dir() -> str:
             os.path.dirname(os.path.dirname(__file__)), "var"
         )
         path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(var_dir, f"metrics-{os.getpid()}")
+        _remove_dead_metrics_dirs(var_dir)
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):
         if name.endswith(".db"):
             os.remove(os.path.join(path, name))
     return path
+
+
+def _remove_dead_metrics_dirs(var_dir: str) -> None:
+    """The directories of gunicorn masters that are gone (each run makes its own): they only grow."""
+    import shutil
+
+    try:
+        names = os.listdir(var_dir)
+    except OSError:
+        return
+    for name in names:
+        pid = name.removeprefix("metrics-")
+        if name.startswith("metrics-") and pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(var_dir, name), ignore_errors=True)
+            except PermissionError:
+                pass  # alive, another user's
 
 
 _metrics_dir()

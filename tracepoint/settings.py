@@ -248,6 +248,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),
     },
     "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
+    "delete-old-issue-activity": {"task": "events.delete_old_activity", "schedule": crontab(hour=3, minute=23)},
+    "purge-expired-sessions": {"task": "tracepoint.purge_expired_sessions", "schedule": crontab(hour=3, minute=35)},
     "delete-old-deliveries": {"task": "notifications.delete_old_deliveries", "schedule": crontab(hour=3, minute=29)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -354,6 +356,12 @@ TRACEPOINT = {
     "LOGIN_DELAY_MAX_SECONDS": env_int("LOGIN_DELAY_MAX_SECONDS", 300, minimum=1, maximum=3600),
     "LOGIN_FAILURE_WINDOW_SECONDS": env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=60, maximum=86400),
     "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30, minimum=1),
+    # Issue history rows (created, resolved, regressed …) older than this are deleted nightly.
+    "ISSUE_ACTIVITY_RETENTION_DAYS": env_int("ISSUE_ACTIVITY_RETENTION_DAYS", 180, minimum=1),
+    # Each live stream (Redis) keeps about this many newest messages for Last-Event-ID replay.
+    "LIVE_STREAM_MAXLEN": env_int("LIVE_STREAM_MAXLEN", 1000, minimum=100, maximum=100_000),
+    # Each heartbeat monitor keeps its newest pings, this many.
+    "PING_LOG_KEPT": env_int("PING_LOG_KEPT", 100, minimum=10, maximum=10_000),
     # A deploy resolves its service's issues that stay quiet this long after it.
     "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
     # An ERROR this soon after a DEPLOY/CONFIG_CHANGE of its service names it as the suspected cause.

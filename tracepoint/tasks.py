@@ -13,6 +13,16 @@ def record_heartbeat() -> str:
     return now
 
 
+@shared_task(name="tracepoint.purge_expired_sessions", ignore_result=True)
+def purge_expired_sessions() -> None:
+    """Expired login sessions stay in the session table until deleted (what `clearsessions` does)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
 @shared_task(name="tracepoint.purge_rate_limit_counters", ignore_result=True)
 def purge_rate_limit_counters() -> int:
     from tracepoint.ratelimit import purge_expired_counters
