@@ -83,9 +83,13 @@ def unsubscribe(token: str) -> bool:
         subscriber_id = Subscriber.objects.filter(token=token).values_list("pk", flat=True).first()
         if subscriber_id is None:
             return False
-        Subscriber.objects.filter(pk=subscriber_id).delete()
-        notification_services.withdraw_deliveries(_source(subscriber_id), reason="the subscriber unsubscribed")
+        Subscriber.objects.filter(pk=subscriber_id).delete()  # subscriber_deleted withdraws the unsent news
     return True
+
+
+def subscriber_deleted(sender, instance: Subscriber, **kwargs) -> None:
+    """However a subscriber goes (the one-click link, the API, admin), its unsent news goes too."""
+    notification_services.withdraw_deliveries(_source(instance.pk), reason="the subscriber was removed")
 
 
 def links(subscriber: Subscriber) -> dict[str, str]:

@@ -165,8 +165,21 @@ def test_unsubscribing_withdraws_news_not_yet_sent():
 
     withdrawn = Delivery.objects.get(recipient="ann@example.com")
     assert (withdrawn.status, withdrawn.attempts) == (Delivery.Status.FAILED, 0)
-    assert withdrawn.last_error == "the subscriber unsubscribed"
+    assert withdrawn.last_error == "the subscriber was removed"
     assert [m.to for m in mail.outbox] == [["bob@example.com"]]
+
+
+def test_removing_a_subscriber_through_the_api_withdraws_its_unsent_news(admin_client):
+    page = make_page()
+    ann = confirmed(page, "ann@example.com")
+    link, update = published(page)
+    subscribers.notify(page.pk, incident_id=link.pk, event="investigating", update_id=update.pk)
+    assert Delivery.objects.get(recipient="ann@example.com").status == Delivery.Status.PENDING
+
+    response = admin_client.delete(f"/api/v1/status-pages/{page.slug}/subscribers/{ann.pk}")
+    assert response.status_code == 204, response.content
+    withdrawn = Delivery.objects.get(recipient="ann@example.com")
+    assert (withdrawn.status, withdrawn.last_error) == (Delivery.Status.FAILED, "the subscriber was removed")
 
 
 # --- a fan-out cut short ------------------------------------------------------------------------
