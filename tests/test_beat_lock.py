@@ -179,3 +179,25 @@ def test_a_beat_that_stalled_past_the_lock_stands_by_when_it_wakes(beat_env):
         for beat in beats:
             beat.proc.send_signal(signal.SIGCONT)
             beat.stop()
+
+
+def test_a_beat_that_takes_the_lock_queues_a_worker_heartbeat_at_once(beat_env):
+    """/ready needs a recent heartbeat: it comes when a beat takes over, not one interval later."""
+    _, env, tmp_path = beat_env
+    env = {**env, "HEARTBEAT_INTERVAL_SECONDS": "3600"}
+    beat = Beat("only", env, tmp_path)
+    broker = tmp_path / "celery" / "broker"
+
+    def queued_heartbeats():
+        return (
+            [path for path in broker.glob("*.msg") if b"tracepoint.record_heartbeat" in path.read_bytes()]
+            if broker.exists()
+            else []
+        )
+
+    try:
+        _wait(lambda: beat.said("beat lock taken"), timeout=30, what="the beat to take the lock", beats=[beat])
+        _wait(queued_heartbeats, timeout=10, what="a heartbeat task in the broker", beats=[beat])
+        assert beat.sent() == []  # not the schedule's: its first heartbeat is an hour away
+    finally:
+        beat.stop()

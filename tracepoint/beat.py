@@ -148,6 +148,11 @@ class LockedDatabaseScheduler(DatabaseScheduler):
             # Read every entry's last run again: the previous holder may have run them since.
             self._initial_read = True
             self._heap = None
+            # A heartbeat now rather than one interval later: /ready is up as soon as a worker is.
+            try:
+                self.app.send_task("tracepoint.record_heartbeat")
+            except Exception as exc:  # the broker may still be starting; the schedule sends the next
+                logger.warning("could not queue the first worker heartbeat: %s", exc)
         return min(super().tick(*args, **kwargs), renew)
 
     def close(self) -> None:
