@@ -17,6 +17,7 @@ limit off by overloading Redis.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,90 +173,78 @@ class Backoff:
         return max(self.window_seconds, self.max_delay_seconds)
 
 
-# HSET count/last; a run of failures starts again once the last one is older than the window.
-_FAILURE = """
+# One attempt, atomically: refused (returns the seconds left) while the delay of the failures so far
+# runs, else counted as a failure at once (returns 0) — before the password is even checked, so
+# parallel guesses cannot all slip in while the first one is being hashed; a success resets it.
+# HSET count/last; a run of failures starts again once the last one is older than the memory.
+_ATTEMPT = """
+local now, memory, expire = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local free, max_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local fields = redis.call('HMGET', KEYS[1], 'count', 'last')
-local count = 0
-if fields[1] and fields[2] and tonumber(ARGV[1]) - tonumber(fields[2]) <= tonumber(ARGV[2]) then
-  count = tonumber(fields[1])
+local count, last = 0, 0
+if fields[1] and fields[2] and now - tonumber(fields[2]) <= memory then
+  count, last = tonumber(fields[1]), tonumber(fields[2])
 end
-count = count + 1
-redis.call('HSET', KEYS[1], 'count', count, 'last', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return count
+if count >= free then
+  local remaining = last + math.min(2 ^ math.min(count - free + 1, 31), max_delay) - now
+  if remaining > 0 then return math.max(1, math.ceil(remaining)) end
+end
+redis.call('HSET', KEYS[1], 'count', count + 1, 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[1], expire)
+return 0
 """
 
-# The database row keeps the count and, as expires_at, the last failure + the window.
-_DB_FAILURE = (
-    "INSERT INTO tracepoint_ratelimitcounter (key, count, expires_at) VALUES (%s, 1, %s) "
-    "ON CONFLICT (key) DO UPDATE SET count = CASE WHEN tracepoint_ratelimitcounter.expires_at <= %s "
-    "THEN 1 ELSE tracepoint_ratelimitcounter.count + 1 END, expires_at = excluded.expires_at RETURNING count"
+
+def _remaining(policy: Backoff, count: int, last: float, now: float) -> int:
+    remaining = last + policy.delay_after(count) - now
+    return max(1, math.ceil(remaining)) if remaining > 0 else 0
+
+
+def _db_attempt(key: str, policy: Backoff, now: float) -> int:
+    """The same in the database: the row (count, expires_at = last + memory) is locked for the decision."""
+    from tracepoint.models import RateLimitCounter
+
+    memory = policy.memory_seconds
+    with connection.cursor() as cursor:  # make sure the row exists, so that it can be locked
+        cursor.execute(_DB_ENSURE, [key, _db_time(now)])
+    row = RateLimitCounter.objects.select_for_update().get(key=key)
+    count, last = row.count, row.expires_at.timestamp() - memory
+    if now - last > memory:
+        count, last = 0, 0.0
+    if wait := _remaining(policy, count, last, now):
+        return wait
+    RateLimitCounter.objects.filter(key=key).update(
+        count=count + 1, expires_at=datetime.fromtimestamp(now + memory, tz=UTC)
+    )
+    return 0
+
+
+_DB_ENSURE = (
+    "INSERT INTO tracepoint_ratelimitcounter (key, count, expires_at) VALUES (%s, 0, %s) ON CONFLICT (key) DO NOTHING"
 )
 
 
-def _failures(key: str, policy: Backoff, now: float) -> tuple[int, float]:
-    """(failures in the current run, time of the last one)."""
-
-    def on_redis(client) -> tuple[int, float]:
-        count, last = client.hmget(key, ["count", "last"])
-        if count is None or last is None:
-            return 0, 0.0
-        return int(count), float(last)
-
-    def on_database() -> tuple[int, float]:
-        from tracepoint.models import RateLimitCounter
-
-        row = RateLimitCounter.objects.filter(key=key).values_list("count", "expires_at").first()
-        if row is None:
-            return 0, 0.0
-        return row[0], row[1].timestamp() - policy.memory_seconds
-
-    count, last = _store(on_redis, on_database, fallback=True)
-    if now - last > policy.memory_seconds:
-        return 0, 0.0
-    return count, last
-
-
-def backoff_wait(scope: str, ident: str, policy: Backoff, *, now: float | None = None) -> int:
-    """Seconds ``ident`` must still wait before its next attempt (0: go ahead).
+def backoff_attempt(scope: str, ident: str, policy: Backoff, *, now: float | None = None) -> int:
+    """Count an attempt of ``ident`` as a failure and return 0, or return the seconds it must still
+    wait (the attempt is then refused and not counted). A success calls :func:`backoff_reset`.
 
     Fails closed: if no store can answer, the attempt waits ``policy.max_delay_seconds``.
     """
     if not settings.TRACEPOINT["RATE_LIMIT_ENABLED"]:
         return 0
     now = time.time() if now is None else now
-    try:
-        count, last = _failures(_key(scope, ident), policy, now)
-    except StoreUnavailable as exc:
-        logger.error("rate limit store unavailable, %s attempt refused: %s", scope, exc)
-        return policy.max_delay_seconds
-    remaining = last + policy.delay_after(count) - now
-    return max(1, int(remaining + 0.999)) if remaining > 0 else 0
-
-
-def backoff_failure(scope: str, ident: str, policy: Backoff, *, now: float | None = None) -> int:
-    """Record a failure of ``ident``; returns the delay it now has to wait."""
-    if not settings.TRACEPOINT["RATE_LIMIT_ENABLED"]:
-        return 0
-    now = time.time() if now is None else now
     key = _key(scope, ident)
     memory = policy.memory_seconds
+    args = [repr(now), memory, memory + 1, policy.free_failures, policy.max_delay_seconds]
     try:
-        count = _store(
-            lambda client: int(_script(client, _FAILURE)(keys=[key], args=[repr(now), memory, memory + 1])),
-            lambda: _db_failure(key, now, memory),
+        return _store(
+            lambda client: int(_script(client, _ATTEMPT)(keys=[key], args=args)),
+            lambda: _db_attempt(key, policy, now),
             fallback=True,
         )
     except StoreUnavailable as exc:
-        logger.error("rate limit store unavailable, %s failure not recorded: %s", scope, exc)
+        logger.error("rate limit store unavailable, %s attempt refused: %s", scope, exc)
         return policy.max_delay_seconds
-    return policy.delay_after(count)
-
-
-def _db_failure(key: str, now: float, memory: int) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(_DB_FAILURE, [key, _db_time(now + memory), _db_time(now)])
-        return int(cursor.fetchone()[0])
 
 
 def backoff_reset(scope: str, ident: str) -> None:

@@ -111,3 +111,74 @@ def test_the_delay_can_be_switched_off_with_the_rate_limits(viewer, settings):
     for _ in range(20):
         services.authenticate_user(None, username="vera", password="guess", now=START)
     assert services.authenticate_user(None, username="vera", password=PASSWORD, now=START) == viewer
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("store", ["redis", "database"])
+def test_parallel_guesses_cannot_slip_in_together(settings, store):
+    """Thirty guesses at once: each attempt is counted before its password is checked, so exactly
+    LOGIN_FAILURES_BEFORE_DELAY of them reach the hasher however they interleave."""
+    import threading
+
+    from django.db import connection
+
+    if store == "redis" and not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    if store == "database":
+        if connection.vendor != "postgresql":
+            pytest.skip("the test database reaches other threads only on PostgreSQL")
+        settings.REDIS_URL = None
+    free = settings.TRACEPOINT["LOGIN_FAILURES_BEFORE_DELAY"]
+    results: list[str] = []
+    barrier = threading.Barrier(30)
+
+    def guess(n: int) -> None:
+        barrier.wait()
+        try:
+            services.authenticate_user(None, username="nobody", password=f"guess{n}", now=START)
+            results.append("checked")
+        except services.LoginDelayed:
+            results.append("delayed")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["checked"] * free + ["delayed"] * (30 - free)
+
+
+def test_a_browser_that_logged_in_before_is_not_held_by_an_attackers_delay(viewer, frozen, password_checks):
+    mine = Client(REMOTE_ADDR="203.0.113.5")
+    assert mine.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 302
+    assert services.KNOWN_DEVICE_COOKIE in mine.cookies
+    del mine.cookies["sessionid"]  # logged out; the known-device cookie stays (Client.logout() drops all)
+
+    # Someone keeps the account waiting from addresses of their own.
+    for i in range(8):
+        _login("vera", f"guess{i}", f"198.51.100.{i}")
+    assert _login("vera", PASSWORD, "203.0.113.9").status_code == 429  # a new browser waits
+
+    # The browser that logged in before does not, and its wrong passwords are still per-IP limited.
+    response = mine.post("/login/", {"username": "vera", "password": PASSWORD})
+    assert response.status_code == 302 and mine.session["_auth_user_id"] == str(viewer.pk)
+
+
+def test_the_known_device_cookie_is_bound_to_its_username_and_signed(viewer, frozen):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("other", password=PASSWORD)
+    browser = Client(REMOTE_ADDR="203.0.113.5")
+    browser.post("/login/", {"username": "other", "password": PASSWORD})
+    cookie = browser.cookies[services.KNOWN_DEVICE_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    del browser.cookies["sessionid"]
+    for i in range(8):
+        _login("vera", f"guess{i}", f"198.51.100.{i}")
+    # A cookie earned as "other" does not help with "vera"; a forged one is worthless.
+    assert services.KNOWN_DEVICE_COOKIE in browser.cookies
+    assert browser.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 429
+    browser.cookies[services.KNOWN_DEVICE_COOKIE] = services.known_device_cookie("vera") + "x"
+    assert browser.post("/login/", {"username": "vera", "password": PASSWORD}).status_code == 429

@@ -15,7 +15,12 @@ class LoginForm(AuthenticationForm):
         password = self.cleaned_data.get("password")
         if username is not None and password:
             try:
-                self.user_cache = services.authenticate_user(self.request, username=username, password=password)
+                self.user_cache = services.authenticate_user(
+                    self.request,
+                    username=username,
+                    password=password,
+                    known_device=services.is_known_device(self.request, username),
+                )
             except services.LoginDelayed as exc:
                 self.retry_after = exc.retry_after
                 raise ValidationError(exc.message, code="delayed") from None

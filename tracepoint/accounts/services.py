@@ -5,6 +5,7 @@ import unicodedata
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core import signing
 from django.db import transaction
 
 from tracepoint import ratelimit
@@ -42,25 +43,51 @@ def _login_ident(username: str) -> str:
     return hashlib.sha256(normalised.encode()).hexdigest()[:32]
 
 
-def authenticate_user(request, *, username: str, password: str, now: float | None = None):
+def authenticate_user(request, *, username: str, password: str, known_device: bool = False, now: float | None = None):
     """The active user with these credentials, or None; raises LoginDelayed while the account waits.
 
-    Per-IP limits do not stop guesses spread over many addresses, so failures are also counted per
+    Per-IP limits do not stop guesses spread over many addresses, so attempts are also counted per
     username, whether or not it exists (the answers must not reveal which accounts do). Past
     LOGIN_FAILURES_BEFORE_DELAY failures, the next attempt for that username has to wait 2, 4, 8 …
-    seconds, at most LOGIN_DELAY_MAX_SECONDS, and during the wait the password is not checked. The
-    delay stays short so an attacker can slow the real user down but never lock them out for long.
+    seconds, at most LOGIN_DELAY_MAX_SECONDS, and during the wait the password is not checked. Each
+    attempt counts as a failure before its password is checked (a success then clears the count),
+    so parallel guesses cannot slip in together.
+
+    An attacker could keep a username waiting for ever; a browser that has logged in as that user
+    before (``known_device``: a signed cookie, see :func:`known_device_cookie`) is therefore not
+    held by it, only by the per-IP limit.
     """
-    policy, ident = _login_backoff(), _login_ident(username)
-    wait = ratelimit.backoff_wait("login", ident, policy, now=now)
-    if wait:
-        raise LoginDelayed(wait)
+    ident = _login_ident(username)
+    if not known_device:
+        wait = ratelimit.backoff_attempt("login", ident, _login_backoff(), now=now)
+        if wait:
+            raise LoginDelayed(wait)
     user = authenticate(request, username=username, password=password)
-    if user is None:
-        ratelimit.backoff_failure("login", ident, policy, now=now)
-    else:
+    if user is not None:
         ratelimit.backoff_reset("login", ident)
     return user
+
+
+# A browser that logged in as a user carries this signed cookie; its later logins as that user are not
+# held by the per-username delay (OWASP's "device cookies" against lock-outs).
+KNOWN_DEVICE_COOKIE = "tp_device"
+KNOWN_DEVICE_SALT = "tracepoint.accounts.known-device"
+KNOWN_DEVICE_DAYS = 90
+
+
+def known_device_cookie(username: str) -> str:
+    return signing.dumps({"u": _login_ident(username)}, salt=KNOWN_DEVICE_SALT, compress=True)
+
+
+def is_known_device(request, username: str) -> bool:
+    value = request.COOKIES.get(KNOWN_DEVICE_COOKIE) if request is not None else None
+    if not value or not username:
+        return False
+    try:
+        data = signing.loads(value, salt=KNOWN_DEVICE_SALT, max_age=KNOWN_DEVICE_DAYS * 86400)
+    except signing.BadSignature:
+        return False
+    return isinstance(data, dict) and data.get("u") == _login_ident(username)
 
 
 # --- API tokens ------------------------------------------------------------------------------------

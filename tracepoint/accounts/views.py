@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -26,6 +27,18 @@ class LoginView(auth_views.LoginView):
             form = self.get_form_class()(request=self.request)
             return self._refused(form, decision.retry_after, rate_limited=decision.retry_after)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        response.set_cookie(
+            services.KNOWN_DEVICE_COOKIE,
+            services.known_device_cookie(form.get_user().get_username()),
+            max_age=services.KNOWN_DEVICE_DAYS * 86400,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
     def form_invalid(self, form):
         if form.retry_after:  # the account waits (LoginForm): the password was not checked
