@@ -70,7 +70,7 @@ def main() -> int:
         prefix="tp-monitor-bench-",
         LOG_LEVEL="INFO",
         CELERY_WORKER_CONCURRENCY=str(args.worker_concurrency),
-        MONITORS_ALLOW_PRIVATE_TARGETS="true",
+        ALLOW_PRIVATE_TARGETS="true",
     )
     subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     ok = True

@@ -142,7 +142,7 @@ class MonitorSerializer(serializers.ModelSerializer):
         try:
             checks.validate_target(host, port)
         except checks.TargetRefused as exc:
-            errors[field] = [f"{exc}; monitors may not reach it (MONITORS_ALLOW_PRIVATE_TARGETS)."]
+            errors[field] = [f"{exc}; monitors may not reach it (ALLOW_PRIVATE_TARGETS, OUTBOUND_ALLOWED_NETWORKS)."]
 
     def _current(self) -> dict:
         if self.instance is None:

@@ -7,6 +7,7 @@ Refused targets are refused before any connection is made; the redirect and TLS 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shutil
 import socket
@@ -42,7 +43,6 @@ def guarded(settings):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "OUTBOUND_ALLOW_PRIVATE_TARGETS": False,
-        "MONITORS_ALLOW_PRIVATE_TARGETS": False,
         "OUTBOUND_ALLOWED_NETWORKS": [],
     }
     return settings
@@ -119,12 +119,32 @@ def test_refused_targets_are_refused_at_connect_time_before_connecting(guarded, 
     assert loopback_server.hits == []
 
 
-def test_the_allow_private_switch_and_its_older_name_let_local_targets_through(settings, loopback_server):
-    for name in ("OUTBOUND_ALLOW_PRIVATE_TARGETS", "MONITORS_ALLOW_PRIVATE_TARGETS"):
-        settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": False, name: True}
-        with outbound.request("POST", loopback_server.url, data=b"{}", timeout=5) as response:
-            assert response.status_code == 200
-    assert len(loopback_server.hits) == 2
+def test_the_allow_private_switch_lets_local_targets_through(settings, loopback_server):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
+    with outbound.request("POST", loopback_server.url, data=b"{}", timeout=5) as response:
+        assert response.status_code == 200
+    assert len(loopback_server.hits) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "allowed"),
+    [({}, False), ({"ALLOW_PRIVATE_TARGETS": "true"}, True), ({"MONITORS_ALLOW_PRIVATE_TARGETS": "true"}, True)],
+)
+def test_the_switch_is_read_from_the_environment_under_both_names(env, allowed, tmp_path):
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if "PRIVATE_TARGETS" not in k}
+    code = "from tracepoint import settings; print(settings.TRACEPOINT['OUTBOUND_ALLOW_PRIVATE_TARGETS'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env, "TRACEPOINT_VAR_DIR": str(tmp_path)}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.strip() == str(allowed)
+
+
+@pytest.mark.parametrize("address", ["2002:7f00:1::", "2002:a9fe:a9fe::1", "fec0::1"])
+def test_ipv6_forms_that_carry_or_reach_private_addresses_are_refused(address):
+    assert outbound.refused_reason(address) is not None
 
 
 def test_allowed_networks_let_only_their_addresses_through(guarded, loopback_server):

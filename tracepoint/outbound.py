@@ -41,6 +41,8 @@ MAX_REDIRECTS = 5
 _EXTRA_BLOCKED = [
     ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT, also used by some cloud metadata services
     ipaddress.ip_network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+    ipaddress.ip_network("2002::/16"),  # 6to4: the IPv4 address is embedded (2002:7f00:1:: is 127.0.0.1)
+    ipaddress.ip_network("fec0::/10"),  # site-local (deprecated, still routed inside some networks)
 ]
 
 
@@ -49,9 +51,8 @@ class TargetRefused(Exception):
 
 
 def allow_private_targets() -> bool:
-    conf = settings.TRACEPOINT
-    # MONITORS_ALLOW_PRIVATE_TARGETS: the older, monitors-only name of the same switch.
-    return bool(conf.get("OUTBOUND_ALLOW_PRIVATE_TARGETS") or conf.get("MONITORS_ALLOW_PRIVATE_TARGETS"))
+    # Env ALLOW_PRIVATE_TARGETS, or its older monitors-only name MONITORS_ALLOW_PRIVATE_TARGETS.
+    return bool(settings.TRACEPOINT["OUTBOUND_ALLOW_PRIVATE_TARGETS"])
 
 
 def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.django_db(transaction=True)
 def test_a_visitor_sees_the_outage_and_then_the_incident_timeline(live_server, page, settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
     target = Target()
     try:
         monitor = make_monitor("checkout health", url=f"{target.url}/health", down_after=1)

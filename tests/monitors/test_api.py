@@ -17,7 +17,7 @@ URL = "/api/v1/monitors"
 
 @pytest.fixture
 def allow_private(settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
 
 
 def test_responders_create_http_tcp_and_heartbeat_monitors(responder_client, allow_private, settings):
@@ -61,7 +61,7 @@ def test_bad_settings_are_400_naming_the_field(responder_client, body, field):
 
 
 def test_private_targets_are_refused_when_saving(responder_client, settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": False}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": False}
     for body in (
         {"kind": "http", "url": "http://169.254.169.254/latest/meta-data/"},
         {"kind": "http", "url": "http://localhost:8000/"},

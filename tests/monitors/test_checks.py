@@ -59,7 +59,7 @@ class Target:
 
 @pytest.fixture
 def target(settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
     server = Target()
     yield server
     server.close()
@@ -109,7 +109,7 @@ def test_a_hanging_target_costs_only_its_own_timeout(target):
 
 
 def test_tcp_checks_against_a_real_listener(settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     try:
@@ -139,7 +139,7 @@ def test_refused_addresses(address, reason):
 
 
 def test_private_targets_are_refused_when_saving_and_when_connecting(settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": False}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": False}
     with pytest.raises(checks.TargetRefused, match="loopback"):
         checks.validate_target("localhost", 80)
     # At connect time too: a name that resolves to a private address now (DNS rebinding) is refused.

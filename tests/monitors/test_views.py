@@ -15,7 +15,7 @@ from tests.monitors.test_checks import Target
 
 @pytest.fixture
 def allow_private(settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITORS_ALLOW_PRIVATE_TARGETS": True}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
 
 
 def test_the_list_shows_status_uptime_and_latency(client, viewer):

@@ -27,7 +27,6 @@ def guarded(settings, local_targets_allowed):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "OUTBOUND_ALLOW_PRIVATE_TARGETS": False,
-        "MONITORS_ALLOW_PRIVATE_TARGETS": False,
         "OUTBOUND_ALLOWED_NETWORKS": [],
         "WEBHOOK_MAX_ATTEMPTS": 6,
     }

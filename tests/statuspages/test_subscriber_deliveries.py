@@ -34,7 +34,6 @@ def guarded(settings):
     settings.TRACEPOINT = {
         **settings.TRACEPOINT,
         "OUTBOUND_ALLOW_PRIVATE_TARGETS": False,
-        "MONITORS_ALLOW_PRIVATE_TARGETS": False,
         "OUTBOUND_ALLOWED_NETWORKS": [],
     }
 
