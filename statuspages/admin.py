@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from statuspages import public, services
+from statuspages import public, services, subscribers
 from statuspages.models import (
     Component,
     ComponentGroup,
@@ -111,3 +111,10 @@ class SubscriberAdmin(ShowsOnPage, admin.ModelAdmin):
     list_display = ("__str__", "page", "kind", "confirmed_at")
     list_filter = ("page", "kind")
     exclude = ("token",)
+
+    # Removing a subscriber withdraws the news not yet sent to it (statuspages.subscribers).
+    def delete_model(self, request, obj):
+        subscribers.remove_subscribers(Subscriber.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        subscribers.remove_subscribers(queryset)

@@ -258,6 +258,9 @@ class SubscriberViewSet(
             subscriber = subscribers.subscribe_webhook(page, data["url"], components=components)
         return Response(self.get_serializer(subscriber).data, status=status.HTTP_201_CREATED)
 
+    def perform_destroy(self, instance):
+        subscribers.remove_subscribers(Subscriber.objects.filter(pk=instance.pk))
+
 
 def request_user(request):
     return request.user if has_role(request.user, RESPONDER) else None

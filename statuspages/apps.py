@@ -6,14 +6,14 @@ class StatuspagesConfig(AppConfig):
     verbose_name = "Status pages"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import pre_delete
 
         from incidents import services as incident_services
         from monitors import services as monitor_services
         from statuspages import services, subscribers
-        from statuspages.models import Subscriber
+        from statuspages.models import StatusPage
 
-        post_delete.connect(subscribers.subscriber_deleted, sender=Subscriber, dispatch_uid="withdraw-subscriber-news")
+        pre_delete.connect(subscribers.page_deleting, sender=StatusPage, dispatch_uid="withdraw-page-news")
 
         for hooks, hook in (
             (monitor_services.STATUS_HOOKS, services.monitor_status_changed),

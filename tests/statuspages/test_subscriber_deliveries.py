@@ -80,7 +80,9 @@ def test_each_subscriber_gets_a_delivery_of_its_own(eager_tasks, receiver, djang
         ("WEBHOOK", receiver.url, "SUCCEEDED"),
         ("EMAIL", "rest@example.com", "SUCCEEDED"),
     ]
-    assert {d.source for d in deliveries} == {f"statuspages.subscriber:{s.pk}" for s in (ann, rest_only, hook)}
+    assert {d.source for d in deliveries} == {
+        f"statuspages.page:{page.pk}:subscriber:{s.pk}" for s in (ann, rest_only, hook)
+    }
     assert all(d.channel_id is None and d.topic == "statuspage.incident.published" for d in deliveries)
     assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.com", "rest@example.com"]
     news = next(m for m in mail.outbox if m.to == ["ann@example.com"])
@@ -179,6 +181,31 @@ def test_removing_a_subscriber_through_the_api_withdraws_its_unsent_news(admin_c
     assert response.status_code == 204, response.content
     withdrawn = Delivery.objects.get(recipient="ann@example.com")
     assert (withdrawn.status, withdrawn.last_error) == (Delivery.Status.FAILED, "the subscriber was removed")
+
+
+def test_deleting_a_page_or_subscribers_in_admin_withdraws_their_unsent_news(admin_user, client):
+    page, other = make_page(), make_page(slug="other")
+    ann, bob = confirmed(page, "ann@example.com"), confirmed(page, "bob@example.com")
+    cat = confirmed(other, "cat@example.com")
+    for each in (page, other):
+        link, update = published(each)
+        subscribers.notify(each.pk, incident_id=link.pk, event="investigating", update_id=update.pk)
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 3
+
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/statuspages/subscriber/",
+        {"action": "delete_selected", "_selected_action": [ann.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert Delivery.objects.get(recipient="ann@example.com").status == Delivery.Status.FAILED
+    assert Delivery.objects.get(recipient="bob@example.com").status == Delivery.Status.PENDING
+
+    page.delete()
+    bob_news = Delivery.objects.get(recipient="bob@example.com")
+    assert (bob_news.status, bob_news.last_error) == (Delivery.Status.FAILED, "the status page was deleted")
+    assert Delivery.objects.get(recipient="cat@example.com").status == Delivery.Status.PENDING
+    assert cat.pk and bob.pk
 
 
 # --- a fan-out cut short ------------------------------------------------------------------------

@@ -156,7 +156,7 @@ class Delivery(models.Model):
     kind = models.CharField(max_length=16, choices=NotificationChannel.Kind.choices, blank=True)
     recipient = models.CharField(max_length=500, blank=True, help_text="Direct deliveries: an address or a URL.")
     headers = models.JSONField(default=dict, blank=True)
-    # Who asked for a direct delivery (e.g. "statuspages.subscriber:42"), so they can withdraw it.
+    # Who asked for a direct delivery (e.g. "statuspages.page:3:subscriber:42"), so they can withdraw it.
     source = models.CharField(max_length=100, blank=True)
     # Creating deliveries with a key is idempotent: a fan-out that runs twice creates each one once.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)

@@ -302,11 +302,20 @@ def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime
     return ids
 
 
-def withdraw_deliveries(source: str, *, reason: str, now: datetime | None = None) -> int:
-    """Fail the unsent deliveries of ``source`` (e.g. a subscriber who left); an attempt under way finishes."""
+def withdraw_deliveries(
+    source: str | list[str], *, reason: str, prefix: bool = False, now: datetime | None = None
+) -> int:
+    """Fail the unsent deliveries of ``source`` (e.g. a subscriber who left): one source, a list of them,
+    or with ``prefix`` every source starting with it. An attempt under way finishes."""
     now = now or timezone.now()
+    if prefix:
+        sources = Q(source__startswith=source)
+    elif isinstance(source, str):
+        sources = Q(source=source)
+    else:
+        sources = Q(source__in=source)
     return (
-        Delivery.objects.filter(source=source, status__in=Delivery.UNFINISHED)
+        Delivery.objects.filter(sources, status__in=Delivery.UNFINISHED)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         .update(status=Delivery.Status.FAILED, last_error=reason, next_attempt_at=None, updated_at=now)
     )
