@@ -123,7 +123,13 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise services.InvalidProjectKey("Send the project key in X-Project-Key or Authorization: Bearer.")
         project_key = services.authenticate_key(key)
         events = parse_native_events(request.data)
-        decision = quota.check(project_key.project, len(events))  # the batch fits whole or not at all
+        project = project_key.project
+        if len(events) > (largest := min(project.event_rate(), project.event_burst_limit())):
+            # It could never fit, however long the client waited: say so instead of a 429.
+            raise ValidationError(
+                {"events": [f"At most {largest} events per request for this project (its ingest quota)."]}
+            )
+        decision = quota.check(project, len(events))  # the batch fits whole or not at all
         if not decision.allowed:
             raise Throttled(wait=decision.retry_after)
         ids = services.store_events(project_key.project, events)

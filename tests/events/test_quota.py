@@ -249,6 +249,14 @@ def test_native_ingest_applies_the_quota_to_the_whole_batch(project, project_key
     assert batch(1).status_code == 202
     assert Event.objects.filter(project=project).count() == 3
 
+    # A batch that could never fit (above the spike guard) is a 400 saying so, not a 429 to retry.
+    too_big = batch(4)
+    assert too_big.status_code == 400
+    assert too_big.json()["details"] == {
+        "events": ["At most 3 events per request for this project (its ingest quota)."]
+    }
+    assert Event.objects.filter(project=project).count() == 3
+
 
 def test_dropped_events_are_exported_in_metrics(project, project_key, store, frozen, no_spike_guard):
     name = "tracepoint_ingest_dropped_total"
