@@ -36,8 +36,12 @@ from tracepoint.errors import DomainError, NotFoundError
 
 logger = logging.getLogger("tracepoint.monitors")
 
-# The ping log keeps the newest PING_LOG_KEPT pings of each monitor (read once per process).
-PING_LOG_KEPT = settings.TRACEPOINT["PING_LOG_KEPT"]
+
+def ping_log_kept() -> int:
+    """How many of its newest pings each heartbeat monitor keeps (setting PING_LOG_KEPT)."""
+    return settings.TRACEPOINT["PING_LOG_KEPT"]
+
+
 DEFAULT_PING_BODY_LIMIT = 10_000
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 # Time in these states counts neither up nor down.
@@ -475,13 +479,13 @@ def _trim_pings(monitor_ids: list[int]) -> None:
     if connection.vendor != "postgresql":
         for monitor_id in monitor_ids:
             keep = list(
-                HeartbeatPing.objects.filter(monitor_id=monitor_id).values_list("pk", flat=True)[PING_LOG_KEPT:][:1]
+                HeartbeatPing.objects.filter(monitor_id=monitor_id).values_list("pk", flat=True)[ping_log_kept() :][:1]
             )
             if keep:
                 HeartbeatPing.objects.filter(monitor_id=monitor_id, pk__lte=keep[0]).delete()
         return
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_TRIM_PINGS, {"ids": list(monitor_ids), "kept": PING_LOG_KEPT}, prepare=True)
+        cursor.execute(_TRIM_PINGS, {"ids": list(monitor_ids), "kept": ping_log_kept()}, prepare=True)
 
 
 def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None:

@@ -132,7 +132,7 @@ def test_only_one_of_two_beats_sends_and_the_standby_takes_over_when_it_dies(bea
         together_until = time.time()
         assert second.sent() == []
         during = [at for at in first.sent(after=together_from) if at <= together_until]
-        assert 3 <= len(during) <= 6, during
+        assert 1 <= len(during) <= 6, during  # about 5: once a second, never twice (a slow machine sends fewer)
 
         # The first one dies without a word: the second takes over (Redis: once the lock lapses).
         first.proc.kill()
@@ -142,7 +142,9 @@ def test_only_one_of_two_beats_sends_and_the_standby_takes_over_when_it_dies(bea
             lambda: second.said("beat lock taken"), timeout=60, what="the standby to take over", beats=beats
         )
         first_sent = _wait(lambda: second.sent(), timeout=30, what="the standby to send", beats=beats)[0]
-        limit = TTL_SECONDS + RENEW_SECONDS + 3 if kind == "redis" else RENEW_SECONDS + 3
+        # Redis: the lock lapses, then the next poll; a file lock goes with its holder. Slack for a busy
+        # machine: the bound is a minute.
+        limit = (TTL_SECONDS if kind == "redis" else 0) + RENEW_SECONDS + 10
         assert took_over - killed_at <= limit
         assert first_sent - killed_at <= limit + 2
         assert first.sent(after=killed_at) == []

@@ -155,6 +155,16 @@ class LockedDatabaseScheduler(DatabaseScheduler):
                 logger.warning("could not queue the first worker heartbeat: %s", exc)
         return min(super().tick(*args, **kwargs), renew)
 
+    def apply_entry(self, entry, producer=None):
+        # Checked again before every send (one Redis call): a beat whose tick stalled past the TTL (a
+        # frozen VM, a long pause) must not send beside the beat that has taken over meanwhile.
+        if not self.lock.hold():
+            if self.leading:
+                logger.warning("beat lock lost to %s before sending %s: standing by", self.lock.holder(), entry.name)
+                self.leading = False
+            return
+        super().apply_entry(entry, producer=producer)
+
     def close(self) -> None:
         try:
             super().close()

@@ -28,7 +28,10 @@ def _metrics_dir() -> str:
 
 
 def _remove_dead_metrics_dirs(var_dir: str) -> None:
-    """The directories of gunicorn masters that are gone (each run makes its own): they only grow."""
+    """The directories of gunicorn masters that are gone (each run makes its own): they only grow.
+
+    Judged by process id, so a var/ shared by containers with PID namespaces of their own would need
+    PROMETHEUS_MULTIPROC_DIR set per container (then nothing here is removed)."""
     import shutil
 
     try:

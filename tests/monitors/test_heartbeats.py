@@ -163,11 +163,22 @@ def test_a_paused_monitor_resumes_on_a_ping_unless_manual_resume_is_set(db):
 
 def test_the_ping_log_is_trimmed_to_the_newest(db):
     monitor = heartbeat()
-    for n in range(services.PING_LOG_KEPT + 40):
+    for n in range(services.ping_log_kept() + 40):
         services.record_ping(monitor.ping_key, action="log", now=T0 + timedelta(seconds=n))
-    assert HeartbeatPing.objects.filter(monitor=monitor).count() <= services.PING_LOG_KEPT + 20
+    assert HeartbeatPing.objects.filter(monitor=monitor).count() <= services.ping_log_kept() + 20
     newest = HeartbeatPing.objects.filter(monitor=monitor).first()
-    assert newest.created_at == T0 + timedelta(seconds=services.PING_LOG_KEPT + 39)
+    assert newest.created_at == T0 + timedelta(seconds=services.ping_log_kept() + 39)
+
+
+def test_the_ping_log_length_is_a_setting(db, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "PING_LOG_KEPT": 10}
+    monitor = heartbeat()
+    for n in range(45):
+        services.record_ping(monitor.ping_key, action="log", now=T0 + timedelta(seconds=n))
+    # Trimmed every 20th ping, to the newest 10: at most 10 + 19 in between.
+    assert HeartbeatPing.objects.filter(monitor=monitor).count() <= 10 + 19
+    services._trim_pings([monitor.pk])
+    assert HeartbeatPing.objects.filter(monitor=monitor).count() == 10
 
 
 # --- the HTTP endpoints ------------------------------------------------------------------------

@@ -86,10 +86,10 @@ def test_batches_keep_the_ping_log_trimmed(db, monkeypatch):
     monkeypatch.setattr(pingbuffer, "TRIM_CHANCE", 1.0)
     job = heartbeat()
     services.record_ping(job.ping_key, now=T0)
-    pingbuffer._apply_entries([entry(job, T0 + timedelta(seconds=n)) for n in range(services.PING_LOG_KEPT + 30)])
-    assert HeartbeatPing.objects.filter(monitor=job).count() == services.PING_LOG_KEPT
+    pingbuffer._apply_entries([entry(job, T0 + timedelta(seconds=n)) for n in range(services.ping_log_kept() + 30)])
+    assert HeartbeatPing.objects.filter(monitor=job).count() == services.ping_log_kept()
     newest = HeartbeatPing.objects.filter(monitor=job).order_by("-created_at").first()
-    assert newest.created_at == T0 + timedelta(seconds=services.PING_LOG_KEPT + 29)
+    assert newest.created_at == T0 + timedelta(seconds=services.ping_log_kept() + 29)
 
 
 # --- the endpoint and the applier, on Redis ---------------------------------------------------

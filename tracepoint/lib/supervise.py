@@ -44,6 +44,8 @@ def supervise(command: list[str], *, min_delay: float = MIN_DELAY_SECONDS, max_d
     while True:
         started = time.monotonic()
         child = subprocess.Popen(command)  # noqa: S603 - the command is the operator's own
+        if stopping and child.poll() is None:  # told to stop while it was starting
+            child.send_signal(stopping[0])
         code = child.wait()
         if stopping:
             return code
