@@ -11,7 +11,13 @@ stay in Redis's unacked index and kombu puts them back on their queue after the 
 timeout, as it does for a worker that died (and our periodic sweepers pick up undigested events
 and unsent deliveries long before that).
 
-Used for ``redis://`` brokers through ``CELERY_BROKER_TRANSPORT`` (tracepoint/settings.py).
+The same holds for a task that was running when Redis went: its acknowledgement (or rejection) is
+sent after the reconnect on the old channel, which has no connection any more. It is dropped here
+and the message stays in the unacked index (if Redis kept its data, the task runs again after the
+visibility timeout; our tasks are idempotent).
+
+Used for ``redis://`` brokers through ``CELERY_BROKER_TRANSPORT`` (tracepoint/settings.py);
+tests/test_redis_loss.py kills a real Redis under load to prove it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,30 @@ from __future__ import annotations
 import logging
 
 from kombu.transport import redis
+from kombu.transport.virtual import base as virtual
 
 logger = logging.getLogger("tracepoint.broker")
 
 
+def _connection_gone(channel) -> bool:
+    return channel.connection is None or channel.connection.client is None
+
+
 class QoS(redis.QoS):
+    def ack(self, delivery_tag):
+        if _connection_gone(self.channel):
+            virtual.QoS.ack(self, delivery_tag)  # forget it here; Redis keeps it in the unacked index
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag, requeue=False):
+        if _connection_gone(self.channel):
+            virtual.QoS.ack(self, delivery_tag)
+            return
+        super().reject(delivery_tag, requeue=requeue)
+
     def restore_unacked(self, client=None):
-        if client is None and self.channel.connection.client is None:
+        if client is None and _connection_gone(self.channel):
             if self._delivered:
                 logger.warning(
                     "broker connection lost with %d unacknowledged messages; "
