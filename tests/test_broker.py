@@ -54,6 +54,9 @@ def _ack_after_the_connection_went(transport: str | None) -> None:
         queue.channel._pool = None
         message.ack()
     finally:
+        # Nothing left for kombu's exit-time finaliser to restore through the dead channel.
+        if queue.channel._qos is not None:
+            queue.channel._qos._delivered.clear()
         with Connection(settings.REDIS_URL) as cleanup:
             cleanup.default_channel.queue_delete(queue.queue.name)
 
