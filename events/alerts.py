@@ -7,7 +7,7 @@ only one worker can move ``last_fired_at`` past the cool-down, so a burst of
 events or several workers still send one alert per rule and issue per
 cool-down. A firing rule notifies through the notification channels and may
 open an incident linked to the issue; resolving that incident can resolve
-the issue (``resolve_linked_issues``, an incidents RESOLVED_HOOK).
+the issue (``resolve_linked_issues``, on ``incidents.signals.incident_resolved``).
 """
 
 from __future__ import annotations

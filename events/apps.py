@@ -6,8 +6,10 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
-        from events import alerts, checks  # noqa: F401 - checks registers the system checks
-        from incidents import services as incident_services
+        from events import checks, receivers  # noqa: F401 - checks registers the system checks
+        from incidents.models import Incident
+        from incidents.signals import incident_resolved
 
-        if alerts.resolve_linked_issues not in incident_services.RESOLVED_HOOKS:
-            incident_services.RESOLVED_HOOKS.append(alerts.resolve_linked_issues)
+        incident_resolved.connect(
+            receivers.on_incident_resolved, sender=Incident, dispatch_uid="events.on_incident_resolved"
+        )

@@ -20,16 +20,22 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from events.models import DigestSubscription, Issue, IssueActivity, IssueStatus, Project
+from monitors import services as monitor_services
 from tracepoint.accounts.roles import VIEWER, has_role
 
 logger = logging.getLogger("tracepoint.events.digest")
 
 TOP_ISSUES = 5
 LIST_LIMIT = 10
+MONITOR_LIMIT = 25
 
 
-def build(user, *, now: datetime) -> dict[str, Any]:
-    """The digest's content for ``user``: only the projects they may see."""
+def build(user, *, now: datetime, monitors: list[monitor_services.MonitorUptime] | None = None) -> dict[str, Any]:
+    """The digest's content for ``user``: only the projects they may see.
+
+    Monitors belong to no project, so every recipient (all have a role) sees all of
+    them, as on the monitor list: ``send_daily_digests`` passes them in, computed once.
+    """
     since = now - timedelta(hours=24)
     issues = Issue.objects.filter(project__in=Project.objects.visible_to(user)).select_related("project")
     new = issues.filter(first_seen__gte=since).order_by("-priority", "-event_count")
@@ -44,6 +50,8 @@ def build(user, *, now: datetime) -> dict[str, Any]:
     opened = incidents.filter(created_at__gte=since).order_by("-created_at")
     resolved = incidents.filter(resolved_at__gte=since).order_by("-resolved_at")
     base_url = settings.TRACEPOINT["BASE_URL"].rstrip("/")
+    if monitors is None:
+        monitors = monitor_services.uptime_summary(window="24h", now=now)
     return {
         "user": user,
         "since": since,
@@ -58,18 +66,10 @@ def build(user, *, now: datetime) -> dict[str, Any]:
         "opened_count": opened.count(),
         "incidents_resolved": list(resolved[:LIST_LIMIT]),
         "resolved_count": resolved.count(),
-        # Monitors arrive with their own issue; the digest shows their uptime once they exist.
-        "monitors": _monitor_uptime(now=now),
+        # Worst first, so a cut list keeps the monitors that had trouble.
+        "monitors": monitors[:MONITOR_LIMIT],
+        "monitor_count": len(monitors),
     }
-
-
-def _monitor_uptime(*, now: datetime) -> list[dict[str, Any]]:
-    try:
-        from monitors import services as monitor_services
-    except ImportError:
-        return []
-    uptime = getattr(monitor_services, "digest_uptime", None)
-    return uptime(now=now) if uptime else []
 
 
 def render(context: dict[str, Any]) -> tuple[str, str, str]:
@@ -98,6 +98,7 @@ def send_daily_digests(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     today = now.date()
     sent = 0
+    monitors = None  # the same for every recipient: computed once, for the first one
     subscriptions = (
         DigestSubscription.objects.filter(enabled=True, user__is_active=True)
         .exclude(user__email="")
@@ -111,7 +112,9 @@ def send_daily_digests(*, now: datetime | None = None) -> int:
         if not _claim(subscription, today):
             continue  # another worker has it
         try:
-            subject, text, html = render(build(subscription.user, now=now))
+            if monitors is None:
+                monitors = monitor_services.uptime_summary(window="24h", now=now)
+            subject, text, html = render(build(subscription.user, now=now, monitors=monitors))
             message = EmailMultiAlternatives(subject, text, to=[subscription.user.email])
             message.attach_alternative(html, "text/html")
             message.send()

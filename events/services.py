@@ -2,8 +2,9 @@
 
 The hot path stores each event row (``digested_at`` NULL) and commits before
 it answers, so an accepted event survives a worker crash, a restart or a Redis
-outage. Grouping runs in ``digest_events`` (Celery, queued after commit); the
-``sweep_undigested`` beat task digests whatever the queue missed.
+outage. Grouping runs in ``digest_pending`` (a Celery task that ``wake_digester``
+queues after commit, debounced, and that digests everything waiting in batches);
+the ``sweep_undigested`` beat task digests whatever the queue missed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +37,7 @@ from events.models import (
     ProjectKey,
 )
 from tracepoint import redis
+from tracepoint import stream as live_streams
 from tracepoint.errors import DomainError, NotFoundError
 
 
@@ -51,11 +52,6 @@ class WrongProjectKey(DomainError):
 
 
 logger = logging.getLogger("tracepoint.events")
-
-# Called with (issue, event) when a resolved issue sees its fingerprint again;
-# the alerting issue registers its handler here.
-REGRESSION_HOOKS: list[Callable[[Issue, Event], None]] = []
-NEW_ISSUE_HOOKS: list[Callable[[Issue, Event], None]] = []
 
 
 # --- keys -----------------------------------------------------------------------------
@@ -279,20 +275,6 @@ def _claim(queryset, limit: int) -> list[Event]:
         .select_for_update(skip_locked=True)
         .order_by("timestamp", "id")[:limit]
     )
-
-
-def digest_events(project_id: int, event_ids: Iterable[str], *, now: datetime | None = None) -> int:
-    """Group the given stored events into issues; idempotent. Returns how many this call digested."""
-    ids = list(event_ids)
-    with transaction.atomic():
-        events = _claim(Event.objects.filter(project_id=project_id, event_id__in=ids), len(ids) or 1)
-        return _digest_batch(events, now=now or timezone.now())
-
-
-def digest_event(pk: int, *, now: datetime | None = None) -> bool:
-    with transaction.atomic():
-        events = _claim(Event.objects.filter(pk=pk), 1)
-        return _digest_batch(events, now=now or timezone.now()) == 1
 
 
 def digest_pending(*, limit: int = 500, now: datetime | None = None) -> int:
@@ -520,7 +502,7 @@ WHERE events_issue.id = v.id
 
 
 def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, careful: bool = False) -> None:
-    """Link and mark the batch's events in one statement, then new-issue and regression handling.
+    """Link and mark the batch's events in one statement, then regression handling.
 
     The issues read here are already locked by this transaction's counter
     updates, so their status cannot change under us before commit. ``careful``
@@ -534,11 +516,14 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
     issues = Issue.objects.in_bulk([outcome.issue_id for outcome in outcomes])
     regressed = []
     for outcome in outcomes:
-        issue, first, latest = issues[outcome.issue_id], outcome.members[0], outcome.members[-1]
+        issue, latest = issues[outcome.issue_id], outcome.members[-1]
         with _guarded(careful, f"follow-up of issue {issue.pk}"):
-            if outcome.created:
-                _run_hooks(NEW_ISSUE_HOOKS, issue, first)
-            elif issue.status == IssueStatus.RESOLVED and issue.resolved_at and latest.timestamp > issue.resolved_at:
+            if (
+                not outcome.created
+                and issue.status == IssueStatus.RESOLVED
+                and issue.resolved_at
+                and latest.timestamp > issue.resolved_at
+            ):
                 # Only an error that happened after the resolution is a regression; a late
                 # arrival from before it is just counted.
                 _regress(issue, latest, now=now)
@@ -553,7 +538,7 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
 
 def _publish_batch(events: list[Event], issues: dict, *, created: set[int], regressed: set[int]) -> None:
     """One live-stream message per project and batch (after commit): counts and the issues touched."""
-    if not stream.available():
+    if not live_streams.available():
         return
     counts: dict[int, int] = {}
     for event in events:
@@ -598,12 +583,6 @@ def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
     issue.resolved_at = issue.resolved_by = issue.resolved_by_deploy = None
     issue.save(update_fields=["status", "regression_count", "resolved_at", "resolved_by", "resolved_by_deploy"])
     IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.REGRESSED, event=event, created_at=now)
-    _run_hooks(REGRESSION_HOOKS, issue, event)
-
-
-def _run_hooks(hooks: list, issue: Issue, event: Event) -> None:
-    for hook in hooks:
-        transaction.on_commit(lambda hook=hook: hook(issue, event), robust=True)
 
 
 # --- lifecycle ------------------------------------------------------------------------

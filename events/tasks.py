@@ -9,11 +9,6 @@ logger = logging.getLogger("tracepoint.events")
 BATCH_SIZE = 500
 
 
-@shared_task(name="events.digest_events", ignore_result=True, acks_late=True)
-def digest_events(project_id: int, event_ids: list[str]) -> int:
-    return services.digest_events(project_id, event_ids)
-
-
 @shared_task(name="events.digest_pending", ignore_result=True, acks_late=True)
 def digest_pending(max_seconds: float = 20.0) -> int:
     """Digest batches until nothing waits (or the time budget is spent; the next wake-up continues)."""

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from events import quota, services, stream, timeline
+from events import quota, services, timeline
 from events.forms import (
     SORTS,
     STATUS_TABS,
@@ -29,6 +29,7 @@ from events.forms import (
 )
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from incidents.models import service_validator
+from tracepoint import stream as live_streams
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
 from tracepoint.lib.counting import FastCountPaginator, count_memo
@@ -133,7 +134,7 @@ def _index(request: HttpRequest) -> HttpResponse:
         "base_query": params.urlencode(),
         "projects": projects,
         "has_projects": projects.exists(),
-        "live_url": stream.page_url(reverse("events:live")),
+        "live_url": live_streams.page_url(reverse("events:live")),
     }
     template = "events/issue_list.html#table" if request.htmx else "events/issue_list.html"
     return render(request, template, context)

@@ -1,5 +1,5 @@
 """The incidents pages' live stream: every change of an incident (new, transition, edit, comment) is one
-message on a Redis stream shared by all web processes (events/stream.py does the SSE work), so the list
+message on a Redis stream shared by all web processes (tracepoint/stream.py does the SSE work), so the list
 and the incident pages of other users refresh themselves. Everyone with a role sees every incident."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from events import live as events_live
-from events import stream
+from tracepoint import live, stream
 
 
 def channel(_: int = 0) -> str:
@@ -17,7 +16,7 @@ def channel(_: int = 0) -> str:
 
 
 def incident_changed(incident_id) -> None:
-    """incidents.services.CHANGED_HOOKS (after the commit)."""
+    """Called by incidents.services after the commit of every change."""
     from incidents.models import Incident
 
     incident = Incident.objects.filter(pk=incident_id).values("title", "status", "severity", "updated_at").first()
@@ -27,12 +26,12 @@ def incident_changed(incident_id) -> None:
 
 @csrf_exempt  # read-only: any other method gets its 405, not a CSRF failure
 async def incidents_stream(request: HttpRequest) -> HttpResponse:
-    return events_live.with_cors(request, await _incidents_stream(request))
+    return live.with_cors(request, await _incidents_stream(request))
 
 
 async def _incidents_stream(request: HttpRequest) -> HttpResponse:
-    refusal = await events_live.page_stream_refusal(request)
+    refusal = await live.page_stream_refusal(request)
     if refusal is not None:
         return refusal
     last = stream.parse_last_event_id(request.headers.get("Last-Event-ID") or request.GET.get("last_event_id"), [0])
-    return await events_live.sse_response(stream.events([0], last_ids=last, channel_of=channel))
+    return await live.sse_response(stream.events([0], last_ids=last, channel_of=channel))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from statistics import median
 from typing import Any
 
@@ -18,8 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import cache as incident_cache
+from incidents import live
 from incidents.models import ALLOWED_TRANSITIONS, IdempotencyKey, Incident, Severity, Status, TimelineEntry
+from incidents.notifications import render_incident_notification
+from incidents.signals import incident_changed, incident_resolved
 from tracepoint.errors import DomainError, NotFoundError
+from tracepoint.notifications.services import notify
 
 logger = logging.getLogger("tracepoint.incidents")
 
@@ -78,22 +80,16 @@ def _display(value) -> str | None:
 
 
 def _after_commit(incident: Incident, *, topic: str | None = None, **notification) -> None:
-    """Invalidate the cached detail and notify once the change is committed."""
+    """Invalidate the cached detail, refresh the live pages, tell other apps and notify once committed."""
     incident_id = incident.pk
     transaction.on_commit(lambda: incident_cache.invalidate(incident_id))
-    for hook in CHANGED_HOOKS:
-        transaction.on_commit(partial(hook, incident_id), robust=True)
+    transaction.on_commit(lambda: live.incident_changed(incident_id), robust=True)
+    transaction.on_commit(lambda: incident_changed.send_robust(sender=Incident, incident_id=incident_id))
     if topic:
         _notify(incident, topic=topic, **notification)
 
 
 def _notify(incident: Incident, *, topic: str, subject: str, change: dict[str, Any]) -> None:
-    try:
-        from tracepoint.notifications.services import notify
-    except ImportError:  # pragma: no cover - the notifications app is optional during start-up
-        return
-    from incidents.notifications import render_incident_notification
-
     text, html, payload = render_incident_notification(incident, subject=subject, change=change)
     notify(topic=topic, subject=subject, text=text, html=html, payload=payload, severity=incident.severity)
 
@@ -224,16 +220,9 @@ def _apply_transition(incident: Incident, target: str, actor: Actor, now: dateti
     return True
 
 
-# Called after commit with the incident id after any change (status pages: new versions).
-CHANGED_HOOKS: list[Callable[[Any], None]] = []
-# Called after commit with (incident id, user or None) when an incident is resolved;
-# the events app registers one that resolves the issues linked to it.
-RESOLVED_HOOKS: list[Callable[[Any, Any], None]] = []
-
-
-def _run_resolved_hooks(incident: Incident, actor: Actor) -> None:
-    for hook in RESOLVED_HOOKS:
-        transaction.on_commit(partial(hook, incident.pk, actor.user), robust=True)
+def _after_resolve(incident: Incident, actor: Actor) -> None:
+    incident_id, user = incident.pk, actor.user
+    transaction.on_commit(lambda: incident_resolved.send_robust(sender=Incident, incident_id=incident_id, user=user))
 
 
 def transition_incident(incident_id, *, to: str, by, now: datetime | None = None) -> Incident:
@@ -246,7 +235,7 @@ def transition_incident(incident_id, *, to: str, by, now: datetime | None = None
             incident.updated_at = now
             incident.save()
             if to == Status.RESOLVED:
-                _run_resolved_hooks(incident, actor)
+                _after_resolve(incident, actor)
             _after_commit(
                 incident,
                 topic="incident.status_changed",
@@ -298,7 +287,7 @@ def update_incident(incident_id, *, changes: dict[str, Any], by, now: datetime |
                 change={"event": "status_changed", "from": previous, "to": incident.status},
             )
             if incident.status == Status.RESOLVED:
-                _run_resolved_hooks(incident, actor)
+                _after_resolve(incident, actor)
         elif changed:
             _after_commit(incident)
     return incident

@@ -14,6 +14,7 @@ from incidents import services
 from incidents.forms import CommentForm, IncidentForm, ListFilterForm, TransitionForm
 from incidents.models import Incident, Status
 from incidents.queries import apply_ordering
+from tracepoint import stream
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
 from tracepoint.lib.counting import FastCountPaginator, count_memo
@@ -79,8 +80,6 @@ def _index(request: HttpRequest) -> HttpResponse:
 
 
 def _live_url() -> str | None:
-    from events import stream
-
     return stream.page_url(reverse("incidents:live"))
 
 

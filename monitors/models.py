@@ -8,7 +8,7 @@ hour. Heartbeat pings are kept as a short log per monitor.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -38,9 +38,6 @@ class ScheduleKind(models.TextChoices):
 
 
 class MonitorQuerySet(models.QuerySet):
-    def active(self) -> MonitorQuerySet:
-        return self.exclude(status=MonitorStatus.PAUSED)
-
     def heartbeats_overdue(self, now: datetime) -> MonitorQuerySet:
         return self.filter(kind=MonitorKind.HEARTBEAT, alert_after__lte=now).exclude(
             status__in=[MonitorStatus.DOWN, MonitorStatus.PAUSED, MonitorStatus.MAINTENANCE]
@@ -122,9 +119,6 @@ class Monitor(models.Model):
     @property
     def is_heartbeat(self) -> bool:
         return self.kind == MonitorKind.HEARTBEAT
-
-    def compute_next_check_at(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.interval_seconds)
 
 
 class StatusPeriod(models.Model):

@@ -76,6 +76,12 @@ def _key(name: str) -> str:
     return f"{settings.CACHE_KEY_PREFIX}:monitors:pings:{name}"
 
 
+def depth() -> int | None:
+    """Pings waiting in the buffer (None without Redis); raises if Redis does not answer."""
+    client = redis.client()
+    return None if client is None else int(client.xlen(_key("stream")))
+
+
 def _script(client, source: str):
     script = _scripts.get((id(client), source))  # a script is bound to its client
     if script is None:

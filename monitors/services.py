@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -32,6 +29,7 @@ from monitors.models import (
     ScheduleKind,
     StatusPeriod,
 )
+from monitors.signals import monitor_deleting, monitor_opened_incident, monitor_status_changed
 from tracepoint.errors import DomainError, NotFoundError
 
 logger = logging.getLogger("tracepoint.monitors")
@@ -66,25 +64,14 @@ def set_status(monitor: Monitor, status: str, *, reason: str = "", at: datetime)
     monitor.status, monitor.status_changed_at = status, at
     Monitor.objects.filter(pk=monitor.pk).update(status=status, status_changed_at=at)
     _on_change(monitor, previous, status, reason=reason, at=at)
-    for hook in STATUS_HOOKS:
-        transaction.on_commit(partial(hook, monitor.pk), robust=True)
+    monitor_id = monitor.pk
+    transaction.on_commit(lambda: monitor_status_changed.send_robust(sender=Monitor, monitor_id=monitor_id))
     return True
-
-
-# Called after commit with the monitor's id when its status changed (status pages: the
-# components it drives), and in the transaction with (monitor id, incident id) when it
-# opened an incident (status pages: link the incident to those components' pages).
-STATUS_HOOKS: list[Callable[[int], None]] = []
-INCIDENT_HOOKS: list[Callable[[int, Any], None]] = []
-# Called in the transaction with the monitor's id just before it is deleted (status pages: its
-# components are recomputed after the commit).
-DELETE_HOOKS: list[Callable[[int], None]] = []
 
 
 def delete_monitor(monitor_id: int) -> None:
     with transaction.atomic():
-        for hook in DELETE_HOOKS:
-            hook(monitor_id)
+        monitor_deleting.send(sender=Monitor, monitor_id=monitor_id)
         Monitor.objects.filter(pk=monitor_id).delete()
 
 
@@ -133,8 +120,7 @@ def _open_incident(monitor: Monitor, *, reason: str, at: datetime) -> None:
         now=at,
     )
     MonitorIncident.objects.create(monitor=monitor, incident=incident)
-    for hook in INCIDENT_HOOKS:
-        hook(monitor.pk, incident.pk)
+    monitor_opened_incident.send(sender=Monitor, monitor_id=monitor.pk, incident_id=incident.pk)
 
 
 def _resolve_incidents(monitor: Monitor, *, at: datetime) -> None:
@@ -224,6 +210,34 @@ def uptimes(monitor_ids: list[int], windows: tuple[str, ...], *, now: datetime) 
         }
         for pk, periods in grouped.items()
     }
+
+
+@dataclass(frozen=True)
+class MonitorUptime:
+    id: int
+    name: str
+    status: str
+    percent: float | None  # None: no up or down time in the window (paused, pending, new)
+
+
+def uptime_summary(*, window: str = "24h", now: datetime | None = None, chunk: int = 500) -> list[MonitorUptime]:
+    """Every monitor's uptime over ``window``, worst first and no data last (the daily digest).
+
+    Monitors belong to no project: every user with a role sees all of them, as on the
+    monitor list. ``uptimes`` runs per chunk of monitors to keep its ``IN`` list short.
+    """
+    if window not in WINDOWS:
+        raise DomainError(f"Unknown window {window!r}.", details={"window": [f"One of {', '.join(WINDOWS)}."]})
+    now = now or timezone.now()
+    monitors = list(Monitor.objects.order_by("name", "id").values_list("pk", "name", "status"))
+    rows = []
+    for offset in range(0, len(monitors), chunk):
+        part = monitors[offset : offset + chunk]
+        found = uptimes([pk for pk, _, _ in part], (window,), now=now)
+        rows += [MonitorUptime(pk, name, status, found[pk][window].percent) for pk, name, status in part]
+    # sort() is stable: monitors with the same uptime stay in name order.
+    rows.sort(key=lambda row: (row.percent is None, row.percent or 0.0))
+    return rows
 
 
 def tally(periods, *, start: datetime, end: datetime, now: datetime) -> tuple[float, float, float]:

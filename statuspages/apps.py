@@ -8,18 +8,24 @@ class StatuspagesConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import pre_delete
 
-        from incidents import services as incident_services
-        from monitors import services as monitor_services
-        from statuspages import services, subscribers
+        from incidents.models import Incident
+        from incidents.signals import incident_changed
+        from monitors.models import Monitor
+        from monitors.signals import monitor_deleting, monitor_opened_incident, monitor_status_changed
+        from statuspages import receivers, subscribers
         from statuspages.models import StatusPage
 
         pre_delete.connect(subscribers.page_deleting, sender=StatusPage, dispatch_uid="withdraw-page-news")
 
-        for hooks, hook in (
-            (monitor_services.STATUS_HOOKS, services.monitor_status_changed),
-            (monitor_services.INCIDENT_HOOKS, services.monitor_opened_incident),
-            (monitor_services.DELETE_HOOKS, services.monitor_deleting),
-            (incident_services.CHANGED_HOOKS, services.incident_changed),
-        ):
-            if hook not in hooks:
-                hooks.append(hook)
+        monitor_status_changed.connect(
+            receivers.on_monitor_status_changed, sender=Monitor, dispatch_uid="statuspages.on_monitor_status_changed"
+        )
+        monitor_opened_incident.connect(
+            receivers.on_monitor_opened_incident, sender=Monitor, dispatch_uid="statuspages.on_monitor_opened_incident"
+        )
+        monitor_deleting.connect(
+            receivers.on_monitor_deleting, sender=Monitor, dispatch_uid="statuspages.on_monitor_deleting"
+        )
+        incident_changed.connect(
+            receivers.on_incident_changed, sender=Incident, dispatch_uid="statuspages.on_incident_changed"
+        )

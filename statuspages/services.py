@@ -147,21 +147,21 @@ def set_override(component: Component, status: str, *, now: datetime | None = No
 
 
 def monitor_status_changed(monitor_id: int) -> None:
-    """monitors.services.STATUS_HOOKS: the components the monitor drives follow it."""
+    """On monitors.signals.monitor_status_changed: the components the monitor drives follow it."""
     ids = list(Component.objects.filter(monitors=monitor_id).values_list("pk", flat=True))
     if ids:
         refresh_components(ids)
 
 
 def monitor_deleting(monitor_id: int) -> None:
-    """monitors.services.DELETE_HOOKS: after the commit, its components follow the monitors they have left."""
+    """On monitors.signals.monitor_deleting: after the commit, its components follow the monitors they have left."""
     ids = list(Component.objects.filter(monitors=monitor_id).values_list("pk", flat=True))
     if ids:
         transaction.on_commit(lambda: refresh_components(ids), robust=True)
 
 
 def monitor_opened_incident(monitor_id: int, incident_id) -> None:
-    """monitors.services.INCIDENT_HOOKS: link the incident (unpublished) to the monitor's components' pages."""
+    """On monitors.signals.monitor_opened_incident: link the incident (unpublished) to its components' pages."""
     components = list(Component.objects.filter(monitors=monitor_id))
     for page_id in {component.page_id for component in components}:
         link, _ = PageIncident.objects.get_or_create(page_id=page_id, incident_id=incident_id)
@@ -169,7 +169,7 @@ def monitor_opened_incident(monitor_id: int, incident_id) -> None:
 
 
 def incident_changed(incident_id) -> None:
-    """incidents.services.CHANGED_HOOKS: the pages showing the incident get a new version."""
+    """On incidents.signals.incident_changed: the pages showing the incident get a new version."""
     touch(
         PageIncident.objects.filter(incident_id=incident_id, published_at__isnull=False).values_list(
             "page_id", flat=True

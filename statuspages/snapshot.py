@@ -142,6 +142,17 @@ def rollups(pages: list[StatusPage]) -> dict[int, tuple[str, str]]:
     return {pk: services.rollup(components[pk], incidents[pk]) for pk in ids}
 
 
+INDICATOR_ORDER = {"critical": 0, "major": 1, "minor": 2, "maintenance": 3, "none": 4}
+
+
+def summaries() -> list[dict]:
+    """Every page, by title, with what its visitors see now: ``{"page", "indicator", "description"}``
+    (the dashboard list and the Overview)."""
+    pages = list(StatusPage.objects.order_by("title"))
+    rolled = rollups(pages)
+    return [{"page": page, "indicator": rolled[page.pk][0], "description": rolled[page.pk][1]} for page in pages]
+
+
 # --- 90 days of bars ---------------------------------------------------------------------------
 
 

@@ -29,9 +29,7 @@ def index(request: HttpRequest) -> HttpResponse:
             page = services.save_page(form.save(commit=False), password=form.chosen_password())
             messages.success(request, f"Status page “{page.title}” created.")
             return redirect("statuspages:detail", slug=page.slug)
-    all_pages = list(StatusPage.objects.order_by("title"))
-    rolled = snapshots.rollups(all_pages)
-    pages = [{"page": page, "indicator": rolled[page.pk][0], "description": rolled[page.pk][1]} for page in all_pages]
+    pages = snapshots.summaries()
     status = 400 if request.method == "POST" else 200
     return render(request, "statuspages/index.html", {"pages": pages, "form": form}, status=status)
 

@@ -22,9 +22,26 @@ def test_overview_shows_honest_empty_states(viewer):
         "No incidents yet.",
         "No error events received yet.",
         "No monitors configured yet.",
-        "No status pages published yet.",
+        "No status pages yet.",
     ):
         assert text in html
+
+
+def test_overview_lists_each_status_page_with_what_its_visitors_see_now_the_worst_first(viewer):
+    from statuspages.models import Component, ComponentStatus
+    from tests.statuspages.factories import make_page
+
+    make_page(slug="calm", title="#1 all calm")  # sorts first by title: the order below is by status
+    stormy = make_page(slug="storm", title="<b>Storm</b> & co", is_public=False)
+    Component.objects.create(page=stormy, name="API", status=ComponentStatus.MAJOR)
+
+    html = _client(viewer).get("/").content.decode()
+    card = html.split('id="status-page-list"', 1)[1].split("</ul>", 1)[0]
+    assert card.index("Storm") < card.index("all calm")  # the worst first
+    assert "&lt;b&gt;Storm&lt;/b&gt; &amp; co" in card and "<b>Storm" not in card
+    assert 'href="/status-pages/storm/"' in card and "(private)" in card
+    assert "sp-indicator-critical" in card and "sp-indicator-none" in card
+    assert "No status pages yet." not in html
 
 
 def test_navigation_links_every_section_and_marks_the_current_one(viewer):

@@ -172,9 +172,8 @@ def _ping_buffer_depth() -> int | None:
         return None
     try:
         from monitors import pingbuffer
-        from tracepoint import redis
 
-        return int(redis.client().xlen(pingbuffer._key("stream")))
+        return pingbuffer.depth()
     except Exception as exc:
         logger.warning("could not read the ping buffer depth: %s", exc)
         return None

@@ -11,7 +11,7 @@ from incidents.api import router as incidents_router
 from monitors import ping
 from monitors.api import router as monitors_router
 from statuspages.api import router as statuspages_router
-from tracepoint import metrics, views
+from tracepoint import metrics, overview, views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
 from tracepoint.accounts.api import router as users_router
@@ -29,7 +29,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
+    path("", overview.overview, name="overview"),
     path("health", views.health, name="health"),
     # Heartbeat pings (shared/specs/heartbeat-pings.md): the key is the credential.
     path("ping/<uuid:key>", ping.ping, name="ping"),

@@ -11,14 +11,12 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_GET
 
-from tracepoint.accounts.roles import role_required
 from tracepoint.api.errors import error_response, is_api_request, server_error_response
 from tracepoint.tasks import HEARTBEAT_CACHE_KEY
 
@@ -121,64 +119,6 @@ def ready(request: HttpRequest) -> JsonResponse:
             headers={"Retry-After": "5"},
         )
     return JsonResponse({"status": "ready", "checks": checks, "worker_heartbeat": heartbeat})
-
-
-@role_required("viewer")
-@require_safe
-def overview(request: HttpRequest) -> HttpResponse:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from incidents.models import Incident, Severity
-    from incidents.services import incident_stats
-
-    now = timezone.now()
-    open_incidents = Incident.objects.open()
-    # One query for the four counts.
-    open_counts = dict(open_incidents.order_by().values_list("severity").annotate(count=Count("pk")))
-    context = {
-        "has_incidents": Incident.objects.alive().exists(),
-        "open_by_severity": [(severity, open_counts.get(severity, 0)) for severity in Severity.values],
-        "stats": incident_stats(since=now - timedelta(days=30), until=now),
-        "recent_open": open_incidents.select_related("owner").order_by("severity", "-created_at")[:5],
-    }
-    context.update(_issue_overview(request.user, now=now))
-    context.update(_monitor_overview())
-    return render(request, "tracepoint/overview.html", context)
-
-
-def _monitor_overview() -> dict:
-    from monitors.models import Monitor, MonitorStatus
-
-    counts = dict(Monitor.objects.order_by().values_list("status").annotate(count=Count("pk")))
-    return {
-        "monitor_counts": [(status, label, counts.get(status, 0)) for status, label in MonitorStatus.choices],
-        "has_monitors": bool(counts),
-        "failing_monitors": Monitor.objects.filter(status__in=[MonitorStatus.DOWN, MonitorStatus.DEGRADED]).order_by(
-            "-status_changed_at"
-        )[:5],
-    }
-
-
-def _issue_overview(user, *, now) -> dict:
-    """Unresolved issues of the projects this user may see, the highest priority first."""
-    from datetime import timedelta
-
-    from events.models import Event, Issue, IssueStatus, Project
-
-    projects = Project.objects.visible_to(user)
-    unresolved = Issue.objects.filter(project__in=projects, status=IssueStatus.UNRESOLVED)
-    counts = unresolved.aggregate(
-        unresolved_count=Count("pk"),
-        regressed_count=Count("pk", filter=Q(regression_count__gt=0)),
-        new_today=Count("pk", filter=Q(first_seen__gte=now - timedelta(days=1))),
-    )
-    return {
-        "has_events": Event.objects.filter(project__in=projects).exists(),
-        **counts,
-        "recent_issues": unresolved.order_by("-priority", "-last_seen", "-id")[:5],
-    }
 
 
 # --- error handlers: JSON under /api/, pages elsewhere ----------------------

@@ -36,8 +36,8 @@ def error(value: str, *, at=T0, service="checkout", route="/checkout", release="
 
 
 def ingest(project, *events) -> None:
-    ids = services.store_events(project, list(events), now=T0)
-    services.digest_events(project.pk, [str(i) for i in ids], now=T0)
+    services.store_events(project, list(events), now=T0)
+    services.digest_pending(now=T0)
 
 
 @pytest.fixture

@@ -66,6 +66,37 @@ def test_the_digest_lists_the_users_projects_day_in_text_and_html(viewer, day):
     assert "Payroll" not in html
 
 
+def test_the_digest_shows_every_monitors_uptime_over_the_last_day(viewer, day):
+    from monitors.models import Monitor, StatusPeriod
+
+    def monitor(name: str, *periods) -> Monitor:
+        created = Monitor.objects.create(name=name, kind="http", url="https://example.com/", status=periods[-1][0])
+        for status, started, ended in periods:
+            StatusPeriod.objects.create(monitor=created, status=status, started_at=started, ended_at=ended)
+        return created
+
+    shop = monitor(
+        "Shop <api>",
+        ("up", day - timedelta(days=2), day - timedelta(hours=3)),
+        ("down", day - timedelta(hours=3), day - timedelta(hours=2)),  # 1 h of 24: 95.83 %
+        ("up", day - timedelta(hours=2), None),
+    )
+    billing = monitor("Billing & jobs", ("up", day - timedelta(days=2), None))
+    digest.set_subscription(viewer, enabled=True)  # a viewer: monitors belong to no project, all are shown
+
+    assert digest.send_daily_digests(now=day) == 1
+    [message] = mail.outbox
+    text = message.body
+    assert "Monitors (uptime, last 24 h, worst first):" in text
+    assert "- Shop <api>: 95.83%\n" in text and f"/monitors/{shop.pk}/\n" in text
+    assert "- Billing & jobs: 100%\n" in text
+    assert text.index("Shop <api>") < text.index("Billing & jobs")  # worst first
+    html, _ = message.alternatives[0]
+    assert f'/monitors/{shop.pk}/">Shop &lt;api&gt;</a>: 95.83%' in html
+    assert f'/monitors/{billing.pk}/">Billing &amp; jobs</a>: 100%' in html
+    assert "Shop <api>" not in html and "Billing & jobs" not in html  # escaped
+
+
 def test_one_digest_per_day_even_when_the_task_runs_twice(viewer, day):
     digest.set_subscription(viewer, enabled=True)
     assert digest.send_daily_digests(now=day) == 1

@@ -287,7 +287,7 @@ def test_grouping_is_queued_after_commit(client, project, project_key, django_ca
         post(client, project, project_key, envelope(event_item()))
 
     assert len(callbacks) == 1
-    assert services.digest_events(project.id, [EVENT_ID]) == 1
+    assert services.digest_pending() == 1
     assert Event.objects.get().issue.title == "KeyError: 'sku'"
 
 

@@ -55,11 +55,11 @@ def _error(index: int) -> NewEvent:
 def test_concurrent_first_events_of_a_fingerprint_make_exactly_one_issue(project, round_):
     events = [_error(1), _error(2)]
     services.store_events(project, events, now=T0)
-    pks = list(Event.objects.order_by("timestamp").values_list("pk", flat=True))
 
-    results = _race([lambda pk=pk: services.digest_event(pk, now=T0) for pk in pks])
+    # One event each: the second worker skips the row the first one holds (SKIP LOCKED).
+    results = _race([lambda: services.digest_pending(limit=1, now=T0)] * 2)
 
-    assert results == [True, True]
+    assert results == [1, 1]
     issue = Issue.objects.get()
     assert issue.event_count == 2
     assert issue.user_count == 2
@@ -72,9 +72,8 @@ def test_concurrent_first_events_of_a_fingerprint_make_exactly_one_issue(project
 
 def test_two_workers_given_the_same_events_count_each_once(project):
     services.store_events(project, [_error(i) for i in range(20)], now=T0)
-    ids = [str(i) for i in Event.objects.values_list("event_id", flat=True)]
 
-    results = _race([lambda: services.digest_events(project.pk, ids, now=T0)] * 2)
+    results = _race([lambda: services.digest_pending(now=T0)] * 2)
 
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 20

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import services
+from events import services, tasks
 from events.models import Event, Issue, IssueActivity, IssueGrouping, IssueStatus
 from events.services import NewEvent
 
@@ -26,10 +26,9 @@ def error(*, at=T0, value="Order 1 not found", service="checkout", **overrides) 
     return NewEvent(**(fields | overrides))
 
 
-def ingest(project, *events: NewEvent) -> list[str]:
-    ids = services.store_events(project, list(events), now=T0)
-    services.digest_events(project.pk, [str(i) for i in ids], now=T0)
-    return ids
+def ingest(project, *events: NewEvent) -> None:
+    services.store_events(project, list(events), now=T0)
+    services.digest_pending(now=T0)
 
 
 def test_events_of_one_fingerprint_share_one_issue_with_its_counters(project):
@@ -60,10 +59,8 @@ def test_a_different_error_opens_another_issue(project):
 
 
 def test_digesting_twice_counts_once(project):
-    ids = ingest(project, error(user_id="u1"), error(user_id="u2"))
-    assert services.digest_events(project.pk, [str(i) for i in ids], now=T0) == 0
-    for pk in Event.objects.values_list("pk", flat=True):
-        assert services.digest_event(pk, now=T0) is False
+    ingest(project, error(user_id="u1"), error(user_id="u2"))
+    assert services.digest_pending(now=T0) == 0
     assert services.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(hours=1)) == 0
     issue = Issue.objects.get()
     assert (issue.event_count, issue.user_count) == (2, 2)
@@ -86,19 +83,16 @@ def test_deploy_markers_are_digested_without_an_issue(project):
 
 
 def test_a_resolved_issue_seeing_its_fingerprint_again_regresses(
-    project, responder, django_capture_on_commit_callbacks
+    project, responder, monkeypatch, django_capture_on_commit_callbacks
 ):
     ingest(project, error())
     issue = Issue.objects.get()
     services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
-    calls = []
-    services.REGRESSION_HOOKS.append(lambda issue, event: calls.append((issue.pk, event.pk)))
-    try:
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            ingest(project, error(at=T0 + timedelta(hours=1)))
-            assert calls == []  # hooks wait for the commit
-    finally:
-        services.REGRESSION_HOOKS.pop()
+    queued = []
+    monkeypatch.setattr(tasks.evaluate_alerts, "apply_async", lambda **kw: queued.append(kw["kwargs"]))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        ingest(project, error(at=T0 + timedelta(hours=1)))
+        assert queued == []  # the regression reaches the alert rules only after the commit
     issue.refresh_from_db()
     assert issue.status == IssueStatus.UNRESOLVED
     assert issue.regression_count == 1
@@ -106,7 +100,8 @@ def test_a_resolved_issue_seeing_its_fingerprint_again_regresses(
     assert issue.event_count == 2
     assert list(issue.activity.values_list("kind", flat=True)) == ["created", "resolved", "regressed"]
     newest = Event.objects.order_by("-timestamp").first()
-    assert calls == [(issue.pk, newest.pk)]
+    assert issue.activity.get(kind="regressed").event_id == newest.pk
+    assert queued == [{"issue_ids": [issue.pk], "created": [], "regressed": [issue.pk]}]
     assert callbacks
 
 
@@ -119,15 +114,15 @@ def test_an_ignored_issue_does_not_regress(project, responder):
     assert (issue.status, issue.regression_count, issue.event_count) == ("ignored", 0, 2)
 
 
-def test_new_issue_hooks_run_once_per_issue(project, django_capture_on_commit_callbacks):
-    calls = []
-    services.NEW_ISSUE_HOOKS.append(lambda issue, event: calls.append(issue.pk))
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            ingest(project, error(), error(), error(value="Card declined"))
-    finally:
-        services.NEW_ISSUE_HOOKS.pop()
-    assert sorted(calls) == sorted(Issue.objects.values_list("pk", flat=True))
+def test_each_new_issue_is_reported_once_to_the_alert_rules(project, monkeypatch, django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr(tasks.evaluate_alerts, "apply_async", lambda **kw: queued.append(kw["kwargs"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(project, error(), error(), error(value="Card declined"))
+    ids = sorted(Issue.objects.values_list("pk", flat=True))
+    assert len(ids) == 2
+    assert queued == [{"issue_ids": ids, "created": ids, "regressed": []}]
+    assert sorted(IssueActivity.objects.filter(kind="created").values_list("issue_id", flat=True)) == ids
 
 
 def test_set_issue_status_records_who_and_when_and_rejects_unknown_states(project, responder):

@@ -19,6 +19,7 @@ from events import services, stream
 from events.models import Issue, IssueStatus
 from events.services import NewEvent
 from tests.factories import make_token
+from tracepoint import stream as live_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
@@ -198,7 +199,7 @@ def test_with_a_stream_service_the_issues_page_listens_to_it(client, viewer, db,
     ],
 )
 def test_last_event_id_parsing(header, ids, expected):
-    assert stream.parse_last_event_id(header, ids) == expected
+    assert live_streams.parse_last_event_id(header, ids) == expected
 
 
 @needs_redis

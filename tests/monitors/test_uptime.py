@@ -13,9 +13,9 @@ from tracepoint.errors import DomainError
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 
 
-def monitor_with(*periods: tuple[str, timedelta, timedelta | None]) -> Monitor:
+def monitor_with(*periods: tuple[str, timedelta, timedelta | None], name: str = "api") -> Monitor:
     """Periods as (status, started before NOW, ended before NOW or None for open)."""
-    monitor = Monitor.objects.create(name="api", kind=MonitorKind.HTTP, url="http://127.0.0.1:1/")
+    monitor = Monitor.objects.create(name=name, kind=MonitorKind.HTTP, url="http://127.0.0.1:1/")
     for status, started, ended in periods:
         StatusPeriod.objects.create(
             monitor=monitor, status=status, started_at=NOW - started, ended_at=(NOW - ended) if ended else None
@@ -72,3 +72,28 @@ def test_one_open_period_per_monitor_and_a_change_closes_the_last(db):
     assert services.set_status(monitor, MonitorStatus.DOWN, reason="again", at=NOW) is False  # no new row
     periods = list(StatusPeriod.objects.filter(monitor=monitor))
     assert [(p.status, p.ended_at) for p in periods] == [("up", NOW - timedelta(hours=1)), ("down", None)]
+
+
+def test_the_summary_lists_every_monitor_worst_first_and_no_data_last(db):
+    monitor_with(("up", timedelta(days=2), None), name="b-steady")
+    monitor_with(("pending", timedelta(hours=3), None), name="a-new")
+    monitor_with(
+        ("up", timedelta(days=2), timedelta(hours=3)),
+        ("down", timedelta(hours=3), timedelta(hours=2)),
+        ("up", timedelta(hours=2), None),
+        name="c-flaky",
+    )
+    monitor_with(("up", timedelta(days=2), None), name="a-steady")
+
+    for chunk in (500, 1):  # one uptimes() call, or one per monitor: the same answer
+        rows = services.uptime_summary(window="24h", now=NOW, chunk=chunk)
+        assert [(row.name, row.percent) for row in rows] == [
+            ("c-flaky", pytest.approx(100 * 23 / 24)),
+            ("a-steady", 100.0),
+            ("b-steady", 100.0),
+            ("a-new", None),
+        ]
+    # It existed for two days of the week: the time before counts neither way.
+    assert services.uptime_summary(window="7d", now=NOW)[0].percent == pytest.approx(100 * 47 / 48)
+    with pytest.raises(DomainError):
+        services.uptime_summary(window="1y", now=NOW)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from django.contrib.auth.mixins import AccessMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -74,21 +73,6 @@ def role_required(role: str) -> Callable:
         return wrapper
 
     return decorator
-
-
-class RoleRequiredMixin(AccessMixin):
-    """Class-based HTML views: ``required_role`` to read, ``write_role`` for unsafe methods."""
-
-    required_role = VIEWER
-    write_role = RESPONDER
-
-    def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return self.handle_no_permission()
-        needed = self.required_role if request.method in ("GET", "HEAD", "OPTIONS") else self.write_role
-        if not has_role(request.user, needed):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
 
 
 def sync_role_permissions(sender=None, **kwargs) -> None:

@@ -1,0 +1,16 @@
+"""What the incidents domain layer tells other apps (STYLE: signals, not hook lists).
+
+Both are sent with ``sender=Incident`` once the change is committed, through ``send_robust``: a
+receiver that fails is logged (logger ``django.dispatch``) and the others still run.
+Receivers live in the listening app's ``receivers.py``; grep for the signal's name to find them.
+"""
+
+from django.dispatch import Signal
+
+# An incident was created, edited, transitioned, reopened, commented on or deleted.
+# kwargs: incident_id (UUID).
+incident_changed = Signal()
+
+# An incident was resolved (a transition or an update to RESOLVED).
+# kwargs: incident_id (UUID), user (the User who resolved it, None for a system actor such as a monitor).
+incident_resolved = Signal()
