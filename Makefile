@@ -12,7 +12,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 help:
 	@echo "make run     install, migrate, load demo data, run web + worker + beat on http://127.0.0.1:$${PORT:-8000}"
 	@echo "make test    run the whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
-	@echo "make lint    ruff format --check and ruff check"
+	@echo "make lint    ruff format --check, ruff check and the import contracts (lint-imports)"
 	@echo "make format  ruff format and ruff check --fix"
 
 $(PY):
@@ -38,6 +38,7 @@ test: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
