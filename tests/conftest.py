@@ -7,6 +7,29 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_token, make_user
 
+# Tests that start real servers, workers, beats or a browser, or fuzz the whole API: seconds each.
+# `make test PYTEST_ARGS="-m 'not slow'"` leaves them out for a quick run; CI runs everything.
+SLOW_MODULES = {
+    "tests/test_beat_lock.py",
+    "tests/test_redis_loss.py",
+    "tests/test_db_resilience.py",
+    "tests/test_embedded_run.py",
+    "tests/test_health_ready.py",
+    "tests/test_supervise.py",
+    "tests/statuspages/test_subscriber_fanout_crash.py",
+    "tests/events/test_sentry_sdk_backoff.py",
+    "tests/events/test_stream.py",
+    "tests/api/test_schemathesis.py",
+    "tests/notifications/test_concurrent_delivery.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path in SLOW_MODULES or path.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits_and_cache():
