@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from events.models import AlertRule, AlertState, Issue, IssueBucket, IssueIncident, IssueStatus
+from tracepoint.links import absolute_url
 from tracepoint.notifications import topics
 from tracepoint.severity import Severity
 
@@ -160,8 +161,6 @@ def fire(rule: AlertRule, issue: Issue | None, *, reason: str, now: datetime) ->
 
 
 def _issue_payload(issue: Issue) -> dict:
-    from django.conf import settings
-
     return {
         "id": issue.pk,
         "title": issue.title,
@@ -172,7 +171,7 @@ def _issue_payload(issue: Issue) -> dict:
         "priority": issue.priority,
         "priority_reason": issue.priority_reason,
         "event_count": issue.event_count,
-        "url": f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/issues/{issue.pk}/",
+        "url": absolute_url("events:detail", issue.pk),
     }
 
 

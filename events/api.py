@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from events import quota, services, timeline
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
-from events.ingest import key_from_request, parse_native_events
+from events.ingest import parse_native_events, project_key_from_headers
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from events.serializers import (
     AlertRuleSerializer,
@@ -118,7 +118,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         tags=["ingest"],
     )
     def create(self, request):
-        key = key_from_request(request)
+        key = project_key_from_headers(request)
         if not key:
             raise services.InvalidProjectKey("Send the project key in X-Project-Key or Authorization: Bearer.")
         project_key = services.authenticate_key(key)

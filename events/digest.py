@@ -13,7 +13,6 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -22,6 +21,7 @@ from django.utils import timezone
 from events.models import DigestSubscription, Issue, IssueActivity, IssueStatus, Project
 from monitors import services as monitor_services
 from tracepoint.accounts.roles import VIEWER, has_role
+from tracepoint.links import base_url
 
 logger = logging.getLogger("tracepoint.events.digest")
 
@@ -49,14 +49,13 @@ def build(user, *, now: datetime, monitors: list[monitor_services.MonitorUptime]
     incidents = Incident.objects.alive()
     opened = incidents.filter(created_at__gte=since).order_by("-created_at")
     resolved = incidents.filter(resolved_at__gte=since).order_by("-resolved_at")
-    base_url = settings.TRACEPOINT["BASE_URL"].rstrip("/")
     if monitors is None:
         monitors = monitor_services.uptime_summary(window="24h", now=now)
     return {
         "user": user,
         "since": since,
         "now": now,
-        "base_url": base_url,
+        "base_url": base_url(),
         "new_issues": list(new[:LIST_LIMIT]),
         "new_count": new.count(),
         "regressed": list(regressed[:LIST_LIMIT]),

@@ -121,8 +121,8 @@ def parse_native_events(payload: Any) -> list[NewEvent]:
     return events
 
 
-def key_from_request(request) -> str | None:
-    """``X-Project-Key: <key>`` or ``Authorization: Bearer <key>``."""
+def project_key_from_headers(request) -> str | None:
+    """The native ingest key: ``X-Project-Key: <key>`` or ``Authorization: Bearer <key>``."""
     key = request.headers.get("X-Project-Key")
     if key:
         return key.strip()

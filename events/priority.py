@@ -55,7 +55,7 @@ DEFAULT_RULES: dict[str, Any] = {
 
 
 def rules() -> dict[str, Any]:
-    return {**DEFAULT_RULES, **settings.TRACEPOINT.get("ISSUE_PRIORITY", {})}
+    return {**DEFAULT_RULES, **settings.TRACEPOINT["ISSUE_PRIORITY"]}
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,6 @@ except ImportError:  # optional: without it a `br` body is a 415 (SDKs then use 
 
 logger = logging.getLogger("tracepoint.events.sentry")
 
-MIB = 1024 * 1024
-# Sentry's own limits are 20 MB compressed / 100 MB inflated / 1 MB per event; ours are
-# smaller because the whole inflated envelope is held in memory while it is parsed.
-DEFAULT_MAX_DECOMPRESSED_BYTES = 20 * MIB
-DEFAULT_MAX_EVENT_BYTES = 1 * MIB
 READ_CHUNK_BYTES = 64 * 1024
 
 CORS_HEADERS = {
@@ -60,11 +55,11 @@ def max_request_bytes() -> int:
 
 
 def max_decompressed_bytes() -> int:
-    return settings.TRACEPOINT.get("SENTRY_MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES)
+    return settings.TRACEPOINT["SENTRY_MAX_DECOMPRESSED_BYTES"]
 
 
 def max_event_bytes() -> int:
-    return settings.TRACEPOINT.get("SENTRY_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)
+    return settings.TRACEPOINT["SENTRY_MAX_EVENT_BYTES"]
 
 
 class SentryProtocolError(Exception):
@@ -276,7 +271,7 @@ def parse_auth_header(value: str, *, require_prefix: bool) -> dict[str, str]:
     return pairs
 
 
-def key_from_request(request: HttpRequest) -> str | None:
+def sentry_key_from_request(request: HttpRequest) -> str | None:
     """The public key from ``X-Sentry-Auth``, ``Authorization: Sentry …`` or ``?sentry_key=``."""
     found = []
     for meta_name, require_prefix in (("HTTP_X_SENTRY_AUTH", False), ("HTTP_AUTHORIZATION", True)):
@@ -694,7 +689,7 @@ def _store(request: HttpRequest, project: Project, event: dict[str, Any], event_
 @_sentry_endpoint
 def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item."""
-    header_key = key_from_request(request)
+    header_key = sentry_key_from_request(request)
     project = authenticate(header_key, project_id) if header_key else None  # refuse early, before inflating
     envelope = parse_envelope(_read_decoded(request))
     if project is None:
@@ -727,7 +722,7 @@ def decode_store_body(body: bytes, *, limit: int) -> bytes:
 @_sentry_endpoint
 def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """Legacy ``POST /api/<project_id>/store/``: the body is one event (old SDKs: raven, sentry-python 0.x)."""
-    project = authenticate(key_from_request(request), project_id)
+    project = authenticate(sentry_key_from_request(request), project_id)
     _admit(request, project)
     limit = max_decompressed_bytes()
     body = decode_store_body(_read_decoded(request), limit=limit)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -20,6 +19,7 @@ from events.models import (
     ProjectKey,
 )
 from incidents.serializers import ServiceField
+from tracepoint.links import base_url
 from tracepoint.notifications.models import NotificationChannel
 
 
@@ -89,7 +89,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         if not active:
             return None
         newest = max(active, key=lambda key: (key.created_at, key.pk))
-        return newest.dsn(settings.TRACEPOINT["BASE_URL"])
+        return newest.dsn(base_url())
 
     def validate_services(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))

@@ -51,6 +51,10 @@ class WrongProjectKey(DomainError):
     status_code = 403
 
 
+class IssueNotFound(NotFoundError):
+    pass
+
+
 logger = logging.getLogger("tracepoint.events")
 
 
@@ -592,7 +596,7 @@ def _locked_issue(issue_id) -> Issue:
     try:
         return Issue.objects.select_for_update().get(pk=issue_id)
     except Issue.DoesNotExist:
-        raise NotFoundError("No issue with this id.") from None
+        raise IssueNotFound("No issue with this id.") from None
 
 
 def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None) -> Issue:

@@ -25,7 +25,7 @@ DEFAULT_RANGE = timedelta(hours=24)
 
 
 def max_events() -> int:
-    return settings.TRACEPOINT.get("TIMELINE_MAX_EVENTS", 2000)
+    return settings.TRACEPOINT["TIMELINE_MAX_EVENTS"]
 
 
 @dataclass

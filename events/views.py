@@ -33,6 +33,7 @@ from tracepoint import stream as live_streams
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
 from tracepoint.lib.counting import FastCountPaginator, count_memo
+from tracepoint.links import absolute_url, base_url
 
 PAGE_SIZE = 25
 BREAKDOWN_EVENTS = 500
@@ -251,9 +252,9 @@ def set_status(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         try:
             issue = services.set_issue_status(issue.pk, status=form.cleaned_data["status"], by=request.user)
+        except services.IssueNotFound:
+            raise Http404 from None
         except DomainError as exc:
-            if exc.code == "NOT_FOUND":
-                raise Http404 from None
             error = exc.message
     message = error or f"Issue {IssueStatus(issue.status).label.lower()}."
     if request.htmx:
@@ -300,14 +301,13 @@ def project_create(request: HttpRequest) -> HttpResponse:
 def setup_snippets(project: Project, key: ProjectKey | None) -> dict[str, str]:
     if key is None:
         return {}
-    base_url = settings.TRACEPOINT["BASE_URL"].rstrip("/")
-    dsn = key.dsn(base_url)
+    dsn = key.dsn(base_url())
     service = (project.services or ["web"])[0]
     return {
         "python": f'import sentry_sdk\n\nsentry_sdk.init(dsn="{dsn}")',
         "javascript": f'import * as Sentry from "@sentry/browser";\n\nSentry.init({{ dsn: "{dsn}" }});',
         "curl": (
-            f"curl -X POST {base_url}/api/v1/events \\\n"
+            f"curl -X POST {absolute_url('/api/v1/events')} \\\n"
             f"  -H 'X-Project-Key: {key.public_key}' \\\n"
             "  -H 'Content-Type: application/json' \\\n"
             f'  -d \'{{"service":"{service}","message":"ValueError: boom"}}\''
@@ -334,7 +334,7 @@ def _project_context(
         "quota_form": quota_form or ProjectQuotaForm(initial={"events_per_minute": project.events_per_minute}),
         "project": project,
         "active_key": key,
-        "dsn": key.dsn(settings.TRACEPOINT["BASE_URL"]) if key else "",
+        "dsn": key.dsn(base_url()) if key else "",
         "keys": project.keys.order_by("-is_active", "-created_at"),
         "snippets": setup_snippets(project, key),
         "is_admin": has_role(request.user, ADMIN),

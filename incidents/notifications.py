@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.template.loader import render_to_string
 
 from incidents.models import Incident
+from tracepoint.links import absolute_url
 
 
 def incident_payload(incident: Incident) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def incident_payload(incident: Incident) -> dict[str, Any]:
         "acknowledged_at": incident.acknowledged_at.isoformat() if incident.acknowledged_at else None,
         "mitigated_at": incident.mitigated_at.isoformat() if incident.mitigated_at else None,
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-        "url": f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/incidents/{incident.pk}/",
+        "url": absolute_url("incidents:detail", incident.pk),
     }
 
 

@@ -147,9 +147,9 @@ def transition(request: HttpRequest, pk) -> HttpResponse:
     target = form.cleaned_data["status"]
     try:
         services.transition_incident(pk, to=target, by=request.user)
+    except services.IncidentNotFound:
+        raise Http404 from None
     except DomainError as exc:
-        if exc.code == "NOT_FOUND":
-            raise Http404 from None
         return _after_action(request, pk, "", error=exc.message)
     return _after_action(request, pk, f"Incident {Status(target).label.lower()}.")
 
@@ -159,9 +159,9 @@ def transition(request: HttpRequest, pk) -> HttpResponse:
 def reopen(request: HttpRequest, pk) -> HttpResponse:
     try:
         services.reopen_incident(pk, by=request.user, reason=request.POST.get("reason", "")[:2000])
+    except services.IncidentNotFound:
+        raise Http404 from None
     except DomainError as exc:
-        if exc.code == "NOT_FOUND":
-            raise Http404 from None
         return _after_action(request, pk, "", error=exc.message)
     return _after_action(request, pk, "Incident reopened.")
 

@@ -12,10 +12,9 @@ import random
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from monitors import rollups, services
 from monitors.models import LatencyRollup, Monitor, MonitorKind, MonitorStatus, StatusPeriod
+from tracepoint.links import base_url
 
 DAYS = 90
 
@@ -109,7 +108,7 @@ def _last_run(now: datetime) -> datetime:
 
 def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
     rng = rng or random.Random(11)  # noqa: S311 - demo data, the same every time
-    base = settings.TRACEPOINT["BASE_URL"].rstrip("/")
+    base = base_url()
     parts = urlsplit(base)
     front = Monitor.objects.create(
         name="Tracepoint web",

@@ -1,7 +1,7 @@
 """Heartbeat ping endpoints, Healthchecks-compatible: ``/ping/<uuid>[/start|/fail|/log|/<exit status>]``.
 
 HEAD, GET and POST are equivalent; the key in the URL is the only credential;
-a POSTed body (its first PING_BODY_LIMIT bytes) is kept with the ping. In
+a POSTed body (its first PING_BODY_MAX_BYTES bytes) is kept with the ping. In
 production the WSGI fast path (events.fastpath) answers pings through
 ``answer`` without Django's handler; this view is the same answer for the
 development server, the test client and methods the fast path leaves alone.

@@ -1,4 +1,4 @@
-"""Active checks (HTTP(S), TCP) run concurrently on asyncio, with SSRF protection at connect time.
+"""Network probes: active checks (HTTP(S), TCP) run concurrently on asyncio, with SSRF protection at connect time.
 
 Targets are resolved by us and every address is vetted before the socket is
 opened (``GuardedBackend``, shared with every other outbound connection in
@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import httpcore
+from django.conf import settings
 
 from monitors.models import MonitorStatus
 
@@ -29,7 +30,6 @@ from tracepoint.outbound import refused_reason as refused_reason
 from tracepoint.outbound import validate_target as validate_target
 from tracepoint.outbound import vet_addresses as vet_addresses
 
-MAX_BODY_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
 REDIRECT_CODES = {301, 302, 303, 307, 308}
 USER_AGENT = "Tracepoint-Monitor/1"
@@ -171,7 +171,7 @@ async def check_http(spec: CheckSpec, pool: httpcore.AsyncConnectionPool) -> Che
             content = bytearray()
             async for chunk in response.aiter_stream():
                 content += chunk
-                if len(content) >= MAX_BODY_BYTES:
+                if len(content) >= settings.TRACEPOINT["MONITOR_RESPONSE_MAX_BYTES"]:
                     break
             latency = round((time.perf_counter() - started) * 1000)
             days_left = _certificate_days_left(response)

@@ -9,11 +9,10 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitors import checks
+from monitors import probes
 from monitors.models import Monitor, MonitorKind, ScheduleKind, StatusPeriod
+from tracepoint.links import absolute_url
 
-MIN_INTERVAL_SECONDS = 10
-MAX_TIMEOUT_SECONDS = 60
 HEARTBEAT_RANGE = (60, 365 * 86400)
 
 
@@ -78,7 +77,7 @@ class MonitorSerializer(serializers.ModelSerializer):
     def get_ping_url(self, monitor: Monitor) -> str | None:
         if monitor.kind != MonitorKind.HEARTBEAT:
             return None
-        return f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/ping/{monitor.ping_key}"
+        return absolute_url("ping", monitor.ping_key)
 
     def validate(self, attrs):
         merged = {**self._current(), **attrs}
@@ -88,10 +87,12 @@ class MonitorSerializer(serializers.ModelSerializer):
             errors["kind"] = ["A monitor's kind cannot change; create another monitor."]
         interval = merged.get("interval_seconds", 60)
         timeout = merged.get("timeout_seconds", 10)
-        if interval < MIN_INTERVAL_SECONDS:
-            errors["interval_seconds"] = [f"At least {MIN_INTERVAL_SECONDS} seconds."]
-        if not 1 <= timeout <= MAX_TIMEOUT_SECONDS or timeout >= max(interval, 2):
-            errors["timeout_seconds"] = [f"Between 1 and {MAX_TIMEOUT_SECONDS} seconds, and shorter than the interval."]
+        min_interval = settings.TRACEPOINT["MONITOR_MIN_INTERVAL_SECONDS"]
+        max_timeout = settings.TRACEPOINT["MONITOR_MAX_TIMEOUT_SECONDS"]
+        if interval < min_interval:
+            errors["interval_seconds"] = [f"At least {min_interval} seconds."]
+        if not 1 <= timeout <= max_timeout or timeout >= max(interval, 2):
+            errors["timeout_seconds"] = [f"Between 1 and {max_timeout} seconds, and shorter than the interval."]
         if merged.get("down_after", 2) < 1 or merged.get("up_after", 1) < 1:
             errors["down_after"] = ["At least 1."]
         if kind == MonitorKind.HTTP:
@@ -104,7 +105,7 @@ class MonitorSerializer(serializers.ModelSerializer):
             if merged.get("method", "GET").upper() not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
                 errors["method"] = ["An HTTP method such as GET or POST."]
             try:
-                checks.parse_statuses(merged.get("expected_statuses", "200-399"))
+                probes.parse_statuses(merged.get("expected_statuses", "200-399"))
             except ValueError as exc:
                 errors["expected_statuses"] = [str(exc)]
         elif kind == MonitorKind.TCP:
@@ -140,8 +141,8 @@ class MonitorSerializer(serializers.ModelSerializer):
     @staticmethod
     def _vet(host: str, port: int, field: str, errors: dict) -> None:
         try:
-            checks.validate_target(host, port)
-        except checks.TargetRefused as exc:
+            probes.validate_target(host, port)
+        except probes.TargetRefused as exc:
             errors[field] = [f"{exc}; monitors may not reach it (ALLOW_PRIVATE_TARGETS, OUTBOUND_ALLOWED_NETWORKS)."]
 
     def _current(self) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -31,6 +31,7 @@ from monitors.models import (
 )
 from monitors.signals import monitor_deleting, monitor_opened_incident, monitor_status_changed
 from tracepoint.errors import DomainError, NotFoundError
+from tracepoint.links import absolute_url
 
 logger = logging.getLogger("tracepoint.monitors")
 
@@ -40,7 +41,6 @@ def ping_log_kept() -> int:
     return settings.TRACEPOINT["PING_LOG_KEPT"]
 
 
-DEFAULT_PING_BODY_LIMIT = 10_000
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 # Time in these states counts neither up nor down.
 EXCLUDED = {MonitorStatus.PAUSED, MonitorStatus.PENDING, MonitorStatus.MAINTENANCE}
@@ -48,7 +48,7 @@ UP_STATES = {MonitorStatus.UP, MonitorStatus.DEGRADED}
 
 
 def ping_body_limit() -> int:
-    return settings.TRACEPOINT.get("PING_BODY_LIMIT", DEFAULT_PING_BODY_LIMIT)
+    return settings.TRACEPOINT["PING_BODY_MAX_BYTES"]
 
 
 # --- status and periods -----------------------------------------------------------------
@@ -150,7 +150,8 @@ def _notify(monitor: Monitor, previous: str, status: str, *, reason: str, at: da
         f"Monitor {monitor.name} ({monitor.get_kind_display()}) is {MonitorStatus(status).label.lower()} "
         f"since {at:%Y-%m-%d %H:%M:%S} UTC (was {MonitorStatus(previous).label.lower()}).\n"
         + (f"Why: {reason}\n" if reason else "")
-        + f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/monitors/{monitor.pk}/\n"
+        + absolute_url("monitors:detail", monitor.pk)
+        + "\n"
     )
     notify(
         topic=f"monitor.{status}",
@@ -254,6 +255,52 @@ def tally(periods, *, start: datetime, end: datetime, now: datetime) -> tuple[fl
         else:
             excluded += seconds
     return up, down, excluded
+
+
+# Which state colours a day's bar: the worst one seen that day (paused and pending show nothing).
+BAR_RANK = {MonitorStatus.DOWN: 3, MonitorStatus.DEGRADED: 2, MonitorStatus.UP: 1, MonitorStatus.MAINTENANCE: 0}
+
+
+@dataclass(frozen=True)
+class DayBar:
+    day: datetime  # the day's midnight in the zone asked for, as a UTC instant
+    state: str  # up, degraded, down, maintenance, or nodata
+    up_seconds: float
+    down_seconds: float
+
+    @property
+    def uptime(self) -> float | None:
+        counted = self.up_seconds + self.down_seconds
+        return None if counted == 0 else round(100 * self.up_seconds / counted, 2)
+
+
+def daily_bars(groups: dict, *, days: int, zone: tzinfo, now: datetime | None = None) -> dict[object, list[DayBar]]:
+    """One bar per day of ``zone`` for each group of monitors (``{key: [monitor ids]}``), oldest first: the
+    worst state seen that day and the seconds up and down of all its monitors. The monitor page asks for
+    one monitor in UTC, a status page for each component's monitors in the page's zone. One query."""
+    now = now or timezone.now()
+    first = (now.astimezone(zone) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Local midnights (wall-clock days, so DST days have 23 or 25 hours), as UTC instants: arithmetic
+    # between two datetimes of one zone would ignore the offset change.
+    starts = [(first + timedelta(days=i)).astimezone(UTC) for i in range(days)]
+    wanted = {pk for ids in groups.values() for pk in ids}
+    periods: dict[int, list[StatusPeriod]] = {}
+    for period in StatusPeriod.objects.filter(monitor_id__in=wanted, started_at__lt=now).exclude(ended_at__lte=first):
+        periods.setdefault(period.monitor_id, []).append(period)
+    result = {}
+    for key, ids in groups.items():
+        own = [period for pk in ids for period in periods.get(pk, [])]
+        row = []
+        for index, start in enumerate(starts):
+            end = min(starts[index + 1] if index + 1 < days else start + timedelta(days=1), now)
+            up, down, _ = tally(own, start=start, end=end, now=now)
+            seen = [
+                p.status for p in own if p.status in BAR_RANK and p.started_at < end and (p.ended_at or now) > start
+            ]
+            state = max(seen, key=BAR_RANK.get, default="nodata")
+            row.append(DayBar(day=start, state=str(state), up_seconds=up, down_seconds=down))
+        result[key] = row
+    return result
 
 
 # --- heartbeat schedule -------------------------------------------------------------------
@@ -683,7 +730,7 @@ def record_result(monitor_id: int, result, *, now: datetime | None = None) -> bo
 
 def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency: int = 50) -> int:
     """One scheduler tick: claim, check concurrently outside any transaction, record. Returns checks run."""
-    from monitors.checks import CheckSpec, check_all
+    from monitors.probes import CheckSpec, check_all
 
     started = timezone.now()
     due = claim_due(now=now, limit=limit)
@@ -728,7 +775,7 @@ def reschedule(monitor_id: int) -> None:
 
 
 def check_now(monitor_id: int):
-    from monitors.checks import CheckSpec, check_all
+    from monitors.probes import CheckSpec, check_all
 
     monitor = Monitor.objects.get(pk=monitor_id)
     result = check_all([CheckSpec.of(monitor)])[monitor.pk]

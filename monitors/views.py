@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -14,8 +13,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from monitors import rollups, services
 from monitors.forms import MonitorForm
-from monitors.models import Monitor, MonitorKind, StatusPeriod
+from monitors.models import Monitor, MonitorKind
 from tracepoint.accounts.roles import RESPONDER, has_role, role_required
+from tracepoint.links import absolute_url
 
 CHART_WIDTH, CHART_HEIGHT = 720, 120
 
@@ -45,22 +45,9 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:
-    """One bar per day: its worst state and its uptime, from the periods."""
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    periods = list(StatusPeriod.objects.filter(monitor=monitor).exclude(ended_at__lt=start).order_by("started_at"))
-    rank = {"down": 3, "degraded": 2, "up": 1, "maintenance": 0}
-    bars = []
-    for index in range(days):
-        day_start = start + timedelta(days=index)
-        day_end = min(day_start + timedelta(days=1), now)
-        up, down, _ = services.tally(periods, start=day_start, end=day_end, now=now)
-        seen = [
-            p.status for p in periods if p.status in rank and p.started_at < day_end and (p.ended_at or now) > day_start
-        ]
-        worst = max(seen, key=rank.get, default=None)
-        percent = None if up + down == 0 else round(100 * up / (up + down), 2)
-        bars.append({"day": day_start, "state": worst or "nodata", "uptime": percent, "x": index * 8})
-    return bars
+    """One bar per UTC day (status pages draw the same bars in their own zone)."""
+    row = services.daily_bars({monitor.pk: [monitor.pk]}, days=days, zone=UTC, now=now)[monitor.pk]
+    return [{"day": bar.day, "state": bar.state, "uptime": bar.uptime, "x": index * 8} for index, bar in enumerate(row)]
 
 
 def _latency_chart(points: list[dict]) -> dict:
@@ -79,8 +66,7 @@ def _latency_chart(points: list[dict]) -> dict:
 def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | None = None) -> dict:
     now = timezone.now()
     points = rollups.series(monitor, since=now - timedelta(hours=6), until=now, resolution="minute")
-    base = settings.TRACEPOINT["BASE_URL"].rstrip("/")
-    ping_url = f"{base}/ping/{monitor.ping_key}" if monitor.kind == MonitorKind.HEARTBEAT else ""
+    ping_url = absolute_url("ping", monitor.ping_key) if monitor.kind == MonitorKind.HEARTBEAT else ""
     return {
         "monitor": monitor,
         "uptimes": [
@@ -137,20 +123,33 @@ def create(request: HttpRequest) -> HttpResponse:
 
 @role_required("responder")
 @require_POST
-def action(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+def pause(request: HttpRequest, pk: int) -> HttpResponse:
     monitor = get_object_or_404(Monitor, pk=pk)
-    if name == "pause":
-        services.pause(monitor.pk)
-        messages.success(request, "Paused.")
-    elif name == "resume":
-        services.resume(monitor.pk)
-        messages.success(request, "Resumed.")
-    elif name == "test" and monitor.kind != MonitorKind.HEARTBEAT:
-        result = services.check_now(monitor.pk)
-        text = f"Test: {result.status}" + (f" in {result.latency_ms} ms" if result.latency_ms is not None else "")
-        (messages.success if result.status == "up" else messages.error)(
-            request, text + (f" — {result.error}" if result.error else "")
-        )
-    else:
-        messages.error(request, "Unknown action.")
+    services.pause(monitor.pk)
+    messages.success(request, "Paused.")
+    return redirect("monitors:detail", pk=monitor.pk)
+
+
+@role_required("responder")
+@require_POST
+def resume(request: HttpRequest, pk: int) -> HttpResponse:
+    monitor = get_object_or_404(Monitor, pk=pk)
+    services.resume(monitor.pk)
+    messages.success(request, "Resumed.")
+    return redirect("monitors:detail", pk=monitor.pk)
+
+
+@role_required("responder")
+@require_POST
+def check_now(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "Test now" button: one check at once, its result as a message."""
+    monitor = get_object_or_404(Monitor, pk=pk)
+    if monitor.kind == MonitorKind.HEARTBEAT:
+        messages.error(request, "A heartbeat monitor has nothing to test: it waits for pings.")
+        return redirect("monitors:detail", pk=monitor.pk)
+    result = services.check_now(monitor.pk)
+    text = f"Test: {result.status}" + (f" in {result.latency_ms} ms" if result.latency_ms is not None else "")
+    (messages.success if result.status == "up" else messages.error)(
+        request, text + (f" — {result.error}" if result.error else "")
+    )
     return redirect("monitors:detail", pk=monitor.pk)

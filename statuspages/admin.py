@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from statuspages import public, services, subscribers
+from statuspages import services, subscribers
 from statuspages.models import (
     Component,
     ComponentGroup,
@@ -13,73 +13,53 @@ from statuspages.models import (
 )
 
 
-class ShowsOnPage:
-    """Edits made here show on the public page at once: the same recomputation as the dashboard and API."""
-
+class HttpsUrls:
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
-    def page_id_of(self, obj):
-        return obj.page_id
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        services.changed(self.page_id_of(form.instance), component_ids=self.components_of(form.instance))
+class ShowsOnPage(HttpsUrls):
+    """Edits made here show on the public page at once: they go through the same services as the dashboard
+    and the API (``save_service(obj, **many_to_many)`` and ``delete_service(obj)``)."""
+
+    many_to_many: tuple[str, ...] = ()
+
+    def save_model(self, request, obj, form, change):
+        related = {name: form.cleaned_data[name] for name in self.many_to_many if name in form.cleaned_data}
+        self.save_service(obj, **related)
 
     def delete_model(self, request, obj):
-        page_id = self.page_id_of(obj)
-        super().delete_model(request, obj)
-        services.changed(page_id)
+        self.delete_service(obj)
 
     def delete_queryset(self, request, queryset):
-        page_ids = {self.page_id_of(obj) for obj in queryset}
-        super().delete_queryset(request, queryset)
-        for page_id in page_ids:
-            services.changed(page_id)
-
-    def components_of(self, obj) -> list[int]:
-        return []
+        for obj in queryset:
+            self.delete_service(obj)
 
 
 @admin.register(StatusPage)
 class StatusPageAdmin(ShowsOnPage, admin.ModelAdmin):
+    save_service = staticmethod(services.save_page)
+    delete_service = staticmethod(services.delete_page)
     list_display = ("title", "slug", "is_public", "time_zone", "updated_at")
     search_fields = ("title", "slug")
     exclude = ("password", "version")
 
-    def page_id_of(self, obj):
-        return obj.pk
-
-    def save_model(self, request, obj, form, change):
-        old_slug = StatusPage.objects.filter(pk=obj.pk).values_list("slug", flat=True).first() if obj.pk else None
-        super().save_model(request, obj, form, change)
-        if old_slug and old_slug != obj.slug:
-            public.forget_slug(old_slug)
-
-    def delete_model(self, request, obj):
-        slug = obj.slug
-        super().delete_model(request, obj)
-        services.changed(None)
-        public.forget_slug(slug)
-
     def delete_queryset(self, request, queryset):
-        slugs = list(queryset.values_list("slug", flat=True))
-        super().delete_queryset(request, queryset)
-        services.changed(None)
-        for slug in slugs:
-            public.forget_slug(slug)
+        services.delete_pages(queryset)
 
 
 @admin.register(ComponentGroup)
 class ComponentGroupAdmin(ShowsOnPage, admin.ModelAdmin):
+    save_service = staticmethod(services.save_group)
+    delete_service = staticmethod(services.delete_group)
     list_display = ("name", "page", "position")
     list_filter = ("page",)
 
 
 @admin.register(Component)
 class ComponentAdmin(ShowsOnPage, admin.ModelAdmin):
-    def components_of(self, obj) -> list[int]:
-        return [obj.pk]
-
+    save_service = staticmethod(services.save_component)
+    delete_service = staticmethod(services.delete_component)
+    many_to_many = ("monitors",)
     list_display = ("name", "page", "group", "status", "status_override", "position")
     list_filter = ("page", "status")
     filter_horizontal = ("monitors",)
@@ -87,6 +67,9 @@ class ComponentAdmin(ShowsOnPage, admin.ModelAdmin):
 
 @admin.register(PageIncident)
 class PageIncidentAdmin(ShowsOnPage, admin.ModelAdmin):
+    save_service = staticmethod(services.save_page_incident)
+    delete_service = staticmethod(services.delete_page_incident)
+    many_to_many = ("components",)
     list_display = ("public_name", "page", "published_at")
     list_filter = ("page",)
     raw_id_fields = ("incident",)
@@ -94,20 +77,22 @@ class PageIncidentAdmin(ShowsOnPage, admin.ModelAdmin):
 
 @admin.register(Maintenance)
 class MaintenanceAdmin(ShowsOnPage, admin.ModelAdmin):
+    save_service = staticmethod(services.save_maintenance)
+    delete_service = staticmethod(services.delete_maintenance)
+    many_to_many = ("components",)
     list_display = ("title", "page", "status", "scheduled_for", "scheduled_until")
     list_filter = ("page", "status")
 
 
 @admin.register(PublicUpdate)
 class PublicUpdateAdmin(ShowsOnPage, admin.ModelAdmin):
-    def page_id_of(self, obj):
-        return obj.page_incident.page_id if obj.page_incident_id else obj.maintenance.page_id
-
+    save_service = staticmethod(services.save_public_update)
+    delete_service = staticmethod(services.delete_public_update)
     list_display = ("status", "page_incident", "maintenance", "display_at")
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(ShowsOnPage, admin.ModelAdmin):
+class SubscriberAdmin(HttpsUrls, admin.ModelAdmin):
     list_display = ("__str__", "page", "kind", "confirmed_at")
     list_filter = ("page", "kind")
     exclude = ("token",)

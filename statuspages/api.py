@@ -3,7 +3,6 @@ their public updates (responders), maintenance windows (responders), and the dai
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -59,11 +58,7 @@ class StatusPageViewSet(viewsets.ModelViewSet):
         services.save_page(page, password=password)
 
     def perform_destroy(self, instance):
-        from statuspages import public
-
-        slug = instance.slug
-        instance.delete()
-        transaction.on_commit(lambda: public.forget_slug(slug), robust=True)
+        services.delete_page(instance)
 
     @extend_schema(parameters=[TimelineQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
@@ -103,16 +98,13 @@ class ComponentGroupViewSet(_OnePage, viewsets.ModelViewSet):
         return ComponentGroup.objects.filter(page__slug=self.kwargs.get("slug")).order_by("position", "id")
 
     def perform_create(self, serializer):
-        serializer.save(page=self.get_page())
-        services.changed(self.get_page().pk)
+        serializer.instance = services.save_group(ComponentGroup(page=self.get_page(), **serializer.validated_data))
 
     def perform_update(self, serializer):
-        serializer.save()
-        services.changed(self.get_page().pk)
+        serializer.instance = services.save_group(_assigned(serializer.instance, serializer.validated_data))
 
     def perform_destroy(self, instance):
-        instance.delete()
-        services.changed(self.get_page().pk)
+        services.delete_group(instance)
 
 
 class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
@@ -134,16 +126,17 @@ class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
         return super().get_permissions()
 
     def perform_create(self, serializer):
-        component = serializer.save(page=self.get_page())
-        services.changed(component.page_id, component_ids=[component.pk])
+        data = dict(serializer.validated_data)
+        monitors = data.pop("monitors", None)
+        serializer.instance = services.save_component(Component(page=self.get_page(), **data), monitors=monitors)
 
     def perform_update(self, serializer):
-        component = serializer.save()
-        services.changed(component.page_id, component_ids=[component.pk])
+        data = dict(serializer.validated_data)
+        monitors = data.pop("monitors", None)
+        serializer.instance = services.save_component(_assigned(serializer.instance, data), monitors=monitors)
 
     def perform_destroy(self, instance):
-        instance.delete()
-        services.changed(self.get_page().pk)
+        services.delete_component(instance)
 
     @extend_schema(request=ComponentStatusSerializer, responses={200: ComponentSerializer})
     @action(detail=True, methods=["post"], url_path="status")
@@ -213,18 +206,18 @@ class MaintenanceViewSet(_OnePage, viewsets.ModelViewSet):
         return Maintenance.objects.filter(page__slug=self.kwargs.get("slug")).prefetch_related("components", "updates")
 
     def perform_create(self, serializer):
-        window = serializer.save(page=self.get_page(), created_by=request_user(self.request))
-        services.changed(window.page_id)
-        services.advance_maintenances()  # a window that starts now goes in progress at once
+        data = dict(serializer.validated_data)
+        components = data.pop("components", None)
+        window = Maintenance(page=self.get_page(), created_by=request_user(self.request), **data)
+        serializer.instance = services.save_maintenance(window, components=components)
 
     def perform_update(self, serializer):
-        window = serializer.save()
-        services.changed(window.page_id, component_ids=window.components.values_list("pk", flat=True))
+        data = dict(serializer.validated_data)
+        components = data.pop("components", None)
+        serializer.instance = services.save_maintenance(_assigned(serializer.instance, data), components=components)
 
     def perform_destroy(self, instance):
-        services.finish_maintenance(instance, by=self.request.user)
-        instance.delete()
-        services.changed(self.get_page().pk)
+        services.delete_maintenance(instance, by=self.request.user)
 
     @extend_schema(request=None, responses={200: MaintenanceSerializer})
     @action(detail=True, methods=["post"])
@@ -260,6 +253,13 @@ class SubscriberViewSet(
 
     def perform_destroy(self, instance):
         subscribers.remove_subscribers(Subscriber.objects.filter(pk=instance.pk))
+
+
+def _assigned(instance, data: dict):
+    """The serializer's validated fields set on the instance (the service saves it)."""
+    for name, value in data.items():
+        setattr(instance, name, value)
+    return instance
 
 
 def request_user(request):

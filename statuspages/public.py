@@ -3,7 +3,7 @@
 Everything is built from ``snapshot.take`` and cached whole, keyed by the page's
 ``version`` (bumped by every change that shows, statuspages.services.touch) and
 the page's local date (the uptime bars move at midnight); entries also expire
-after CACHE_SECONDS so today's bar keeps up. Answers carry an ETag and
+after STATUSPAGE_CACHE_SECONDS so today's bar keeps up. Answers carry an ETag and
 Last-Modified and turn into 304 for a client that has them. Public pages never
 touch the session, so proxies may cache them; private ones (login or the page's
 password) are ``Cache-Control: private`` and show nothing to anyone else: not
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
@@ -33,7 +34,6 @@ from django.views.decorators.http import require_http_methods, require_safe
 from statuspages import snapshot as snapshots
 from statuspages.models import StatusPage
 
-CACHE_SECONDS = 60
 JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 META_SECONDS = 300
 SESSION_KEY = "statuspage-access"
@@ -108,7 +108,9 @@ def _representation(meta: dict, name: str, extra_headers=None) -> tuple[str, dic
     key = f"statuspages:out:{meta['pk']}:{meta['version']}:{local_day}:{digest}"
     headers = {
         "Last-Modified": http_date(meta["updated_at"].timestamp()),
-        "Cache-Control": f"public, max-age={CACHE_SECONDS}" if meta["is_public"] else "private, no-cache",
+        "Cache-Control": f"public, max-age={settings.TRACEPOINT['STATUSPAGE_CACHE_SECONDS']}"
+        if meta["is_public"]
+        else "private, no-cache",
         **(extra_headers or {}),
     }
     return key, headers
@@ -118,7 +120,7 @@ def _store(key: str, build: Callable[[], tuple[bytes, str]]) -> tuple[bytes, str
     """Build and cache (body, content type, ETag); the ETag is the body's digest, so it changes with it."""
     body, content_type = build()
     stored = (body, content_type, '"' + hashlib.sha256(body).hexdigest()[:24] + '"')
-    cache.set(key, stored, CACHE_SECONDS)
+    cache.set(key, stored, settings.TRACEPOINT["STATUSPAGE_CACHE_SECONDS"])
     return stored
 
 

@@ -4,14 +4,13 @@ feeds and the badges are all drawn from these objects (statuspages.public caches
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from monitors.models import MonitorStatus, StatusPeriod
-from monitors.services import tally
+from monitors import services as monitor_services
 from statuspages import services
 from statuspages.models import (
     Component,
@@ -169,22 +168,17 @@ class Bar:
 
 def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True) -> dict[int, list[Bar]]:
     """Per component: one bar per day (page time zone), coloured by the day's worst monitor state,
-    with that day's uptime and the names of the incidents that touched it. Two queries in all."""
-    zone, now = snapshot.zone, snapshot.now
-    first = (now.astimezone(zone) - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    # Local midnights (wall-clock days, so DST days have 23 or 25 hours), as UTC instants: arithmetic
-    # between two datetimes of one zone would ignore the offset change.
-    starts = [(first + timedelta(days=i)).astimezone(UTC) for i in range(days)]
+    with that day's uptime (monitors.services.daily_bars, as on the monitor page) and the names of the
+    incidents that touched it. Three queries in all."""
+    now = snapshot.now
     shown = [c for c in snapshot.components if c.showcase or not showcase_only]
     monitor_ids: dict[int, list[int]] = {c.pk: [] for c in shown}
     for component_id, monitor_id in Component.monitors.through.objects.filter(component_id__in=monitor_ids).values_list(
         "component_id", "monitor_id"
     ):
         monitor_ids[component_id].append(monitor_id)
-    periods: dict[int, list[StatusPeriod]] = {}
-    wanted = {pk for ids in monitor_ids.values() for pk in ids}
-    for period in StatusPeriod.objects.filter(monitor_id__in=wanted, started_at__lt=now).exclude(ended_at__lte=first):
-        periods.setdefault(period.monitor_id, []).append(period)
+    daily = monitor_services.daily_bars(monitor_ids, days=days, zone=snapshot.zone, now=now)
+    first = daily[shown[0].pk][0].day if shown else now
     touching: dict[int, list[tuple[datetime, datetime, str]]] = {c.pk: [] for c in shown}
     for link in (
         PageIncident.objects.filter(page=snapshot.page, published_at__isnull=False, incident__deleted_at__isnull=True)
@@ -196,33 +190,25 @@ def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True
             if component.pk in touching:
                 end = link.incident.resolved_at or now
                 touching[component.pk].append((link.incident.created_at, end, link.public_name))
-    rank = {"down": 3, "degraded": 2, "up": 1, "maintenance": 0}
     result: dict[int, list[Bar]] = {}
     for component in shown:
-        own = [p for pk in monitor_ids[component.pk] for p in periods.get(pk, [])]
-        row = []
-        for index, start in enumerate(starts):
-            end = min(starts[index + 1] if index + 1 < days else start + timedelta(days=1), now)
-            up, down, _ = tally(own, start=start, end=end, now=now)
-            states = {
-                "down" if p.status == MonitorStatus.DOWN else p.status
-                for p in own
-                if p.started_at < end and (p.ended_at or now) > start and p.status in rank
-            }
-            names = [name for began, ended, name in touching[component.pk] if began < end and ended > start]
-            state = max(states, key=rank.get, default="nodata")
-            row.append(
-                Bar(
-                    day=start,
-                    state=state,
-                    uptime=None if up + down == 0 else round(100 * up / (up + down), 2),
-                    incidents=names,
-                    x=index * 5,
-                    up_seconds=up,
-                    down_seconds=down,
-                )
+        row = daily[component.pk]
+        result[component.pk] = [
+            Bar(
+                day=day.day,
+                state=day.state,
+                uptime=day.uptime,
+                incidents=[
+                    name
+                    for began, ended, name in touching[component.pk]
+                    if began < (row[index + 1].day if index + 1 < len(row) else now) and ended > day.day
+                ],
+                x=index * 5,
+                up_seconds=day.up_seconds,
+                down_seconds=day.down_seconds,
             )
-        result[component.pk] = row
+            for index, day in enumerate(row)
+        ]
     return result
 
 

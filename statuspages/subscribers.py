@@ -14,26 +14,21 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from statuspages.models import Component, Maintenance, PageIncident, PublicUpdate, StatusPage, Subscriber
 from tracepoint.errors import DomainError
+from tracepoint.links import absolute_url, base_url
 from tracepoint.notifications import services as notification_services
 from tracepoint.notifications.models import NotificationChannel
 
 logger = logging.getLogger("tracepoint.statuspages")
 
 WEBHOOK_USER_AGENT = "Tracepoint status page"
-MAX_SUBSCRIBERS_PER_PAGE = 100_000
 
 
 class SubscriptionError(DomainError):
     pass
-
-
-def _base_url() -> str:
-    return settings.TRACEPOINT["BASE_URL"].rstrip("/")
 
 
 def subscribe_email(page: StatusPage, email: str, *, components: Iterable[Component] = ()) -> Subscriber:
@@ -47,7 +42,7 @@ def subscribe_email(page: StatusPage, email: str, *, components: Iterable[Compon
         subscriber, created = Subscriber.objects.get_or_create(
             page=page, kind=Subscriber.Kind.EMAIL, email=email, defaults={"created_at": timezone.now()}
         )
-        if created and page.subscribers.count() > MAX_SUBSCRIBERS_PER_PAGE:
+        if created and page.subscribers.count() > settings.TRACEPOINT["STATUSPAGE_MAX_SUBSCRIBERS"]:
             raise SubscriptionError("This page has reached its subscriber limit.")
         if subscriber.confirmed_at is None:
             subscriber.components.set(components)
@@ -111,9 +106,9 @@ def page_deleting(sender, instance, **kwargs) -> None:
 def links(subscriber: Subscriber) -> dict[str, str]:
     slug, token = subscriber.page.slug, subscriber.token
     return {
-        "confirm": _base_url() + reverse("statuspages-public:confirm", args=[slug, token]),
-        "unsubscribe": _base_url() + reverse("statuspages-public:unsubscribe", args=[slug, token]),
-        "page": _base_url() + reverse("statuspages-public:page", args=[slug]),
+        "confirm": absolute_url("statuspages-public:confirm", slug, token),
+        "unsubscribe": absolute_url("statuspages-public:unsubscribe", slug, token),
+        "page": absolute_url("statuspages-public:page", slug),
     }
 
 
@@ -202,15 +197,15 @@ def notify(
         if item is None:
             return 0
         kind, name = "incident", item.public_name
-        item_json = statuspage_json.incident_json(item, page, _base_url())
-        permalink = _base_url() + reverse("statuspages-public:incident", args=[page.slug, item.public_id])
+        item_json = statuspage_json.incident_json(item, page, base_url())
+        permalink = absolute_url("statuspages-public:incident", page.slug, item.public_id)
     else:
         item = Maintenance.objects.prefetch_related("updates", "components").filter(pk=maintenance_id).first()
         if item is None:
             return 0
         kind, name = "maintenance", item.title
-        item_json = statuspage_json.maintenance_json(item, page, _base_url())
-        permalink = _base_url() + reverse("statuspages-public:maintenance", args=[page.slug, item.public_id])
+        item_json = statuspage_json.maintenance_json(item, page, base_url())
+        permalink = absolute_url("statuspages-public:maintenance", page.slug, item.public_id)
     updates = list(item.updates.all())
     latest = next((u for u in updates if u.pk == update_id), None) or next(iter(updates), None)
     news = _News(
@@ -221,7 +216,7 @@ def notify(
         update=latest,
         permalink=permalink,
         webhook_body={
-            "page": statuspage_json.page_json(page, _base_url()),
+            "page": statuspage_json.page_json(page, base_url()),
             "event": event,
             kind if kind == "incident" else "scheduled_maintenance": item_json,
         },

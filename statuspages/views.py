@@ -83,9 +83,7 @@ def add_component(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "statuspages/page_detail.html", context, status=400)
     component = form.save(commit=False)
     component.page = page
-    component.save()
-    form.save_m2m()
-    services.changed(page.pk, component_ids=[component.pk])
+    services.save_component(component, monitors=form.cleaned_data["monitors"])
     messages.success(request, f"Component “{component.name}” added.")
     return redirect("statuspages:detail", slug=page.slug)
 
@@ -101,8 +99,7 @@ def add_group(request: HttpRequest, slug: str) -> HttpResponse:
         )
     group = form.save(commit=False)
     group.page = page
-    group.save()
-    services.changed(page.pk)
+    services.save_group(group)
     messages.success(request, f"Group “{group.name}” added.")
     return redirect("statuspages:detail", slug=page.slug)
 
@@ -111,8 +108,7 @@ def add_group(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def delete_component(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     component = get_object_or_404(Component, page__slug=slug, public_id=public_id)
-    component.delete()
-    services.changed(component.page_id)
+    services.delete_component(component)
     messages.success(request, f"Component “{component.name}” deleted.")
     return redirect("statuspages:detail", slug=slug)
 
@@ -140,10 +136,7 @@ def add_maintenance(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "statuspages/page_detail.html", context, status=400)
     window = form.save(commit=False)
     window.page, window.created_by = page, request.user
-    window.save()
-    form.save_m2m()
-    services.changed(page.pk)
-    services.advance_maintenances()
+    services.save_maintenance(window, components=form.cleaned_data["components"])
     messages.success(request, f"Maintenance “{window.title}” scheduled.")
     return redirect("statuspages:detail", slug=page.slug)
 

@@ -102,7 +102,9 @@ ACCESS = {
     "monitors:create": (RESPONDER, RESPONDER),
     "monitors:detail": (VIEWER, NEVER),
     "monitors:edit": (RESPONDER, RESPONDER),
-    "monitors:action": (RESPONDER, RESPONDER),
+    "monitors:pause": (RESPONDER, RESPONDER),
+    "monitors:resume": (RESPONDER, RESPONDER),
+    "monitors:check_now": (RESPONDER, RESPONDER),
     "statuspages:index": (VIEWER, ADMIN),
     "statuspages:detail": (VIEWER, NEVER),
     "statuspages:edit": (ADMIN, ADMIN),
@@ -200,8 +202,6 @@ def url_for(name: str, pattern: URLPattern) -> str:
             kwargs[group] = uuid.uuid4()
         else:
             kwargs[group] = PLACEHOLDERS[group]
-    if name in ("monitors:action",):
-        kwargs["name"] = "pause"
     return reverse(name, kwargs=kwargs)
 
 

@@ -13,7 +13,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework.exceptions import AuthenticationFailed
 
-from tracepoint import stream
+from tracepoint import links, stream
 from tracepoint.accounts.authentication import KEYWORDS, TokenAuthentication
 from tracepoint.accounts.roles import VIEWER, has_role
 from tracepoint.api.errors import error_response
@@ -47,7 +47,7 @@ def _allowed_origin(request: HttpRequest) -> str | None:
     if not origin:
         return None
     # Exact origins only (scheme, host and port): never a pattern from ALLOWED_HOSTS.
-    trusted = {_origin(settings.TRACEPOINT["BASE_URL"]), *map(_origin, settings.CSRF_TRUSTED_ORIGINS)}
+    trusted = {_origin(links.base_url()), *map(_origin, settings.CSRF_TRUSTED_ORIGINS)}
     return origin if origin in trusted else None
 
 

@@ -56,7 +56,7 @@ def allow_private_targets() -> bool:
 
 
 def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return list(settings.TRACEPOINT.get("OUTBOUND_ALLOWED_NETWORKS") or [])
+    return list(settings.TRACEPOINT["OUTBOUND_ALLOWED_NETWORKS"])
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -355,6 +355,8 @@ TRACEPOINT = {
     "LOGIN_FAILURES_BEFORE_DELAY": env_int("LOGIN_FAILURES_BEFORE_DELAY", 5, minimum=1),
     "LOGIN_DELAY_MAX_SECONDS": env_int("LOGIN_DELAY_MAX_SECONDS", 300, minimum=1, maximum=3600),
     "LOGIN_FAILURE_WINDOW_SECONDS": env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=60, maximum=86400),
+    # A browser that logged in keeps its "known device" cookie (exempt from the per-username delay) this long.
+    "LOGIN_KNOWN_DEVICE_DAYS": env_int("LOGIN_KNOWN_DEVICE_DAYS", 90, minimum=1, maximum=3650),
     "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30, minimum=1),
     # Issue history rows (created, resolved, regressed …) older than this are deleted nightly.
     "ISSUE_ACTIVITY_RETENTION_DAYS": env_int("ISSUE_ACTIVITY_RETENTION_DAYS", 180, minimum=1),
@@ -362,14 +364,29 @@ TRACEPOINT = {
     "LIVE_STREAM_MAXLEN": env_int("LIVE_STREAM_MAXLEN", 1000, minimum=100, maximum=100_000),
     # Each heartbeat monitor keeps its newest pings, this many.
     "PING_LOG_KEPT": env_int("PING_LOG_KEPT", 100, minimum=10, maximum=10_000),
+    # A POSTed ping keeps the first this many bytes of its body.
+    "PING_BODY_MAX_BYTES": env_int("PING_BODY_MAX_BYTES", 10_000, minimum=0, maximum=1024 * 1024),
+    # Monitors (monitors.serializers): the shortest check interval and the longest check timeout
+    # a user may set; an HTTP check reads at most this many bytes of the response (monitors.probes).
+    "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 10, minimum=1, maximum=3600),
+    "MONITOR_MAX_TIMEOUT_SECONDS": env_int("MONITOR_MAX_TIMEOUT_SECONDS", 60, minimum=1, maximum=300),
+    "MONITOR_RESPONSE_MAX_BYTES": env_int("MONITOR_RESPONSE_MAX_BYTES", 1024 * 1024, minimum=1024),
     # A deploy resolves its service's issues that stay quiet this long after it.
     "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
     # An ERROR this soon after a DEPLOY/CONFIG_CHANGE of its service names it as the suspected cause.
     "DEPLOY_CORRELATION_MINUTES": env_int("DEPLOY_CORRELATION_MINUTES", 5, minimum=1, maximum=1440),
     # Native ingest: events per request, bytes of `metadata` per event.
-    "INGEST_MAX_EVENTS": 1000,
+    "INGEST_MAX_EVENTS": env_int("INGEST_MAX_EVENTS", 1000, minimum=1, maximum=100_000),
     "INGEST_MAX_BYTES": env_int("INGEST_MAX_BYTES", 5 * 1024 * 1024, minimum=1024),
     "EVENT_METADATA_MAX_BYTES": env_int("EVENT_METADATA_MAX_BYTES", 16 * 1024, minimum=256),
+    # Sentry envelopes (events.sentry): the whole inflated envelope is held in memory while it is
+    # parsed, so these stay below Sentry's own 100 MB inflated / 1 MB per event.
+    "SENTRY_MAX_DECOMPRESSED_BYTES": env_int("SENTRY_MAX_DECOMPRESSED_BYTES", 20 * 1024 * 1024, minimum=64 * 1024),
+    "SENTRY_MAX_EVENT_BYTES": env_int("SENTRY_MAX_EVENT_BYTES", 1024 * 1024, minimum=1024),
+    # A service timeline (events.timeline) lists at most this many events per request, then pages.
+    "TIMELINE_MAX_EVENTS": env_int("TIMELINE_MAX_EVENTS", 2000, minimum=10, maximum=100_000),
+    # Overrides of events.priority.DEFAULT_RULES (keywords, thresholds, points), merged key by key.
+    "ISSUE_PRIORITY": {},
     # Each web process remembers a valid ingest key this long (0: ask the database
     # every time); a key revoked elsewhere stops working within this time.
     "INGEST_KEY_CACHE_SECONDS": env_int("INGEST_KEY_CACHE_SECONDS", 10, minimum=0, maximum=300),
@@ -388,6 +405,10 @@ TRACEPOINT = {
     "OUTBOUND_ALLOWED_NETWORKS": _networks("OUTBOUND_ALLOWED_NETWORKS", []),
     "IDEMPOTENCY_KEY_TTL_HOURS": env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1),
     "INCIDENT_CACHE_SECONDS": env_int("INCIDENT_CACHE_SECONDS", 300, minimum=0),
+    # Public status pages: browsers, proxies and our cache keep a rendered page this long.
+    "STATUSPAGE_CACHE_SECONDS": env_int("STATUSPAGE_CACHE_SECONDS", 60, minimum=1, maximum=3600),
+    # A status page takes at most this many subscribers (email and webhook together).
+    "STATUSPAGE_MAX_SUBSCRIBERS": env_int("STATUSPAGE_MAX_SUBSCRIBERS", 100_000, minimum=1),
     # Public address of this installation, for links in emails and webhooks.
     "BASE_URL": env_str("TRACEPOINT_BASE_URL", "http://127.0.0.1:8000"),
     # Where browsers open live streams (served by the ASGI "stream" service): its origin,

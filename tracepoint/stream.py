@@ -53,7 +53,7 @@ def available() -> bool:
 
 def page_url(path: str) -> str | None:
     """Where a page opens its stream, or None when pages poll (no Redis, or no stream service configured)."""
-    base = settings.TRACEPOINT.get("STREAM_BASE_URL", "")
+    base = settings.TRACEPOINT["STREAM_BASE_URL"]
     if not base or not available():
         return None
     return path if base == "same-origin" else base + path

@@ -6,7 +6,7 @@ from incidents.services import Actor, create_incident
 from monitors import services as monitor_services
 from statuspages import services
 from statuspages.models import Component, StatusPage
-from tests.monitors.test_checks import Target
+from tests.monitors.test_probes import Target
 from tests.statuspages.factories import make_monitor
 
 pytestmark = pytest.mark.browser

@@ -218,6 +218,18 @@ def test_status_is_post_only_and_hidden_issues_404(responder, issues):
     assert Issue.objects.get(pk=hidden.pk).status == IssueStatus.UNRESOLVED
 
 
+def test_an_issue_deleted_while_its_status_changes_is_not_found(responder, issues, monkeypatch):
+    issue = issues["ValueError"]
+    change = services.set_issue_status
+
+    def delete_first(issue_id, **kwargs):
+        Issue.objects.filter(pk=issue_id).delete()
+        return change(issue_id, **kwargs)
+
+    monkeypatch.setattr(services, "set_issue_status", delete_first)
+    assert logged_in(responder).post(f"/issues/{issue.pk}/status/", {"status": "resolved"}).status_code == 404
+
+
 def test_regression_and_deploy_resolution_are_shown(responder, issues, project):
     issue = issues["ValueError"]
     services.set_issue_status(

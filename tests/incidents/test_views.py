@@ -136,6 +136,15 @@ def test_reopen_and_delete(responder, admin_user, some):
     assert admin.get(f"/incidents/{some[0].pk}/").status_code == 404
 
 
+def test_changing_a_deleted_incident_is_not_found_and_an_illegal_reopen_says_why(responder, admin_user, some):
+    client = logged_in(responder)
+    response = client.post(f"/incidents/{some[0].pk}/reopen/", follow=True)
+    assert "Cannot move an incident from OPEN to reopen" in response.content.decode()
+    logged_in(admin_user).post(f"/incidents/{some[0].pk}/delete/")
+    assert client.post(f"/incidents/{some[0].pk}/transition/", {"status": "RESOLVED"}).status_code == 404
+    assert client.post(f"/incidents/{some[0].pk}/reopen/").status_code == 404
+
+
 def test_create_form_shows_inline_errors_and_creates(responder):
     client = logged_in(responder)
     response = client.post("/incidents/new/", {"title": "", "service": "Bad Service", "severity": "SEV2"}, **HTMX)

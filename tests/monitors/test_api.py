@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from monitors import services
-from monitors.checks import CheckResult
 from monitors.models import Monitor, MonitorStatus
-from tests.monitors.test_checks import Target
+from monitors.probes import CheckResult
+from tests.monitors.test_probes import Target
 
 URL = "/api/v1/monitors"
 

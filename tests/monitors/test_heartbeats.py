@@ -202,7 +202,7 @@ def test_the_endpoint_accepts_get_head_and_post_without_csrf_or_login(client, db
 
 
 def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
-    settings.TRACEPOINT = {**settings.TRACEPOINT, "PING_BODY_LIMIT": 8}
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "PING_BODY_MAX_BYTES": 8}
     monitor = heartbeat()
     assert client.get(f"/ping/{monitor.ping_key}/256").content == b"invalid url format"
     assert client.get(f"/ping/{monitor.ping_key}/256").status_code == 400
@@ -215,7 +215,7 @@ def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
     )
     pingbuffer.apply_pending()
     ping = HeartbeatPing.objects.get(exit_status=1)
-    assert ping.body == "Tracebac"  # the first PING_BODY_LIMIT bytes
+    assert ping.body == "Tracebac"  # the first PING_BODY_MAX_BYTES bytes
     assert refreshed(monitor).status == MonitorStatus.DOWN
     assert client.put(f"/ping/{monitor.ping_key}").status_code == 405
 

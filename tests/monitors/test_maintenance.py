@@ -8,8 +8,8 @@ import pytest
 
 from incidents.models import Incident
 from monitors import rollups, services
-from monitors.checks import CheckResult
 from monitors.models import Monitor, MonitorKind, MonitorStatus, StatusPeriod
+from monitors.probes import CheckResult
 from tests.notifications.factories import make_email_channel
 from tracepoint.notifications.models import Delivery
 

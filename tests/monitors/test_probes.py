@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection, connections
 
-from monitors import checks, services
-from monitors.checks import CheckResult, CheckSpec
+from monitors import probes, services
 from monitors.models import Monitor, MonitorKind, MonitorStatus, StatusPeriod
+from monitors.probes import CheckResult, CheckSpec
 from tests.net import free_port
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -70,7 +70,7 @@ def spec(url: str, **fields) -> CheckSpec:
 
 
 def run(*specs: CheckSpec) -> dict[int, CheckResult]:
-    return checks.check_all(list(specs))
+    return probes.check_all(list(specs))
 
 
 def test_healthy_failing_slow_and_wrong_page(target):
@@ -135,13 +135,13 @@ def test_tcp_checks_against_a_real_listener(settings):
     ],
 )
 def test_refused_addresses(address, reason):
-    assert checks.refused_reason(address) == reason
+    assert probes.refused_reason(address) == reason
 
 
 def test_private_targets_are_refused_when_saving_and_when_connecting(settings):
     settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": False}
-    with pytest.raises(checks.TargetRefused, match="loopback"):
-        checks.validate_target("localhost", 80)
+    with pytest.raises(probes.TargetRefused, match="loopback"):
+        probes.validate_target("localhost", 80)
     # At connect time too: a name that resolves to a private address now (DNS rebinding) is refused.
     result = run(spec("http://localhost:9/"))[1]
     assert result.status == "down" and result.error.startswith("refused: localhost resolves to")
@@ -217,7 +217,7 @@ def test_checks_run_from_a_thread_that_already_runs_an_event_loop(target):
     from concurrent.futures import ThreadPoolExecutor
 
     async def inside_a_loop():
-        return checks.check_all([spec(target.url)])
+        return probes.check_all([spec(target.url)])
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # a thread of our own, then a loop in it
         assert pool.submit(asyncio.run, inside_a_loop()).result()[1].status == "up"

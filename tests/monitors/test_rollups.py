@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitors import rollups, services
-from monitors.checks import CheckResult
 from monitors.models import LatencyRollup, Monitor, MonitorKind
+from monitors.probes import CheckResult
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

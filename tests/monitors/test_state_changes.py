@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from incidents.models import Incident, Status
 from monitors import services
-from monitors.checks import CheckResult
 from monitors.models import Monitor, MonitorKind, MonitorStatus
+from monitors.probes import CheckResult
 from tests.notifications.factories import make_email_channel
 from tracepoint.notifications.models import Delivery
 

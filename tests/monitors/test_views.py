@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from monitors import services
-from monitors.checks import CheckResult
 from monitors.models import Monitor, MonitorStatus
-from tests.monitors.test_checks import Target
+from monitors.probes import CheckResult
+from tests.monitors.test_probes import Target
 
 
 @pytest.fixture
@@ -120,6 +121,36 @@ def test_viewers_cannot_change_monitors(client, viewer):
     assert client.post(f"/monitors/{monitor.pk}/pause/").status_code == 403
     assert client.get("/monitors/new/").status_code == 403
     assert client.get("/monitors/").status_code == 200
+
+
+def test_each_action_has_its_own_url_name_on_the_old_path():
+    assert reverse("monitors:pause", args=[7]) == "/monitors/7/pause/"
+    assert reverse("monitors:resume", args=[7]) == "/monitors/7/resume/"
+    assert reverse("monitors:check_now", args=[7]) == "/monitors/7/test/"
+
+
+def test_responders_resume_a_paused_monitor(client, responder):
+    monitor = services.create_monitor(name="API", kind="http", url="https://api.example/")
+    services.pause(monitor.pk)
+    client.force_login(responder)
+    response = client.post(f"/monitors/{monitor.pk}/resume/")
+    assert response.status_code == 302 and response["Location"] == f"/monitors/{monitor.pk}/"
+    assert Monitor.objects.get(pk=monitor.pk).status != MonitorStatus.PAUSED
+    assert client.get(f"/monitors/{monitor.pk}/resume/").status_code == 405
+
+
+def test_a_heartbeat_monitor_is_not_tested_and_the_page_says_why(client, responder):
+    monitor = services.create_monitor(name="Backup", kind="heartbeat")
+    client.force_login(responder)
+    page = client.post(f"/monitors/{monitor.pk}/test/", follow=True).content.decode()
+    assert "nothing to test" in page
+    assert Monitor.objects.get(pk=monitor.pk).status == MonitorStatus.PENDING
+
+
+def test_an_unknown_action_is_not_found(client, responder):
+    monitor = services.create_monitor(name="API", kind="http", url="https://api.example/")
+    client.force_login(responder)
+    assert client.post(f"/monitors/{monitor.pk}/explode/").status_code == 404
 
 
 def test_anonymous_users_are_sent_to_the_login(client, db):

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitors import services as monitor_services
-from monitors.checks import CheckResult
 from monitors.models import MonitorStatus
+from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Component, ComponentStatus, Maintenance, MaintenanceStatus, PageIncident
 from tests.statuspages.factories import make_layout, make_monitor, make_page

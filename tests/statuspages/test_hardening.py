@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from monitors import services as monitor_services
-from monitors.checks import CheckResult
 from monitors.models import Monitor, MonitorKind, MonitorStatus
+from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Component, ComponentStatus, Maintenance, StatusPage
 from tests.factories import make_incident, make_token, make_user

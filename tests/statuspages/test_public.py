@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from incidents.models import Status
 from monitors import services as monitor_services
-from monitors.checks import CheckResult
+from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Maintenance
 from tests.factories import make_incident, make_user

@@ -72,7 +72,6 @@ def authenticate_user(request, *, username: str, password: str, known_device: bo
 # held by the per-username delay (OWASP's "device cookies" against lock-outs).
 KNOWN_DEVICE_COOKIE = "tp_device"
 KNOWN_DEVICE_SALT = "tracepoint.accounts.known-device"
-KNOWN_DEVICE_DAYS = 90
 
 
 def known_device_cookie(username: str) -> str:
@@ -84,7 +83,9 @@ def is_known_device(request, username: str) -> bool:
     if not value or not username:
         return False
     try:
-        data = signing.loads(value, salt=KNOWN_DEVICE_SALT, max_age=KNOWN_DEVICE_DAYS * 86400)
+        data = signing.loads(
+            value, salt=KNOWN_DEVICE_SALT, max_age=settings.TRACEPOINT["LOGIN_KNOWN_DEVICE_DAYS"] * 86400
+        )
     except signing.BadSignature:
         return False
     return isinstance(data, dict) and data.get("u") == _login_ident(username)
@@ -126,13 +127,13 @@ def invitation_link(user) -> str:
     """A one-time link to set a password: Django's reset token, void once the password is set and after
     PASSWORD_RESET_TIMEOUT (settings.INVITATION_DAYS)."""
     from django.contrib.auth.tokens import default_token_generator
-    from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
+    from tracepoint.links import absolute_url
+
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    path = reverse("accounts:invitation", args=[uid, default_token_generator.make_token(user)])
-    return settings.TRACEPOINT["BASE_URL"].rstrip("/") + path
+    return absolute_url("accounts:invitation", uid, default_token_generator.make_token(user))
 
 
 def send_invitation(user, *, by=None) -> None:

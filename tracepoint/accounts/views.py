@@ -33,7 +33,7 @@ class LoginView(auth_views.LoginView):
         response.set_cookie(
             services.KNOWN_DEVICE_COOKIE,
             services.known_device_cookie(form.get_user().get_username()),
-            max_age=services.KNOWN_DEVICE_DAYS * 86400,
+            max_age=settings.TRACEPOINT["LOGIN_KNOWN_DEVICE_DAYS"] * 86400,
             secure=settings.SESSION_COOKIE_SECURE,
             httponly=True,
             samesite="Lax",
