@@ -21,6 +21,7 @@ from django.db.models import F, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from events import lifecycle
 from events.models import AlertRule, AlertState, Issue, IssueBucket, IssueIncident, IssueStatus
 from tracepoint.links import absolute_url
 from tracepoint.notifications import topics
@@ -199,11 +200,11 @@ def _open_incident(rule: AlertRule, issue: Issue, *, reason: str, now: datetime)
 
 def resolve_linked_issues(incident_id, user) -> int:
     """An incident was resolved: resolve its linked issues where the link says so."""
-    from events import services
-
     done = 0
     links = IssueIncident.objects.filter(incident_id=incident_id, resolve_issue_with_incident=True)
     for issue_id in links.values_list("issue_id", flat=True):
-        issue = services.set_issue_status(issue_id, status=IssueStatus.RESOLVED, by=user)
+        issue = lifecycle.set_issue_status(
+            issue_id, status=IssueStatus.RESOLVED, by=user, reason=lifecycle.Reason.INCIDENT
+        )
         done += issue.status == IssueStatus.RESOLVED
     return done

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from events import impact, services
+from events import impact, lifecycle, services
 from events.models import AlertRule, Event, EventType, IssueStatus, Project
 from events.services import NewEvent
 
@@ -382,7 +382,7 @@ def _resolve_some(project: Project, *, by, at: datetime) -> None:
         issue = issues.get(PROBLEMS[index][1])
         if issue is not None:
             status = IssueStatus.IGNORED if index in IGNORED else IssueStatus.RESOLVED
-            services.set_issue_status(issue.pk, status=status, by=by, now=at)
+            lifecycle.set_issue_status(issue.pk, status=status, by=by, now=at)
 
 
 def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
@@ -443,7 +443,7 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
             services.sweep_undigested(older_than_seconds=0, limit=10_000, now=received)
         slice_end += SLICE
     # The last api deploy resolves the api issues that stayed quiet after it.
-    services.resolve_quiet_issues_after_deploys(now=now)
+    lifecycle.resolve_quiet_issues_after_deploys(now=now)
     impact.refresh_active(now=now)  # rates and recency as of now, not as of each slice
     AlertRule.objects.get_or_create(
         project=project,

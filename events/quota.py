@@ -94,6 +94,13 @@ def _scripts(client):
     return client.register_script(_CHECK), client.register_script(_TAKE_ALL)
 
 
+def reset() -> None:
+    """Forget any pause after a store failure and the registered scripts (process-wide state)."""
+    global _paused_until
+    _paused_until = 0.0
+    _scripts.cache_clear()
+
+
 def _key(*parts) -> str:
     return ":".join([settings.CACHE_KEY_PREFIX, "quota", *map(str, parts)])
 

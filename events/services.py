@@ -25,7 +25,11 @@ from django.db.models import Case, Value, When
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from events import alerts, grouping, impact, stream
+from events import alerts, grouping, impact, lifecycle, stream
+
+# The issue lifecycle (every status change) is events/lifecycle.py; the views, the API and the admin
+# reach it here, as they reach the rest of the domain layer.
+from events.lifecycle import IssueNotFound, resolve_quiet_issues_after_deploys, set_issue_status  # noqa: F401
 from events.models import (
     Event,
     EventType,
@@ -38,7 +42,7 @@ from events.models import (
 )
 from tracepoint import redis
 from tracepoint import stream as live_streams
-from tracepoint.errors import DomainError, NotFoundError
+from tracepoint.errors import DomainError, NotFoundError  # noqa: F401 - callers catch both through here
 
 
 class InvalidProjectKey(DomainError):
@@ -49,10 +53,6 @@ class InvalidProjectKey(DomainError):
 class WrongProjectKey(DomainError):
     code = "PERMISSION_DENIED"
     status_code = 403
-
-
-class IssueNotFound(NotFoundError):
-    pass
 
 
 logger = logging.getLogger("tracepoint.events")
@@ -111,6 +111,13 @@ def create_project(*, name: str, slug: str, services: list[str] | None = None) -
         project = Project.objects.create(name=name, slug=slug, services=services or [])
         ProjectKey.objects.create(project=project, label="Default")
     return project
+
+
+def reset() -> None:
+    """Forget this process's remembered keys and any paused digester wake-ups (tests call it between tests)."""
+    global _wake_paused_until
+    forget_keys()
+    _wake_paused_until = 0.0
 
 
 # --- ingest ---------------------------------------------------------------------------
@@ -530,7 +537,7 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
             ):
                 # Only an error that happened after the resolution is a regression; a late
                 # arrival from before it is just counted.
-                _regress(issue, latest, now=now)
+                lifecycle.regress(issue, latest, now=now)
                 regressed.append(issue.pk)
     with _guarded(careful, "impact refresh (the minute task redoes it)"):
         impact.refresh(issues, now=now)
@@ -579,94 +586,6 @@ def _guarded(careful: bool, what: str):
 def _add_issue_users(pairs: set[tuple[int, str]]) -> dict[int, int]:
     """Insert each (issue, user) once; returns how many were new per issue."""
     return impact.insert_new_pairs("events_issueuser", "user_id", {(i, user[:200]) for i, user in pairs})
-
-
-def _regress(issue: Issue, event: Event, *, now: datetime) -> None:
-    issue.status = IssueStatus.UNRESOLVED
-    issue.regression_count += 1
-    issue.resolved_at = issue.resolved_by = issue.resolved_by_deploy = None
-    issue.save(update_fields=["status", "regression_count", "resolved_at", "resolved_by", "resolved_by_deploy"])
-    IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.REGRESSED, event=event, created_at=now)
-
-
-# --- lifecycle ------------------------------------------------------------------------
-
-
-def _locked_issue(issue_id) -> Issue:
-    try:
-        return Issue.objects.select_for_update().get(pk=issue_id)
-    except Issue.DoesNotExist:
-        raise IssueNotFound("No issue with this id.") from None
-
-
-def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None) -> Issue:
-    """Resolve, ignore or unresolve. The same status is a no-op."""
-    if status not in IssueStatus.values:
-        raise DomainError(f"Unknown status {status!r}.", details={"status": [f"Must be one of {IssueStatus.values}."]})
-    now = now or timezone.now()
-    with transaction.atomic():
-        issue = _locked_issue(issue_id)
-        if issue.status == status:
-            return issue
-        issue.status = status
-        if status == IssueStatus.RESOLVED:
-            issue.resolved_at, issue.resolved_by, issue.resolved_by_deploy = now, by, None
-        else:
-            issue.resolved_at = issue.resolved_by = issue.resolved_by_deploy = None
-        issue.save()
-        kind = {
-            IssueStatus.RESOLVED: IssueActivity.Kind.RESOLVED,
-            IssueStatus.IGNORED: IssueActivity.Kind.IGNORED,
-            IssueStatus.UNRESOLVED: IssueActivity.Kind.UNRESOLVED,
-        }[status]
-        IssueActivity.objects.create(issue=issue, kind=kind, actor=by, created_at=now)
-        impact.refresh([issue.pk], now=now)  # resolved and ignored issues weigh less
-    issue.refresh_from_db()
-    stream.publish_on_commit(
-        issue.project_id, "issue", {"issue": stream.issue_data(issue), "by": by.get_username() if by else None}
-    )
-    return issue
-
-
-def resolve_quiet_issues_after_deploys(*, now: datetime | None = None) -> int:
-    """A DEPLOY/CONFIG_CHANGE resolves its service's unresolved issues that stay quiet for the window after it."""
-    now = now or timezone.now()
-    window = timedelta(minutes=settings.TRACEPOINT["DEPLOY_QUIET_MINUTES"])
-    # Markers whose window has passed, newest marker per service first; look back one day.
-    markers = Event.objects.filter(
-        event_type__in=[EventType.DEPLOY, EventType.CONFIG_CHANGE],
-        timestamp__lte=now - window,
-        timestamp__gte=now - window - timedelta(days=1),
-    ).order_by("-timestamp")
-    resolved = 0
-    for marker in markers:
-        candidates = Issue.objects.filter(
-            project_id=marker.project_id,
-            service=marker.service,
-            status=IssueStatus.UNRESOLVED,
-            first_seen__lt=marker.timestamp,
-        ).exclude(last_seen__gte=marker.timestamp)
-        # Someone reopened it by hand after this deploy: the deploy no longer speaks for it.
-        candidates = candidates.exclude(
-            activity__kind=IssueActivity.Kind.UNRESOLVED, activity__created_at__gte=marker.timestamp
-        )
-        for issue_id in candidates.values_list("pk", flat=True):
-            with transaction.atomic():
-                issue = _locked_issue(issue_id)
-                quiet = not Event.objects.filter(
-                    issue=issue, timestamp__gte=marker.timestamp, timestamp__lt=marker.timestamp + window
-                ).exists()
-                if issue.status != IssueStatus.UNRESOLVED or issue.last_seen >= marker.timestamp or not quiet:
-                    continue
-                issue.status = IssueStatus.RESOLVED
-                issue.resolved_at, issue.resolved_by, issue.resolved_by_deploy = now, None, marker
-                issue.save()
-                IssueActivity.objects.create(
-                    issue=issue, kind=IssueActivity.Kind.RESOLVED_BY_DEPLOY, event=marker, created_at=now
-                )
-                impact.refresh([issue.pk], now=now)
-                resolved += 1
-    return resolved
 
 
 # --- retention ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The events app's live stream: one Redis stream per project carrying its new events and issue changes
-(published by digestion, per batch after commit, and by issue status changes). The stream machinery
-is the project's (tracepoint/stream.py); the doors are events/live.py."""
+(published by digestion, per batch after commit, and by events/lifecycle.py for every status change).
+The stream machinery is the project's (tracepoint/stream.py); the doors are events/live.py."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ import time
 
 from celery import shared_task
 
-from events import services
+from events import lifecycle, services
 
 logger = logging.getLogger("tracepoint.events")
 BATCH_SIZE = 500
@@ -50,7 +50,7 @@ def flush_dropped_counts() -> int:
 
 @shared_task(name="events.resolve_quiet_issues", ignore_result=True)
 def resolve_quiet_issues() -> int:
-    return services.resolve_quiet_issues_after_deploys()
+    return lifecycle.resolve_quiet_issues_after_deploys()
 
 
 @shared_task(name="events.delete_old_events", ignore_result=True)

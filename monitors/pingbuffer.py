@@ -97,6 +97,14 @@ def forget_keys() -> None:
     _known.clear()
 
 
+def reset() -> None:
+    """Forget remembered keys, registered scripts and any pause after a Redis failure (process-wide state)."""
+    global _paused_until
+    _known.clear()
+    _scripts.clear()
+    _paused_until = 0.0
+
+
 def _check_key(ping_key) -> None:
     """NotFoundError unless the key is a heartbeat monitor's (remembered for a few seconds)."""
     text = str(ping_key)

@@ -35,14 +35,13 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_rate_limits_and_cache():
     """Every test starts with empty counters (keys carry this run's prefix)."""
     yield
-    from events import services
-
-    services.forget_keys()  # remembered ingest keys would outlive the test's rows
-    services._wake_paused_until = 0.0
+    from events import quota, services
     from monitors import pingbuffer
 
-    pingbuffer.forget_keys()
-    pingbuffer._paused_until = 0.0
+    # Process-wide caches: remembered keys would outlive the test's rows, a pause would outlive its failure.
+    services.reset()
+    pingbuffer.reset()
+    quota.reset()
     if settings.REDIS_URL:
         from tracepoint import redis
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import uuid
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from events.services import NewEvent
+from monitors.models import Monitor, MonitorKind
+from statuspages.models import Component, ComponentGroup, StatusPage
 from tracepoint.accounts.models import ApiToken
 from tracepoint.accounts.roles import set_role
 
@@ -37,3 +43,94 @@ def make_incident(by=None, **overrides):
     if status and status != "OPEN":
         incident = services.transition_incident(incident.pk, to=status, by=by)
     return incident
+
+
+def make_event(
+    value: str = "Order 1 not found",
+    *,
+    at: datetime | None = None,
+    event_type: str = "ERROR",
+    kind: str = "LookupError",
+    service: str = "checkout",
+    frames: list[dict] | tuple = (),
+    fingerprint: list[str] | None = None,
+    data: dict | None = None,
+    **overrides,
+) -> NewEvent:
+    """An event as an SDK would send it: an ERROR carries one exception ``kind: value`` with ``frames``.
+
+    ``data`` adds to the event's data; ``overrides`` are other NewEvent fields (route, release, user_id, message…).
+    """
+    body = {}
+    if event_type == "ERROR":
+        body = {"exception": [{"type": kind, "value": value, "stacktrace": {"frames": list(frames)}}]}
+    if fingerprint:
+        body["fingerprint"] = fingerprint
+    fields = {
+        "event_id": uuid.uuid4(),
+        "event_type": event_type,
+        "service": service,
+        "timestamp": timezone.now() if at is None else at,
+        "data": body | (data or {}),
+    }
+    return NewEvent(**(fields | overrides))
+
+
+def make_monitor(name: str = "api health", **overrides) -> Monitor:
+    fields = {"name": name, "kind": MonitorKind.HTTP, "url": "https://api.example/health", "down_after": 1}
+    return Monitor.objects.create(**(fields | overrides))
+
+
+def make_heartbeat(name: str = "queue worker", **overrides) -> Monitor:
+    fields = {"name": name, "kind": MonitorKind.HEARTBEAT, "period_seconds": 3600, "grace_seconds": 300}
+    return Monitor.objects.create(**(fields | overrides))
+
+
+def make_page(**overrides) -> StatusPage:
+    fields = {"slug": "acme", "title": "Acme", "description": "Acme's services"} | overrides
+    password = fields.pop("raw_password", "")
+    page = StatusPage(**fields)
+    if password:
+        page.set_password(password)
+    page.save()
+    return page
+
+
+def make_layout(page: StatusPage) -> dict:
+    """API (a group: REST, GraphQL) and Website, each driven by its own monitor."""
+    api = ComponentGroup.objects.create(page=page, name="API", position=1)
+    monitors = {name: make_monitor(name) for name in ("rest", "graphql", "web")}
+    rest = Component.objects.create(page=page, group=api, name="REST API", position=1, description="Public REST")
+    graphql = Component.objects.create(page=page, group=api, name="GraphQL", position=2)
+    website = Component.objects.create(page=page, name="Website", position=2)
+    rest.monitors.add(monitors["rest"])
+    graphql.monitors.add(monitors["graphql"])
+    website.monitors.add(monitors["web"])
+    return {"group": api, "rest": rest, "graphql": graphql, "website": website, "monitors": monitors}
+
+
+def in_app_frame(module: str = "shop.cart", function: str = "add", **fields) -> dict:
+    """A stack frame of the application's own code (``frames=[in_app_frame()]`` for make_event)."""
+    return {"module": module, "function": function, "in_app": True, **fields}
+
+
+def make_cart_error(kind: str, value: str, function: str, *, minutes_ago: int) -> NewEvent:
+    """A production error raised in ``shop.cart.<function>`` under Django's handler, ``minutes_ago``."""
+    frames = [
+        {
+            "module": "django.core.handlers.base",
+            "function": "_get_response",
+            "filename": "django/base.py",
+            "lineno": 197,
+        },
+        in_app_frame("shop.cart", function, filename="shop/cart.py", lineno=42, context_line="qty = int(raw)"),
+    ]
+    return make_event(
+        value,
+        kind=kind,
+        at=timezone.now() - timedelta(minutes=minutes_ago),
+        frames=frames,
+        message=f"{kind}: {value}",
+        release="shop@1.0",
+        environment="production",
+    )

@@ -29,7 +29,7 @@ def test_overview_shows_honest_empty_states(viewer):
 
 def test_overview_lists_each_status_page_with_what_its_visitors_see_now_the_worst_first(viewer):
     from statuspages.models import Component, ComponentStatus
-    from tests.statuspages.factories import make_page
+    from tests.factories import make_page
 
     make_page(slug="calm", title="#1 all calm")  # sorts first by title: the order below is by status
     stormy = make_page(slug="storm", title="<b>Storm</b> & co", is_public=False)

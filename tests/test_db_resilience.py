@@ -22,8 +22,8 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.events.test_sentry_envelope import envelope
 from tests.factories import make_token, make_user
+from tests.helpers import envelope
 from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent

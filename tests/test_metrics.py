@@ -11,26 +11,14 @@ from pathlib import Path
 import pytest
 import requests
 from django.test import Client
-from prometheus_client.parser import text_string_to_metric_families
 
 from incidents.models import Status
 from monitors.models import Monitor, MonitorStatus
 from tests.factories import make_incident
+from tests.helpers import samples, value
 from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def samples(text: str) -> dict[tuple, float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def value(found: dict, name: str, **labels) -> float:
-    return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_the_state_of_monitors_incidents_and_ingest_is_exported(db):

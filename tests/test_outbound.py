@@ -19,22 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from tests.helpers import REFUSED, url_for
 from tracepoint import outbound
-
-REFUSED = [
-    ("127.0.0.1", "loopback"),
-    ("10.1.2.3", "private"),
-    ("192.168.0.10", "private"),
-    ("169.254.10.1", "link-local (cloud metadata)"),
-    ("169.254.169.254", "link-local (cloud metadata)"),
-    ("::1", "loopback"),
-    ("localhost", "loopback"),  # a name that resolves to a refused address
-]
-
-
-def url_for(host: str, port: int = 80, path: str = "/hook") -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{path}"
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from django.db import OperationalError, ProgrammingError, connection
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_page, make_user
 from tests.net import free_port
-from tests.statuspages.factories import make_page
 from tracepoint import ratelimit
 from tracepoint.models import RateLimitCounter
 

@@ -34,7 +34,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.events.test_sentry_envelope import envelope
+from tests.helpers import envelope
 from tests.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,8 @@ from django.contrib.sessions.models import Session
 from events import services as event_services
 from events import stream
 from events.models import IssueActivity
-from tests.events.test_services_lifecycle import event, ingest
+from tests.factories import make_event
+from tests.helpers import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -50,7 +51,13 @@ def test_each_retention_has_its_setting_its_task_and_its_line_in_the_readme(what
 
 def test_old_issue_activity_is_deleted_and_recent_activity_kept(project, settings):
     settings.TRACEPOINT = {**settings.TRACEPOINT, "ISSUE_ACTIVITY_RETENTION_DAYS": 30}
-    ingest(project, event(at=NOW - timedelta(days=40), value="old"), event(at=NOW - timedelta(days=1), value="new"))
+    ingest(
+        project,
+        make_event(at=NOW - timedelta(days=40), value="old"),
+        make_event(at=NOW - timedelta(days=1), value="new"),
+        now=NOW,
+        each_when_it_happens=True,
+    )
     IssueActivity.objects.filter(issue__title__contains="old").update(created_at=NOW - timedelta(days=40))
     IssueActivity.objects.filter(issue__title__contains="new").update(created_at=NOW - timedelta(days=29))
     assert IssueActivity.objects.count() == 2

@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import Incident
-from tests.factories import make_incident, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page, make_user
 
 NOT_A_UUID = "not-a-uuid"
 

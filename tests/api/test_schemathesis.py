@@ -23,8 +23,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 
-from tests.factories import make_incident, make_token, make_user
-from tests.statuspages.factories import make_layout, make_monitor, make_page
+from tests.factories import make_incident, make_layout, make_monitor, make_page, make_token, make_user
 
 # Examples per operation and generation mode; ~90 operations. Raise it for a deeper probe, e.g.
 # SCHEMATHESIS_MAX_EXAMPLES=100 make test PYTEST_ARGS=tests/api/test_schemathesis.py

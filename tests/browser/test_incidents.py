@@ -1,16 +1,9 @@
 import pytest
 
-from tests.factories import PASSWORD, make_incident, make_user
+from tests.factories import make_incident, make_user
+from tests.helpers import login
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -20,7 +13,7 @@ def test_filter_open_acknowledge_comment(live_server, page):
     make_incident(by=rita, title="Search is slow", service="search", severity="SEV3")
     make_incident(by=rita, title="Old disk alert", service="infra", severity="SEV4", status="RESOLVED")
     base = live_server.url
-    _login(page, base, "rita")
+    login(page, base, "rita")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Incidents").click()
     table = page.locator("#incident-table")
@@ -67,7 +60,7 @@ def test_filter_open_acknowledge_comment(live_server, page):
 def test_create_form_shows_errors_inline(live_server, page):
     make_user("responder", username="rita")
     base = live_server.url
-    _login(page, base, "rita")
+    login(page, base, "rita")
     page.goto(f"{base}/incidents/new/")
     page.get_by_label("Service").fill("Not Valid")
     page.get_by_role("button", name="Open incident").click()

@@ -1,51 +1,10 @@
-import uuid
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from events import services
-from events.services import NewEvent
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_cart_error, make_user
+from tests.helpers import login
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{base}/")
-
-
-def _error(exc_type: str, value: str, function: str, *, minutes_ago: int) -> NewEvent:
-    frames = [
-        {
-            "module": "django.core.handlers.base",
-            "function": "_get_response",
-            "filename": "django/base.py",
-            "lineno": 197,
-        },
-        {
-            "module": "shop.cart",
-            "function": function,
-            "filename": "shop/cart.py",
-            "lineno": 42,
-            "in_app": True,
-            "context_line": "qty = int(raw)",
-        },
-    ]
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="checkout",
-        timestamp=timezone.now() - timedelta(minutes=minutes_ago),
-        message=f"{exc_type}: {value}",
-        release="shop@1.0",
-        environment="production",
-        data={"exception": [{"type": exc_type, "value": value, "stacktrace": {"frames": frames}}]},
-    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -56,13 +15,13 @@ def test_search_open_issue_and_resolve_it(live_server, page):
     services.store_events(
         project,
         [
-            _error("ValueError", "bad quantity", "add_item", minutes_ago=3),
-            _error("KeyError", "'shipping_address'", "confirm", minutes_ago=5),
+            make_cart_error("ValueError", "bad quantity", "add_item", minutes_ago=3),
+            make_cart_error("KeyError", "'shipping_address'", "confirm", minutes_ago=5),
         ],
     )
     services.sweep_undigested(older_than_seconds=0)
     base = live_server.url
-    _login(page, base, "rita")
+    login(page, base, "rita")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Issues").click()
     page.wait_for_url("**/issues/")  # and its load: htmx binds its triggers then; typing earlier is lost

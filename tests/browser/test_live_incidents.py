@@ -6,8 +6,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from incidents import services
-from tests.browser.test_incidents import _login
 from tests.factories import make_incident, make_user
+from tests.helpers import login
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,7 +22,7 @@ def test_another_users_changes_appear_without_reloading(live_server, asgi_server
     make_user("viewer", username="vera")
     rita = make_user("responder", username="rita")
     incident = make_incident(by=rita, title="Checkout errors", severity="SEV2")
-    _login(page, live_server.url, "vera")
+    login(page, live_server.url, "vera")
 
     with page.expect_response(lambda response: "/incidents/live/" in response.url) as opened:
         page.goto(f"{live_server.url}/incidents/")

@@ -6,8 +6,8 @@ from incidents.services import Actor, create_incident
 from monitors import services as monitor_services
 from statuspages import services
 from statuspages.models import Component, StatusPage
-from tests.monitors.test_probes import Target
-from tests.statuspages.factories import make_monitor
+from tests.factories import make_monitor
+from tests.helpers import Target
 
 pytestmark = pytest.mark.browser
 

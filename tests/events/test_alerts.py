@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,24 +11,14 @@ from django.utils import timezone
 
 from events import alerts, services, tasks
 from events.models import AlertRule, AlertState, Issue, IssueIncident, IssueStatus
-from events.services import NewEvent
 from incidents import services as incident_services
 from incidents.models import Incident
+from tests.factories import make_event
+from tests.helpers import ingest
 from tests.notifications.factories import make_email_channel
 from tracepoint.notifications.models import Delivery
 
 URL = "/api/v1/alert-rules"
-
-
-def error(*, at, value="Order 1 not found", kind="LookupError") -> NewEvent:
-    data = {"exception": [{"type": kind, "value": value, "stacktrace": {"frames": []}}]}
-    return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=at, data=data)
-
-
-def digest(project, *events, now) -> None:
-    services.store_events(project, list(events), now=now)
-    while services.digest_pending(now=now):
-        pass
 
 
 def alerts_sent() -> list[Delivery]:
@@ -51,7 +40,7 @@ def rule(project, kind, **fields) -> AlertRule:
 def test_a_new_issue_rule_alerts_once_per_new_issue(project, channel):
     rule(project, AlertRule.Kind.NEW_ISSUE)
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     assert alerts.evaluate([issue.pk], created=[issue.pk], now=now) == 1
     assert alerts.evaluate([issue.pk], created=[], now=now) == 0  # the next batch: not new any more
@@ -68,7 +57,7 @@ def test_digestion_queues_one_evaluation_per_batch_after_commit(
     queued = []
     monkeypatch.setattr(tasks.evaluate_alerts, "apply_async", lambda **kw: queued.append(kw["kwargs"]))
     now = timezone.now()
-    services.store_events(project, [error(at=now), error(at=now, value="x", kind="KeyError")], now=now)
+    services.store_events(project, [make_event(at=now), make_event(at=now, value="x", kind="KeyError")], now=now)
     with django_capture_on_commit_callbacks(execute=True):
         services.digest_pending(now=now)
     ids = sorted(Issue.objects.values_list("pk", flat=True))
@@ -78,10 +67,10 @@ def test_digestion_queues_one_evaluation_per_batch_after_commit(
 def test_a_regression_rule_alerts_when_a_resolved_issue_comes_back(project, channel, admin_user):
     rule(project, AlertRule.Kind.REGRESSION)
     now = timezone.now()
-    digest(project, error(at=now - timedelta(hours=1)), now=now)
+    ingest(project, make_event(at=now - timedelta(hours=1)), now=now)
     issue = Issue.objects.get()
     services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(minutes=30))
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     assert alerts.evaluate([issue.pk], regressed=[issue.pk], now=now) == 1
     assert alerts_sent()[0].payload["reason"] == "regressed (1 times)"
 
@@ -89,15 +78,15 @@ def test_a_regression_rule_alerts_when_a_resolved_issue_comes_back(project, chan
 def test_an_issue_threshold_fires_at_n_within_w_and_then_keeps_quiet_for_the_cooldown(project, channel):
     rule(project, AlertRule.Kind.ISSUE_THRESHOLD, threshold_count=5, window_minutes=10, cooldown_minutes=30)
     now = timezone.now()
-    digest(project, error(at=now - timedelta(minutes=20)), now=now)  # outside the window
-    digest(project, *[error(at=now - timedelta(minutes=m)) for m in range(4)], now=now)
+    ingest(project, make_event(at=now - timedelta(minutes=20)), now=now)  # outside the window
+    ingest(project, *[make_event(at=now - timedelta(minutes=m)) for m in range(4)], now=now)
     issue = Issue.objects.get()
     assert alerts.evaluate([issue.pk], now=now) == 0  # 4 in the window
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     assert alerts.evaluate([issue.pk], now=now) == 1  # the 5th
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     assert alerts.evaluate([issue.pk], now=now + timedelta(minutes=1)) == 0  # cooling down
-    digest(project, *[error(at=now + timedelta(minutes=31)) for _ in range(5)], now=now + timedelta(minutes=31))
+    ingest(project, *[make_event(at=now + timedelta(minutes=31)) for _ in range(5)], now=now + timedelta(minutes=31))
     assert alerts.evaluate([issue.pk], now=now + timedelta(minutes=31)) == 1
     assert len(alerts_sent()) == 2
     assert AlertState.objects.get().fire_count == 2
@@ -106,7 +95,13 @@ def test_an_issue_threshold_fires_at_n_within_w_and_then_keeps_quiet_for_the_coo
 def test_a_project_threshold_counts_every_issue(project, channel):
     rule(project, AlertRule.Kind.PROJECT_THRESHOLD, threshold_count=3, window_minutes=5)
     now = timezone.now()
-    digest(project, error(at=now), error(at=now, value="a", kind="KeyError"), error(at=now, kind="OSError"), now=now)
+    ingest(
+        project,
+        make_event(at=now),
+        make_event(at=now, value="a", kind="KeyError"),
+        make_event(at=now, kind="OSError"),
+        now=now,
+    )
     assert alerts.evaluate(Issue.objects.values_list("pk", flat=True), now=now) == 1
     [delivery] = alerts_sent()
     assert delivery.payload["issue"] is None
@@ -116,8 +111,8 @@ def test_a_project_threshold_counts_every_issue(project, channel):
 def test_a_priority_rule_fires_for_unresolved_issues_at_or_above_p(project, channel):
     rule(project, AlertRule.Kind.PRIORITY, min_priority=60)
     now = timezone.now()
-    digest(project, error(at=now, kind="MemoryError", value="out of memory"), now=now)  # critical: 70
-    digest(project, error(at=now, value="Order 2 gone", kind="KeyError"), now=now)  # low: 15
+    ingest(project, make_event(at=now, kind="MemoryError", value="out of memory"), now=now)  # critical: 70
+    ingest(project, make_event(at=now, value="Order 2 gone", kind="KeyError"), now=now)  # low: 15
     assert alerts.evaluate(Issue.objects.values_list("pk", flat=True), now=now) == 1
     assert alerts_sent()[0].payload["issue"]["title"] == "MemoryError: out of memory"
     assert "priority 70 ≥ 60" in alerts_sent()[0].payload["reason"]
@@ -128,7 +123,7 @@ def test_disabled_rules_and_other_projects_rules_stay_silent(project, channel):
     other = services.create_project(name="Other", slug="other", services=["hr"])
     rule(other, AlertRule.Kind.NEW_ISSUE)
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     assert alerts.evaluate([issue.pk], created=[issue.pk], now=now) == 0
 
@@ -138,7 +133,7 @@ def test_a_rule_with_chosen_channels_uses_only_those(project, channel):
     made = rule(project, AlertRule.Kind.NEW_ISSUE)
     made.channels.set([chosen])
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     alerts.evaluate([issue.pk], created=[issue.pk], now=now)
     assert [d.channel_id for d in alerts_sent()] == [chosen.pk]
@@ -149,7 +144,7 @@ def test_a_rule_with_chosen_channels_uses_only_those(project, channel):
 def test_two_workers_at_once_send_one_alert(project, channel):
     rule(project, AlertRule.Kind.ISSUE_THRESHOLD, threshold_count=1, window_minutes=5)
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     start, results = threading.Barrier(4), []
 
@@ -182,7 +177,7 @@ def test_a_rule_can_open_one_incident_linked_to_the_issue_and_resolving_it_resol
         incident_severity="SEV2",
     )
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     alerts.evaluate([issue.pk], now=now)
     alerts.evaluate([issue.pk], now=now + timedelta(minutes=2))  # fires again, the incident is still open
@@ -301,7 +296,7 @@ def test_resolving_the_incident_through_the_api_resolves_the_issue_too(
 ):
     rule(project, AlertRule.Kind.NEW_ISSUE, open_incident=True, incident_severity="SEV3")
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     alerts.evaluate([issue.pk], created=[issue.pk], now=now)
     incident = Incident.objects.get()
@@ -315,7 +310,7 @@ def test_resolving_the_incident_through_the_api_resolves_the_issue_too(
 def test_threshold_rules_leave_resolved_and_ignored_issues_alone(project, channel, admin_user):
     rule(project, AlertRule.Kind.ISSUE_THRESHOLD, threshold_count=1, window_minutes=5)
     now = timezone.now()
-    digest(project, error(at=now), now=now)
+    ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
     services.set_issue_status(issue.pk, status=IssueStatus.IGNORED, by=admin_user, now=now)
     assert alerts.evaluate([issue.pk], now=now) == 0

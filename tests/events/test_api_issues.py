@@ -2,42 +2,20 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from events import services
 from events.models import Event, Issue
 from events.services import NewEvent
+from tests import helpers
+from tests.factories import in_app_frame, make_event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+error = partial(make_event, kind="ValueError", at=T0, route="/checkout", frames=[in_app_frame()])
+ingest = partial(helpers.ingest, now=T0, until_done=False)
 URL = "/api/v1/issues"
-
-
-def error(value: str, *, at=T0, service="checkout", route="/checkout", release="", user_id="") -> NewEvent:
-    data = {
-        "exception": [
-            {
-                "type": "ValueError",
-                "value": value,
-                "stacktrace": {"frames": [{"module": "shop.cart", "function": "add", "in_app": True}]},
-            }
-        ]
-    }
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service=service,
-        timestamp=at,
-        route=route,
-        release=release,
-        user_id=user_id,
-        data=data,
-    )
-
-
-def ingest(project, *events) -> None:
-    services.store_events(project, list(events), now=T0)
-    services.digest_pending(now=T0)
 
 
 @pytest.fixture

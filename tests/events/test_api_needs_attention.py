@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
 
 from events import services
 from events.models import Issue, IssueStatus
-from tests.events.test_api_issues import error
+from tests.factories import in_app_frame, make_event
+from tests.helpers import ingest
+
+error = partial(make_event, kind="ValueError", route="/checkout", frames=[in_app_frame()])
 
 URL = "/api/v1/issues/needs-attention"
-
-
-def ingest(project, *events, now) -> None:
-    services.store_events(project, list(events), now=now)
-    while services.digest_pending(now=now):
-        pass
 
 
 @pytest.fixture

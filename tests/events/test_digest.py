@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,19 +10,9 @@ from django.utils import timezone
 
 from events import digest, services, tasks
 from events.models import DigestSubscription, Issue, IssueStatus
-from events.services import NewEvent
 from incidents import services as incident_services
-
-
-def error(*, at, value, kind="LookupError") -> NewEvent:
-    data = {"exception": [{"type": kind, "value": value, "stacktrace": {"frames": []}}]}
-    return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=at, data=data)
-
-
-def digest_all(project, *events, now):
-    services.store_events(project, list(events), now=now)
-    while services.digest_pending(now=now):
-        pass
+from tests.factories import make_event
+from tests.helpers import ingest
 
 
 @pytest.fixture
@@ -31,13 +20,13 @@ def day(project, viewer, admin_user):
     """A new issue, a regression, an old quiet one, incidents; and another project's issue."""
     now = timezone.now()
     project.members.add(viewer)
-    digest_all(project, error(at=now - timedelta(days=3), value="Old <b>problem</b>"), now=now - timedelta(days=3))
+    ingest(project, make_event(at=now - timedelta(days=3), value="Old <b>problem</b>"), now=now - timedelta(days=3))
     old = Issue.objects.get()
     services.set_issue_status(old.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(days=2))
-    digest_all(project, error(at=now - timedelta(hours=2), value="Old <b>problem</b>"), now=now)  # regresses
-    digest_all(project, error(at=now - timedelta(hours=1), value="Fresh failure", kind="KeyError"), now=now)
+    ingest(project, make_event(at=now - timedelta(hours=2), value="Old <b>problem</b>"), now=now)  # regresses
+    ingest(project, make_event(at=now - timedelta(hours=1), value="Fresh failure", kind="KeyError"), now=now)
     other = services.create_project(name="Secret", slug="secret", services=["hr"])
-    digest_all(other, error(at=now - timedelta(hours=1), value="Payroll leak"), now=now)
+    ingest(other, make_event(at=now - timedelta(hours=1), value="Payroll leak"), now=now)
     incident = incident_services.create_incident(
         title="Checkout slow", service="checkout", severity="SEV2", by=admin_user, now=now - timedelta(hours=3)
     )

@@ -13,50 +13,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.core.signals import request_finished
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from events import services
 from events.models import Event, Issue
-from tests.events.test_sentry_envelope import envelope, event_item
+from tests.helpers import call, envelope, event_item
 from tracepoint.wsgi import application
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def call(path: str, body: bytes = b"", *, method: str = "POST", headers: dict | None = None, app=application):
-    """One request through the WSGI callable; returns (status, headers, body)."""
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "testserver",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/x-sentry-envelope",
-    }
-    environ.update(headers or {})
-    started = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        started["status"] = int(status.split()[0])
-        started["headers"] = dict(response_headers)
-
-    # Like Django's test client: the test's transaction must survive request_finished.
-    request_finished.disconnect(close_old_connections)
-    try:
-        result = app(environ, start_response)
-        content = b"".join(result)
-        if hasattr(result, "close"):
-            result.close()
-    finally:
-        request_finished.connect(close_old_connections)
-    return started["status"], started["headers"], content
 
 
 def auth(key: str) -> dict:
@@ -171,7 +135,7 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path):
     script = f"""
 import io, json, sys
 from tracepoint.wsgi import application  # sets Django up
-from tests.events.test_fastpath import call
+from tests.helpers import call
 key = "Sentry sentry_key={"a" * 32}"
 status, headers, content = call("/api/1/envelope/", b"{{}}", headers={{"HTTP_X_SENTRY_AUTH": key}})
 print(json.dumps([status, headers.get("Retry-After"), json.loads(content)["code"]]))

@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from events import impact, services, tasks
 from events.models import Issue, IssueBucket, IssueStatus
-from events.services import NewEvent
+from tests.factories import make_event
+from tests.helpers import ingest
 
 T0 = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 
 
-def error(
-    *, at, route="", user_id="", value="Order 1 not found", title_type="LookupError", fingerprint=None
-) -> NewEvent:
-    data = {"exception": [{"type": title_type, "value": value, "stacktrace": {"frames": []}}]}
-    if fingerprint:
-        data["fingerprint"] = fingerprint
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="checkout",
-        timestamp=at,
-        route=route,
-        user_id=user_id,
-        data=data,
-    )
-
-
-def digest(project, events, *, now):
-    services.store_events(project, events, now=now)
-    while services.digest_pending(now=now):
-        pass
-
-
 def test_digestion_fills_rate_hourly_bars_routes_and_priority(project):
-    events = [error(at=T0 - timedelta(minutes=m)) for m in range(30)]  # 30 in the last hour
-    events += [error(at=T0 - timedelta(hours=3, minutes=m)) for m in range(6)]  # 6 three hours ago
+    events = [make_event(at=T0 - timedelta(minutes=m)) for m in range(30)]  # 30 in the last hour
+    events += [make_event(at=T0 - timedelta(hours=3, minutes=m)) for m in range(6)]  # 6 three hours ago
     # The route is part of the default fingerprint; a client fingerprint groups across routes.
     for event, route in zip(events, ["/orders/1/pay", "/orders/2/pay", "/cart"], strict=False):
         event.route = route  # the first two are one route once ids are stripped
     for event in events:
         event.data["fingerprint"] = ["lookup-failures"]
-    digest(project, events, now=T0)
+    ingest(project, *events, now=T0)
 
     issue = Issue.objects.get()
     assert issue.event_count == 36
@@ -60,15 +37,15 @@ def test_digestion_fills_rate_hourly_bars_routes_and_priority(project):
 
 
 def test_a_later_batch_adds_to_the_same_buckets(project):
-    digest(project, [error(at=T0)], now=T0)
-    digest(project, [error(at=T0), error(at=T0)], now=T0)
+    ingest(project, *[make_event(at=T0)], now=T0)
+    ingest(project, *[make_event(at=T0), make_event(at=T0)], now=T0)
     assert IssueBucket.objects.get(size="m").count == 3
     assert IssueBucket.objects.get(size="h").count == 3
     assert Issue.objects.get().route_count == 0
 
 
 def test_the_minute_task_lets_rate_and_recency_decay_and_trims_old_buckets(project):
-    digest(project, [error(at=T0 - timedelta(minutes=m)) for m in range(12)], now=T0)
+    ingest(project, *[make_event(at=T0 - timedelta(minutes=m)) for m in range(12)], now=T0)
     assert Issue.objects.get().error_rate == 0.2
 
     assert impact.refresh_active(now=T0 + timedelta(hours=2, minutes=1)) == 1
@@ -92,7 +69,7 @@ def test_the_beat_task_is_scheduled_every_minute(settings):
 
 
 def test_resolving_an_issue_weighs_it_down_at_once(project, admin_user):
-    digest(project, [error(at=T0 - timedelta(minutes=m)) for m in range(30)], now=T0)
+    ingest(project, *[make_event(at=T0 - timedelta(minutes=m)) for m in range(30)], now=T0)
     before = Issue.objects.get().priority
     issue = services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user, now=T0)
     assert issue.priority == int(before * 0.25)
@@ -100,7 +77,7 @@ def test_resolving_an_issue_weighs_it_down_at_once(project, admin_user):
 
 
 def test_keywords_make_a_new_issue_critical_on_its_first_event(project):
-    digest(project, [error(at=T0, title_type="MemoryError", value="out of memory")], now=T0)
+    ingest(project, *[make_event(at=T0, kind="MemoryError", value="out of memory")], now=T0)
     issue = Issue.objects.get()
     assert (issue.severity, issue.priority) == ("critical", 70)
     assert "message mentions 'out of memory'" in issue.priority_reason

@@ -14,9 +14,7 @@ from rest_framework.test import APIClient
 
 from events import quota, services, tasks
 from events.models import Event, Project
-from tests.events.test_fastpath import call
-from tests.events.test_sentry_envelope import envelope
-from tests.test_metrics import samples, value
+from tests.helpers import call, envelope, samples, value
 
 # 12:00:23 UTC: 37 seconds left in the minute, 7 in the 10-second window.
 FROZEN = datetime(2026, 3, 2, 12, 0, 23, tzinfo=UTC)
@@ -31,7 +29,7 @@ def store(request, monkeypatch):
             pytest.skip("REDIS_URL is not set")
     else:
         monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=lambda: None))
-    monkeypatch.setattr(quota, "_paused_until", 0.0)
+    quota.reset()
     return request.param
 
 
@@ -222,7 +220,7 @@ def test_a_failing_store_admits_events_and_is_left_alone_for_a_while(project, mo
         raise ConnectionError("redis is away")
 
     monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=broken))
-    monkeypatch.setattr(quota, "_paused_until", 0.0)
+    quota.reset()
     with_rate(project, 1)
     assert all(quota.check(project).allowed for _ in range(3))
     assert len(calls) == 1

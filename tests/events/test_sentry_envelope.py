@@ -16,29 +16,7 @@ from django.test import RequestFactory
 
 from events import sentry
 from events.models import Event
-
-EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
-
-
-def envelope(*items: tuple[dict, bytes], header: dict | None = None, lengths: bool = True, final_newline=True) -> bytes:
-    lines = [json.dumps(header if header is not None else {"event_id": EVENT_ID}).encode()]
-    for item_header, payload in items:
-        item_header = dict(item_header)
-        if lengths:
-            item_header["length"] = len(payload)
-        lines += [json.dumps(item_header).encode(), payload]
-    return b"\n".join(lines) + (b"\n" if final_newline else b"")
-
-
-def event_item(**fields) -> tuple[dict, bytes]:
-    body = {
-        "event_id": EVENT_ID,
-        "platform": "python",
-        "level": "error",
-        "exception": {"values": [{"type": "KeyError", "value": "'sku'", "stacktrace": {"frames": []}}]},
-        **fields,
-    }
-    return {"type": "event", "content_type": "application/json"}, json.dumps(body).encode()
+from tests.helpers import EVENT_ID, envelope, event_item
 
 
 def post(client, project, key, body: bytes, *, encoding: str | None = None, **extra):

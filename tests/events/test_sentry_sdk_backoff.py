@@ -27,11 +27,10 @@ def test_the_sdk_stops_sending_while_limited_and_resumes_after_retry_after(
     production_server,  # noqa: F811
     sentry_client,  # noqa: F811
     settings,
-    monkeypatch,
 ):
     # A rate of 12 a minute and a spike guard of 3 per 2-second window (25%): the test waits seconds, not a minute.
     settings.TRACEPOINT = {**settings.TRACEPOINT, "PROJECT_EVENTS_BURST_PERCENT": 25, "PROJECT_EVENTS_BURST_SECONDS": 2}
-    monkeypatch.setattr(quota, "_paused_until", 0.0)
+    quota.reset()
     project = quota.set_events_per_minute(services.create_project(name="Shop", slug="shop"), 12)
     sentry_client(project.active_key().dsn(production_server))
 

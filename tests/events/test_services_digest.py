@@ -1,34 +1,18 @@
 """Digestion: grouping stored events into issues, counters, idempotency, regressions."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from events import services, tasks
+from events import lifecycle, services, tasks
 from events.models import Event, Issue, IssueActivity, IssueGrouping, IssueStatus
-from events.services import NewEvent
+from tests import helpers
+from tests.factories import in_app_frame, make_event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def error(*, at=T0, value="Order 1 not found", service="checkout", **overrides) -> NewEvent:
-    data = {
-        "exception": [
-            {
-                "type": "LookupError",
-                "value": value,
-                "stacktrace": {"frames": [{"module": "shop.orders", "function": "get", "lineno": 3, "in_app": True}]},
-            }
-        ]
-    }
-    fields = {"event_id": uuid.uuid4(), "event_type": "ERROR", "service": service, "timestamp": at, "data": data}
-    return NewEvent(**(fields | overrides))
-
-
-def ingest(project, *events: NewEvent) -> None:
-    services.store_events(project, list(events), now=T0)
-    services.digest_pending(now=T0)
+error = partial(make_event, at=T0, frames=[in_app_frame("shop.orders", "get", lineno=3)])
+ingest = partial(helpers.ingest, now=T0, until_done=False)
 
 
 def test_events_of_one_fingerprint_share_one_issue_with_its_counters(project):
@@ -231,7 +215,7 @@ def test_a_failing_regression_step_does_not_stall_the_queue(project, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("regression handling failed")
 
-    monkeypatch.setattr(services, "_regress", broken)
+    monkeypatch.setattr(lifecycle, "regress", broken)
     services.store_events(project, [error(at=T0 + timedelta(minutes=5))], now=T0)
     assert services.digest_pending(now=T0 + timedelta(minutes=5)) == 1
     issue.refresh_from_db()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,44 +15,12 @@ from django.conf import settings
 
 from events import services, stream
 from events.models import Issue, IssueStatus
-from events.services import NewEvent
-from tests.factories import make_token
+from tests.factories import make_event, make_token
+from tests.helpers import SSEReader
 from tracepoint import stream as live_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
-
-
-def error(value: str) -> NewEvent:
-    from django.utils import timezone
-
-    data = {"exception": [{"type": "LookupError", "value": value, "stacktrace": {"frames": []}}]}
-    return NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=timezone.now(), data=data)
-
-
-class SSEReader:
-    """Reads ``id``/``event``/``data`` blocks from a streaming response."""
-
-    def __init__(self, response: requests.Response):
-        self.response = response
-        self.lines = response.iter_lines(decode_unicode=True)
-        for line in self.lines:  # the server says ": connected" once it is subscribed
-            if line == ": connected":
-                break
-
-    def next_event(self) -> dict:
-        event: dict = {}
-        for line in self.lines:
-            if line == "":
-                if "data" in event:
-                    return event
-                event = {}
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(": ")
-            event[name] = json.loads(value) if name == "data" else value
-        raise AssertionError("the stream ended")
 
 
 def open_stream(base: str, project, token: str, *, last_event_id: str | None = None) -> SSEReader:
@@ -76,7 +42,7 @@ def test_new_events_and_status_changes_arrive_and_a_reconnect_replays_what_was_m
     token = make_token(viewer)
     reader = open_stream(asgi_server, project, token)
 
-    services.store_events(project, [error("Order 1 not found"), error("Order 2 not found")])
+    services.store_events(project, [make_event("Order 1 not found"), make_event("Order 2 not found")])
     services.digest_pending()
     first = reader.next_event()
     assert first["event"] == "events"

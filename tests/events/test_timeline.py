@@ -2,50 +2,31 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from events import services
 from events.models import Issue
-from events.services import NewEvent
 from incidents import services as incident_services
+from tests import helpers
+from tests.factories import make_event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ingest = partial(helpers.ingest, now=T0 + timedelta(hours=1))
 URL = "/api/v1/services/checkout/timeline"
-
-
-def event(kind="ERROR", *, at, value="Order 1 not found", service="checkout", release="") -> NewEvent:
-    data = {}
-    if kind == "ERROR":
-        data = {"exception": [{"type": "LookupError", "value": value, "stacktrace": {"frames": []}}]}
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type=kind,
-        service=service,
-        timestamp=at,
-        release=release,
-        message="" if kind == "ERROR" else f"deploy {release}",
-        data=data,
-    )
-
-
-def ingest(project, *events) -> None:
-    services.store_events(project, list(events), now=T0 + timedelta(hours=1))
-    while services.digest_pending(now=T0 + timedelta(hours=1)):
-        pass
 
 
 @pytest.fixture
 def story(project, viewer):
     """An old error, a deploy, a new error 3 minutes later, a late one 20 minutes later, another service."""
     project.members.add(viewer)
-    ingest(project, event(at=T0 - timedelta(minutes=30), value="Cart 1 empty"))
-    ingest(project, event("DEPLOY", at=T0, release="shop@2.0"))
-    ingest(project, event(at=T0 + timedelta(minutes=3), value="Price 7 missing"))
-    ingest(project, event(at=T0 + timedelta(minutes=20), value="Price 8 missing"))
-    ingest(project, event(at=T0 + timedelta(minutes=2), service="billing", value="Invoice 1 gone"))
+    ingest(project, make_event(at=T0 - timedelta(minutes=30), value="Cart 1 empty"))
+    ingest(project, make_event(event_type="DEPLOY", at=T0, release="shop@2.0", message="deploy shop@2.0"))
+    ingest(project, make_event(at=T0 + timedelta(minutes=3), value="Price 7 missing"))
+    ingest(project, make_event(at=T0 + timedelta(minutes=20), value="Price 8 missing"))
+    ingest(project, make_event(at=T0 + timedelta(minutes=2), service="billing", value="Invoice 1 gone"))
     return project
 
 
@@ -148,8 +129,10 @@ def test_the_service_page_draws_errors_deploys_and_incidents(client, viewer, adm
     services.store_events(
         project,
         [
-            event("DEPLOY", at=now - timedelta(minutes=30), release="shop@3.1"),
-            event(at=now - timedelta(minutes=28), value="Price <b>9</b> missing"),
+            make_event(
+                event_type="DEPLOY", at=now - timedelta(minutes=30), release="shop@3.1", message="deploy shop@3.1"
+            ),
+            make_event(at=now - timedelta(minutes=28), value="Price <b>9</b> missing"),
         ],
         now=now,
     )

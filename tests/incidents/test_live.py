@@ -7,8 +7,8 @@ import requests
 from django.conf import settings
 
 from incidents import services
-from tests.events.test_stream import SSEReader
 from tests.factories import make_incident, make_user
+from tests.helpers import SSEReader
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
 

@@ -10,7 +10,7 @@ from monitors import services
 from monitors.models import MonitorStatus, StatusPeriod
 from statuspages import services as page_services
 from statuspages.models import Component
-from tests.statuspages.factories import make_monitor, make_page
+from tests.factories import make_monitor, make_page
 
 NOW = datetime(2025, 4, 2, 15, 30, tzinfo=UTC)
 

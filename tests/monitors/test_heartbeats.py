@@ -224,7 +224,7 @@ def test_the_endpoint_answers_as_healthchecks_does(client, db, settings):
 def test_pings_take_the_production_fast_path(db, method, monkeypatch):
     from django.core.handlers.wsgi import WSGIHandler
 
-    from tests.events.test_fastpath import call
+    from tests.helpers import call
 
     def not_django(*args, **kwargs):
         raise AssertionError("pings must not go through the Django handler")

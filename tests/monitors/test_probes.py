@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection, connections
@@ -14,47 +13,9 @@ from django.db import connection, connections
 from monitors import probes, services
 from monitors.models import Monitor, MonitorKind, MonitorStatus, StatusPeriod
 from monitors.probes import CheckResult, CheckSpec
-from tests.net import free_port
+from tests.helpers import Target
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class Target:
-    """A local HTTP server whose behaviour a test switches: healthy, failing, slow, hanging, wrong page."""
-
-    def __init__(self):
-        self.mode = "healthy"
-        target = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if target.mode == "hanging":
-                    time.sleep(5)
-                if target.mode == "slow":
-                    time.sleep(0.3)
-                if self.path == "/moved":
-                    self.send_response(302)
-                    self.send_header("Location", "/")
-                    self.end_headers()
-                    return
-                code = 503 if target.mode == "failing" else 200
-                body = b"<h1>all good</h1>" if target.mode != "wrong-page" else b"<h1>maintenance</h1>"
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.utils import timezone
 from monitors import services
 from monitors.models import Monitor, MonitorStatus
 from monitors.probes import CheckResult
-from tests.monitors.test_probes import Target
+from tests.helpers import Target
 
 
 @pytest.fixture

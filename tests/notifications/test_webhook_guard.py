@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from tests.helpers import REFUSED, url_for
 from tests.notifications.factories import make_delivery, make_webhook_channel
-from tests.test_outbound import REFUSED, url_for
 from tracepoint.notifications.forms import NotificationChannelForm
 from tracepoint.notifications.models import Delivery, NotificationChannel
 from tracepoint.notifications.services import deliver, requeue_countdown

@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 
 from incidents.models import Status
 from statuspages.models import Component, Maintenance, MaintenanceStatus, StatusPage
-from tests.factories import make_incident, make_token, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page, make_token, make_user
 
 
 @pytest.fixture

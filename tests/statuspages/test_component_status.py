@@ -11,7 +11,7 @@ from monitors.models import MonitorStatus
 from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Component, ComponentStatus, Maintenance, MaintenanceStatus, PageIncident
-from tests.statuspages.factories import make_layout, make_monitor, make_page
+from tests.factories import make_layout, make_monitor, make_page
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DOWN = CheckResult("down", None, "connection refused")

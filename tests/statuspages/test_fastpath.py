@@ -6,8 +6,8 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 
 from statuspages import public, services
-from tests.events.test_fastpath import call as wsgi_call
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_layout, make_page
+from tests.helpers import call as wsgi_call
 
 
 def call(path, **kwargs):

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from statuspages import services
 from statuspages.models import Maintenance
-from tests.factories import make_incident
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LITERAL = "<img src=x onerror=alert(1)>"

@@ -16,8 +16,7 @@ from monitors.models import Monitor, MonitorKind, MonitorStatus
 from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Component, ComponentStatus, Maintenance, StatusPage
-from tests.factories import make_incident, make_token, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page, make_token, make_user
 
 DOWN = CheckResult("down", None, "refused")
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.statuspages.factories import make_page
+from tests.factories import make_page
 
 pytestmark = pytest.mark.django_db
 

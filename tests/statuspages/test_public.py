@@ -16,8 +16,7 @@ from monitors import services as monitor_services
 from monitors.probes import CheckResult
 from statuspages import services
 from statuspages.models import Maintenance
-from tests.factories import make_incident, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page, make_user
 
 DOWN = CheckResult("down", None, "connection refused")
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from statuspages import services, subscribers
 from statuspages.models import Subscriber
-from tests.factories import make_incident, make_token, make_user
+from tests.factories import make_incident, make_layout, make_page, make_token, make_user
+from tests.helpers import REFUSED, url_for
 from tests.notifications.conftest import WebhookReceiver
-from tests.statuspages.factories import make_layout, make_page
-from tests.test_outbound import REFUSED, url_for
 from tracepoint.notifications import services as notification_services
 from tracepoint.notifications.models import Delivery
 from tracepoint.notifications.tasks import deliver_notification

@@ -18,9 +18,8 @@ from django.db import connection
 
 from statuspages import services
 from statuspages.models import PublicUpdate, Subscriber
-from tests.factories import make_incident
+from tests.factories import make_incident, make_page
 from tests.notifications.conftest import WebhookReceiver
-from tests.statuspages.factories import make_page
 from tracepoint.notifications.models import Delivery
 
 ROOT = Path(__file__).resolve().parents[2]

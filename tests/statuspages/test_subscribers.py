@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from statuspages import services, subscribers
 from statuspages.models import Maintenance, Subscriber
-from tests.factories import make_incident
+from tests.factories import make_incident, make_layout, make_page
 from tests.notifications.conftest import WebhookReceiver
-from tests.statuspages.factories import make_layout, make_page
 
 
 @pytest.fixture(autouse=True)

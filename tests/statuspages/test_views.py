@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from incidents.models import Status
 from statuspages.models import Component, Maintenance, MaintenanceStatus, PageIncident, StatusPage
-from tests.factories import make_incident, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_incident, make_layout, make_page, make_user
 
 
 def test_the_list_shows_each_page_with_its_status_and_admins_create_pages(client, db):

@@ -12,8 +12,7 @@ from django.test import Client
 
 from statuspages import public, services
 from statuspages.models import StatusPage
-from tests.factories import make_token, make_user
-from tests.statuspages.factories import make_layout, make_page
+from tests.factories import make_layout, make_page, make_token, make_user
 
 FRONT_DOORS = ("api.py", "views.py", "admin.py")
 ADMIN_FORM = {
