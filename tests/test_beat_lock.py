@@ -116,7 +116,9 @@ def beat_env(request, transactional_db, tmp_path):
     return request.param, env, tmp_path
 
 
-def test_only_one_of_two_beats_sends_and_the_standby_takes_over_when_it_dies(beat_env):
+@pytest.fixture
+def two_beats(beat_env):
+    """A first beat that sends, then a second that stands by: (lock kind, first, second, both)."""
     kind, env, tmp_path = beat_env
     first = Beat("first", env, tmp_path)
     beats = [first]
@@ -125,62 +127,54 @@ def test_only_one_of_two_beats_sends_and_the_standby_takes_over_when_it_dies(bea
         second = Beat("second", env, tmp_path)
         beats.append(second)
         _wait(lambda: second.said("standing by"), timeout=30, what="the second beat to stand by", beats=beats)
-
-        # Both run: the heartbeat (every second) is sent by the first beat only, once a second.
-        together_from = time.time()
-        time.sleep(5)
-        together_until = time.time()
-        assert second.sent() == []
-        during = [at for at in first.sent(after=together_from) if at <= together_until]
-        assert 1 <= len(during) <= 6, during  # about 5: once a second, never twice (a slow machine sends fewer)
-
-        # The first one dies without a word: the second takes over (Redis: once the lock lapses).
-        first.proc.kill()
-        first.proc.wait()
-        killed_at = time.time()
-        took_over = _wait(
-            lambda: second.said("beat lock taken"), timeout=60, what="the standby to take over", beats=beats
-        )
-        first_sent = _wait(lambda: second.sent(), timeout=30, what="the standby to send", beats=beats)[0]
-        # Redis: the lock lapses, then the next poll; a file lock goes with its holder. Slack for a busy
-        # machine: the issue's bound is a minute.
-        limit = (TTL_SECONDS if kind == "redis" else 0) + RENEW_SECONDS + 10
-        assert took_over - killed_at <= limit
-        assert first_sent - killed_at <= limit + 2
-        assert first.sent(after=killed_at) == []
+        yield kind, first, second, beats
     finally:
         for beat in beats:
+            beat.proc.send_signal(signal.SIGCONT)  # a test may have frozen one
             beat.stop()
+
+
+def test_only_one_of_two_beats_sends_and_the_standby_takes_over_when_it_dies(two_beats):
+    kind, first, second, beats = two_beats
+    # Both run: the heartbeat (every second) is sent by the first beat only, once a second.
+    together_from = time.time()
+    time.sleep(5)
+    together_until = time.time()
+    assert second.sent() == []
+    during = [at for at in first.sent(after=together_from) if at <= together_until]
+    assert 1 <= len(during) <= 6, during  # about 5: once a second, never twice (a slow machine sends fewer)
+
+    # The first one dies without a word: the second takes over (Redis: once the lock lapses).
+    first.proc.kill()
+    first.proc.wait()
+    killed_at = time.time()
+    took_over = _wait(lambda: second.said("beat lock taken"), timeout=60, what="the standby to take over", beats=beats)
+    first_sent = _wait(lambda: second.sent(), timeout=30, what="the standby to send", beats=beats)[0]
+    # Redis: the lock lapses, then the next poll; a file lock goes with its holder. Slack for a busy
+    # machine: the issue's bound is a minute.
+    limit = (TTL_SECONDS if kind == "redis" else 0) + RENEW_SECONDS + 10
+    assert took_over - killed_at <= limit
+    assert first_sent - killed_at <= limit + 2
+    assert first.sent(after=killed_at) == []
 
 
 # A file lock stays with a frozen process (only a dead one lets it go): Redis only.
 @pytest.mark.parametrize("beat_env", ["redis"], indirect=True)
-def test_a_beat_that_stalled_past_the_lock_stands_by_when_it_wakes(beat_env):
+def test_a_beat_that_stalled_past_the_lock_stands_by_when_it_wakes(two_beats):
     """A holder frozen longer than the TTL (SIGSTOP: a stalled VM, a long GC) loses the lock to the
     standby; when it wakes it must not send beside the new holder."""
-    _, env, tmp_path = beat_env
-    first = Beat("first", env, tmp_path)
-    beats = [first]
-    try:
-        _wait(lambda: first.sent(), timeout=30, what="the first beat to send", beats=beats)
-        second = Beat("second", env, tmp_path)
-        beats.append(second)
-        _wait(lambda: second.said("standing by"), timeout=30, what="the second beat to stand by", beats=beats)
-        first.proc.send_signal(signal.SIGSTOP)
-        _wait(lambda: second.sent(), timeout=30, what="the standby to take over", beats=beats)
-        first.proc.send_signal(signal.SIGCONT)
-        woke_at = time.time()
-        _wait(lambda: first.said("beat lock lost"), timeout=15, what="the stalled beat to stand by", beats=beats)
-        time.sleep(3)
-        # At most the tick it was in the middle of when frozen; nothing after it noticed.
-        assert len(first.sent(after=woke_at)) <= 1
-        lost_at = first.said("beat lock lost")
-        assert first.sent(after=lost_at) == []
-        assert second.sent(after=woke_at + 1)  # the new holder goes on
-    finally:
-        for beat in beats:
-            beat.proc.send_signal(signal.SIGCONT)
-            beat.stop()
+    _, first, second, beats = two_beats
+    first.proc.send_signal(signal.SIGSTOP)
+    _wait(lambda: second.sent(), timeout=30, what="the standby to take over", beats=beats)
+    first.proc.send_signal(signal.SIGCONT)
+    woke_at = time.time()
+    _wait(lambda: first.said("beat lock lost"), timeout=15, what="the stalled beat to stand by", beats=beats)
+    time.sleep(3)
+    # At most the tick it was in the middle of when frozen; nothing after it noticed.
+    assert len(first.sent(after=woke_at)) <= 1
+    lost_at = first.said("beat lock lost")
+    assert first.sent(after=lost_at) == []
+    assert second.sent(after=woke_at + 1)  # the new holder goes on
 
 
 def test_a_beat_that_takes_the_lock_queues_a_worker_heartbeat_at_once(beat_env):
