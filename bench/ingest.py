@@ -152,9 +152,9 @@ def main() -> int:
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     setup = (
         "import django; django.setup(); "
-        "from events.models import Event, Issue, Project; from events import services; "
+        "from events.models import Event, Issue, Project; from events import keys; "
         "Project.objects.filter(slug='bench').delete(); "
-        "p = services.create_project(name='Bench', slug='bench', services=['shop']); "
+        "p = keys.create_project(name='Bench', slug='bench', services=['shop']); "
         "print(p.pk, p.active_key().public_key)"
     )
     # Every run starts from empty tables without dead rows (a DELETE would leave

@@ -1,3 +1,3 @@
 """Error events: projects and their ingest keys, ingest (the Sentry protocol and the native API) with
 per-project quotas, digestion into issues (grouping, counters, regressions, impact and priority),
-deploy correlation, alert rules, the daily email, retention, and the issues pages, API and live stream."""
+deploy correlation, alert rules, the daily summary email, retention, and the issues pages, API and live stream."""

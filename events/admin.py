@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from events import services
+from events import keys, lifecycle
 from events.models import AlertRule, Event, Issue, IssueActivity, IssueIncident, IssueStatus, Project, ProjectKey
 
 
@@ -27,17 +27,17 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        services.forget_keys()
+        keys.forget_keys()
         if not change and not obj.keys.exists():
-            services.rotate_key(obj, label="Default")
+            keys.rotate_key(obj, label="Default")
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        services.forget_keys()
+        keys.forget_keys()
 
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
-        services.forget_keys()
+        keys.forget_keys()
 
     def save_formset(self, request, form, formset, change):
         # Keep revoked_at true to is_active: unticking revokes now, re-ticking clears it.
@@ -46,7 +46,7 @@ class ProjectAdmin(admin.ModelAdmin):
             if key.pk and "is_active" in key_form.changed_data:
                 key.revoked_at = None if key.is_active else timezone.now()
         super().save_formset(request, form, formset, change)
-        services.forget_keys()
+        keys.forget_keys()
 
 
 @admin.register(Event)
@@ -111,7 +111,7 @@ class IssueAdmin(admin.ModelAdmin):
 
     def _set_status(self, request, queryset, status: str) -> None:
         for issue_id in queryset.values_list("pk", flat=True):
-            services.set_issue_status(issue_id, status=status, by=request.user)
+            lifecycle.set_issue_status(issue_id, status=status, by=request.user)
         self.message_user(request, f"{queryset.count()} issue(s) now {status}.", messages.SUCCESS)
 
     @admin.action(description="Resolve selected issues")

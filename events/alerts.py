@@ -23,8 +23,11 @@ from django.utils import timezone
 
 from events import lifecycle
 from events.models import AlertRule, AlertState, Issue, IssueBucket, IssueIncident, IssueStatus
+from incidents import services as incident_services
+from incidents.models import Incident
 from tracepoint.links import absolute_url
 from tracepoint.notifications import topics
+from tracepoint.notifications.services import notify
 from tracepoint.severity import Severity
 
 logger = logging.getLogger("tracepoint.events.alerts")
@@ -35,7 +38,7 @@ NOTIFY_SEVERITY = {"critical": Severity.SEV1, "high": Severity.SEV2, "medium": S
 
 def queue_evaluation(issue_ids: Iterable[int], *, created: Iterable[int] = (), regressed: Iterable[int] = ()) -> None:
     """After commit: one task for the batch (a rule's evaluation never slows digestion)."""
-    from events.tasks import evaluate_alerts
+    from events import tasks  # cycle: the evaluate_alerts task calls evaluate() below
 
     payload = {
         "issue_ids": sorted(set(issue_ids)),
@@ -47,7 +50,7 @@ def queue_evaluation(issue_ids: Iterable[int], *, created: Iterable[int] = (), r
 
     def send() -> None:
         try:
-            evaluate_alerts.apply_async(kwargs=payload, retry=False)
+            tasks.evaluate_alerts.apply_async(kwargs=payload, retry=False)
         except Exception as exc:  # the broker is away: alerts for this batch are skipped, loudly
             logger.warning("could not queue alert evaluation for issues %s: %s", payload["issue_ids"], exc)
 
@@ -129,8 +132,6 @@ def claim(rule: AlertRule, issue: Issue | None, *, now: datetime) -> bool:
 
 
 def fire(rule: AlertRule, issue: Issue | None, *, reason: str, now: datetime) -> int:
-    from tracepoint.notifications.services import notify
-
     with transaction.atomic():
         if issue is not None and rule.open_incident:
             # Two rules firing at once for one issue must not open two incidents.
@@ -178,9 +179,6 @@ def _issue_payload(issue: Issue) -> dict:
 
 def _open_incident(rule: AlertRule, issue: Issue, *, reason: str, now: datetime):
     """One open incident per issue: an alert for an issue that already has one adds nothing."""
-    from incidents import services as incident_services
-    from incidents.models import Incident
-
     existing = Incident.objects.open().filter(issue_links__issue=issue).first()
     if existing:
         return existing

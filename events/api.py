@@ -18,10 +18,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events import quota, services, timeline
+from events import ingest, keys, lifecycle, quota, retention, timeline
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
-from events.ingest import parse_native_events, project_key_from_headers
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
+from events.native import parse_native_events, project_key_from_headers
 from events.serializers import (
     AlertRuleSerializer,
     EventSerializer,
@@ -120,8 +120,8 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request):
         key = project_key_from_headers(request)
         if not key:
-            raise services.InvalidProjectKey("Send the project key in X-Project-Key or Authorization: Bearer.")
-        project_key = services.authenticate_key(key)
+            raise keys.InvalidProjectKey("Send the project key in X-Project-Key or Authorization: Bearer.")
+        project_key = keys.authenticate_key(key)
         events = parse_native_events(request.data)
         project = project_key.project
         if len(events) > (largest := min(project.event_rate(), project.event_burst_limit())):
@@ -132,7 +132,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         decision = quota.check(project, len(events))  # the batch fits whole or not at all
         if not decision.allowed:
             raise Throttled(wait=decision.retry_after)
-        ids = services.store_events(project_key.project, events)
+        ids = ingest.store_events(project_key.project, events)
         return Response({"accepted": len(ids), "ids": [str(i) for i in ids]}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -162,7 +162,7 @@ class IssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         issue = self.get_object()
         payload = IssueUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.set_issue_status(issue.pk, status=payload.validated_data["status"], by=request.user)
+        lifecycle.set_issue_status(issue.pk, status=payload.validated_data["status"], by=request.user)
         return Response(IssueSerializer(self.get_queryset().get(pk=issue.pk)).data)
 
     @extend_schema(
@@ -222,7 +222,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         with transaction.atomic():
-            project = services.create_project(name=data["name"], slug=data["slug"], services=data.get("services"))
+            project = keys.create_project(name=data["name"], slug=data["slug"], services=data.get("services"))
             project.members.set(data.get("members", []))
             if data.get("events_per_minute") is not None:
                 quota.set_events_per_minute(project, data["events_per_minute"])
@@ -230,11 +230,11 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.save()
-        services.forget_keys()  # remembered keys carry their project (its services)
+        keys.forget_keys()  # remembered keys carry their project (its services)
 
     def perform_destroy(self, instance):
         instance.delete()
-        services.forget_keys()
+        keys.forget_keys()
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT}, tags=["projects"])
     @action(detail=True, methods=["delete"], url_path="events")
@@ -242,7 +242,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         """Delete every event of the project received until now (and issues left without events), in the
         background, in batches; the project, its keys, members and alert rules stay. Admins only."""
         project = self.get_object()
-        cutoff = services.request_wipe(project)
+        cutoff = retention.request_wipe(project)
         return Response(
             {"project": project.pk, "status": "queued", "events_received_until": cutoff},
             status=status.HTTP_202_ACCEPTED,
@@ -254,7 +254,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         project = self.get_object()
         payload = KeyRotateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        key = services.rotate_key(project, label=payload.validated_data["label"])
+        key = keys.rotate_key(project, label=payload.validated_data["label"])
         return Response(ProjectKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ProjectKeySerializer}, tags=["projects"])
@@ -262,7 +262,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def revoke_key(self, request, pk=None, key_id=None):
         project = self.get_object()
         key = get_object_or_404(ProjectKey, project=project, pk=key_id)
-        services.revoke_key(key)
+        keys.revoke_key(key)
         key.refresh_from_db()
         return Response(ProjectKeySerializer(key).data)
 

@@ -6,6 +6,7 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
+        # Here, not at the top: apps.py is imported before the app registry is ready.
         from events import checks, receivers  # noqa: F401 - checks registers the system checks
         from incidents.models import Incident
         from incidents.signals import incident_resolved

@@ -1,7 +1,7 @@
 """Demo issues for `manage.py seed_demo`: a "Demo shop" project with ~20 issues over the last week.
 
-Events go through ``services.store_events`` and are grouped right away with
-``sweep_undigested``, so the demo looks right without a running worker.
+Events go through ``ingest.store_events`` and are grouped right away with
+``digestion.sweep_undigested``, so the demo looks right without a running worker.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from events import impact, lifecycle, services
+from events import digestion, impact, ingest, keys, lifecycle
+from events.ingest import NewEvent
 from events.models import AlertRule, Event, EventType, IssueStatus, Project
-from events.services import NewEvent
 
 PROJECT_NAME = "Demo shop"
 PROJECT_SLUG = "demo-shop"
@@ -387,7 +387,7 @@ def _resolve_some(project: Project, *, by, at: datetime) -> None:
 
 def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
     rng = rng or random.Random(7)  # noqa: S311 - demo data, the same every time
-    project = Project.objects.filter(slug=PROJECT_SLUG).first() or services.create_project(
+    project = Project.objects.filter(slug=PROJECT_SLUG).first() or keys.create_project(
         name=PROJECT_NAME, slug=PROJECT_SLUG, services=SERVICES
     )
     week = 7 * 24 * 60
@@ -439,8 +439,8 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         pending = pending[len(batch) :]
         if batch:
             received = min(slice_end, now)
-            services.store_events(project, batch, now=received)
-            services.sweep_undigested(older_than_seconds=0, limit=10_000, now=received)
+            ingest.store_events(project, batch, now=received)
+            digestion.sweep_undigested(older_than_seconds=0, limit=10_000, now=received)
         slice_end += SLICE
     # The last api deploy resolves the api issues that stayed quiet after it.
     lifecycle.resolve_quiet_issues_after_deploys(now=now)

@@ -1,132 +1,189 @@
-"""Native ingest (``POST /api/v1/events``): validation and normalisation into NewEvent."""
+"""Ingest: storing accepted events durably and waking the digester.
+
+The hot path stores each event row (``digested_at`` NULL) and commits before
+it answers, so an accepted event survives a worker crash, a restart or a Redis
+outage. Grouping runs later in ``events.digestion``: ``wake_digester`` queues
+one ``digest_pending`` task after commit, debounced, and the ``sweep_undigested``
+beat task digests whatever the queue missed. The two protocols hand their
+events over as ``NewEvent`` (``events.native``, ``events.sentry_event``).
+"""
 
 from __future__ import annotations
 
-import json
+import logging
+import math
 import re
+import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
-from rest_framework import serializers
 
-from events.models import EventType, Level
-from events.services import NewEvent
-from incidents.serializers import ServiceField
+from events.keys import InvalidProjectKey, forget_keys
+from events.models import Event, Project
+from tracepoint import redis
 
-_EXCEPTION_PREFIX = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)):\s*(.*)$", re.S)
-
-
-class FrameSerializer(serializers.Serializer):
-    filename = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    function = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    module = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    lineno = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    in_app = serializers.BooleanField(required=False, default=False)
+logger = logging.getLogger("tracepoint.events")
 
 
-class NativeEventSerializer(serializers.Serializer):
-    event_id = serializers.UUIDField(required=False)
-    event_type = serializers.ChoiceField(choices=EventType.values, default=EventType.ERROR)
-    service = ServiceField()
-    timestamp = serializers.DateTimeField(required=False)
-    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
-    exception_type = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    level = serializers.ChoiceField(choices=Level.values, default=Level.ERROR)
-    release = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    environment = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
-    route = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-    user_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    stacktrace = FrameSerializer(many=True, required=False, max_length=200)
-    fingerprint = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=20, allow_empty=False
-    )
-    metadata = serializers.JSONField(required=False, default=dict)
+@dataclass
+class NewEvent:
+    """A validated, normalised event ready to store (from the native API or the Sentry protocol)."""
 
-    def validate_timestamp(self, value):
-        if value > timezone.now() + timedelta(days=1):
-            raise serializers.ValidationError("More than a day in the future.")
+    event_id: uuid.UUID
+    event_type: str
+    service: str
+    timestamp: datetime
+    level: str = "error"
+    message: str = ""
+    release: str = ""
+    environment: str = ""
+    route: str = ""
+    user_id: str = ""
+    platform: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+MAX_DATA_DEPTH = 20
+
+
+def clean_text(value: str) -> str:
+    """Text PostgreSQL and SQLite can store: no NUL, no lone surrogates."""
+    return _SURROGATES.sub("\ufffd", value.replace("\x00", ""))
+
+
+def clean_data(value: Any, depth: int = 0) -> Any:
+    """JSON both databases accept: clean text, no NaN/Infinity, bounded depth."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
-
-    def validate_metadata(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        limit = settings.TRACEPOINT["EVENT_METADATA_MAX_BYTES"]
-        if len(json.dumps(value, default=str)) > limit:
-            raise serializers.ValidationError(f"At most {limit} bytes of JSON.")
-        return value
-
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        if attrs["event_type"] == EventType.ERROR and not (attrs.get("message") or attrs.get("stacktrace")):
-            raise serializers.ValidationError({"message": ["An ERROR needs a message or a stacktrace."]})
-        return attrs
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= MAX_DATA_DEPTH:
+        return "<nested too deeply>"
+    if isinstance(value, dict):
+        return {clean_text(str(key)): clean_data(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_data(item, depth + 1) for item in value]
+    return clean_text(str(value))
 
 
-def to_new_event(attrs: dict[str, Any]) -> NewEvent:
-    message = attrs.get("message", "")
-    exc_type = attrs.get("exception_type", "")
-    value = message
-    if not exc_type and (match := _EXCEPTION_PREFIX.match(message.strip())):
-        exc_type, value = match.group(1), match.group(2)
-    data: dict[str, Any] = {"metadata": attrs.get("metadata") or {}}
-    frames = [dict(frame) for frame in attrs.get("stacktrace") or []]
-    if attrs["event_type"] == EventType.ERROR and (frames or exc_type):
-        data["exception"] = [{"type": exc_type, "value": value, "stacktrace": {"frames": frames}}]
-    else:
-        data["message"] = message
-    if attrs.get("fingerprint"):
-        data["fingerprint"] = attrs["fingerprint"]
-    return NewEvent(
-        event_id=attrs.get("event_id") or uuid.uuid4(),
-        event_type=attrs["event_type"],
-        service=attrs["service"],
-        timestamp=attrs.get("timestamp") or timezone.now(),
-        level=attrs.get("level", Level.ERROR),
-        message=message,
-        release=attrs.get("release", ""),
-        environment=attrs.get("environment", ""),
-        route=attrs.get("route", ""),
-        user_id=attrs.get("user_id", ""),
-        platform="native",
-        data=data,
-    )
+def store_events(project: Project, events: list[NewEvent], *, now: datetime | None = None) -> list[uuid.UUID]:
+    """Store events durably (the same ``event_id`` twice is stored once) and queue their grouping.
+
+    Returns the event ids. The caller answers 2xx only after this returned:
+    the rows are committed by then.
+    """
+    now = now or timezone.now()
+    # Older than retention would be deleted before it is counted: treat it as received now.
+    oldest = now - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
+    rows = []
+    for item in events:
+        data = clean_data(item.data)
+        timestamp = item.timestamp
+        if timestamp < oldest:
+            data["original_timestamp"] = timestamp.isoformat()
+            timestamp = now
+        rows.append(
+            Event(
+                project=project,
+                event_id=item.event_id,
+                event_type=item.event_type,
+                service=clean_text(item.service),
+                timestamp=timestamp,
+                received_at=now,
+                level=item.level,
+                message=clean_text(item.message[:10_000]),
+                release=clean_text(item.release[:200]),
+                environment=clean_text(item.environment[:64]),
+                route=clean_text(item.route[:500]),
+                user_id=clean_text(item.user_id[:200]),
+                platform=clean_text(item.platform[:32]),
+                data=data,
+            )
+        )
+    ids = [item.event_id for item in events]
+    if len(rows) == 1 and not transaction.get_connection().in_atomic_block:
+        # One SDK event per request: a single autocommit INSERT is one round
+        # trip; bulk_create would add BEGIN and COMMIT around it.
+        try:
+            Event.objects._insert(rows, fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE)
+        except IntegrityError:
+            # The project is gone: its key was remembered from before another process deleted it.
+            forget_keys()
+            raise InvalidProjectKey("Unknown or revoked project key.") from None
+        wake_digester()
+        return ids
+    with transaction.atomic():
+        Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        transaction.on_commit(wake_digester, robust=True)
+    return ids
 
 
-def parse_native_events(payload: Any) -> list[NewEvent]:
-    """One event object or a list of up to INGEST_MAX_EVENTS; errors name the item and field."""
-    items = payload if isinstance(payload, list) else [payload]
-    limit = settings.TRACEPOINT["INGEST_MAX_EVENTS"]
-    if not items:
-        raise serializers.ValidationError({"events": ["Send one event or a non-empty list."]})
-    if len(items) > limit:
-        raise serializers.ValidationError({"events": [f"At most {limit} events per request, got {len(items)}."]})
-    events, errors = [], {}
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors[f"events[{index}]"] = ["Must be a JSON object."]
-            continue
-        serializer = NativeEventSerializer(data=item)
-        if serializer.is_valid():
-            events.append(to_new_event(serializer.validated_data))
+_INSERT_FIELDS = [field for field in Event._meta.concrete_fields if not field.primary_key]
+
+
+# --- waking the digester --------------------------------------------------------------
+
+WAKE_KEY = "events:digester-wakeup"
+DIGEST_DELAY_SECONDS = 0.5
+# After a failed wake-up this process leaves the events to the sweeper for a while.
+WAKE_PAUSE_SECONDS = 5.0
+_wake_paused_until = 0.0
+
+
+def reset() -> None:
+    """Forget any paused digester wake-up of this process (tests call it between tests)."""
+    global _wake_paused_until
+    _wake_paused_until = 0.0
+
+
+def _wake_key() -> str:
+    return f"{settings.CACHE_KEY_PREFIX}:{WAKE_KEY}"
+
+
+def wake_digester() -> None:
+    """Queue one ``digest_pending`` task unless one is already waiting to start.
+
+    A publish per event would cost more than the insert; one task digests
+    everything waiting, in batches. The key exists while a queued task has not
+    started (the task clears it first, and it expires after a second in any
+    case), so an event that finds it set will be seen by that task. If the
+    broker (or Redis) is away, the beat sweeper digests the rows later:
+    nothing accepted is lost.
+    """
+    global _wake_paused_until
+    from events import tasks  # cycle: events.tasks runs the digester, which clears this module's wake-up key
+
+    if time.monotonic() < _wake_paused_until:
+        return  # Redis or the broker failed a moment ago: don't make every request wait for it again
+    try:
+        client = redis.client()
+        if client is not None:
+            claimed = client.set(_wake_key(), 1, nx=True, ex=1)
         else:
-            for field, messages in serializer.errors.items():
-                errors[f"events[{index}].{field}"] = messages
-    if errors:
-        raise serializers.ValidationError(errors)
-    return events
+            claimed = cache.add(_wake_key(), 1, timeout=1)
+        if claimed:
+            # Run a moment later: what arrives meanwhile joins the same batch, so under
+            # load the digester works in hundreds, not in ones (its cost is per group).
+            tasks.digest_pending.apply_async(countdown=DIGEST_DELAY_SECONDS, retry=False)
+    except Exception as exc:
+        _wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
+        logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
 
 
-def project_key_from_headers(request) -> str | None:
-    """The native ingest key: ``X-Project-Key: <key>`` or ``Authorization: Bearer <key>``."""
-    key = request.headers.get("X-Project-Key")
-    if key:
-        return key.strip()
-    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+def clear_wakeup() -> None:
+    """Called by a starting digester: events stored from now on queue another run."""
+    client = redis.client()
+    if client is not None:
+        client.delete(_wake_key())
+    else:
+        cache.delete(_wake_key())

@@ -4,6 +4,7 @@ import math
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from events.priority import IssueSeverity
 from incidents.models import service_validator
+from tracepoint.accounts.roles import ADMIN, has_role
 from tracepoint.severity import Severity
 
 MAX_EVENTS_PER_MINUTE = 1_000_000
@@ -19,8 +21,6 @@ MAX_EVENTS_PER_MINUTE = 1_000_000
 class ProjectQuerySet(models.QuerySet):
     def visible_to(self, user) -> ProjectQuerySet:
         """Admins see every project; everyone else the projects they are members of."""
-        from tracepoint.accounts.roles import ADMIN, has_role
-
         if user is None or not user.is_authenticated:
             return self.none()
         if has_role(user, ADMIN):
@@ -336,8 +336,6 @@ class AlertRule(models.Model):
 
     def clean(self) -> None:
         """Each kind needs its own numbers, in range; the others must stay empty."""
-        from django.core.exceptions import ValidationError
-
         errors: dict[str, str] = {}
         thresholds = self.kind in (self.Kind.ISSUE_THRESHOLD, self.Kind.PROJECT_THRESHOLD)
         if thresholds:
@@ -396,13 +394,15 @@ class IssueIncident(models.Model):
         return f"{self.issue_id} ↔ {self.incident_id}"
 
 
-class DigestSubscription(models.Model):
-    """A user's opt-in to the daily digest email (set on the profile page)."""
+class DailySummarySubscription(models.Model):
+    """A user's opt-in to the daily summary email (set on the profile page)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="issue_digest")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="daily_summary_subscription"
+    )
     enabled = models.BooleanField(default=False)
-    # The UTC day of the last digest sent: a second beat or worker the same day sends nothing.
+    # The UTC day of the last summary sent: a second beat or worker the same day sends nothing.
     last_sent_on = models.DateField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"digest for {self.user} ({'on' if self.enabled else 'off'})"
+        return f"daily summary for {self.user} ({'on' if self.enabled else 'off'})"

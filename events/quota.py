@@ -12,7 +12,7 @@ A batch is admitted only if it fits in both; a refused batch uses no budget.
 With Redis, one Lua script checks both windows, counts the admitted batch, and
 adds a refused one to the project's dropped counter: one round trip per
 request, no database query (the project comes with the key from
-``services.authenticate_key``'s cache). The dropped counters wait in a Redis
+``keys.authenticate_key``'s cache). The dropped counters wait in a Redis
 hash until ``flush_dropped`` (a beat task) adds them to
 ``Project.dropped_event_count``. Without Redis (the embedded run), the windows
 are rows of the rate-limit counter table, each counted by one conditional
@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
+from events.keys import forget_keys
 from events.models import Project
 from tracepoint import metrics, redis
 
@@ -211,9 +212,7 @@ def flush_dropped() -> int:
 def set_events_per_minute(project: Project, events_per_minute: int | None) -> Project:
     """A project's own rate (None: the installation's default); every web process applies it
     within INGEST_KEY_CACHE_SECONDS, this one at once."""
-    from events import services
-
     project.events_per_minute = events_per_minute
     project.save(update_fields=["events_per_minute"])
-    services.forget_keys()
+    forget_keys()
     return project

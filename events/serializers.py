@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -18,6 +20,7 @@ from events.models import (
     Project,
     ProjectKey,
 )
+from events.timeline import DEFAULT_RANGE, MAX_RANGE
 from incidents.serializers import ServiceField
 from tracepoint.links import base_url
 from tracepoint.notifications.models import NotificationChannel
@@ -191,10 +194,6 @@ class TimelineQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Default: now.")
 
     def validate(self, attrs):
-        from django.utils import timezone
-
-        from events.timeline import DEFAULT_RANGE, MAX_RANGE
-
         until = attrs.get("until") or timezone.now()
         since = attrs.get("since") or until - DEFAULT_RANGE
         if since >= until:
@@ -286,8 +285,6 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return project
 
     def validate(self, attrs):
-        from django.core.exceptions import ValidationError as ModelValidationError
-
         fields = {k: v for k, v in attrs.items() if k != "channels"}
         rule = AlertRule(**{**self._current(), **fields})
         try:

@@ -1,9 +1,13 @@
+"""The events app's Celery tasks: thin, each loads by id (or takes nothing) and calls a service."""
+
 import logging
 import time
+from datetime import datetime
 
 from celery import shared_task
+from django.utils import timezone
 
-from events import lifecycle, services
+from events import alerts, daily_summary, digestion, impact, ingest, lifecycle, quota, retention
 
 logger = logging.getLogger("tracepoint.events")
 BATCH_SIZE = 500
@@ -14,12 +18,12 @@ def digest_pending(max_seconds: float = 20.0) -> int:
     """Digest batches until nothing waits (or the time budget is spent; the next wake-up continues)."""
     # Clear the debounce first, so events stored while we work queue another run.
     try:
-        services.clear_wakeup()
+        ingest.clear_wakeup()
     except Exception as exc:  # the key expires within a second anyway
         logger.warning("could not clear the digester wake-up key: %s", exc)
     total, started, done = 0, time.monotonic(), 0
     while time.monotonic() - started < max_seconds:
-        done = services.digest_pending(limit=BATCH_SIZE)
+        done = digestion.digest_pending(limit=BATCH_SIZE)
         total += done
         # A partial batch means the backlog is gone. Whatever arrives now has queued
         # the next run, which waits a moment so it gets a batch worth digesting
@@ -38,13 +42,11 @@ def digest_pending(max_seconds: float = 20.0) -> int:
 
 @shared_task(name="events.sweep_undigested", ignore_result=True)
 def sweep_undigested() -> int:
-    return services.sweep_undigested()
+    return digestion.sweep_undigested()
 
 
 @shared_task(name="events.flush_dropped_counts", ignore_result=True)
 def flush_dropped_counts() -> int:
-    from events import quota
-
     return quota.flush_dropped()
 
 
@@ -55,46 +57,36 @@ def resolve_quiet_issues() -> int:
 
 @shared_task(name="events.delete_old_events", ignore_result=True)
 def delete_old_events() -> int:
-    return services.delete_old_events()
+    return retention.delete_old_events()
 
 
 @shared_task(name="events.delete_old_activity", ignore_result=True)
 def delete_old_activity() -> int:
-    return services.delete_old_activity()
+    return retention.delete_old_activity()
 
 
 @shared_task(name="events.refresh_issue_impact", ignore_result=True)
 def refresh_issue_impact() -> int:
-    from django.utils import timezone
-
-    from events import impact
-
     return impact.refresh_active(now=timezone.now())
 
 
 @shared_task(name="events.evaluate_alerts", ignore_result=True, acks_late=True)
 def evaluate_alerts(issue_ids: list[int], created: list[int] | None = None, regressed: list[int] | None = None) -> int:
-    from events import alerts
-
     return alerts.evaluate(issue_ids, created=created or (), regressed=regressed or ())
 
 
-@shared_task(name="events.send_daily_digests", ignore_result=True)
-def send_daily_digests() -> int:
-    from events import digest
-
-    return digest.send_daily_digests()
+@shared_task(name="events.send_daily_summaries", ignore_result=True)
+def send_daily_summaries() -> int:
+    return daily_summary.send_daily_summaries()
 
 
 @shared_task(name="events.wipe_events", ignore_result=True, acks_late=True)
 def wipe_events(project_id: int, cutoff: str, max_seconds: float = 20.0) -> int:
     """Delete a project's events in batches; when the time budget is spent, queue the rest."""
-    from datetime import datetime
-
     until = datetime.fromisoformat(cutoff)
     started, total = time.monotonic(), 0
     while True:
-        done = services.wipe_events_batch(project_id, until)
+        done = retention.wipe_events_batch(project_id, until)
         total += done
         if not done:
             logger.info("wiped the events of project %s (%d rows in this run)", project_id, total)

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from events.digestion import correlation_window
 from events.models import Event, EventType, Issue, Project
-from events.services import correlation_window
 from incidents.models import Incident, TimelineEntry
 
 MARKER_TYPES = (EventType.DEPLOY, EventType.CONFIG_CHANGE)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from events import live, views
+from events import live, project_views, views
 
 app_name = "events"
 
@@ -10,14 +10,17 @@ urlpatterns = [
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/status/", views.set_status, name="status"),
     path("services/<str:service>/", views.service_timeline, name="service_timeline"),
-    path("projects/", views.project_list, name="projects"),
-    path("projects/new/", views.project_create, name="project_create"),
-    path("projects/<int:pk>/", views.project_detail, name="project"),
-    path("projects/<int:pk>/keys/rotate/", views.key_rotate, name="key_rotate"),
-    path("projects/<int:pk>/quota/", views.project_quota, name="project_quota"),
-    path("projects/<int:pk>/members/", views.members, name="members"),
-    path("projects/<int:pk>/events/delete/", views.wipe_events, name="wipe_events"),
-    path("projects/<int:pk>/alert-rules/", views.alert_rule_create, name="alert_rule_create"),
-    path("projects/<int:pk>/alert-rules/<int:rule_pk>/delete/", views.alert_rule_delete, name="alert_rule_delete"),
-    path("projects/<int:pk>/keys/<int:key_pk>/revoke/", views.key_revoke, name="key_revoke"),
+    path("daily-summary/", views.daily_summary_switch, name="daily_summary_switch"),
+    path("projects/", project_views.project_list, name="projects"),
+    path("projects/new/", project_views.project_create, name="project_create"),
+    path("projects/<int:pk>/", project_views.project_detail, name="project"),
+    path("projects/<int:pk>/keys/rotate/", project_views.key_rotate, name="key_rotate"),
+    path("projects/<int:pk>/quota/", project_views.project_quota, name="project_quota"),
+    path("projects/<int:pk>/members/", project_views.members, name="members"),
+    path("projects/<int:pk>/events/delete/", project_views.wipe_events, name="wipe_events"),
+    path("projects/<int:pk>/alert-rules/", project_views.alert_rule_create, name="alert_rule_create"),
+    path(
+        "projects/<int:pk>/alert-rules/<int:rule_pk>/delete/", project_views.alert_rule_delete, name="alert_rule_delete"
+    ),
+    path("projects/<int:pk>/keys/<int:key_pk>/revoke/", project_views.key_revoke, name="key_revoke"),
 ]

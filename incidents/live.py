@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents.models import Incident
 from tracepoint import live, stream
 
 
@@ -17,8 +18,6 @@ def channel(_: int = 0) -> str:
 
 def incident_changed(incident_id) -> None:
     """Called by incidents.services after the commit of every change."""
-    from incidents.models import Incident
-
     incident = Incident.objects.filter(pk=incident_id).values("title", "status", "severity", "updated_at").first()
     message = {"type": "incident", "id": str(incident_id), **(incident or {"deleted": True})}
     stream.publish_to(channel(), message)

@@ -9,6 +9,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from tracepoint.lib.counting import capped_count
 from tracepoint.severity import Severity
 
 service_validator = RegexValidator(
@@ -61,8 +62,6 @@ class IncidentQuerySet(models.QuerySet):
         if not query:
             return self
         if ranked and rank_limit is not None:
-            from tracepoint.lib.counting import capped_count
-
             ranked = capped_count(self.search(query, ranked=False), rank_limit) <= rank_limit
         if connection.vendor == "postgresql":
             tsquery = "websearch_to_tsquery('english', %s)"

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from events.models import Project
 from incidents import services
 from incidents.forms import CommentForm, IncidentForm, ListFilterForm, TransitionForm
 from incidents.models import Incident, Status
@@ -107,8 +108,6 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 
 def _linked_issues(user, incident: Incident) -> list:
     """Error issues linked to this incident (by an alert rule), of the projects the user may see."""
-    from events.models import Project
-
     links = incident.issue_links.select_related("issue").filter(issue__project__in=Project.objects.visible_to(user))
     return [link.issue for link in links.order_by("created_at")]
 

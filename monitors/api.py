@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from monitors import rollups, services
+from monitors import rollups, scheduler, services, uptime
 from monitors.models import Monitor, MonitorKind, StatusPeriod
 from monitors.serializers import (
     MonitorSerializer,
@@ -50,7 +50,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.save()
-        services.reschedule(serializer.instance.pk)
+        scheduler.reschedule(serializer.instance.pk)
 
     def perform_destroy(self, instance):
         services.delete_monitor(instance.pk)
@@ -88,7 +88,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
         monitor = self.get_object()
         query = UptimeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        result = services.uptime(monitor, window=query.validated_data["window"])
+        result = uptime.uptime(monitor, window=query.validated_data["window"])
         return Response(
             {
                 "window": result.window,
@@ -116,7 +116,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
         monitor = self.get_object()
         if monitor.kind == MonitorKind.HEARTBEAT:
             raise ValidationError({"kind": ["Heartbeat monitors are pinged by their job; there is nothing to run."]})
-        result = services.check_now(monitor.pk)
+        result = scheduler.check_now(monitor.pk)
         monitor.refresh_from_db()
         return Response(
             {

@@ -12,7 +12,8 @@ import random
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from monitors import rollups, services
+from monitors import rollups
+from monitors.heartbeats import compute_alert_after
 from monitors.models import LatencyRollup, Monitor, MonitorKind, MonitorStatus, StatusPeriod
 from tracepoint.links import base_url
 
@@ -151,6 +152,6 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
     _history(port, now=now, spells=[], base_ms=2, rng=rng)
     StatusPeriod.objects.create(monitor=backup, status=MonitorStatus.UP, started_at=now - timedelta(days=30))
     Monitor.objects.filter(pk=backup.pk).update(
-        status=MonitorStatus.UP, alert_after=services.compute_alert_after(Monitor.objects.get(pk=backup.pk))
+        status=MonitorStatus.UP, alert_after=compute_alert_after(Monitor.objects.get(pk=backup.pk))
     )
     stdout.write(f"Monitors: {Monitor.objects.count()} with {DAYS} days of history.")

@@ -92,7 +92,7 @@ class Monitor(models.Model):
     last_start_rid = models.UUIDField(null=True, blank=True)
     last_duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
     # When to look at a heartbeat again: never later than its deadline, but a quick
-    # success ping leaves it behind (services._QUICK_SUCCESS), so it can be earlier.
+    # success ping leaves it behind (ping._QUICK_SUCCESS), so it can be earlier.
     alert_after = models.DateTimeField(null=True, blank=True)
 
     # On a change: an incident of this severity is opened on DOWN and resolved on UP.

@@ -2,19 +2,32 @@
 
 HEAD, GET and POST are equivalent; the key in the URL is the only credential;
 a POSTed body (its first PING_BODY_MAX_BYTES bytes) is kept with the ping. In
-production the WSGI fast path (events.fastpath) answers pings through
-``answer`` without Django's handler; this view is the same answer for the
-development server, the test client and methods the fast path leaves alone.
+production the WSGI fast path (tracepoint.fastpath) calls the same view without
+the rest of Django's middleware chain.
+
+Below the endpoint: accepting a ping. ``accept_ping`` validates it and hands it to the Redis buffer
+(monitors.pingbuffer) when there is one, else ``record_ping`` applies it at once through the
+heartbeat rules (monitors.heartbeats); the common ping takes ``_quick_success``, one statement.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+import psycopg
+from django.conf import settings
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from monitors import services
+from monitors import pingbuffer
+from monitors.heartbeats import PingInput, apply_ping, trim_pings
+from monitors.models import HeartbeatPing, Monitor, MonitorKind
 from tracepoint import metrics
-from tracepoint.errors import NotFoundError
+from tracepoint.errors import DomainError, NotFoundError
+from tracepoint.middleware import exempt_from_write_budget, quiet_success
 from tracepoint.ratelimit import client_ip
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST")
@@ -25,21 +38,27 @@ NO_CACHE_HEADERS = (
 )
 
 
-def headers() -> list[tuple[str, str]]:
-    return [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Access-Control-Allow-Origin", "*"),
-        ("Ping-Body-Limit", str(services.ping_body_limit())),
-        *NO_CACHE_HEADERS,
-    ]
+@quiet_success
+@exempt_from_write_budget
+@csrf_exempt
+def ping(request: HttpRequest, key, action: str | None = None) -> HttpResponse:
+    """Record one ping; a plain-text answer, as Healthchecks gives."""
+    status, text = _record(request, key, action)
+    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Ping-Body-Limit"] = str(ping_body_limit())
+    for name, value in NO_CACHE_HEADERS:
+        response[name] = value
+    if status == 405:
+        response["Allow"] = ", ".join(ALLOWED_METHODS)
+    return response
 
 
-def answer(request: HttpRequest, key, action: str | None) -> tuple[int, str]:
-    """Record one ping; (status code, plain-text body) as Healthchecks answers."""
+def _record(request: HttpRequest, key, action: str | None) -> tuple[int, str]:
     if request.method not in ALLOWED_METHODS:
         return 405, "method not allowed"
     try:
-        services.accept_ping(
+        accept_ping(
             key,
             action=action,
             method=request.method,
@@ -48,7 +67,7 @@ def answer(request: HttpRequest, key, action: str | None) -> tuple[int, str]:
             remote_addr=client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
-    except services.InvalidPing as exc:
+    except InvalidPing as exc:
         metrics.PINGS.labels("invalid").inc()
         return 400, exc.message
     except NotFoundError:
@@ -58,12 +77,142 @@ def answer(request: HttpRequest, key, action: str | None) -> tuple[int, str]:
     return 200, "OK"
 
 
-@csrf_exempt
-def ping(request: HttpRequest, key, action: str | None = None) -> HttpResponse:
-    status, text = answer(request, key, action)
-    response = HttpResponse(text, status=status)
-    for name, value in headers():
-        response[name] = value
-    if status == 405:
-        response["Allow"] = ", ".join(ALLOWED_METHODS)
-    return response
+# --- accepting a ping ---------------------------------------------------------------------------
+
+
+class InvalidPing(DomainError):
+    pass
+
+
+def ping_body_limit() -> int:
+    return settings.TRACEPOINT["PING_BODY_MAX_BYTES"]
+
+
+def parse_action(action: str | None) -> tuple[str, int | None]:
+    """URL suffix → (kind, exit status): '' success, start, fail, log, or 0-255."""
+    if not action:
+        return HeartbeatPing.Kind.SUCCESS, None
+    if action in ("start", "fail", "log"):
+        return action, None
+    if action.isdigit():
+        code = int(action)
+        if code > 255:
+            raise InvalidPing("invalid url format")
+        return (HeartbeatPing.Kind.SUCCESS if code == 0 else HeartbeatPing.Kind.FAIL), code
+    raise InvalidPing("invalid url format")
+
+
+def parse_ping(
+    action: str | None,
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+    rid: str | None = None,
+    remote_addr: str = "",
+    user_agent: str = "",
+) -> PingInput:
+    """Validate a ping's URL suffix and run id (raises InvalidPing) and cut its fields to size."""
+    kind, exit_status = parse_action(action)
+    run_id = None
+    if rid:
+        try:
+            run_id = uuid.UUID(rid)
+        except ValueError:
+            raise InvalidPing("invalid uuid format") from None
+    return PingInput(
+        kind=kind,
+        exit_status=exit_status,
+        run_id=run_id,
+        method=method[:7],
+        remote_addr=remote_addr[:45],
+        user_agent=user_agent[:200],
+        # PostgreSQL text cannot hold NUL: drop it rather than fail the ping (or a whole buffered batch).
+        body=body[: ping_body_limit()].decode("utf-8", errors="replace").replace("\x00", ""),
+    )
+
+
+def accept_ping(ping_key, *, action: str | None = None, now: datetime | None = None, **received) -> None:
+    """The endpoints' entry: validate, then hand the ping to the buffer (monitors.pingbuffer) when
+    Redis is there, else apply it at once. Raises InvalidPing / NotFoundError."""
+    ping = parse_ping(action, **received)
+    now = now or timezone.now()
+    if not pingbuffer.push(ping_key, ping, now=now):
+        record_ping(ping_key, ping, now=now)
+
+
+def record_ping(
+    ping_key,
+    ping: PingInput | None = None,
+    *,
+    action: str | None = None,
+    now: datetime | None = None,
+    **received,
+) -> HeartbeatPing:
+    """Apply one ping to its heartbeat monitor (row-locked) and log it. Raises NotFoundError / InvalidPing."""
+    ping = ping or parse_ping(action, **received)
+    now = now or timezone.now()
+    if ping.is_plain_success:
+        logged = _quick_success(ping_key, ping, now=now)
+        if logged is not None:
+            return logged
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().filter(ping_key=ping_key, kind=MonitorKind.HEARTBEAT).first()
+        if monitor is None:
+            raise NotFoundError("not found")
+        logged = apply_ping(monitor, ping, now=now)
+        logged.save()
+        if logged.pk % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
+            trim_pings([monitor.pk])
+    return logged
+
+
+# The common ping (a plain success on an UP monitor with no run outstanding) is one
+# statement without a row lock, and it writes only last_ping_at, which no index
+# covers, so PostgreSQL updates the row in place (HOT). alert_after is left as it
+# was: it is the moment to look again, never later than the real deadline, and
+# mark_late_heartbeats recomputes it from last_ping_at when it comes round.
+_QUICK_SUCCESS = """
+WITH m AS (
+    UPDATE monitors_monitor SET last_ping_at = %(now)s
+    WHERE ping_key = %(key)s AND kind = 'heartbeat' AND status = 'up' AND last_start_at IS NULL
+    RETURNING id
+)
+INSERT INTO monitors_heartbeatping
+    (monitor_id, kind, created_at, method, remote_addr, user_agent, body, rid, exit_status, duration_ms)
+SELECT id, 'success', %(now)s, %(method)s, %(remote_addr)s, %(user_agent)s, %(body)s, NULL, NULL, NULL FROM m
+RETURNING id, monitor_id
+"""
+
+
+def _quick_success(ping_key, ping: PingInput, *, now: datetime) -> HeartbeatPing | None:
+    if connection.vendor != "postgresql":
+        return None
+    params = {
+        "now": now,
+        "key": ping_key,
+        "method": ping.method,
+        "remote_addr": ping.remote_addr,
+        "user_agent": ping.user_agent,
+        "body": ping.body,
+    }
+    # A server-side prepared statement: PostgreSQL parses and plans it once per connection.
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_QUICK_SUCCESS, params, prepare=True)
+            row = cursor.fetchone()
+    if row is None:
+        return None  # unknown key, or not in the simple state: the locked path decides
+    ping_id, monitor_id = row
+    if ping_id % 20 == 0:  # keep the newest PING_LOG_KEPT, trimming now and then
+        trim_pings([monitor_id])
+    return HeartbeatPing(
+        pk=ping_id,
+        monitor_id=monitor_id,
+        kind=HeartbeatPing.Kind.SUCCESS,
+        created_at=now,
+        method=ping.method,
+        remote_addr=ping.remote_addr,
+        user_agent=ping.user_agent,
+        body=ping.body,
+    )

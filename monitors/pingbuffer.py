@@ -7,7 +7,7 @@ KEY_CACHE_SECONDS; pings of a monitor deleted meanwhile are dropped when
 applied), appends the validated ping to a Redis stream and answers;
 ``apply_pending`` (a Celery task woken by the first ping after a quiet
 moment, and swept by beat) takes the stream in arrival order in batches: one
-row lock per monitor, the full rules (``services.apply_ping``) where a ping
+row lock per monitor, the full rules (``heartbeats.apply_ping``) where a ping
 changes something, and for the common ping (a plain success on an UP
 monitor) only its timestamp, written for the whole batch in one statement.
 
@@ -20,7 +20,7 @@ monitor) only its timestamp, written for the whole batch in one statement.
   (no applier running), the ping is applied at once, as without Redis. What
   sits in the stream is lost only if Redis itself loses its memory; run Redis
   with persistence where that matters.
-- Deadlines: ``mark_late_heartbeats`` applies what is waiting before it
+- Deadlines: ``scheduler.mark_late_heartbeats`` applies what is waiting before it
   decides that a monitor missed its deadline.
 """
 
@@ -34,9 +34,9 @@ import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
-from monitors import services
+from monitors.heartbeats import PingInput, apply_ping, trim_pings
 from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingBufferCursor
 from tracepoint import redis
 from tracepoint.errors import NotFoundError
@@ -117,7 +117,7 @@ def _check_key(ping_key) -> None:
     _known[text] = time.monotonic() + KEY_CACHE_SECONDS
 
 
-def push(ping_key, ping: services.PingInput, *, now: datetime) -> bool:
+def push(ping_key, ping: PingInput, *, now: datetime) -> bool:
     """Append a validated ping to the stream; False when it must be applied directly instead."""
     global _paused_until
     if not enabled():
@@ -156,6 +156,7 @@ def push(ping_key, ping: services.PingInput, *, now: datetime) -> bool:
 
 
 def _queue_apply() -> None:
+    # Lazy: monitors.tasks imports this module (its task runs apply_pending), so a top import is a cycle.
     from monitors.tasks import apply_pending_pings
 
     try:
@@ -283,7 +284,7 @@ def _apply_entries(entries: list[list]) -> None:
         if full is None:
             full = monitor[4] = Monitor.objects.get(pk=pk)  # locked above
         full.last_ping_at = monitor[3]
-        ping = services.PingInput(
+        ping = PingInput(
             kind=kind,
             exit_status=exit_status,
             run_id=uuid.UUID(run_id) if run_id else None,
@@ -292,7 +293,7 @@ def _apply_entries(entries: list[list]) -> None:
             user_agent=user_agent,
             body=body,
         )
-        logged = services.apply_ping(full, ping, now=now)  # writes the monitor itself
+        logged = apply_ping(full, ping, now=now)  # writes the monitor itself
         rows.append(tuple(getattr(logged, column) for column in _PING_COLUMNS))
         monitor[1:4] = [full.status, full.last_start_at, full.last_ping_at]
         touched.pop(pk, None)
@@ -300,15 +301,13 @@ def _apply_entries(entries: list[list]) -> None:
     # Keep the newest PING_LOG_KEPT of each: trimming a pinged monitor now and then is enough.
     trim = sorted({row[0] for row in rows if random.random() < TRIM_CHANCE})  # noqa: S311 (not a secret)
     if trim:
-        services._trim_pings(trim)
+        trim_pings(trim)
 
 
 TRIM_CHANCE = 0.05
 
 
 def _write(rows: list[tuple], touched: list[tuple[int, datetime]]) -> None:
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         Monitor.objects.bulk_update(
             [Monitor(pk=pk, last_ping_at=at) for pk, at in touched], ["last_ping_at"], batch_size=500

@@ -1,10 +1,12 @@
-"""Serializers of the monitors API: shape and limits here, rules in monitors/services.py."""
+"""Serializers of the monitors API: shape and limits here, rules in the domain layer (monitors/services.py and
+the modules it names)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cronsim import CronSim, CronSimError
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -122,8 +124,6 @@ class MonitorSerializer(serializers.ModelSerializer):
                 if not low <= merged.get(name, 3600) <= high:
                     errors[name] = [f"Between {low} seconds and 365 days."]
             if merged.get("schedule_kind") == ScheduleKind.CRON:
-                from cronsim import CronSim, CronSimError
-
                 try:
                     CronSim(merged.get("cron", ""), serializers.DateTimeField().to_internal_value("2026-01-01T00:00Z"))
                 except (CronSimError, ValueError):

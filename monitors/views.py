@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from monitors import rollups, services
+from monitors import rollups, scheduler, services, uptime
 from monitors.forms import MonitorForm
+from monitors.heartbeats import is_late
 from monitors.models import Monitor, MonitorKind
 from tracepoint.accounts.roles import RESPONDER, has_role, role_required
 from tracepoint.links import absolute_url
@@ -26,7 +27,7 @@ def index(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     page = Paginator(Monitor.objects.order_by("name", "id"), 25).get_page(request.GET.get("page"))
     ids = [monitor.pk for monitor in page.object_list]
-    uptimes = services.uptimes(ids, ("24h", "30d"), now=now)
+    uptimes = uptime.uptimes(ids, ("24h", "30d"), now=now)
     hourly = rollups.series_many(ids, since=now - timedelta(hours=24), until=now, resolution="hour")
     rows = [
         {
@@ -46,7 +47,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:
     """One bar per UTC day (status pages draw the same bars in their own zone)."""
-    row = services.daily_bars({monitor.pk: [monitor.pk]}, days=days, zone=UTC, now=now)[monitor.pk]
+    row = uptime.daily_bars({monitor.pk: [monitor.pk]}, days=days, zone=UTC, now=now)[monitor.pk]
     return [{"day": bar.day, "state": bar.state, "uptime": bar.uptime, "x": index * 8} for index, bar in enumerate(row)]
 
 
@@ -70,8 +71,8 @@ def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | 
     return {
         "monitor": monitor,
         "uptimes": [
-            (window, uptime.percent)
-            for window, uptime in services.uptimes([monitor.pk], tuple(services.WINDOWS), now=now)[monitor.pk].items()
+            (window, found.percent)
+            for window, found in uptime.uptimes([monitor.pk], tuple(uptime.WINDOWS), now=now)[monitor.pk].items()
         ],
         "bars": _daily_bars(monitor, now),
         "chart": _latency_chart(points),
@@ -83,7 +84,7 @@ def _detail_context(request: HttpRequest, monitor: Monitor, form: MonitorForm | 
         ],
         "pings": monitor.pings.all()[:20] if ping_url else [],
         "ping_url": ping_url,
-        "is_late": services.is_late(monitor, now) if ping_url else False,
+        "is_late": is_late(monitor, now) if ping_url else False,
         "form": form or MonitorForm(instance=monitor),
         "can_write": has_role(request.user, RESPONDER),
     }
@@ -104,7 +105,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "monitors/monitor_detail.html", _detail_context(request, monitor, form), status=400)
     form.save()
-    services.reschedule(monitor.pk)
+    scheduler.reschedule(monitor.pk)
     messages.success(request, "Monitor saved.")
     return redirect("monitors:detail", pk=monitor.pk)
 
@@ -147,7 +148,7 @@ def check_now(request: HttpRequest, pk: int) -> HttpResponse:
     if monitor.kind == MonitorKind.HEARTBEAT:
         messages.error(request, "A heartbeat monitor has nothing to test: it waits for pings.")
         return redirect("monitors:detail", pk=monitor.pk)
-    result = services.check_now(monitor.pk)
+    result = scheduler.check_now(monitor.pk)
     text = f"Test: {result.status}" + (f" in {result.latency_ms} ms" if result.latency_ms is not None else "")
     (messages.success if result.status == "up" else messages.error)(
         request, text + (f" — {result.error}" if result.error else "")

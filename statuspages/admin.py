@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from statuspages import services, subscribers
+from statuspages import setup, subscribers
 from statuspages.models import (
     Component,
     ComponentGroup,
@@ -37,28 +37,28 @@ class ShowsOnPage(HttpsUrls):
 
 @admin.register(StatusPage)
 class StatusPageAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_page)
-    delete_service = staticmethod(services.delete_page)
+    save_service = staticmethod(setup.save_page)
+    delete_service = staticmethod(setup.delete_page)
     list_display = ("title", "slug", "is_public", "time_zone", "updated_at")
     search_fields = ("title", "slug")
     exclude = ("password", "version")
 
     def delete_queryset(self, request, queryset):
-        services.delete_pages(queryset)
+        setup.delete_pages(queryset)
 
 
 @admin.register(ComponentGroup)
 class ComponentGroupAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_group)
-    delete_service = staticmethod(services.delete_group)
+    save_service = staticmethod(setup.save_group)
+    delete_service = staticmethod(setup.delete_group)
     list_display = ("name", "page", "position")
     list_filter = ("page",)
 
 
 @admin.register(Component)
 class ComponentAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_component)
-    delete_service = staticmethod(services.delete_component)
+    save_service = staticmethod(setup.save_component)
+    delete_service = staticmethod(setup.delete_component)
     many_to_many = ("monitors",)
     list_display = ("name", "page", "group", "status", "status_override", "position")
     list_filter = ("page", "status")
@@ -67,8 +67,8 @@ class ComponentAdmin(ShowsOnPage, admin.ModelAdmin):
 
 @admin.register(PageIncident)
 class PageIncidentAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_page_incident)
-    delete_service = staticmethod(services.delete_page_incident)
+    save_service = staticmethod(setup.save_page_incident)
+    delete_service = staticmethod(setup.delete_page_incident)
     many_to_many = ("components",)
     list_display = ("public_name", "page", "published_at")
     list_filter = ("page",)
@@ -77,8 +77,8 @@ class PageIncidentAdmin(ShowsOnPage, admin.ModelAdmin):
 
 @admin.register(Maintenance)
 class MaintenanceAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_maintenance)
-    delete_service = staticmethod(services.delete_maintenance)
+    save_service = staticmethod(setup.save_maintenance)
+    delete_service = staticmethod(setup.delete_maintenance)
     many_to_many = ("components",)
     list_display = ("title", "page", "status", "scheduled_for", "scheduled_until")
     list_filter = ("page", "status")
@@ -86,8 +86,8 @@ class MaintenanceAdmin(ShowsOnPage, admin.ModelAdmin):
 
 @admin.register(PublicUpdate)
 class PublicUpdateAdmin(ShowsOnPage, admin.ModelAdmin):
-    save_service = staticmethod(services.save_public_update)
-    delete_service = staticmethod(services.delete_public_update)
+    save_service = staticmethod(setup.save_public_update)
+    delete_service = staticmethod(setup.delete_public_update)
     list_display = ("status", "page_incident", "maintenance", "display_at")
 
 

@@ -10,7 +10,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from statuspages import services, subscribers
+from statuspages import services, setup, subscribers
+from statuspages import snapshot as snapshots
 from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, StatusPage, Subscriber
 from statuspages.serializers import (
     ComponentGroupSerializer,
@@ -48,17 +49,17 @@ class StatusPageViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         password = serializer.validated_data.pop("password", None)
-        serializer.instance = services.save_page(StatusPage(**serializer.validated_data), password=password)
+        serializer.instance = setup.save_page(StatusPage(**serializer.validated_data), password=password)
 
     def perform_update(self, serializer):
         password = serializer.validated_data.pop("password", None)
         page = serializer.instance
         for name, value in serializer.validated_data.items():
             setattr(page, name, value)
-        services.save_page(page, password=password)
+        setup.save_page(page, password=password)
 
     def perform_destroy(self, instance):
-        services.delete_page(instance)
+        setup.delete_page(instance)
 
     @extend_schema(parameters=[TimelineQuerySerializer], responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
@@ -66,7 +67,7 @@ class StatusPageViewSet(viewsets.ModelViewSet):
         page = self.get_object()
         query = TimelineQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(services.timeline(page, days=query.validated_data["days"]))
+        return Response(snapshots.timeline(page, days=query.validated_data["days"]))
 
 
 class _OnePage:
@@ -98,13 +99,13 @@ class ComponentGroupViewSet(_OnePage, viewsets.ModelViewSet):
         return ComponentGroup.objects.filter(page__slug=self.kwargs.get("slug")).order_by("position", "id")
 
     def perform_create(self, serializer):
-        serializer.instance = services.save_group(ComponentGroup(page=self.get_page(), **serializer.validated_data))
+        serializer.instance = setup.save_group(ComponentGroup(page=self.get_page(), **serializer.validated_data))
 
     def perform_update(self, serializer):
-        serializer.instance = services.save_group(_assigned(serializer.instance, serializer.validated_data))
+        serializer.instance = setup.save_group(_assigned(serializer.instance, serializer.validated_data))
 
     def perform_destroy(self, instance):
-        services.delete_group(instance)
+        setup.delete_group(instance)
 
 
 class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
@@ -128,15 +129,15 @@ class ComponentViewSet(_OnePage, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         monitors = data.pop("monitors", None)
-        serializer.instance = services.save_component(Component(page=self.get_page(), **data), monitors=monitors)
+        serializer.instance = setup.save_component(Component(page=self.get_page(), **data), monitors=monitors)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         monitors = data.pop("monitors", None)
-        serializer.instance = services.save_component(_assigned(serializer.instance, data), monitors=monitors)
+        serializer.instance = setup.save_component(_assigned(serializer.instance, data), monitors=monitors)
 
     def perform_destroy(self, instance):
-        services.delete_component(instance)
+        setup.delete_component(instance)
 
     @extend_schema(request=ComponentStatusSerializer, responses={200: ComponentSerializer})
     @action(detail=True, methods=["post"], url_path="status")
@@ -209,15 +210,15 @@ class MaintenanceViewSet(_OnePage, viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         components = data.pop("components", None)
         window = Maintenance(page=self.get_page(), created_by=request_user(self.request), **data)
-        serializer.instance = services.save_maintenance(window, components=components)
+        serializer.instance = setup.save_maintenance(window, components=components)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         components = data.pop("components", None)
-        serializer.instance = services.save_maintenance(_assigned(serializer.instance, data), components=components)
+        serializer.instance = setup.save_maintenance(_assigned(serializer.instance, data), components=components)
 
     def perform_destroy(self, instance):
-        services.delete_maintenance(instance, by=self.request.user)
+        setup.delete_maintenance(instance, by=self.request.user)
 
     @extend_schema(request=None, responses={200: MaintenanceSerializer})
     @action(detail=True, methods=["post"])

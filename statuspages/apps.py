@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_delete
 
 
 class StatuspagesConfig(AppConfig):
@@ -6,8 +7,7 @@ class StatuspagesConfig(AppConfig):
     verbose_name = "Status pages"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_delete
-
+        # Here, not at the top: apps.py is imported before the app registry is ready.
         from incidents.models import Incident
         from incidents.signals import incident_changed
         from monitors.models import Monitor

@@ -9,12 +9,14 @@ import string
 from zoneinfo import available_timezones
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tracepoint import outbound
 from tracepoint.severity import Severity
 
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -104,13 +106,9 @@ class StatusPage(models.Model):
         return self.title
 
     def set_password(self, raw: str) -> None:
-        from django.contrib.auth.hashers import make_password
-
         self.password = make_password(raw) if raw else ""
 
     def check_password(self, raw: str) -> bool:
-        from django.contrib.auth.hashers import check_password
-
         return bool(self.password) and check_password(raw, self.password)
 
 
@@ -286,8 +284,6 @@ class Subscriber(models.Model):
     @staticmethod
     def validate_webhook_url(url: str) -> None:
         """An http(s) URL whose host is not, and does not resolve to, an address webhooks may not reach."""
-        from tracepoint import outbound
-
         URLValidator(schemes=["http", "https"], message="Enter an http or https URL.")(url)
         try:
             outbound.validate_url(url)

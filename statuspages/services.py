@@ -1,24 +1,24 @@
 """The status pages domain layer: component status, page rollup, publishing incidents, public updates,
 maintenance windows. Every change that shows on a page bumps its ``version`` (``touch``), which is
-the cache key and ETag of the public outputs (statuspages.public)."""
+the cache key and ETag of the public outputs (statuspages.public_cache)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from incidents import services as incident_services
 from incidents.models import Incident, Status
-from monitors.models import MonitorStatus
-from statuspages import subscribers
+from monitors import services as monitor_services
+from monitors.models import Monitor, MonitorStatus
+from statuspages import public_cache, subscribers
 from statuspages.models import (
     Component,
-    ComponentGroup,
     ComponentStatus,
     Impact,
     Maintenance,
@@ -77,9 +77,7 @@ def touch(page_ids: Iterable[int], *, now: datetime | None = None) -> None:
     if not ids:
         return
     StatusPage.objects.filter(pk__in=ids).update(version=F("version") + 1, updated_at=now or timezone.now())
-    from statuspages import public
-
-    transaction.on_commit(lambda: public.forget_pages(ids), robust=True)
+    transaction.on_commit(lambda: public_cache.forget_pages(ids), robust=True)
 
 
 # --- component status -------------------------------------------------------------------
@@ -251,8 +249,6 @@ def post_update(
 ) -> PublicUpdate:
     """A public update; a ``status`` moves the operator incident forward to match (identified →
     ACKNOWLEDGED, monitoring → MITIGATED, resolved → RESOLVED)."""
-    from incidents import services as incident_services
-
     now = now or timezone.now()
     if not body.strip():
         raise StatusPageError("An update needs a message.", details={"body": ["This field may not be blank."]})
@@ -301,9 +297,6 @@ def sync_maintenance(*, now: datetime | None = None) -> None:
     """Monitors of the components of active windows are in maintenance, and no others; components show
     it. Derived from the windows each time, so an edited window, a removed component or a deleted
     page can never leave a monitor silenced."""
-    from monitors import services as monitor_services
-    from monitors.models import Monitor
-
     now = now or timezone.now()
     wanted = set(
         Component.objects.filter(maintenances__status__in=ACTIVE)
@@ -359,185 +352,3 @@ def finish_maintenance(maintenance: Maintenance, *, by=None, now: datetime | Non
         sync_maintenance(now=now)
         touch([maintenance.page_id], now=now)
     return maintenance
-
-
-# --- setup: pages, groups, components, windows, links ------------------------------------------
-# One function per write, called by the API, the dashboard and the admin alike: each does the write, the
-# recomputation and the new page version, and forgets renamed or deleted slugs after the commit (never on
-# a rollback), so no front door has to remember to.
-
-
-def _forget_slugs(slugs: Iterable[str]) -> None:
-    """After the commit: these slugs no longer name a page (renamed or deleted); the public side forgets them."""
-    from statuspages import public
-
-    slugs = sorted(set(slugs))
-
-    def forget() -> None:
-        for slug in slugs:
-            public.forget_slug(slug)
-
-    if slugs:
-        transaction.on_commit(forget, robust=True)
-
-
-def _shown(page_ids: Iterable[int], *, component_ids: Iterable[int] = (), now: datetime | None = None) -> None:
-    """After a setup write: maintenance and component statuses recomputed, new page versions."""
-    sync_maintenance(now=now)
-    refresh_components(component_ids, now=now)
-    touch(page_ids, now=now)
-
-
-def save_page(page: StatusPage, *, password: str | None = None, now: datetime | None = None) -> StatusPage:
-    """Create or edit a page (``password``: None keeps it, '' removes it)."""
-    with transaction.atomic():
-        old_slug = StatusPage.objects.filter(pk=page.pk).values_list("slug", flat=True).first() if page.pk else None
-        if password is not None:
-            page.set_password(password)
-        page.updated_at = now or timezone.now()
-        page.version = (page.version or 0) + 1
-        page.save()
-        if old_slug and old_slug != page.slug:
-            _forget_slugs([old_slug])
-        touch([page.pk], now=now)
-    return page
-
-
-def delete_pages(pages: Iterable[StatusPage], *, now: datetime | None = None) -> None:
-    """Delete pages (and all on them); the monitors their windows silenced alert again."""
-    pages = list(pages)
-    with transaction.atomic():
-        StatusPage.objects.filter(pk__in=[page.pk for page in pages]).delete()
-        _shown((), now=now)
-        _forget_slugs(page.slug for page in pages)
-
-
-def delete_page(page: StatusPage, *, now: datetime | None = None) -> None:
-    delete_pages([page], now=now)
-
-
-def save_group(group: ComponentGroup, *, now: datetime | None = None) -> ComponentGroup:
-    with transaction.atomic():
-        group.save()
-        _shown([group.page_id], now=now)
-    return group
-
-
-def delete_group(group: ComponentGroup, *, now: datetime | None = None) -> None:
-    with transaction.atomic():
-        page_id = group.page_id
-        group.delete()
-        _shown([page_id], now=now)
-
-
-def save_component(component: Component, *, monitors: Iterable | None = None, now: datetime | None = None) -> Component:
-    """Create or edit a component (``monitors``: None keeps them); its status follows its monitors at once."""
-    with transaction.atomic():
-        component.save()
-        if monitors is not None:
-            component.monitors.set(monitors)
-        _shown([component.page_id], component_ids=[component.pk], now=now)
-    return component
-
-
-def delete_component(component: Component, *, now: datetime | None = None) -> None:
-    with transaction.atomic():
-        page_id = component.page_id
-        component.delete()
-        _shown([page_id], now=now)
-
-
-def save_maintenance(
-    window: Maintenance, *, components: Iterable[Component] | None = None, now: datetime | None = None
-) -> Maintenance:
-    """Schedule or edit a window (``components``: None keeps them). A new window that starts now goes in
-    progress at once."""
-    with transaction.atomic():
-        created = window.pk is None
-        window.save()
-        if components is not None:
-            window.components.set(components)
-        _shown(
-            [window.page_id], component_ids=[] if created else window.components.values_list("pk", flat=True), now=now
-        )
-    if created:
-        advance_maintenances(now=now)
-    return window
-
-
-def delete_maintenance(window: Maintenance, *, by=None, now: datetime | None = None) -> None:
-    """Delete a window; an active one completes first (its subscribers hear it ended)."""
-    with transaction.atomic():
-        finish_maintenance(window, by=by, now=now)
-        page_id = window.page_id
-        window.delete()
-        _shown([page_id], now=now)
-
-
-def save_page_incident(
-    link: PageIncident, *, components: Iterable[Component] | None = None, now: datetime | None = None
-) -> PageIncident:
-    """Edit an incident link as it is (the admin); ``publish_incident`` is the operators' way."""
-    with transaction.atomic():
-        link.save()
-        if components is not None:
-            link.components.set(components)
-        _shown([link.page_id], now=now)
-    return link
-
-
-def delete_page_incident(link: PageIncident, *, now: datetime | None = None) -> None:
-    """Unpublish an incident from a page, with its public updates."""
-    with transaction.atomic():
-        page_id = link.page_id
-        link.delete()
-        _shown([page_id], now=now)
-
-
-def _page_id_of_update(update: PublicUpdate) -> int:
-    return update.page_incident.page_id if update.page_incident_id else update.maintenance.page_id
-
-
-def save_public_update(update: PublicUpdate, *, now: datetime | None = None) -> PublicUpdate:
-    """Edit a public update as it is (the admin); ``post_update`` is the operators' way."""
-    with transaction.atomic():
-        update.save()
-        _shown([_page_id_of_update(update)], now=now)
-    return update
-
-
-def delete_public_update(update: PublicUpdate, *, now: datetime | None = None) -> None:
-    with transaction.atomic():
-        page_id = _page_id_of_update(update)
-        update.delete()
-        _shown([page_id], now=now)
-
-
-def timeline(page: StatusPage, *, days: int, now: datetime | None = None) -> dict:
-    """The seed's timeline route: per component, one entry per day (page time zone), oldest first."""
-    from statuspages import snapshot as snapshots
-
-    snap = snapshots.take(page, now=now)
-    rows = snapshots.bars(snap, days=days, showcase_only=False)
-    return {
-        "page": page.slug,
-        "time_zone": page.time_zone,
-        "days": days,
-        "components": [
-            {
-                "id": component.public_id,
-                "name": component.name,
-                "status": component.status,
-                "days": [
-                    {
-                        "date": bar.day.astimezone(ZoneInfo(page.time_zone)).date().isoformat(),
-                        "state": bar.state,
-                        "uptime": bar.uptime,
-                        "incidents": bar.incidents,
-                    }
-                    for bar in rows.get(component.pk, [])
-                ],
-            }
-            for component in snap.components
-        ],
-    }

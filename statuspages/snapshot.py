@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from monitors import services as monitor_services
+from monitors import uptime as monitor_uptime
 from statuspages import services
 from statuspages.models import (
     Component,
@@ -168,7 +168,7 @@ class Bar:
 
 def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True) -> dict[int, list[Bar]]:
     """Per component: one bar per day (page time zone), coloured by the day's worst monitor state,
-    with that day's uptime (monitors.services.daily_bars, as on the monitor page) and the names of the
+    with that day's uptime (monitors.uptime.daily_bars, as on the monitor page) and the names of the
     incidents that touched it. Three queries in all."""
     now = snapshot.now
     shown = [c for c in snapshot.components if c.showcase or not showcase_only]
@@ -177,7 +177,7 @@ def bars(snapshot: Snapshot, *, days: int = BAR_DAYS, showcase_only: bool = True
         "component_id", "monitor_id"
     ):
         monitor_ids[component_id].append(monitor_id)
-    daily = monitor_services.daily_bars(monitor_ids, days=days, zone=snapshot.zone, now=now)
+    daily = monitor_uptime.daily_bars(monitor_ids, days=days, zone=snapshot.zone, now=now)
     first = daily[shown[0].pk][0].day if shown else now
     touching: dict[int, list[tuple[datetime, datetime, str]]] = {c.pk: [] for c in shown}
     for link in (
@@ -216,3 +216,31 @@ def window_uptime(row: list[Bar]) -> float | None:
     """Uptime over the whole row, from the seconds up and down (not an average of the days' percentages)."""
     up, down = sum(bar.up_seconds for bar in row), sum(bar.down_seconds for bar in row)
     return None if up + down == 0 else round(100 * up / (up + down), 2)
+
+
+def timeline(page: StatusPage, *, days: int, now: datetime | None = None) -> dict:
+    """The seed's timeline route: per component, one entry per day (page time zone), oldest first."""
+    snap = take(page, now=now)
+    rows = bars(snap, days=days, showcase_only=False)
+    return {
+        "page": page.slug,
+        "time_zone": page.time_zone,
+        "days": days,
+        "components": [
+            {
+                "id": component.public_id,
+                "name": component.name,
+                "status": component.status,
+                "days": [
+                    {
+                        "date": bar.day.astimezone(ZoneInfo(page.time_zone)).date().isoformat(),
+                        "state": bar.state,
+                        "uptime": bar.uptime,
+                        "incidents": bar.incidents,
+                    }
+                    for bar in rows.get(component.pk, [])
+                ],
+            }
+            for component in snap.components
+        ],
+    }

@@ -146,7 +146,7 @@ def queue(page_id: int, *, incident_id: int | None = None, maintenance_id: int |
     Called inside the caller's transaction, right after the update it announces was written: the
     news is pinned to that update and to the subscribers confirmed by now.
     """
-    from statuspages.tasks import notify_subscribers
+    from statuspages.tasks import notify_subscribers  # late: a service queueing its own task (tasks imports us)
 
     update_id = None
     if incident_id is not None:
@@ -182,7 +182,7 @@ def notify(
     Idempotent: run again, it creates no second delivery for anyone. Subscribers confirmed after
     ``as_of`` (when the news was made) do not get it.
     """
-    from statuspages import statuspage_json
+    from statuspages import statuspage_json  # late: statuspage_json -> snapshot -> services -> subscribers
 
     page = StatusPage.objects.filter(pk=page_id).first()
     if page is None:

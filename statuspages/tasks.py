@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from statuspages import services
+from statuspages import services, subscribers
 
 
 @shared_task(name="statuspages.advance_maintenances", ignore_result=True)
@@ -14,8 +14,6 @@ def advance_maintenances() -> int:
 def notify_subscribers(
     page_id: int, *, incident_id=None, maintenance_id=None, event: str, update_id=None, as_of=None, chunk_size=500
 ) -> int:
-    from statuspages import subscribers
-
     return subscribers.notify(
         page_id,
         incident_id=incident_id,

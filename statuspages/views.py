@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from incidents.models import Incident
-from statuspages import services
+from statuspages import services, setup
 from statuspages import snapshot as snapshots
 from statuspages.forms import ComponentForm, GroupForm, MaintenanceForm, PageForm, PublishForm, StatusForm, UpdateForm
 from statuspages.models import Component, Maintenance, PageIncident, StatusPage
@@ -26,7 +26,7 @@ def index(request: HttpRequest) -> HttpResponse:
         if form is None:
             raise PermissionDenied("Only admins create status pages.")
         if form.is_valid():
-            page = services.save_page(form.save(commit=False), password=form.chosen_password())
+            page = setup.save_page(form.save(commit=False), password=form.chosen_password())
             messages.success(request, f"Status page “{page.title}” created.")
             return redirect("statuspages:detail", slug=page.slug)
     pages = snapshots.summaries()
@@ -68,7 +68,7 @@ def edit(request: HttpRequest, slug: str) -> HttpResponse:
         return render(
             request, "statuspages/page_detail.html", _detail_context(request, page, page_form=form), status=400
         )
-    page = services.save_page(form.save(commit=False), password=form.chosen_password())
+    page = setup.save_page(form.save(commit=False), password=form.chosen_password())
     messages.success(request, "Page saved.")
     return redirect("statuspages:detail", slug=page.slug)
 
@@ -83,7 +83,7 @@ def add_component(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "statuspages/page_detail.html", context, status=400)
     component = form.save(commit=False)
     component.page = page
-    services.save_component(component, monitors=form.cleaned_data["monitors"])
+    setup.save_component(component, monitors=form.cleaned_data["monitors"])
     messages.success(request, f"Component “{component.name}” added.")
     return redirect("statuspages:detail", slug=page.slug)
 
@@ -99,7 +99,7 @@ def add_group(request: HttpRequest, slug: str) -> HttpResponse:
         )
     group = form.save(commit=False)
     group.page = page
-    services.save_group(group)
+    setup.save_group(group)
     messages.success(request, f"Group “{group.name}” added.")
     return redirect("statuspages:detail", slug=page.slug)
 
@@ -108,7 +108,7 @@ def add_group(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def delete_component(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     component = get_object_or_404(Component, page__slug=slug, public_id=public_id)
-    services.delete_component(component)
+    setup.delete_component(component)
     messages.success(request, f"Component “{component.name}” deleted.")
     return redirect("statuspages:detail", slug=slug)
 
@@ -136,7 +136,7 @@ def add_maintenance(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "statuspages/page_detail.html", context, status=400)
     window = form.save(commit=False)
     window.page, window.created_by = page, request.user
-    services.save_maintenance(window, components=form.cleaned_data["components"])
+    setup.save_maintenance(window, components=form.cleaned_data["components"])
     messages.success(request, f"Maintenance “{window.title}” scheduled.")
     return redirect("statuspages:detail", slug=page.slug)
 

@@ -35,20 +35,23 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_rate_limits_and_cache():
     """Every test starts with empty counters (keys carry this run's prefix)."""
     yield
-    from events import quota, services
+    from events import ingest, keys, quota
     from monitors import pingbuffer
+    from statuspages import public_cache
 
     # Process-wide caches: remembered keys would outlive the test's rows, a pause would outlive its failure.
-    services.reset()
+    keys.reset()
+    ingest.reset()
     pingbuffer.reset()
     quota.reset()
+    public_cache.reset()
     if settings.REDIS_URL:
         from tracepoint import redis
 
         client = redis.client()
-        keys = list(client.scan_iter(f"*{settings.CACHE_KEY_PREFIX}*", count=500))
-        if keys:
-            client.delete(*keys)
+        stale = list(client.scan_iter(f"*{settings.CACHE_KEY_PREFIX}*", count=500))
+        if stale:
+            client.delete(*stale)
     else:
         cache.clear()
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from events.services import NewEvent
-from monitors.models import Monitor, MonitorKind
+from events.ingest import NewEvent
+from monitors.models import Monitor, MonitorKind, StatusPeriod
 from statuspages.models import Component, ComponentGroup, StatusPage
 from tracepoint.accounts.models import ApiToken
 from tracepoint.accounts.roles import set_role
@@ -86,6 +86,12 @@ def make_heartbeat(name: str = "queue worker", **overrides) -> Monitor:
     return Monitor.objects.create(**(fields | overrides))
 
 
+def make_history(monitor: Monitor, spans) -> None:
+    """A monitor's past as status periods: ``(status, started_at, ended_at)`` each, ``ended_at`` None if open."""
+    for status, started_at, ended_at in spans:
+        StatusPeriod.objects.create(monitor=monitor, status=status, started_at=started_at, ended_at=ended_at)
+
+
 def make_page(**overrides) -> StatusPage:
     fields = {"slug": "acme", "title": "Acme", "description": "Acme's services"} | overrides
     password = fields.pop("raw_password", "")
@@ -114,8 +120,11 @@ def in_app_frame(module: str = "shop.cart", function: str = "add", **fields) -> 
     return {"module": module, "function": function, "in_app": True, **fields}
 
 
-def make_cart_error(kind: str, value: str, function: str, *, minutes_ago: int) -> NewEvent:
-    """A production error raised in ``shop.cart.<function>`` under Django's handler, ``minutes_ago``."""
+def make_cart_error(kind: str, value: str, function: str = "add_item", *, minutes_ago: int, **overrides) -> NewEvent:
+    """A production error raised in ``shop.cart.<function>`` under Django's handler, ``minutes_ago``.
+
+    ``overrides`` go to make_event (release, service, frames, data, user_id…).
+    """
     frames = [
         {
             "module": "django.core.handlers.base",
@@ -125,12 +134,5 @@ def make_cart_error(kind: str, value: str, function: str, *, minutes_ago: int) -
         },
         in_app_frame("shop.cart", function, filename="shop/cart.py", lineno=42, context_line="qty = int(raw)"),
     ]
-    return make_event(
-        value,
-        kind=kind,
-        at=timezone.now() - timedelta(minutes=minutes_ago),
-        frames=frames,
-        message=f"{kind}: {value}",
-        release="shop@1.0",
-        environment="production",
-    )
+    fields = {"frames": frames, "message": f"{kind}: {value}", "release": "shop@1.0", "environment": "production"}
+    return make_event(value, kind=kind, at=timezone.now() - timedelta(minutes=minutes_ago), **(fields | overrides))

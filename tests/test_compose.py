@@ -7,7 +7,6 @@ against the application. No database either.
 
 from __future__ import annotations
 
-import ast
 import importlib
 import json
 import os
@@ -19,13 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from celery import Celery
-from celery.app.utils import find_app
-from celery.beat import Scheduler
 from celery.utils.imports import symbol_by_name
 from django.conf import settings
-from django.core.management import get_commands
-from django.urls import Resolver404, resolve
+
+from tests.helpers import NAMES_READ_ELSEWHERE, command_problems, import_problem
 
 ROOT = Path(settings.BASE_DIR)
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -33,19 +29,9 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 APP_SERVICES = ("migrate", "web", "stream", "worker", "beat")
-APP_PORTS = ("8000", "8001")  # web (WSGI) and stream (ASGI)
 REQUIRED_SERVICES = ("postgres", "redis", *APP_SERVICES)
-# Read outside tracepoint.settings, so NAMES_READ does not list them: ensure_admin
-# reads its two when it runs, gunicorn reads WEB_CONCURRENCY, Django the settings module.
-NAMES_READ_ELSEWHERE = {
-    "TRACEPOINT_ADMIN_USER": "tracepoint.management.commands.ensure_admin",
-    "TRACEPOINT_ADMIN_PASSWORD": "tracepoint.management.commands.ensure_admin",
-    "WEB_CONCURRENCY": "gunicorn.config",
-    "DJANGO_SETTINGS_MODULE": "django.conf",
-}
 # Values for the ${...} references, as a .env file would give them.
 DOTENV = {"SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "pg-password-for-tests"}
-APP_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/.-]*)")
 
 
 # --- reading the files ---------------------------------------------------------------
@@ -137,150 +123,6 @@ def dockerfile_exec_form(instruction: str) -> list[str]:
         args = args[len("CMD ") :]
     assert args.startswith("["), f"{instruction} should use the exec (JSON) form, got {args!r}"
     return json.loads(args)
-
-
-# --- the checker: does a command point at code that exists? -----------------------------
-
-
-def _import_problem(dotted: str) -> str | None:
-    try:
-        importlib.import_module(dotted)
-    except Exception as exc:
-        return f"cannot import {dotted!r}: {type(exc).__name__}: {exc}"
-    return None
-
-
-def _check_gunicorn(args: list[str]) -> list[str]:
-    targets = [arg for arg in args if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", arg)]
-    if len(targets) != 1:
-        return [f"gunicorn needs exactly one module:attribute target, found {targets}"]
-    module_name, attr = targets[0].split(":")
-    problem = _import_problem(module_name)
-    if problem:
-        return [problem]
-    target = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(target):
-        return [f"{targets[0]} is not a callable WSGI application"]
-    return []
-
-
-_CELERY_GLOBAL_OPTIONS_WITH_VALUE = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config"}
-_CELERY_GLOBAL_OPTIONS_WITH_VALUE |= {"--workdir"}
-
-
-def _check_celery(args: list[str], subcommands: set[str]) -> list[str]:
-    app_name, subcommand, rest, index = None, None, [], 0
-    while index < len(args):
-        arg = args[index]
-        if arg in ("-A", "--app"):
-            app_name, index = (args[index + 1] if index + 1 < len(args) else None), index + 2
-        elif arg.startswith("--app="):
-            app_name, index = arg.split("=", 1)[1], index + 1
-        elif arg.startswith("-A") and len(arg) > 2:
-            app_name, index = arg[2:], index + 1
-        elif arg in _CELERY_GLOBAL_OPTIONS_WITH_VALUE:
-            index += 2
-        elif arg.startswith("-"):
-            index += 1
-        else:
-            subcommand, rest = arg, args[index + 1 :]
-            break
-    problems = []
-    if not app_name:
-        problems.append("celery needs -A/--app")
-    else:
-        try:
-            found = find_app(app_name)
-        except Exception as exc:
-            found = None
-            problems.append(f"celery -A {app_name}: cannot load the app: {type(exc).__name__}: {exc}")
-        if found is not None:
-            from tracepoint.celery import app as tracepoint_app
-
-            if not isinstance(found, Celery) or found is not tracepoint_app:
-                problems.append(f"celery -A {app_name} does not load tracepoint.celery.app (got {found!r})")
-    if subcommand not in subcommands:
-        problems.append(f"celery subcommand {subcommand!r} is not one of {sorted(subcommands)}")
-    for position, arg in enumerate(rest):
-        scheduler = None
-        if arg in ("-S", "--scheduler") and position + 1 < len(rest):
-            scheduler = rest[position + 1]
-        elif arg.startswith("--scheduler="):
-            scheduler = arg.split("=", 1)[1]
-        if scheduler is None:
-            continue
-        try:
-            scheduler_class = symbol_by_name(scheduler)
-        except Exception as exc:
-            problems.append(f"scheduler {scheduler!r} cannot be imported: {type(exc).__name__}: {exc}")
-            continue
-        if not (isinstance(scheduler_class, type) and issubclass(scheduler_class, Scheduler)):
-            problems.append(f"scheduler {scheduler!r} is not a celery.beat.Scheduler")
-    return problems
-
-
-def _check_manage(args: list[str]) -> list[str]:
-    problems = []
-    if not (ROOT / "manage.py").is_file():
-        problems.append("manage.py does not exist")
-    subcommand = next((arg for arg in args if not arg.startswith("-")), None)
-    if subcommand not in get_commands():
-        problems.append(f"{subcommand!r} is not a Django management command")
-    return problems
-
-
-def _check_python_code(code: str) -> list[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as exc:
-        return [f"python -c code does not parse: {exc}"]
-    problems = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            problems += filter(None, (_import_problem(alias.name) for alias in node.names))
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            problem = _import_problem(node.module)
-            if problem:
-                problems.append(problem)
-                continue
-            module = importlib.import_module(node.module)
-            for alias in node.names:
-                if not hasattr(module, alias.name) and _import_problem(f"{node.module}.{alias.name}"):
-                    problems.append(f"{node.module} has no {alias.name!r}")
-    for port, path in APP_URL.findall(code):
-        if port not in APP_PORTS:
-            problems.append(f"{path} is probed on port {port}, but the app listens on {' or '.join(APP_PORTS)}")
-        try:
-            resolve(path)
-        except Resolver404:
-            problems.append(f"{path} is not a URL of the app")
-    return problems
-
-
-def command_problems(argv: list[str], *, celery_subcommands: frozenset = frozenset({"worker", "beat"})) -> list[str]:
-    """What is wrong with one command line; an empty list means it points at code that exists."""
-    if not argv:
-        return ["empty command"]
-    program = Path(argv[0]).name
-    if program in ("sh", "bash") and len(argv) >= 3 and argv[1] == "-c":
-        parts = [part.strip() for part in argv[2].split("&&")]
-        problems = []
-        for part in parts:
-            tokens = shlex.split(part)
-            # Output redirection is the shell's business, not the command's.
-            tokens = tokens[: next((i for i, t in enumerate(tokens) if t.startswith((">", "2>"))), len(tokens))]
-            problems += command_problems(tokens, celery_subcommands=celery_subcommands)
-        return problems
-    if program == "gunicorn":
-        return _check_gunicorn(argv[1:])
-    if program == "celery":
-        return _check_celery(argv[1:], set(celery_subcommands))
-    if re.fullmatch(r"python(3(\.\d+)?)?", program):
-        if argv[1:2] == ["manage.py"]:
-            return _check_manage(argv[2:])
-        if argv[1:2] == ["-c"] and len(argv) > 2:
-            return _check_python_code(argv[2])
-    return [f"do not know how to check {shlex.join(argv)!r}"]
 
 
 # --- compose: services and images --------------------------------------------------
@@ -434,7 +276,7 @@ def test_the_settings_module_named_in_compose_imports():
     for name in APP_SERVICES:
         module = environment(service(name)).get("DJANGO_SETTINGS_MODULE")
         if module:
-            assert _import_problem(module) is None
+            assert import_problem(module) is None
 
 
 def test_no_secret_is_written_into_the_compose_file():

@@ -130,14 +130,14 @@ def test_overview_counts_unresolved_issues_of_the_users_projects_only(viewer):
 
     from django.utils import timezone
 
-    from events import services
-    from events.services import NewEvent
+    from events import digestion, ingest, keys
+    from events.ingest import NewEvent
 
-    mine = services.create_project(name="Mine", slug="mine")
-    theirs = services.create_project(name="Theirs", slug="theirs")
+    mine = keys.create_project(name="Mine", slug="mine")
+    theirs = keys.create_project(name="Theirs", slug="theirs")
     mine.members.add(viewer)
     for project, title in ((mine, "Visible boom"), (theirs, "Hidden boom")):
-        services.store_events(
+        ingest.store_events(
             project,
             [
                 NewEvent(
@@ -149,7 +149,7 @@ def test_overview_counts_unresolved_issues_of_the_users_projects_only(viewer):
                 )
             ],
         )
-    services.sweep_undigested(older_than_seconds=0)
+    digestion.sweep_undigested(older_than_seconds=0)
     html = _client(viewer).get("/").content.decode()
     assert 'id="issue-counts"' in html
     assert "Visible boom" in html and "Hidden boom" not in html

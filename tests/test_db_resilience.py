@@ -148,11 +148,11 @@ def send_event(base: str, project, key: str) -> tuple[int, str, dict]:
 
 
 def test_a_lost_database_gives_503s_not_500s_loses_nothing_accepted_and_comes_back(proxied_server):
-    from events import services
+    from events import keys
     from events.models import Event
 
     base, proxy = proxied_server
-    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
     key = project.active_key().public_key
     token = make_token(make_user("viewer"))
     api = {"Authorization": f"Token {token}"}

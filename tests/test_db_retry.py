@@ -7,12 +7,13 @@ from django.db import OperationalError
 from django.http import HttpResponse
 from django.test import RequestFactory
 
+from tracepoint import middleware
 from tracepoint.middleware import DatabaseRetryMiddleware
 
 
 @pytest.fixture(autouse=True)
 def quick(monkeypatch):
-    monkeypatch.setattr(DatabaseRetryMiddleware, "DATABASE_RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(middleware, "DATABASE_RETRY_DELAYS", (0.0, 0.0))
 
 
 def flaky(failures: int, calls: list):

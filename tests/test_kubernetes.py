@@ -1,7 +1,7 @@
 """The Kubernetes manifests (deploy/kubernetes/) point at code that exists and match the app.
 
 Parsed, not applied: every command, probe path, image and environment name is checked against the
-application with the same checker as docker-compose.yml (tests/test_compose.py).
+application with the same checker as docker-compose.yml (tests/helpers.py, used by tests/test_compose.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from django.conf import settings
 from django.urls import resolve
 
-from tests.test_compose import NAMES_READ_ELSEWHERE, command_problems
+from tests.helpers import NAMES_READ_ELSEWHERE, command_problems
 from tracepoint.lib.env import NAMES_READ
 
 ROOT = Path(settings.BASE_DIR)

@@ -318,10 +318,10 @@ class Load:
 
 
 def test_events_accepted_while_redis_dies_and_comes_back_empty_are_all_grouped_once(stack):
-    from events import services
+    from events import keys
     from events.models import Event, Issue
 
-    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
     key = project.active_key().public_key
     worker, beat = stack.processes["worker"], stack.processes["beat"]
 

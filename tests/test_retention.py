@@ -12,8 +12,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 
-from events import services as event_services
-from events import stream
+from events import keys, retention, stream
 from events.models import IssueActivity
 from tests.factories import make_event
 from tests.helpers import ingest
@@ -62,7 +61,7 @@ def test_old_issue_activity_is_deleted_and_recent_activity_kept(project, setting
     IssueActivity.objects.filter(issue__title__contains="new").update(created_at=NOW - timedelta(days=29))
     assert IssueActivity.objects.count() == 2
 
-    assert event_services.delete_old_activity(now=NOW, batch_size=1) == 1
+    assert retention.delete_old_activity(now=NOW, batch_size=1) == 1
     assert [a.issue.title for a in IssueActivity.objects.all()] == ["LookupError: new"]
 
 
@@ -107,4 +106,4 @@ def test_gunicorn_removes_the_metrics_folders_of_masters_that_are_gone(tmp_path)
 
 @pytest.fixture
 def project(db):
-    return event_services.create_project(name="Shop", slug="shop", services=["checkout", "api"])
+    return keys.create_project(name="Shop", slug="shop", services=["checkout", "api"])

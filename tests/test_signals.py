@@ -19,6 +19,7 @@ from incidents.signals import incident_changed, incident_resolved
 from monitors import services as monitor_services
 from monitors.models import Monitor, MonitorKind, MonitorStatus
 from monitors.signals import monitor_deleting, monitor_opened_incident, monitor_status_changed
+from monitors.status import set_status
 from statuspages import receivers as statuspages_receivers
 from tests.factories import make_incident
 
@@ -142,7 +143,7 @@ def test_a_failing_receiver_is_logged_and_the_others_still_run(db, heard, django
 def test_the_monitor_signals_run_in_the_transaction_or_after_it(db, heard, django_capture_on_commit_callbacks):
     site = Monitor.objects.create(name="Shop", kind=MonitorKind.HTTP, url="https://shop.example/", open_incident=True)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        monitor_services.set_status(site, MonitorStatus.DOWN, reason="HTTP 503", at=T0)
+        set_status(site, MonitorStatus.DOWN, reason="HTTP 503", at=T0)
         incident = Incident.objects.get()
         assert heard[monitor_opened_incident] == [{"monitor_id": site.pk, "incident_id": incident.pk}]
         assert heard[monitor_status_changed] == []  # waits for the commit

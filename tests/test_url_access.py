@@ -61,7 +61,6 @@ ACCESS = {
     },
     # one's own account
     "accounts:profile": (NONE, NONE),
-    "accounts:digest-toggle": (VIEWER, VIEWER),
     "accounts:token-create": (NONE, NONE),
     "accounts:token-regenerate": (NONE, NONE),
     "accounts:token-revoke": (NONE, NONE),
@@ -96,6 +95,7 @@ ACCESS = {
     "events:wipe_events": (ADMIN, ADMIN),
     "v1:project-wipe-events": (VIEWER, ADMIN),  # DELETE only: a GET is 405 for readers
     "events:key_revoke": (ADMIN, ADMIN),
+    "events:daily_summary_switch": (VIEWER, VIEWER),  # one's own daily summary email, from the profile page
     "events:alert_rule_create": (RESPONDER, RESPONDER),
     "events:alert_rule_delete": (RESPONDER, RESPONDER),
     "monitors:index": (VIEWER, NEVER),
@@ -292,13 +292,14 @@ MEMBERSHIP_LISTS = {
     "v1:issue-needs-attention": ("/api/v1/issues/needs-attention", "issue"),
 }
 # Project data reached otherwise: streams (ASGI, tests/events/test_stream.py), the service timeline
-# (filtered by membership, tests/events/test_timeline.py), writes (admins or members with a role).
+# (filtered by membership, tests/events/test_timeline.py), writes (admins or members with a role), the
+# daily summary switch (one's own setting; the email lists only one's projects, test_daily_summary.py).
 MEMBERSHIP_ELSEWHERE = {
     "v1:project-stream", "events:live", "v1:service-timeline", "events:service_timeline", "events:index",
     "events:projects", "events:status", "events:project_create", "events:key_rotate", "events:key_revoke",
     "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
     "events:members", "events:wipe_events", "v1:project-wipe-events", "events:project_quota",
-    "sentry-envelope", "sentry-store",
+    "sentry-envelope", "sentry-store", "events:daily_summary_switch",
 }  # fmt: skip
 
 
@@ -318,21 +319,21 @@ def project_data(db):
 
     from django.utils import timezone
 
-    from events import services
+    from events import digestion, keys
     from events.alerts import AlertRule
+    from events.ingest import NewEvent, store_events
     from events.models import Event, Issue
-    from events.services import NewEvent
 
     member = make_user("viewer", username="member")
     outsider = make_user("viewer", username="outsider")
-    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
     project.members.add(member)
     now = timezone.now() - timedelta(minutes=5)
-    services.store_events(
+    store_events(
         project,
         [NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=now, message="boom")],
     )
-    services.digest_pending()
+    digestion.digest_pending()
     rule = AlertRule.objects.create(project=project, name="new issues", kind="new_issue")
     return {
         "member": member,

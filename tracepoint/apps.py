@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TracepointConfig(AppConfig):
@@ -6,8 +7,7 @@ class TracepointConfig(AppConfig):
     verbose_name = "Tracepoint"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
+        # Here, not at the top: apps.py is imported before the app registry is ready.
         from tracepoint import checks  # noqa: F401 - registers the deploy checks
         from tracepoint.accounts.roles import sync_role_permissions
 

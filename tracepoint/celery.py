@@ -1,6 +1,8 @@
 import os
+from logging.config import dictConfig
 
 from celery import Celery, signals
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
 
@@ -16,8 +18,4 @@ app.autodiscover_tasks()
 @signals.setup_logging.connect
 def use_django_logging(**kwargs) -> None:
     """Worker and beat log through Django's LOGGING: one JSON object per line."""
-    from logging.config import dictConfig
-
-    from django.conf import settings
-
     dictConfig(settings.LOGGING)

@@ -4,6 +4,7 @@ Command-line flags still win, so deployments can override any of these.
 """
 
 import os
+import shutil
 
 from gunicorn import glogging
 
@@ -32,8 +33,6 @@ def _remove_dead_metrics_dirs(var_dir: str) -> None:
 
     Judged by process id, so a var/ shared by containers with PID namespaces of their own would need
     PROMETHEUS_MULTIPROC_DIR set per container (then nothing here is removed)."""
-    import shutil
-
     try:
         names = os.listdir(var_dir)
     except OSError:
@@ -53,6 +52,7 @@ _metrics_dir()
 
 
 def child_exit(server, worker) -> None:
+    # Late: prometheus_client picks its multiprocess mode when first imported, after _metrics_dir() ran.
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)

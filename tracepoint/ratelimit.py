@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from tracepoint import redis
 from tracepoint.lib.env import parse_rate
+from tracepoint.models import RateLimitCounter
 
 logger = logging.getLogger("tracepoint.ratelimit")
 T = TypeVar("T")
@@ -143,8 +144,6 @@ def _db_increment(key: str, expires_at: float) -> int:
 
 
 def purge_expired_counters(*, now: datetime | None = None) -> int:
-    from tracepoint.models import RateLimitCounter
-
     deleted, _ = RateLimitCounter.objects.filter(expires_at__lte=now or datetime.now(tz=UTC)).delete()
     return deleted
 
@@ -202,8 +201,6 @@ def _remaining(policy: Backoff, count: int, last: float, now: float) -> int:
 
 def _db_attempt(key: str, policy: Backoff, now: float) -> int:
     """The same in the database: the row (count, expires_at = last + memory) is locked for the decision."""
-    from tracepoint.models import RateLimitCounter
-
     memory = policy.memory_seconds
     with connection.cursor() as cursor:  # make sure the row exists, so that it can be locked
         cursor.execute(_DB_ENSURE, [key, _db_time(now)])
@@ -249,8 +246,6 @@ def backoff_attempt(scope: str, ident: str, policy: Backoff, *, now: float | Non
 
 def backoff_reset(scope: str, ident: str) -> None:
     """Forget the failures of ``ident`` (a success)."""
-    from tracepoint.models import RateLimitCounter
-
     key = _key(scope, ident)
     try:
         _store(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 
 
 @lru_cache(maxsize=4)
 def _client(url: str):
-    import redis
-
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 

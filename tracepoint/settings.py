@@ -3,6 +3,9 @@
 No env vars → the embedded default: SQLite (WAL) and a filesystem Celery broker
 under ``var/``, a file cache, console email. ``DATABASE_URL``/``REDIS_URL``
 switch to PostgreSQL and Redis.
+
+One module on purpose, longer than the others: every setting and product limit is read here, from
+the environment, in one place (STYLE.md), so there is one file to read to know what can be set.
 """
 
 from __future__ import annotations
@@ -226,6 +229,10 @@ CELERY_BEAT_SYNC_EVERY = 1
 # Beat queues a heartbeat this often; /ready fails when the last one a worker recorded is older
 # than WORKER_HEARTBEAT_MAX_AGE_SECONDS (default: three intervals, at least 90 s).
 HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1)
+# UTC hour of the daily summary email; DIGEST_HOUR is its older name, still read when it is not set.
+DAILY_SUMMARY_HOUR = env_int(
+    "DAILY_SUMMARY_HOUR", env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minimum=0, maximum=23
+)
 # Global periodic tasks (the database scheduler copies them into its tables).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
@@ -243,9 +250,9 @@ CELERY_BEAT_SCHEDULE = {
     "advance-maintenances": {"task": "statuspages.advance_maintenances", "schedule": 30.0},
     "run-due-checks": {"task": "monitors.run_due_checks", "schedule": 5.0},
     "trim-monitor-rollups": {"task": "monitors.trim_rollups", "schedule": crontab(hour=3, minute=41)},
-    "send-daily-digests": {
-        "task": "events.send_daily_digests",
-        "schedule": crontab(hour=env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minute=0),
+    "send-daily-summaries": {
+        "task": "events.send_daily_summaries",
+        "schedule": crontab(hour=DAILY_SUMMARY_HOUR, minute=0),
     },
     "delete-old-events": {"task": "events.delete_old_events", "schedule": crontab(hour=3, minute=17)},
     "delete-old-issue-activity": {"task": "events.delete_old_activity", "schedule": crontab(hour=3, minute=23)},

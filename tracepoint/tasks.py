@@ -1,6 +1,11 @@
+from importlib import import_module
+
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+
+from tracepoint import ratelimit
 
 HEARTBEAT_CACHE_KEY = "tracepoint:worker-heartbeat"
 
@@ -16,15 +21,9 @@ def record_heartbeat() -> str:
 @shared_task(name="tracepoint.purge_expired_sessions", ignore_result=True)
 def purge_expired_sessions() -> None:
     """Expired login sessions stay in the session table until deleted (what `clearsessions` does)."""
-    from importlib import import_module
-
-    from django.conf import settings
-
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
 
 
 @shared_task(name="tracepoint.purge_rate_limit_counters", ignore_result=True)
 def purge_rate_limit_counters() -> int:
-    from tracepoint.ratelimit import purge_expired_counters
-
-    return purge_expired_counters()
+    return ratelimit.purge_expired_counters()

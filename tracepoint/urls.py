@@ -10,12 +10,14 @@ from events.api import router as events_router
 from incidents.api import router as incidents_router
 from monitors import ping
 from monitors.api import router as monitors_router
+from statuspages import public, public_urls
 from statuspages.api import router as statuspages_router
 from tracepoint import metrics, overview, views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
 from tracepoint.accounts.api import router as users_router
 from tracepoint.accounts.roles import ADMIN, has_role
+from tracepoint.fastpath import Route
 
 api_v1 = [
     re_path(r"^auth/token/?$", TokenView.as_view(), name="auth-token"),
@@ -28,12 +30,33 @@ api_v1 = [
     *statuspages_router.urls,
 ]
 
+# Sentry SDKs derive these from the DSN (shared/specs/sentry-ingest.md).
+sentry_urlpatterns = [
+    path("api/<int:project_id>/envelope/", sentry.envelope_view, name="sentry-envelope"),
+    path("api/<int:project_id>/store/", sentry.store_view, name="sentry-store"),
+]
+# Heartbeat pings (shared/specs/heartbeat-pings.md): the key is the credential.
+ping_urlpatterns = [
+    path("ping/<uuid:key>", ping.ping, name="ping"),
+    path("ping/<uuid:key>/<str:action>", ping.ping, name="ping-action"),
+]
+# The routes the production WSGI application answers without the whole middleware chain
+# (tracepoint.wsgi, tracepoint.fastpath): the same pattern objects as below, so both agree.
+FAST_ROUTES = [
+    Route(sentry_urlpatterns, frozenset({"POST"})),  # OPTIONS preflights and wrong methods: Django
+    Route(ping_urlpatterns, frozenset(ping.ALLOWED_METHODS)),
+    Route(
+        public_urls.urlpatterns,
+        frozenset({"GET", "HEAD"}),
+        namespace=public_urls.app_name,
+        from_cache=public.from_cache,
+    ),
+]
+
 urlpatterns = [
     path("", overview.overview, name="overview"),
     path("health", views.health, name="health"),
-    # Heartbeat pings (shared/specs/heartbeat-pings.md): the key is the credential.
-    path("ping/<uuid:key>", ping.ping, name="ping"),
-    path("ping/<uuid:key>/<str:action>", ping.ping, name="ping-action"),
+    *ping_urlpatterns,
     path("ready", views.ready, name="ready"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("login/", account_views.LoginView.as_view(), name="login"),
@@ -44,13 +67,11 @@ urlpatterns = [
     path("monitors/", include("monitors.urls")),
     path("status-pages/", include("statuspages.urls")),
     # Public status pages, their JSON, feeds and badges (statuspages.public).
-    path("", include("statuspages.public_urls")),
+    path("", include(public_urls)),
     # One login page for everyone, with its rate limit: the admin's own login form redirects there.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
-    # Sentry SDKs derive these from the DSN (shared/specs/sentry-ingest.md).
-    path("api/<int:project_id>/envelope/", sentry.envelope_view, name="sentry-envelope"),
-    path("api/<int:project_id>/store/", sentry.store_view, name="sentry-store"),
+    *sentry_urlpatterns,
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

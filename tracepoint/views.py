@@ -10,14 +10,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
-from tracepoint.api.errors import error_response, is_api_request, server_error_response
+from tracepoint.api.errors import error_response, is_api_request, is_database_unavailable, server_error_response
 from tracepoint.tasks import HEARTBEAT_CACHE_KEY
 
 logger = logging.getLogger("tracepoint.ready")
@@ -45,8 +48,6 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from kombu import Connection
-
     url = settings.CELERY_BROKER_URL
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     if url.startswith("filesystem://"):
@@ -125,8 +126,6 @@ def ready(request: HttpRequest) -> JsonResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    from django.core.exceptions import RequestDataTooBig
-
     status = 413 if isinstance(exception, RequestDataTooBig) else 400
     if is_api_request(request):
         return error_response(status)
@@ -147,18 +146,19 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     exc = sys.exc_info()[1]
-    from tracepoint.api.errors import is_database_unavailable
-
     if is_api_request(request):
         return server_error_response(exc)
     if exc is not None and is_database_unavailable(exc):
-        from tracepoint.middleware import unavailable_page
-
         return unavailable_page()
     # No context processors: the database may be the reason we are here.
-    from django.template import loader
-
     return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def unavailable_page() -> HttpResponse:
+    """The 503 page of a lost database, rendered without the request: context processors would query it."""
+    response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = "5"
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

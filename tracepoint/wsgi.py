@@ -8,10 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
 
 
 def _application():
-    django_app = get_wsgi_application()  # sets Django up before the import below
-    from events.fastpath import IngestFastPath
+    django_app = get_wsgi_application()  # sets Django up before the imports below
+    # Late: the URLconf and the fast path import models, which need Django set up.
+    from tracepoint.fastpath import FastPath
+    from tracepoint.urls import FAST_ROUTES
 
-    return IngestFastPath(django_app)
+    return FastPath(django_app, FAST_ROUTES)
 
 
 application = exit_on_setting_error(_application)

@@ -48,19 +48,19 @@ def _seed(admin) -> dict[str, dict[str, str]]:
     Returns the path parameters naming them, by path prefix: positive cases call
     the operations on these rows (random ids would almost only meet 404).
     """
-    from events import services as events
+    from events import digestion, keys
+    from events.ingest import NewEvent, store_events
     from events.models import AlertRule, Event, Issue
-    from events.services import NewEvent
     from monitors.models import MonitorKind
     from statuspages import services as pages
     from statuspages.models import Maintenance, Subscriber
 
     incident = make_incident(title="Checkout errors")  # no owner, no creator
     make_incident(title="Search slow", service="search", owner=admin, status="RESOLVED", by=admin)
-    project = events.create_project(name="Shop", slug="shop", services=["checkout"])
-    revoked = events.rotate_key(project)
-    events.revoke_key(revoked)
-    events.store_events(
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
+    revoked = keys.rotate_key(project)
+    keys.revoke_key(revoked)
+    store_events(
         project,
         [
             NewEvent(
@@ -73,7 +73,7 @@ def _seed(admin) -> dict[str, dict[str, str]]:
             )
         ],
     )
-    events.sweep_undigested(older_than_seconds=0)
+    digestion.sweep_undigested(older_than_seconds=0)
     rule = AlertRule.objects.create(project=project, name="New issues", kind=AlertRule.Kind.NEW_ISSUE)
     monitor = make_monitor("nightly backup", kind=MonitorKind.HEARTBEAT, url="")
     page = make_page()

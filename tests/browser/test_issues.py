@@ -1,6 +1,6 @@
 import pytest
 
-from events import services
+from events import digestion, ingest, keys
 from tests.factories import make_cart_error, make_user
 from tests.helpers import login
 
@@ -10,16 +10,16 @@ pytestmark = pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_search_open_issue_and_resolve_it(live_server, page):
     rita = make_user("responder", username="rita")
-    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
     project.members.add(rita)
-    services.store_events(
+    ingest.store_events(
         project,
         [
             make_cart_error("ValueError", "bad quantity", "add_item", minutes_ago=3),
             make_cart_error("KeyError", "'shipping_address'", "confirm", minutes_ago=5),
         ],
     )
-    services.sweep_undigested(older_than_seconds=0)
+    digestion.sweep_undigested(older_than_seconds=0)
     base = live_server.url
     login(page, base, "rita")
 

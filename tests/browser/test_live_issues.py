@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 
-from events import services
+from events import digestion, ingest, keys
 from tests.factories import make_cart_error, make_user
 from tests.helpers import login
 
@@ -22,10 +22,10 @@ def test_a_new_issue_appears_without_reloading(live_server, asgi_server, page, s
     stream_url = asgi_server.replace("127.0.0.1", "localhost")
     settings.TRACEPOINT = {**settings.TRACEPOINT, "STREAM_BASE_URL": stream_url, "BASE_URL": live_server.url}
     vera = make_user("viewer", username="vera")
-    project = services.create_project(name="Shop", slug="shop", services=["checkout"])
+    project = keys.create_project(name="Shop", slug="shop", services=["checkout"])
     project.members.add(vera)
-    services.store_events(project, [make_cart_error("ValueError", "bad quantity", "add_item", minutes_ago=3)])
-    services.sweep_undigested(older_than_seconds=0)
+    ingest.store_events(project, [make_cart_error("ValueError", "bad quantity", "add_item", minutes_ago=3)])
+    digestion.sweep_undigested(older_than_seconds=0)
     login(page, live_server.url, "vera")
 
     with page.expect_response(lambda response: "/issues/live/" in response.url) as opened:
@@ -35,7 +35,7 @@ def test_a_new_issue_appears_without_reloading(live_server, asgi_server, page, s
     table.get_by_role("link", name="ValueError: bad quantity").wait_for()
     page.wait_for_timeout(500)  # the stream is subscribed
 
-    services.store_events(project, [make_cart_error("KeyError", "'shipping_address'", "confirm", minutes_ago=0)])
-    services.digest_pending()
+    ingest.store_events(project, [make_cart_error("KeyError", "'shipping_address'", "confirm", minutes_ago=0)])
+    digestion.digest_pending()
     table.get_by_role("link", name="KeyError: 'shipping_address'").wait_for(timeout=10_000)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload

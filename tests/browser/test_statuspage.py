@@ -3,7 +3,7 @@
 import pytest
 
 from incidents.services import Actor, create_incident
-from monitors import services as monitor_services
+from monitors.scheduler import check_now
 from statuspages import services
 from statuspages.models import Component, StatusPage
 from tests.factories import make_monitor
@@ -21,7 +21,7 @@ def test_a_visitor_sees_the_outage_and_then_the_incident_timeline(live_server, p
         status_page = StatusPage.objects.create(slug="acme", title="Acme")
         checkout = Component.objects.create(page=status_page, name="Checkout", position=1)
         checkout.monitors.add(monitor)
-        monitor_services.check_now(monitor.pk)  # a real HTTP check: up
+        check_now(monitor.pk)  # a real HTTP check: up
 
         page.goto(f"{live_server.url}/status/acme/")
         row = page.locator(f"#component-{checkout.public_id}")
@@ -29,7 +29,7 @@ def test_a_visitor_sees_the_outage_and_then_the_incident_timeline(live_server, p
         assert page.get_by_role("status").inner_text() == "All Systems Operational"
 
         target.mode = "failing"
-        monitor_services.check_now(monitor.pk)  # 503: down, and the component follows
+        check_now(monitor.pk)  # 503: down, and the component follows
         page.reload()
         assert row.locator(".sp-status").inner_text() == "Major outage"
         assert page.get_by_role("status").inner_text() == "Major System Outage"

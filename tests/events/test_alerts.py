@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from events import alerts, services, tasks
+from events import alerts, digestion, keys, lifecycle, tasks
+from events.ingest import store_events
 from events.models import AlertRule, AlertState, Issue, IssueIncident, IssueStatus
 from incidents import services as incident_services
 from incidents.models import Incident
@@ -57,9 +58,9 @@ def test_digestion_queues_one_evaluation_per_batch_after_commit(
     queued = []
     monkeypatch.setattr(tasks.evaluate_alerts, "apply_async", lambda **kw: queued.append(kw["kwargs"]))
     now = timezone.now()
-    services.store_events(project, [make_event(at=now), make_event(at=now, value="x", kind="KeyError")], now=now)
+    store_events(project, [make_event(at=now), make_event(at=now, value="x", kind="KeyError")], now=now)
     with django_capture_on_commit_callbacks(execute=True):
-        services.digest_pending(now=now)
+        digestion.digest_pending(now=now)
     ids = sorted(Issue.objects.values_list("pk", flat=True))
     assert queued == [{"issue_ids": ids, "created": ids, "regressed": []}]
 
@@ -69,7 +70,7 @@ def test_a_regression_rule_alerts_when_a_resolved_issue_comes_back(project, chan
     now = timezone.now()
     ingest(project, make_event(at=now - timedelta(hours=1)), now=now)
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(minutes=30))
+    lifecycle.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(minutes=30))
     ingest(project, make_event(at=now), now=now)
     assert alerts.evaluate([issue.pk], regressed=[issue.pk], now=now) == 1
     assert alerts_sent()[0].payload["reason"] == "regressed (1 times)"
@@ -120,7 +121,7 @@ def test_a_priority_rule_fires_for_unresolved_issues_at_or_above_p(project, chan
 
 def test_disabled_rules_and_other_projects_rules_stay_silent(project, channel):
     rule(project, AlertRule.Kind.NEW_ISSUE, enabled=False)
-    other = services.create_project(name="Other", slug="other", services=["hr"])
+    other = keys.create_project(name="Other", slug="other", services=["hr"])
     rule(other, AlertRule.Kind.NEW_ISSUE)
     now = timezone.now()
     ingest(project, make_event(at=now), now=now)
@@ -312,5 +313,5 @@ def test_threshold_rules_leave_resolved_and_ignored_issues_alone(project, channe
     now = timezone.now()
     ingest(project, make_event(at=now), now=now)
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status=IssueStatus.IGNORED, by=admin_user, now=now)
+    lifecycle.set_issue_status(issue.pk, status=IssueStatus.IGNORED, by=admin_user, now=now)
     assert alerts.evaluate([issue.pk], now=now) == 0

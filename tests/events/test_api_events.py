@@ -1,44 +1,32 @@
 """``GET /api/v1/events``: events of visible projects, filters, newest first, cursor paging."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import services
+from events import ingest, keys
 from events.models import Event
-from events.services import NewEvent
+from tests.factories import make_event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URL = "/api/v1/events"
 
 
-def new_event(*, at, service="checkout", event_type="ERROR", message="boom") -> NewEvent:
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type=event_type,
-        service=service,
-        timestamp=at,
-        message=message,
-        data={"message": message},
-    )
-
-
 @pytest.fixture
 def events(project, viewer):
     project.members.add(viewer)
-    services.store_events(
+    ingest.store_events(
         project,
         [
-            new_event(at=T0, message="first"),
-            new_event(at=T0 + timedelta(minutes=1), service="api", message="second"),
-            new_event(at=T0 + timedelta(minutes=2), event_type="DEPLOY", message="third"),
-            new_event(at=T0 + timedelta(minutes=3), message="fourth"),
+            make_event("first", at=T0, message="first"),
+            make_event("second", at=T0 + timedelta(minutes=1), service="api", message="second"),
+            make_event(at=T0 + timedelta(minutes=2), event_type="DEPLOY", message="third"),
+            make_event("fourth", at=T0 + timedelta(minutes=3), message="fourth"),
         ],
         now=T0,
     )
-    other = services.create_project(name="Internal", slug="internal")
-    services.store_events(other, [new_event(at=T0, service="hr", message="secret")], now=T0)
+    other = keys.create_project(name="Internal", slug="internal")
+    ingest.store_events(other, [make_event("secret", at=T0, service="hr", message="secret")], now=T0)
 
 
 def messages(response) -> list[str]:

@@ -1,14 +1,12 @@
 """``/api/v1/issues``: list, filters, ordering, detail, status changes, events and activity."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
 
-from events import services
+from events import keys, lifecycle
 from events.models import Event, Issue
-from events.services import NewEvent
 from tests import helpers
 from tests.factories import in_app_frame, make_event
 
@@ -25,7 +23,7 @@ def issues(project, viewer, responder):
     ingest(project, error("Cart is empty", at=T0, release="1.0", user_id="a"))
     ingest(project, *[error("Out of stock", at=T0 + timedelta(minutes=i), release="1.1") for i in range(3)])
     ingest(project, error("Coupon expired", at=T0 + timedelta(hours=1), service="api"))
-    other = services.create_project(name="Internal", slug="internal", services=["hr"])
+    other = keys.create_project(name="Internal", slug="internal", services=["hr"])
     ingest(other, error("Secret failure", service="hr"))
     return {issue.title.split(": ")[1]: issue for issue in Issue.objects.all()}
 
@@ -188,15 +186,9 @@ def test_events_and_activity_of_an_invisible_issue_are_404(viewer_client, issues
 def test_an_issue_resolved_by_a_deploy_names_it(viewer_client, issues, project):
     ingest(
         project,
-        NewEvent(
-            event_id=uuid.uuid4(),
-            event_type="DEPLOY",
-            service="checkout",
-            timestamp=T0 + timedelta(hours=2),
-            release="2.0",
-        ),
+        make_event(event_type="DEPLOY", service="checkout", at=T0 + timedelta(hours=2), release="2.0"),
     )
-    services.resolve_quiet_issues_after_deploys(now=T0 + timedelta(hours=4))
+    lifecycle.resolve_quiet_issues_after_deploys(now=T0 + timedelta(hours=4))
     deploy = Event.objects.get(event_type="DEPLOY")
     body = viewer_client.get(f"{URL}/{issues['Out of stock'].pk}").json()
     assert body["status"] == "resolved"

@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 from django.utils import timezone
 
-from events import services
+from events import keys, lifecycle
 from events.models import Issue, IssueStatus
 from tests.factories import in_app_frame, make_event
 from tests.helpers import ingest
@@ -28,8 +28,8 @@ def ranked(project, viewer, responder, admin_user):
     ingest(project, error("Cart is empty", at=now - timedelta(days=3)), now=now)
     ingest(project, *[error("Coupon 5 expired", at=now - timedelta(seconds=i)) for i in range(90)], now=now)
     coupon = Issue.objects.get(title__contains="Coupon")
-    services.set_issue_status(coupon.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now)
-    other = services.create_project(name="Internal", slug="internal", services=["hr"])
+    lifecycle.set_issue_status(coupon.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now)
+    other = keys.create_project(name="Internal", slug="internal", services=["hr"])
     ingest(other, error("fatal: out of memory", service="hr", at=now), now=now)
     return {issue.title: issue for issue in Issue.objects.all()}
 

@@ -3,7 +3,7 @@
 import pytest
 from django.conf import settings
 
-from events import quota, services
+from events import keys, quota
 from events.models import Project
 
 URL = "/api/v1/projects"
@@ -74,7 +74,7 @@ def test_members_read_the_quota_and_dropped_events_are_read_only(admin_client, v
 @pytest.mark.skipif(not settings.REDIS_URL, reason="REDIS_URL is not set")
 def test_dropped_events_include_those_waiting_in_redis(admin_client, project):
     Project.objects.filter(pk=project.pk).update(dropped_event_count=7)
-    other = services.create_project(name="Blog", slug="blog")
+    other = keys.create_project(name="Blog", slug="blog")
     quota.set_events_per_minute(project, 1)
     assert quota.check(project).allowed
     assert not quota.check(project, 2).allowed
@@ -84,7 +84,7 @@ def test_dropped_events_include_those_waiting_in_redis(admin_client, project):
 
 
 def test_a_new_rate_applies_to_ingest_at_once_in_this_process(admin_client, project, project_key):
-    services.authenticate_key(project_key)  # remembered, with its project
+    keys.authenticate_key(project_key)  # remembered, with its project
     assert admin_client.patch(f"{URL}/{project.pk}", {"events_per_minute": 1}, format="json").status_code == 200
-    remembered = services.authenticate_key(project_key).project
+    remembered = keys.authenticate_key(project_key).project
     assert remembered.event_rate() == 1

@@ -3,31 +3,23 @@
 import pytest
 
 from events import grouping
+from tests.factories import make_event
+
+# A Django request into the app's checkout, which calls a library: the app's frame is the one that counts.
+FRAMES = [
+    {"module": "django.core.handlers", "function": "inner", "lineno": 55, "in_app": False},
+    {"module": "shop.checkout", "function": "charge", "lineno": 42, "in_app": True},
+    {"module": "stripe.api", "function": "request", "lineno": 900, "in_app": False},
+]
 
 
 def _error(exc_type="ValueError", value="boom", *, frames=None, fingerprint=None, message=None) -> dict:
-    data: dict = {
-        "exception": [
-            {
-                "type": exc_type,
-                "value": value,
-                "stacktrace": {
-                    "frames": frames
-                    if frames is not None
-                    else [
-                        {"module": "django.core.handlers", "function": "inner", "lineno": 55, "in_app": False},
-                        {"module": "shop.checkout", "function": "charge", "lineno": 42, "in_app": True},
-                        {"module": "stripe.api", "function": "request", "lineno": 900, "in_app": False},
-                    ]
-                },
-            }
-        ]
-    }
-    if fingerprint is not None:
-        data["fingerprint"] = fingerprint
-    if message is not None:
-        data["message"] = message
-    return data
+    """The event data that grouping reads (as make_event builds it)."""
+    extra = {"message": message} if message is not None else None
+    event = make_event(
+        value, kind=exc_type, frames=FRAMES if frames is None else frames, fingerprint=fingerprint, data=extra
+    )
+    return event.data
 
 
 def key(data: dict, route: str = "/checkout") -> str:

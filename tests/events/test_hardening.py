@@ -5,14 +5,16 @@ import json
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from events import grouping, services
+from events import digestion, grouping, ingest, lifecycle
 from events.models import Event, Issue, IssueStatus
-from events.services import NewEvent
+from tests import helpers
+from tests.factories import make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +50,7 @@ def test_odd_text_and_numbers_are_stored_and_grouped(client, project, project_ke
     response = post_envelope(client, project, project_key, envelope_with(raw))
     assert response.status_code == 200
     assert Event.objects.count() == 1  # a 2xx means the row exists
-    assert services.sweep_undigested(older_than_seconds=0) == 1
+    assert digestion.sweep_undigested(older_than_seconds=0) == 1
     event = Event.objects.get()
     assert event.digested_at is not None and event.issue_id is not None
     assert "\x00" not in json.dumps(event.data) and "NaN" not in json.dumps(event.data)
@@ -97,37 +99,29 @@ def test_project_filters_take_only_real_ids(admin_client, value):
         assert "project" in response.json()["details"]
 
 
-def _error(project, *, at, route="", value="boom"):
-    event = NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="api",
-        timestamp=at,
-        route=route,
-        data={"exception": [{"type": "ValueError", "value": value, "stacktrace": {"frames": []}}]},
-    )
-    services.store_events(project, [event], now=at)
-    services.sweep_undigested(older_than_seconds=0, now=at + timedelta(seconds=1))
+# An ERROR of the api service, stored and digested at its own time.
+api_error = partial(make_event, "boom", kind="ValueError", service="api")
 
 
 def test_a_late_event_from_before_the_resolution_is_not_a_regression(project, admin_user):
     now = timezone.now()
-    _error(project, at=now - timedelta(hours=2))
+    first, late = now - timedelta(hours=2), now - timedelta(hours=1, minutes=30)
+    helpers.ingest(project, api_error(at=first), now=first)
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(hours=1))
-    _error(project, at=now - timedelta(hours=1, minutes=30))  # happened before the resolution, arrives late
+    lifecycle.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(hours=1))
+    helpers.ingest(project, api_error(at=late), now=late)  # happened before the resolution, arrives late
     issue.refresh_from_db()
     assert (issue.status, issue.regression_count, issue.event_count) == (IssueStatus.RESOLVED, 0, 2)
-    _error(project, at=now)
+    helpers.ingest(project, api_error(at=now), now=now)
     issue.refresh_from_db()
     assert (issue.status, issue.regression_count) == (IssueStatus.UNRESOLVED, 1)
 
 
 def test_urls_with_ids_group_as_one_route(project):
     now = timezone.now()
-    _error(project, at=now, route="/orders/123/pay")
-    _error(project, at=now, route="/orders/456/pay?retry=1")
-    _error(project, at=now, route="/orders/3f2a9c1e-1111-4222-8333-444455556666/pay")
+    helpers.ingest(project, api_error(at=now, route="/orders/123/pay"), now=now)
+    helpers.ingest(project, api_error(at=now, route="/orders/456/pay?retry=1"), now=now)
+    helpers.ingest(project, api_error(at=now, route="/orders/3f2a9c1e-1111-4222-8333-444455556666/pay"), now=now)
     assert Issue.objects.count() == 1
     assert grouping.normalize_route("/orders/123/pay?x=1") == "/orders/<id>/pay"
     assert grouping.normalize_route("/v2/users") == "/v2/users"
@@ -142,30 +136,18 @@ def test_a_pathological_message_is_normalised_quickly():
 
 def test_a_group_that_cannot_be_stored_is_quarantined_not_stalling_the_queue(project, monkeypatch):
     now = timezone.now()
-    good = NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="api",
-        timestamp=now,
-        data={"exception": [{"type": "KeyError", "value": "a", "stacktrace": {"frames": []}}]},
-    )
-    bad = NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="api",
-        timestamp=now,
-        data={"exception": [{"type": "PoisonError", "value": "b", "stacktrace": {"frames": []}}]},
-    )
-    services.store_events(project, [good, bad], now=now)
-    original = services._issue_for
+    good = make_event("a", kind="KeyError", service="api", at=now)
+    bad = make_event("b", kind="PoisonError", service="api", at=now)
+    ingest.store_events(project, [good, bad], now=now)
+    original = digestion._issue_for
 
     def fail_for_poison(first, **kwargs):
         if "Poison" in json.dumps(first.data):
             raise RuntimeError("cannot store this group")
         return original(first, **kwargs)
 
-    monkeypatch.setattr(services, "_issue_for", fail_for_poison)
-    assert services.sweep_undigested(older_than_seconds=0, now=now + timedelta(seconds=1)) == 2
+    monkeypatch.setattr(digestion, "_issue_for", fail_for_poison)
+    assert digestion.sweep_undigested(older_than_seconds=0, now=now + timedelta(seconds=1)) == 2
     assert not Event.objects.filter(digested_at__isnull=True).exists()
     assert Issue.objects.get().title.startswith("KeyError")
     assert Event.objects.get(event_id=bad.event_id).issue_id is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from events import impact, services, tasks
+from events import impact, lifecycle, tasks
 from events.models import Issue, IssueBucket, IssueStatus
 from tests.factories import make_event
 from tests.helpers import ingest
@@ -71,7 +71,7 @@ def test_the_beat_task_is_scheduled_every_minute(settings):
 def test_resolving_an_issue_weighs_it_down_at_once(project, admin_user):
     ingest(project, *[make_event(at=T0 - timedelta(minutes=m)) for m in range(30)], now=T0)
     before = Issue.objects.get().priority
-    issue = services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user, now=T0)
+    issue = lifecycle.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user, now=T0)
     assert issue.priority == int(before * 0.25)
     assert issue.priority_reason.endswith(f"resolved: x0.25 = {issue.priority}")
 

@@ -5,36 +5,25 @@ from __future__ import annotations
 
 import ast
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from events import lifecycle, services, stream
+from events import lifecycle, stream
 from events.models import Issue, IssueActivity, IssueIncident, IssueStatus
-from events.services import NewEvent
 from incidents import services as incident_services
+from tests.factories import make_event
+from tests.helpers import ingest
 from tracepoint import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 QUIET = timedelta(minutes=settings.TRACEPOINT["DEPLOY_QUIET_MINUTES"])
+# Each event stored when it happened, then one digestion pass at T0.
+AS_SENT = {"now": T0, "each_when_it_happens": True, "until_done": False}
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the live stream needs Redis; set REDIS_URL")
-
-
-def event(*, at, event_type="ERROR") -> NewEvent:
-    data = {}
-    if event_type == "ERROR":
-        data = {"exception": [{"type": "LookupError", "value": "Order 1 not found", "stacktrace": {"frames": []}}]}
-    return NewEvent(event_id=uuid.uuid4(), event_type=event_type, service="checkout", timestamp=at, data=data)
-
-
-def ingest(project, *events: NewEvent, now=T0) -> None:
-    for item in events:
-        services.store_events(project, [item], now=item.timestamp)
-    services.digest_pending(now=now)
 
 
 def issue_messages(project) -> list[dict]:
@@ -46,7 +35,7 @@ def issue_messages(project) -> list[dict]:
 
 @needs_redis
 def test_a_deploys_quiet_window_resolution_reaches_the_live_stream(project, django_capture_on_commit_callbacks):
-    ingest(project, event(at=T0 - timedelta(hours=1)), event(at=T0, event_type="DEPLOY"))
+    ingest(project, make_event(at=T0 - timedelta(hours=1)), make_event(at=T0, event_type="DEPLOY"), **AS_SENT)
     with django_capture_on_commit_callbacks(execute=True):
         assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 1
     issue = Issue.objects.get()
@@ -60,7 +49,7 @@ def test_a_deploys_quiet_window_resolution_reaches_the_live_stream(project, djan
 def test_resolving_an_incident_resolves_its_linked_issue_on_the_live_stream(
     project, responder, django_capture_on_commit_callbacks
 ):
-    ingest(project, event(at=T0))
+    ingest(project, make_event(at=T0), **AS_SENT)
     issue = Issue.objects.get()
     incident = incident_services.create_incident(title=issue.title, service="checkout", severity="SEV3", by=responder)
     IssueIncident.objects.create(issue=issue, incident=incident, resolve_issue_with_incident=True)
@@ -78,7 +67,7 @@ def test_resolving_an_incident_resolves_its_linked_issue_on_the_live_stream(
 def test_a_rolled_back_status_change_publishes_nothing(project, admin_user, django_capture_on_commit_callbacks):
     from django.db import transaction
 
-    ingest(project, event(at=T0))
+    ingest(project, make_event(at=T0), **AS_SENT)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
         lifecycle.set_issue_status(Issue.objects.get().pk, status=IssueStatus.IGNORED, by=admin_user)
         raise RuntimeError("the caller failed after the change")

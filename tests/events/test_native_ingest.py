@@ -11,7 +11,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
-from events import services, tasks
+from events import digestion, keys, tasks
+from events.ingest import DIGEST_DELAY_SECONDS
 from events.models import Event, Issue
 
 URL = "/api/v1/events"
@@ -93,12 +94,12 @@ def test_a_missing_or_unknown_key_is_401(db, headers):
 
 
 def test_a_revoked_key_is_401(client, project):
-    services.revoke_key(project.active_key())
+    keys.revoke_key(project.active_key())
     assert client.post(URL, body(), format="json").status_code == 401
 
 
 def test_a_rotated_key_and_the_old_one_both_work_until_revoked(client, project):
-    new = services.rotate_key(project)
+    new = keys.rotate_key(project)
     other = APIClient()
     other.credentials(HTTP_X_PROJECT_KEY=new.public_key)
     assert other.post(URL, body(), format="json").status_code == 202
@@ -155,7 +156,7 @@ def test_digestion_is_queued_after_commit_once_until_it_starts(
     assert queued == []  # nothing before commit
     for callback in callbacks:
         callback()
-    assert queued == [{"countdown": services.DIGEST_DELAY_SECONDS, "retry": False}]  # a moment later: one batch
+    assert queued == [{"countdown": DIGEST_DELAY_SECONDS, "retry": False}]  # a moment later: one batch
     with django_capture_on_commit_callbacks(execute=True):
         client.post(URL, [body()], format="json")
     assert len(queued) == 1  # debounced: the queued task will see this event too
@@ -182,7 +183,7 @@ def test_with_the_broker_down_events_are_kept_and_the_sweeper_groups_them(
     assert Event.objects.filter(digested_at__isnull=True).count() == 2
     assert not Issue.objects.exists()
 
-    assert services.sweep_undigested(older_than_seconds=0) == 2
+    assert digestion.sweep_undigested(older_than_seconds=0) == 2
     assert Issue.objects.get().event_count == 2
     assert not Event.objects.filter(digested_at__isnull=True).exists()
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIClient
 
-from events import quota, services, tasks
+from events import keys, quota, tasks
 from events.models import Event, Project
 from tests.helpers import call, envelope, samples, value
 
@@ -124,7 +124,7 @@ def test_the_spike_guard_follows_its_percent_setting(project, settings):
 
 def test_a_project_rate_overrides_the_default(project, project_key, store, frozen, no_spike_guard, settings):
     settings.TRACEPOINT = {**settings.TRACEPOINT, "PROJECT_EVENTS_PER_MINUTE": 2}
-    other = services.create_project(name="Blog", slug="blog")
+    other = keys.create_project(name="Blog", slug="blog")
     other_key = other.active_key().public_key
     assert [send("fastpath", other, other_key)[0] for _ in range(3)] == [200, 200, 429]
 
@@ -161,7 +161,7 @@ def test_windows_are_counted_per_project_and_a_refused_batch_uses_no_budget(proj
     assert (refused.reason, refused.retry_after) == ("rate_limit", 17)
     assert quota.check(project, 5, now=now + 37).allowed  # a new minute
 
-    other = services.create_project(name="Blog", slug="blog")
+    other = keys.create_project(name="Blog", slug="blog")
     assert quota.check(with_rate(other, 10), 5, now=now + 20).allowed
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from events import services
+from events import keys
 from events.models import Event
 
 EVENT_ID = "0f6a1b7c2d3e4f5a6b7c8d9e0f1a2b3c"
@@ -80,7 +80,7 @@ def test_an_unknown_key_is_401(client, project):
 
 
 def test_a_revoked_key_is_401(client, project, project_key):
-    services.revoke_key(project.active_key())
+    keys.revoke_key(project.active_key())
 
     response = post(client, envelope_url(project, f"sentry_key={project_key}"))
 
@@ -88,7 +88,7 @@ def test_a_revoked_key_is_401(client, project, project_key):
 
 
 def test_a_key_of_another_project_is_403(client, project, project_key):
-    other = services.create_project(name="Other", slug="other")
+    other = keys.create_project(name="Other", slug="other")
 
     response = post(client, envelope_url(other), HTTP_X_SENTRY_AUTH=f"Sentry sentry_key={project_key}")
 
@@ -98,7 +98,7 @@ def test_a_key_of_another_project_is_403(client, project, project_key):
 
 
 def test_a_dsn_key_of_another_project_is_403(client, project, project_key):
-    other = services.create_project(name="Other", slug="other")
+    other = keys.create_project(name="Other", slug="other")
     header = {"dsn": f"https://{project_key}@errors.example.com/{project.id}"}
     body = json.dumps(header).encode() + b'\n{"type":"event"}\n{"message":"x"}'
 

@@ -259,13 +259,13 @@ def test_the_same_event_id_twice_is_stored_once(client, project, project_key):
 
 
 def test_grouping_is_queued_after_commit(client, project, project_key, django_capture_on_commit_callbacks):
-    from events import services
+    from events import digestion
 
     with django_capture_on_commit_callbacks() as callbacks:
         post(client, project, project_key, envelope(event_item()))
 
     assert len(callbacks) == 1
-    assert services.digest_pending() == 1
+    assert digestion.digest_pending() == 1
     assert Event.objects.get().issue.title == "KeyError: 'sku'"
 
 

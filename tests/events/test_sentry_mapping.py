@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import grouping, services
-from events.sentry import normalize_service, parse_timestamp, to_new_event
+from events import grouping, ingest, keys
+from events.sentry_event import normalize_service, parse_timestamp, to_new_event
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -117,7 +117,7 @@ def test_bad_types_are_dropped_not_refused(project, garbage):
 
     assert new.timestamp == NOW
     assert new.level == "error"
-    services.store_events(project, [new])  # and it stores
+    ingest.store_events(project, [new])  # and it stores
 
 
 def test_a_route_falls_back_to_the_request_path(project):
@@ -135,7 +135,7 @@ def test_service_prefers_a_known_tag_else_the_first_project_service(project):
     assert mapped(project, tags={"service": "api"}).service == "api"
     assert mapped(project, tags={"service": "unknown"}).service == "checkout"
     assert mapped(project).service == "checkout"
-    bare = services.create_project(name="Bare", slug="bare")
+    bare = keys.create_project(name="Bare", slug="bare")
     assert mapped(bare, tags=[["service", "Billing Worker!"]]).service == "billing-worker"
     assert mapped(bare).service == "default"
 

@@ -7,9 +7,8 @@ import time
 import pytest
 import sentry_sdk
 
-from events import quota, services
+from events import keys, quota
 from events.models import Event, Project
-from tests.events.test_sentry_sdk import production_server, sentry_client  # noqa: F401 (fixtures)
 
 
 def _fail(n: int) -> None:
@@ -24,14 +23,14 @@ def received(project: Project) -> tuple[int, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sdk_stops_sending_while_limited_and_resumes_after_retry_after(
-    production_server,  # noqa: F811
-    sentry_client,  # noqa: F811
+    production_server,
+    sentry_client,
     settings,
 ):
     # A rate of 12 a minute and a spike guard of 3 per 2-second window (25%): the test waits seconds, not a minute.
     settings.TRACEPOINT = {**settings.TRACEPOINT, "PROJECT_EVENTS_BURST_PERCENT": 25, "PROJECT_EVENTS_BURST_SECONDS": 2}
     quota.reset()
-    project = quota.set_events_per_minute(services.create_project(name="Shop", slug="shop"), 12)
+    project = quota.set_events_per_minute(keys.create_project(name="Shop", slug="shop"), 12)
     sentry_client(project.active_key().dsn(production_server))
 
     sent = 20

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from events import services, stream
+from events import digestion, ingest, keys, lifecycle, stream
 from events.models import Issue, IssueStatus
 from tests.factories import make_event, make_token
 from tests.helpers import SSEReader
@@ -42,22 +42,22 @@ def test_new_events_and_status_changes_arrive_and_a_reconnect_replays_what_was_m
     token = make_token(viewer)
     reader = open_stream(asgi_server, project, token)
 
-    services.store_events(project, [make_event("Order 1 not found"), make_event("Order 2 not found")])
-    services.digest_pending()
+    ingest.store_events(project, [make_event("Order 1 not found"), make_event("Order 2 not found")])
+    digestion.digest_pending()
     first = reader.next_event()
     assert first["event"] == "events"
     assert first["data"]["count"] == 2 and first["data"]["project"] == project.pk
     [issue] = first["data"]["issues"]
     assert issue["title"] == "LookupError: Order 1 not found" and issue["new"] is True and issue["event_count"] == 2
 
-    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user)
+    lifecycle.set_issue_status(Issue.objects.get().pk, status=IssueStatus.RESOLVED, by=admin_user)
     change = reader.next_event()
     assert (change["event"], change["data"]["issue"]["status"], change["data"]["by"]) == ("issue", "resolved", "ada")
     reader.response.close()
 
     # While this client is away, two more changes happen; it comes back with Last-Event-ID.
-    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.UNRESOLVED, by=admin_user)
-    services.set_issue_status(Issue.objects.get().pk, status=IssueStatus.IGNORED, by=admin_user)
+    lifecycle.set_issue_status(Issue.objects.get().pk, status=IssueStatus.UNRESOLVED, by=admin_user)
+    lifecycle.set_issue_status(Issue.objects.get().pk, status=IssueStatus.IGNORED, by=admin_user)
     again = open_stream(asgi_server, project, token, last_event_id=change["id"])
     replayed = [again.next_event(), again.next_event()]
     assert [e["data"]["issue"]["status"] for e in replayed] == ["unresolved", "ignored"]
@@ -236,8 +236,8 @@ def test_only_the_sites_exact_origins_may_read_streams_with_cookies(asgi_server,
 @needs_redis
 @pytest.mark.django_db(transaction=True)
 def test_a_multi_project_stream_resumes_every_project(asgi_server, viewer, client):
-    first = services.create_project(name="One", slug="one", services=["a"])
-    second = services.create_project(name="Two", slug="two", services=["b"])
+    first = keys.create_project(name="One", slug="one", services=["a"])
+    second = keys.create_project(name="Two", slug="two", services=["b"])
     first.members.add(viewer)
     second.members.add(viewer)
     client.force_login(viewer)

@@ -7,7 +7,8 @@ from functools import partial
 
 import pytest
 
-from events import services
+from events import digestion
+from events.ingest import store_events
 from events.models import Issue
 from incidents import services as incident_services
 from tests import helpers
@@ -126,7 +127,7 @@ def test_the_service_page_draws_errors_deploys_and_incidents(client, viewer, adm
 
     now = timezone.now()
     project.members.add(viewer)
-    services.store_events(
+    store_events(
         project,
         [
             make_event(
@@ -136,7 +137,7 @@ def test_the_service_page_draws_errors_deploys_and_incidents(client, viewer, adm
         ],
         now=now,
     )
-    while services.digest_pending(now=now):
+    while digestion.digest_pending(now=now):
         pass
     incident_services.create_incident(
         title="Checkout down", service="checkout", severity="SEV1", by=admin_user, now=now - timedelta(minutes=20)

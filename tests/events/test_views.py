@@ -1,16 +1,16 @@
 """Issue and project pages: full page, HTMX fragments, role checks, visibility, no-JS fallbacks."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from events import services
+from events import digestion, ingest, lifecycle
+from events.keys import create_project
 from events.models import Issue, IssueActivity, IssueStatus, ProjectKey
-from events.services import NewEvent
-from tests.factories import make_user
+from tests import helpers
+from tests.factories import in_app_frame, make_cart_error, make_event, make_user
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -22,37 +22,9 @@ def logged_in(user) -> Client:
     return client
 
 
-def error(service="checkout", exc_type="ValueError", value="boom", *, minutes_ago=5, release="1.0", **data):
-    frames = data.pop(
-        "frames",
-        [
-            {"module": "django.core.handlers", "function": "get_response", "filename": "django/base.py", "lineno": 10},
-            {
-                "module": "shop.cart",
-                "function": "add_item",
-                "filename": "shop/cart.py",
-                "lineno": 42,
-                "in_app": True,
-                "context_line": "qty = int(raw)",
-            },
-        ],
-    )
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service=service,
-        timestamp=timezone.now() - timedelta(minutes=minutes_ago),
-        message=f"{exc_type}: {value}",
-        release=release,
-        environment="production",
-        user_id=data.pop("user_id", "u1"),
-        data={"exception": [{"type": exc_type, "value": value, "stacktrace": {"frames": frames}}], **data},
-    )
-
-
 def make_issues(project, *events) -> list[Issue]:
-    services.store_events(project, list(events))
-    services.sweep_undigested(older_than_seconds=0)
+    """Ingest ``events`` now; the project's issues, oldest first."""
+    helpers.ingest(project, *events, now=timezone.now())
     return list(Issue.objects.filter(project=project).order_by("pk"))
 
 
@@ -61,18 +33,37 @@ def issues(project, viewer, responder):
     project.members.add(viewer, responder)
     made = make_issues(
         project,
-        error(exc_type="ValueError", value="bad quantity", tags={"browser": "Firefox"}),
-        error(exc_type="ValueError", value="bad quantity", minutes_ago=60, release="0.9", tags={"browser": "Chrome"}),
-        error(
-            service="api",
-            exc_type="KeyError",
-            value="<script>alert('x')</script>",
-            frames=[{"module": "shop.api", "function": "show", "filename": "shop/api.py", "lineno": 7, "in_app": True}],
+        make_cart_error(
+            "ValueError",
+            "bad quantity",
+            minutes_ago=5,
+            release="1.0",
+            user_id="u1",
+            data={"tags": {"browser": "Firefox"}},
         ),
-        error(
-            exc_type="ZeroDivisionError",
-            value="division by zero",
+        make_cart_error(
+            "ValueError",
+            "bad quantity",
+            minutes_ago=60,
+            release="0.9",
+            user_id="u1",
+            data={"tags": {"browser": "Chrome"}},
+        ),
+        make_cart_error(
+            "KeyError",
+            "<script>alert('x')</script>",
+            minutes_ago=5,
+            service="api",
+            release="1.0",
+            user_id="u1",
+            frames=[in_app_frame("shop.api", "show", filename="shop/api.py", lineno=7)],
+        ),
+        make_cart_error(
+            "ZeroDivisionError",
+            "division by zero",
             minutes_ago=600,
+            release="1.0",
+            user_id="u1",
             frames=[{"module": "shop.reports", "function": "rate", "filename": "shop/reports.py", "lineno": 3}],
         ),
     )
@@ -102,7 +93,7 @@ def test_list_page_and_its_table_fragment(viewer, issues):
 
 
 def test_list_tabs_search_project_and_sort(viewer, responder, issues, project):
-    services.set_issue_status(issues["KeyError"].pk, status=IssueStatus.RESOLVED, by=responder)
+    lifecycle.set_issue_status(issues["KeyError"].pk, status=IssueStatus.RESOLVED, by=responder)
     client = logged_in(viewer)
     html = client.get("/issues/").content.decode()
     assert "KeyError" not in html
@@ -127,8 +118,8 @@ def test_invalid_filters_are_reported_not_ignored(viewer, issues):
 
 def test_list_shows_only_visible_projects_issues(issues, project):
     outsider = make_user("viewer")
-    other = services.create_project(name="Other", slug="other")
-    make_issues(other, error(exc_type="OtherError", value="elsewhere"))
+    other = create_project(name="Other", slug="other")
+    make_issues(other, make_cart_error("OtherError", "elsewhere", minutes_ago=5))
     client = logged_in(outsider)
     html = client.get("/issues/").content.decode()
     assert "ValueError" not in html and "OtherError" not in html and "No projects yet" in html
@@ -212,44 +203,40 @@ def test_status_change_without_js_redirects_with_a_message(responder, issues):
 def test_status_is_post_only_and_hidden_issues_404(responder, issues):
     client = logged_in(responder)
     assert client.get(f"/issues/{issues['ValueError'].pk}/status/").status_code == 405
-    other = services.create_project(name="Other", slug="other")
-    hidden = make_issues(other, error(exc_type="HiddenError"))[0]
+    other = create_project(name="Other", slug="other")
+    hidden = make_issues(other, make_cart_error("HiddenError", "boom", minutes_ago=5))[0]
     assert client.post(f"/issues/{hidden.pk}/status/", {"status": "resolved"}).status_code == 404
     assert Issue.objects.get(pk=hidden.pk).status == IssueStatus.UNRESOLVED
 
 
 def test_an_issue_deleted_while_its_status_changes_is_not_found(responder, issues, monkeypatch):
     issue = issues["ValueError"]
-    change = services.set_issue_status
+    change = lifecycle.set_issue_status
 
     def delete_first(issue_id, **kwargs):
         Issue.objects.filter(pk=issue_id).delete()
         return change(issue_id, **kwargs)
 
-    monkeypatch.setattr(services, "set_issue_status", delete_first)
+    monkeypatch.setattr(lifecycle, "set_issue_status", delete_first)
     assert logged_in(responder).post(f"/issues/{issue.pk}/status/", {"status": "resolved"}).status_code == 404
 
 
 def test_regression_and_deploy_resolution_are_shown(responder, issues, project):
     issue = issues["ValueError"]
-    services.set_issue_status(
+    lifecycle.set_issue_status(
         issue.pk, status=IssueStatus.RESOLVED, by=responder, now=timezone.now() - timedelta(minutes=5)
     )
-    make_issues(project, error(exc_type="ValueError", value="bad quantity", minutes_ago=1))
+    make_issues(project, make_cart_error("ValueError", "bad quantity", minutes_ago=1))
     client = logged_in(responder)
     html = client.get("/issues/").content.decode()
     assert "Regressed" in html
     html = client.get(f"/issues/{issue.pk}/").content.decode()
     assert "Regressed" in html and "seen again after it was resolved" in html
-    deploy = services.store_events(
+    deploy = ingest.store_events(
         project,
-        [
-            NewEvent(
-                event_id=uuid.uuid4(), event_type="DEPLOY", service="checkout", timestamp=timezone.now(), release="2.0"
-            )
-        ],
+        [make_event(event_type="DEPLOY", service="checkout", at=timezone.now(), release="2.0")],
     )
-    services.sweep_undigested(older_than_seconds=0)
+    digestion.sweep_undigested(older_than_seconds=0)
     marker = project.events.get(event_id=deploy[0])
     Issue.objects.filter(pk=issue.pk).update(status=IssueStatus.RESOLVED, resolved_by_deploy=marker)
     html = client.get(f"/issues/{issue.pk}/").content.decode()
@@ -260,7 +247,7 @@ def test_regression_and_deploy_resolution_are_shown(responder, issues, project):
 
 
 def test_project_list_shows_only_visible_projects(viewer, project):
-    services.create_project(name="Secret", slug="secret")
+    create_project(name="Secret", slug="secret")
     client = logged_in(viewer)
     html = client.get("/issues/projects/").content.decode()
     assert "Secret" not in html and "Shop" not in html and "not a member" in html
@@ -268,7 +255,7 @@ def test_project_list_shows_only_visible_projects(viewer, project):
     html = client.get("/issues/projects/").content.decode()
     assert "Shop" in html and "Secret" not in html and "New project" not in html
     assert client.get(f"/issues/projects/{project.pk}/").status_code == 200
-    secret = services.create_project(name="Secret 2", slug="secret-2")
+    secret = create_project(name="Secret 2", slug="secret-2")
     assert client.get(f"/issues/projects/{secret.pk}/").status_code == 404
 
 

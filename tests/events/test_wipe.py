@@ -11,26 +11,26 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from events import services, tasks
+from events import digestion, ingest, retention, tasks
+from events.ingest import NewEvent
 from events.models import Event, Issue, Project
-from events.services import NewEvent
 from tests.factories import make_token, make_user
 
 
 def store(project, count: int, *, message: str = "boom", at=None) -> None:
     at = at or timezone.now() - timedelta(minutes=1)
-    services.store_events(
+    ingest.store_events(
         project,
         [
             NewEvent(event_id=uuid.uuid4(), event_type="ERROR", service="checkout", timestamp=at, message=message)
             for _ in range(count)
         ],
     )
-    services.digest_pending()
+    digestion.digest_pending()
 
 
 def test_admins_wipe_events_in_batches_and_keep_the_project(project, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr(services, "WIPE_BATCH", 8)
+    monkeypatch.setattr(retention, "WIPE_BATCH", 8)
     store(project, 20)
     store(project, 3, message="other error")
     assert Issue.objects.filter(project=project).exists()

@@ -9,8 +9,8 @@ from incidents import services
 from tests.factories import make_incident
 from tests.notifications.conftest import WebhookReceiver
 from tests.notifications.factories import make_email_channel, make_webhook_channel
+from tracepoint.notifications.delivery import deliver, verify_signature
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import verify_signature
 from tracepoint.notifications.tasks import deliver_notification
 
 
@@ -94,12 +94,10 @@ def test_a_failing_receiver_is_retried_and_recorded(responder, receiver, django_
     with django_capture_on_commit_callbacks(execute=True):
         make_incident(by=responder, severity="SEV2")
     delivery = Delivery.objects.get()
-    from tracepoint.notifications import services as notification_services
-
-    notification_services.deliver(delivery.pk)
+    deliver(delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("RETRYING", 1, 503)
-    notification_services.deliver(delivery.pk, now=delivery.next_attempt_at)
+    deliver(delivery.pk, now=delivery.next_attempt_at)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("SUCCEEDED", 2, 200)
     assert len(receiver.requests) == 2

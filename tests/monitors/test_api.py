@@ -10,6 +10,7 @@ from django.utils import timezone
 from monitors import services
 from monitors.models import Monitor, MonitorStatus
 from monitors.probes import CheckResult
+from monitors.scheduler import claim_due, record_result
 from tests.helpers import Target
 
 URL = "/api/v1/monitors"
@@ -83,9 +84,9 @@ def test_results_and_uptime(viewer_client, db):
     monitor = services.create_monitor(name="Shop", kind="http", url="https://example.com/", down_after=1)
     now = timezone.now()
     monitor.periods.update(started_at=now - timedelta(hours=3))  # as if created three hours ago
-    services.record_result(monitor.pk, CheckResult("up", 40), now=now - timedelta(hours=2))
-    services.record_result(monitor.pk, CheckResult("down", None, "HTTP 500"), now=now - timedelta(hours=1))
-    services.record_result(monitor.pk, CheckResult("up", 60), now=now - timedelta(minutes=30))
+    record_result(monitor.pk, CheckResult("up", 40), now=now - timedelta(hours=2))
+    record_result(monitor.pk, CheckResult("down", None, "HTTP 500"), now=now - timedelta(hours=1))
+    record_result(monitor.pk, CheckResult("up", 60), now=now - timedelta(minutes=30))
     results = viewer_client.get(f"{URL}/{monitor.pk}/results", {"since": (now - timedelta(hours=3)).isoformat()}).json()
     assert results["resolution"] == "minute"
     assert [p["status"] for p in results["periods"]] == ["pending", "up", "down", "up"]
@@ -108,7 +109,7 @@ def test_pause_resume_and_check_now(responder_client, allow_private, db):
         assert checked["result"]["status"] == "up" and checked["monitor"]["status"] == "up"
         paused = responder_client.post(f"{URL}/{monitor.pk}/pause").json()
         assert paused["status"] == "paused"
-        assert services.claim_due(now=timezone.now() + timedelta(hours=1)) == []
+        assert claim_due(now=timezone.now() + timedelta(hours=1)) == []
         resumed = responder_client.post(f"{URL}/{monitor.pk}/resume").json()
         assert resumed["status"] == "pending"
     finally:

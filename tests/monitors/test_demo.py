@@ -3,8 +3,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from monitors import demo, rollups, services
+from monitors import demo, rollups
 from monitors.models import LatencyRollup, Monitor, MonitorStatus
+from monitors.scheduler import mark_late_heartbeats
+from monitors.uptime import uptime
 
 
 def test_seed_creates_monitors_with_90_days_of_history_and_outages(db):
@@ -16,7 +18,7 @@ def test_seed_creates_monitors_with_90_days_of_history_and_outages(db):
     assert Monitor.objects.count() == 4 and "90 days of history" in out.getvalue()
     web = Monitor.objects.get(name="Tracepoint web")
     assert web.status == MonitorStatus.UP
-    quarter = services.uptime(web, window="90d", now=now)
+    quarter = uptime(web, window="90d", now=now)
     assert 99.0 < quarter.percent < 100.0  # a few short outages
     assert web.periods.filter(status="down").count() >= 2 and web.periods.filter(status="degraded").count() == 1
     assert LatencyRollup.objects.filter(monitor=web).count() >= 90 * 8
@@ -33,5 +35,5 @@ def test_the_demo_heartbeat_is_on_time_whatever_the_hour(db):
         Monitor.objects.all().delete()
         now = datetime(2026, 3, 10, hour, 30, tzinfo=UTC)
         demo.seed(now=now, stdout=io.StringIO())
-        assert services.mark_late_heartbeats(now=now) == 0, hour
+        assert mark_late_heartbeats(now=now) == 0, hour
         assert Monitor.objects.get(name="Nightly backup").status == MonitorStatus.UP

@@ -9,16 +9,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitors import pingbuffer, services
-from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingBufferCursor
+from monitors.heartbeats import ping_log_kept
+from monitors.models import HeartbeatPing, Monitor, MonitorStatus, PingBufferCursor
+from monitors.ping import accept_ping, record_ping
+from monitors.scheduler import mark_late_heartbeats
+from tests.factories import make_heartbeat
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the ping buffer lives in Redis (set REDIS_URL)")
-
-
-def heartbeat(**fields) -> Monitor:
-    defaults = {"name": "queue worker", "kind": MonitorKind.HEARTBEAT, "period_seconds": 3600, "grace_seconds": 300}
-    return Monitor.objects.create(**(defaults | fields))
 
 
 def entry(monitor: Monitor, at: datetime, kind: str = "success", *, exit_status=None, run_id=None, body="") -> list:
@@ -36,8 +35,8 @@ def stream_length() -> int:
 
 
 def test_a_batch_keeps_arrival_order_across_the_quick_and_the_full_rules(db):
-    job = heartbeat()
-    services.record_ping(job.ping_key, now=T0)  # up
+    job = make_heartbeat()
+    record_ping(job.ping_key, now=T0)  # up
     run = "6b1fbc5c-2b7e-4a4c-9a51-0a2f0c0cbb11"
     pingbuffer._apply_entries(
         [
@@ -63,7 +62,7 @@ def test_a_batch_keeps_arrival_order_across_the_quick_and_the_full_rules(db):
 
 
 def test_a_batch_drops_the_pings_of_deleted_monitors_and_ignores_paused_ones(db):
-    gone, strict = heartbeat(name="gone"), heartbeat(name="strict", manual_resume=True)
+    gone, strict = make_heartbeat(name="gone"), make_heartbeat(name="strict", manual_resume=True)
     services.pause(strict.pk, now=T0)
     gone_entry = entry(gone, T0)
     gone.delete()
@@ -74,8 +73,8 @@ def test_a_batch_drops_the_pings_of_deleted_monitors_and_ignores_paused_ones(db)
 
 
 def test_an_older_quick_ping_never_moves_last_ping_at_back(db):
-    job = heartbeat()
-    services.record_ping(job.ping_key, now=T0 + timedelta(minutes=10))
+    job = make_heartbeat()
+    record_ping(job.ping_key, now=T0 + timedelta(minutes=10))
     pingbuffer._apply_entries([entry(job, T0 + timedelta(minutes=5))])
     job.refresh_from_db()
     assert job.last_ping_at == T0 + timedelta(minutes=10)
@@ -84,12 +83,12 @@ def test_an_older_quick_ping_never_moves_last_ping_at_back(db):
 
 def test_batches_keep_the_ping_log_trimmed(db, monkeypatch):
     monkeypatch.setattr(pingbuffer, "TRIM_CHANCE", 1.0)
-    job = heartbeat()
-    services.record_ping(job.ping_key, now=T0)
-    pingbuffer._apply_entries([entry(job, T0 + timedelta(seconds=n)) for n in range(services.ping_log_kept() + 30)])
-    assert HeartbeatPing.objects.filter(monitor=job).count() == services.ping_log_kept()
+    job = make_heartbeat()
+    record_ping(job.ping_key, now=T0)
+    pingbuffer._apply_entries([entry(job, T0 + timedelta(seconds=n)) for n in range(ping_log_kept() + 30)])
+    assert HeartbeatPing.objects.filter(monitor=job).count() == ping_log_kept()
     newest = HeartbeatPing.objects.filter(monitor=job).order_by("-created_at").first()
-    assert newest.created_at == T0 + timedelta(seconds=services.ping_log_kept() + 29)
+    assert newest.created_at == T0 + timedelta(seconds=ping_log_kept() + 29)
 
 
 # --- the endpoint and the applier, on Redis ---------------------------------------------------
@@ -99,7 +98,7 @@ def test_batches_keep_the_ping_log_trimmed(db, monkeypatch):
 def test_the_endpoint_answers_before_the_ping_is_applied_and_the_applier_catches_up(client, db, monkeypatch):
     queued = []
     monkeypatch.setattr(pingbuffer, "_queue_apply", lambda: queued.append(1))
-    job = heartbeat()
+    job = make_heartbeat()
     for suffix in ("/start", "", "/fail"):
         assert client.post(f"/ping/{job.ping_key}{suffix}", data=b"log", content_type="text/plain").status_code == 200
     job.refresh_from_db()
@@ -118,9 +117,9 @@ def test_the_endpoint_answers_before_the_ping_is_applied_and_the_applier_catches
 def test_an_entry_is_applied_once_even_if_trimming_the_stream_fails(db, monkeypatch):
     from tracepoint import redis
 
-    job = heartbeat()
+    job = make_heartbeat()
     for n in range(3):
-        services.accept_ping(job.ping_key, now=T0 + timedelta(minutes=n))
+        accept_ping(job.ping_key, now=T0 + timedelta(minutes=n))
     client = redis.client()
 
     def broken_trim(*args, **kwargs):
@@ -140,8 +139,8 @@ def test_an_entry_is_applied_once_even_if_trimming_the_stream_fails(db, monkeypa
 def test_only_one_applier_runs_at_a_time(db):
     from tracepoint import redis
 
-    job = heartbeat()
-    services.accept_ping(job.ping_key, now=T0)
+    job = make_heartbeat()
+    accept_ping(job.ping_key, now=T0)
     redis.client().set(pingbuffer._key("lock"), "another worker", ex=5)
     assert pingbuffer.apply_pending() == 0 and stream_length() == 1
     redis.client().delete(pingbuffer._key("lock"))
@@ -151,25 +150,25 @@ def test_only_one_applier_runs_at_a_time(db):
 @needs_redis
 def test_the_deadline_sweeper_applies_waiting_pings_before_it_judges(db):
     now = timezone.now()
-    job = heartbeat(period_seconds=60, grace_seconds=60)
-    services.record_ping(job.ping_key, now=now - timedelta(seconds=150))  # deadline: 30 s ago
-    services.accept_ping(job.ping_key, now=now - timedelta(seconds=40))  # in time, still in Redis
+    job = make_heartbeat(period_seconds=60, grace_seconds=60)
+    record_ping(job.ping_key, now=now - timedelta(seconds=150))  # deadline: 30 s ago
+    accept_ping(job.ping_key, now=now - timedelta(seconds=40))  # in time, still in Redis
     assert stream_length() == 1
-    assert services.mark_late_heartbeats(now=now) == 0
+    assert mark_late_heartbeats(now=now) == 0
     job.refresh_from_db()
     assert job.status == MonitorStatus.UP and job.last_ping_at == now - timedelta(seconds=40)
 
 
 @needs_redis
 def test_without_redis_or_with_a_full_buffer_pings_are_applied_at_once(db, settings, monkeypatch):
-    job = heartbeat()
+    job = make_heartbeat()
     monkeypatch.setattr(pingbuffer, "MAX_BUFFERED", 0)
-    services.accept_ping(job.ping_key, now=T0)
+    accept_ping(job.ping_key, now=T0)
     job.refresh_from_db()
     assert job.status == MonitorStatus.UP and stream_length() == 0
     monkeypatch.undo()
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    services.accept_ping(job.ping_key, action="fail", now=T0 + timedelta(minutes=1))
+    accept_ping(job.ping_key, action="fail", now=T0 + timedelta(minutes=1))
     job.refresh_from_db()
     assert job.status == MonitorStatus.DOWN
     assert time_paused() > 0  # and the next pings don't wait for the dead Redis again
@@ -184,8 +183,8 @@ def time_paused() -> float:
 def test_a_bad_entry_is_dropped_and_the_rest_of_the_batch_applied(db, caplog):
     import json as json_module
 
-    job = heartbeat()
-    services.record_ping(job.ping_key, now=T0)
+    job = make_heartbeat()
+    record_ping(job.ping_key, now=T0)
     good = json_module.dumps(entry(job, T0 + timedelta(minutes=1))).encode()
     broken = json_module.dumps(entry(job, T0 + timedelta(minutes=2), "success", run_id="not-a-uuid")).encode()
     pingbuffer._apply_safely([good, broken, b"not json"])
@@ -195,6 +194,6 @@ def test_a_bad_entry_is_dropped_and_the_rest_of_the_batch_applied(db, caplog):
 
 
 def test_a_nul_in_a_ping_body_is_dropped_not_fatal(db):
-    job = heartbeat()
-    logged = services.record_ping(job.ping_key, method="POST", body=b"exit\x00code 1", now=T0)
+    job = make_heartbeat()
+    logged = record_ping(job.ping_key, method="POST", body=b"exit\x00code 1", now=T0)
     assert HeartbeatPing.objects.get(pk=logged.pk).body == "exitcode 1"

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitors import rollups, services
-from monitors.models import LatencyRollup, Monitor, MonitorKind
+from monitors import rollups
+from monitors.models import LatencyRollup
 from monitors.probes import CheckResult
+from monitors.scheduler import record_result
+from tests.factories import make_monitor
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def monitor() -> Monitor:
-    return Monitor.objects.create(name="api", kind=MonitorKind.HTTP, url="https://api.example/", down_after=2)
-
-
 def test_checks_roll_up_per_minute_and_per_hour_in_one_row_per_block(db):
-    site = monitor()
+    site = make_monitor("api", down_after=2)
     latencies = [100, 120, 80, 300, 90, 110]
     for n, latency in enumerate(latencies):  # every 30 s for 3 minutes
-        services.record_result(site.pk, CheckResult("up", latency), now=T0 + timedelta(seconds=30 * n))
-    services.record_result(site.pk, CheckResult("down", None, "HTTP 500"), now=T0 + timedelta(minutes=3))
-    services.record_result(site.pk, CheckResult("up", 95), now=T0 + timedelta(hours=1, minutes=10))
+        record_result(site.pk, CheckResult("up", latency), now=T0 + timedelta(seconds=30 * n))
+    record_result(site.pk, CheckResult("down", None, "HTTP 500"), now=T0 + timedelta(minutes=3))
+    record_result(site.pk, CheckResult("up", 95), now=T0 + timedelta(hours=1, minutes=10))
     assert LatencyRollup.objects.count() == 1  # 8 checks, one row (12:00-15:00)
 
     minutes = rollups.series(site, since=T0, until=T0 + timedelta(hours=2), resolution="minute")
@@ -43,17 +41,17 @@ def test_checks_roll_up_per_minute_and_per_hour_in_one_row_per_block(db):
 
 
 def test_a_new_block_starts_a_new_row(db):
-    site = monitor()
+    site = make_monitor("api", down_after=2)
     for hours in (0, 2, 3, 5):
-        services.record_result(site.pk, CheckResult("up", 50), now=T0 + timedelta(hours=hours))
+        record_result(site.pk, CheckResult("up", 50), now=T0 + timedelta(hours=hours))
     assert LatencyRollup.objects.count() == 2  # 12:00-15:00 and 15:00-18:00
 
 
 def test_trim_drops_minute_detail_after_two_days_and_rows_after_retention(db, settings):
     settings.TRACEPOINT = {**settings.TRACEPOINT, "MONITOR_RETENTION_DAYS": 90}
-    site = monitor()
+    site = make_monitor("api", down_after=2)
     for days in (0, 3, 100):
-        services.record_result(site.pk, CheckResult("up", 50), now=T0 - timedelta(days=days))
+        record_result(site.pk, CheckResult("up", 50), now=T0 - timedelta(days=days))
     emptied, deleted = rollups.trim(now=T0 + timedelta(hours=1))
     assert (emptied, deleted) == (1, 1)
     remaining = {row.start: row.minutes for row in LatencyRollup.objects.all()}

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from incidents.models import Incident, Status
 from monitors import services
-from monitors.models import Monitor, MonitorKind, MonitorStatus
+from monitors.models import Monitor, MonitorStatus
+from monitors.ping import record_ping
 from monitors.probes import CheckResult
+from monitors.scheduler import mark_late_heartbeats, record_result
+from tests.factories import make_heartbeat, make_monitor
 from tests.notifications.factories import make_email_channel
 from tracepoint.notifications.models import Delivery
 
@@ -16,17 +19,12 @@ DOWN = CheckResult("down", None, "HTTP 503 (expected 200-399)")
 UP = CheckResult("up", 20)
 
 
-def monitor(**fields) -> Monitor:
-    defaults = {"name": "Checkout API", "kind": MonitorKind.HTTP, "url": "https://shop.example/health", "down_after": 1}
-    return Monitor.objects.create(**(defaults | fields))
-
-
 def test_down_and_recovery_are_announced_but_the_first_up_is_not(db):
     make_email_channel(topics=["monitor.*"])
-    site = monitor()
-    services.record_result(site.pk, UP, now=T0)  # pending → up: not news
-    services.record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
-    services.record_result(site.pk, UP, now=T0 + timedelta(minutes=5))
+    site = make_monitor("Checkout API")
+    record_result(site.pk, UP, now=T0)  # pending → up: not news
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
+    record_result(site.pk, UP, now=T0 + timedelta(minutes=5))
     deliveries = list(Delivery.objects.order_by("id"))
     assert [d.topic for d in deliveries] == ["monitor.down", "monitor.up"]
     assert deliveries[0].subject == "[DOWN] Checkout API: HTTP 503 (expected 200-399)"
@@ -35,27 +33,27 @@ def test_down_and_recovery_are_announced_but_the_first_up_is_not(db):
 
 
 def test_an_incident_is_opened_on_down_and_resolved_on_up_by_the_monitor(db):
-    site = monitor(open_incident=True, incident_severity="SEV1")
-    services.record_result(site.pk, UP, now=T0)
-    services.record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
-    services.record_result(site.pk, DOWN, now=T0 + timedelta(minutes=2))  # still down: still one incident
+    site = make_monitor("Checkout API", open_incident=True, incident_severity="SEV1")
+    record_result(site.pk, UP, now=T0)
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=2))  # still down: still one incident
     incident = Incident.objects.get()
     assert (incident.title, incident.severity, incident.status) == ("Checkout API is down", "SEV1", Status.OPEN)
     assert incident.timeline.first().actor_name == "monitor Checkout API"
-    services.record_result(site.pk, UP, now=T0 + timedelta(minutes=9))
+    record_result(site.pk, UP, now=T0 + timedelta(minutes=9))
     incident.refresh_from_db()
     assert incident.status == Status.RESOLVED and incident.resolved_at == T0 + timedelta(minutes=9)
     entries = [(e.kind, e.actor_name) for e in incident.timeline.all()]
     assert ("COMMENT", "monitor Checkout API") in entries and ("STATUS_CHANGED", "monitor Checkout API") in entries
     # The next outage opens a new incident.
-    services.record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
     assert Incident.objects.count() == 2
 
 
 def test_pausing_is_quiet_and_leaves_incidents_alone(db):
     make_email_channel(topics=["monitor.*"])
-    site = monitor(open_incident=True)
-    services.record_result(site.pk, DOWN, now=T0)
+    site = make_monitor("Checkout API", open_incident=True)
+    record_result(site.pk, DOWN, now=T0)
     services.pause(site.pk, now=T0 + timedelta(minutes=1))
     services.resume(site.pk, now=T0 + timedelta(minutes=2))
     assert [d.topic for d in Delivery.objects.all()] == ["monitor.down"]
@@ -65,8 +63,8 @@ def test_pausing_is_quiet_and_leaves_incidents_alone(db):
 
 def test_a_heartbeat_that_misses_its_deadline_alerts(db):
     make_email_channel(topics=["monitor.down"])
-    job = monitor(kind=MonitorKind.HEARTBEAT, name="nightly backup", period_seconds=3600, grace_seconds=60)
-    services.record_ping(job.ping_key, now=T0)
-    services.mark_late_heartbeats(now=T0 + timedelta(hours=2))
+    job = make_heartbeat("nightly backup", grace_seconds=60)
+    record_ping(job.ping_key, now=T0)
+    mark_late_heartbeats(now=T0 + timedelta(hours=2))
     delivery = Delivery.objects.get()
     assert delivery.subject.startswith("[DOWN] nightly backup: the success signal did not arrive on time")

@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from monitors import services
 from monitors.models import Monitor, MonitorStatus
+from monitors.ping import record_ping
 from monitors.probes import CheckResult
+from monitors.scheduler import record_result
 from tests.helpers import Target
 
 
@@ -21,7 +23,7 @@ def allow_private(settings):
 
 def test_the_list_shows_status_uptime_and_latency(client, viewer):
     monitor = services.create_monitor(name="Shop <front>", kind="http", url="https://shop.example/", down_after=1)
-    services.record_result(monitor.pk, CheckResult("up", 42), now=timezone.now() - timedelta(minutes=5))
+    record_result(monitor.pk, CheckResult("up", 42), now=timezone.now() - timedelta(minutes=5))
     client.force_login(viewer)
     page = client.get("/monitors/").content.decode()
     assert "Shop &lt;front&gt;" in page and "<front>" not in page
@@ -42,7 +44,7 @@ def test_the_list_costs_the_same_queries_for_3_monitors_as_for_25(client, viewer
     def add(n: int) -> None:
         for index in range(n):
             monitor = services.create_monitor(name=f"site {index}", kind="tcp", host="db.example", port=5432)
-            services.record_result(monitor.pk, CheckResult("up", 5 + index), now=timezone.now() - timedelta(hours=2))
+            record_result(monitor.pk, CheckResult("up", 5 + index), now=timezone.now() - timedelta(hours=2))
 
     add(3)
     few = queries_for_list()
@@ -53,10 +55,8 @@ def test_the_list_costs_the_same_queries_for_3_monitors_as_for_25(client, viewer
 def test_the_detail_page_draws_90_daily_bars_the_chart_and_the_periods(client, viewer):
     monitor = services.create_monitor(name="API", kind="http", url="https://api.example/", down_after=1)
     now = timezone.now()
-    services.record_result(monitor.pk, CheckResult("up", 30), now=now - timedelta(minutes=20))
-    services.record_result(
-        monitor.pk, CheckResult("down", None, "HTTP 502 (expected 200-399)"), now=now - timedelta(minutes=10)
-    )
+    record_result(monitor.pk, CheckResult("up", 30), now=now - timedelta(minutes=20))
+    record_result(monitor.pk, CheckResult("down", None, "HTTP 502 (expected 200-399)"), now=now - timedelta(minutes=10))
     client.force_login(viewer)
     page = client.get(f"/monitors/{monitor.pk}/").content.decode()
     assert page.count('<rect class="bar-') == 90
@@ -68,7 +68,7 @@ def test_the_detail_page_draws_90_daily_bars_the_chart_and_the_periods(client, v
 
 def test_a_heartbeat_page_shows_its_ping_url_with_snippets(client, viewer, settings):
     monitor = services.create_monitor(name="Backup", kind="heartbeat", schedule_kind="cron", cron="0 3 * * *")
-    services.record_ping(monitor.ping_key, body=b"", now=timezone.now())
+    record_ping(monitor.ping_key, body=b"", now=timezone.now())
     client.force_login(viewer)
     page = client.get(f"/monitors/{monitor.pk}/").content.decode()
     url = f"{settings.TRACEPOINT['BASE_URL'].rstrip('/')}/ping/{monitor.ping_key}"
@@ -160,8 +160,8 @@ def test_anonymous_users_are_sent_to_the_login(client, db):
 def test_the_overview_counts_monitors_and_lists_the_failing_ones(client, viewer):
     ok = services.create_monitor(name="Fine", kind="http", url="https://fine.example/", down_after=1)
     bad = services.create_monitor(name="Broken <api>", kind="http", url="https://broken.example/", down_after=1)
-    services.record_result(ok.pk, CheckResult("up", 10))
-    services.record_result(bad.pk, CheckResult("down", None, "HTTP 500 (expected 200-399)"))
+    record_result(ok.pk, CheckResult("up", 10))
+    record_result(bad.pk, CheckResult("down", None, "HTTP 500 (expected 200-399)"))
     client.force_login(viewer)
     page = client.get("/").content.decode()
     section = page[page.index('id="ov-monitors"') :]

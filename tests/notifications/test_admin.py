@@ -6,8 +6,9 @@ from django.urls import reverse
 from tests.factories import make_user
 from tests.notifications.factories import make_delivery, make_email_channel, make_webhook_channel
 from tracepoint.accounts.roles import sync_role_permissions
+from tracepoint.notifications.delivery import verify_signature
 from tracepoint.notifications.models import Delivery, NotificationChannel
-from tracepoint.notifications.services import send_test_notification, verify_signature
+from tracepoint.notifications.services import send_test_notification
 from tracepoint.notifications.tasks import deliver_notification
 
 pytestmark = pytest.mark.django_db

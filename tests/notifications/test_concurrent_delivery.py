@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from tests.notifications.factories import make_delivery, make_webhook_channel
+from tracepoint.notifications.delivery import deliver
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import deliver
 
 
 @pytest.mark.django_db(transaction=True)

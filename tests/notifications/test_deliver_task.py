@@ -4,8 +4,9 @@ import pytest
 from django.utils import timezone
 
 from tests.notifications.factories import make_delivery, make_webhook_channel
+from tracepoint.notifications.delivery import CLAIM_LEASE, requeue_countdown, retry_delay_seconds
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import CLAIM_LEASE, notify, requeue_countdown, retry_delay_seconds
+from tracepoint.notifications.services import notify
 from tracepoint.notifications.tasks import deliver_notification
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.notifications.factories import make_delivery, make_email_channel
+from tracepoint.notifications.delivery import deliver
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import deliver, notify
+from tracepoint.notifications.services import notify
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.notifications.factories import make_delivery, make_webhook_channel
+from tracepoint.notifications.delivery import CLAIM_LEASE, deliver, verify_signature
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import CLAIM_LEASE, deliver, verify_signature
 
 pytestmark = pytest.mark.django_db
 

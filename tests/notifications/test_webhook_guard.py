@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from tests.helpers import REFUSED, url_for
 from tests.notifications.factories import make_delivery, make_webhook_channel
+from tracepoint.notifications.delivery import deliver, requeue_countdown
 from tracepoint.notifications.forms import NotificationChannelForm
 from tracepoint.notifications.models import Delivery, NotificationChannel
-from tracepoint.notifications.services import deliver, requeue_countdown
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitors import services as monitor_services
 from monitors.models import MonitorStatus
 from monitors.probes import CheckResult
+from monitors.scheduler import record_result
 from statuspages import services
 from statuspages.models import Component, ComponentStatus, Maintenance, MaintenanceStatus, PageIncident
 from tests.factories import make_layout, make_monitor, make_page
@@ -40,13 +40,13 @@ def test_a_component_follows_its_monitor_and_the_page_gets_a_new_version(db, dja
     layout = make_layout(page)
     version = page.version
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(layout["monitors"]["rest"].pk, DOWN, now=T0)
+        record_result(layout["monitors"]["rest"].pk, DOWN, now=T0)
     rest = Component.objects.get(pk=layout["rest"].pk)
     assert rest.status == ComponentStatus.MAJOR
     page.refresh_from_db()
     assert page.version > version
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(layout["monitors"]["rest"].pk, UP, now=T0 + timedelta(minutes=5))
+        record_result(layout["monitors"]["rest"].pk, UP, now=T0 + timedelta(minutes=5))
     assert Component.objects.get(pk=rest.pk).status == ComponentStatus.OPERATIONAL
 
 
@@ -55,7 +55,7 @@ def test_an_override_wins_until_it_is_cleared(db, django_capture_on_commit_callb
     layout = make_layout(page)
     services.set_override(layout["website"], ComponentStatus.DEGRADED)
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(layout["monitors"]["web"].pk, DOWN, now=T0)
+        record_result(layout["monitors"]["web"].pk, DOWN, now=T0)
     assert Component.objects.get(pk=layout["website"].pk).status == ComponentStatus.DEGRADED
     services.set_override(layout["website"], "")
     assert Component.objects.get(pk=layout["website"].pk).status == ComponentStatus.MAJOR
@@ -67,7 +67,7 @@ def test_a_maintenance_window_runs_from_scheduled_to_completed_and_quiets_the_mo
     page = make_page()
     layout = make_layout(page)
     web = layout["monitors"]["web"]
-    monitor_services.record_result(web.pk, UP, now=T0)
+    record_result(web.pk, UP, now=T0)
     window = Maintenance.objects.create(
         page=page,
         title="Database upgrade",
@@ -82,7 +82,7 @@ def test_a_maintenance_window_runs_from_scheduled_to_completed_and_quiets_the_mo
     assert window.status == MaintenanceStatus.IN_PROGRESS and window.started_at == T0 + timedelta(hours=1)
     assert web.status == MonitorStatus.MAINTENANCE
     assert Component.objects.get(pk=layout["website"].pk).status == ComponentStatus.MAINTENANCE
-    monitor_services.record_result(web.pk, DOWN, now=T0 + timedelta(hours=1, minutes=5))  # no alert, no change
+    record_result(web.pk, DOWN, now=T0 + timedelta(hours=1, minutes=5))  # no alert, no change
     assert services.advance_maintenances(now=T0 + timedelta(hours=2)) == 1
     window.refresh_from_db()
     web.refresh_from_db()
@@ -97,7 +97,7 @@ def test_a_monitor_that_opens_an_incident_links_it_to_its_components_pages_unpub
     rest_monitor = layout["monitors"]["rest"]
     rest_monitor.open_incident = True
     rest_monitor.save()
-    monitor_services.record_result(rest_monitor.pk, DOWN, now=T0)
+    record_result(rest_monitor.pk, DOWN, now=T0)
     link = PageIncident.objects.get()
     assert link.page == page and link.published_at is None
     assert list(link.components.all()) == [layout["rest"]]

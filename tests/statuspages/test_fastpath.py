@@ -4,31 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.test import RequestFactory
 
 from statuspages import public, services
 from tests.factories import make_layout, make_page
-from tests.helpers import call as wsgi_call
-
-
-def call(path, **kwargs):
-    """Through the production WSGI callable; like Django's test client, keep the test's connection open."""
-    from django.core.signals import request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    try:
-        return wsgi_call(path, **kwargs)
-    finally:
-        request_started.connect(close_old_connections)
-
-
-@pytest.fixture(autouse=True)
-def fresh_memo():
-    public._metas.clear()
-    public._bodies.clear()
-    yield
-    public._metas.clear()
-    public._bodies.clear()
+from tests.helpers import call
 
 
 def without_django(monkeypatch):
@@ -69,6 +49,7 @@ def test_private_pages_and_unknown_routes_always_go_through_django(db, monkeypat
     page = make_page(slug="inside", is_public=False)
     make_layout(page)
     assert call("/status/inside/api/v2/status.json", method="GET")[0] == 404
-    assert public.from_cache("/status/inside/api/v2/status.json", "") is None
-    assert public.from_cache("/status/acme/api/v2/secrets.json", "") is None
-    assert public.from_cache("/status/acme/history/", "") is None
+    request = RequestFactory().get("/")
+    assert public.from_cache(request, public.api, {"slug": "inside", "resource": "status.json"}) is None
+    assert public.from_cache(request, public.api, {"slug": "acme", "resource": "secrets.json"}) is None
+    assert public.from_cache(request, public.history, {"slug": "acme"}) is None

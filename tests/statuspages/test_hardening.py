@@ -13,8 +13,10 @@ from rest_framework.test import APIClient
 
 from monitors import services as monitor_services
 from monitors.models import Monitor, MonitorKind, MonitorStatus
+from monitors.ping import record_ping
 from monitors.probes import CheckResult
-from statuspages import services
+from monitors.scheduler import mark_late_heartbeats, record_result
+from statuspages import services, setup
 from statuspages.models import Component, ComponentStatus, Maintenance, StatusPage
 from tests.factories import make_incident, make_layout, make_page, make_token, make_user
 
@@ -56,11 +58,11 @@ def test_monitors_leave_maintenance_when_their_component_leaves_the_window_or_go
 def test_a_heartbeat_gets_a_full_period_after_maintenance(db):
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     job = Monitor.objects.create(name="job", kind=MonitorKind.HEARTBEAT, period_seconds=3600, grace_seconds=300)
-    monitor_services.record_ping(job.ping_key, now=t0)
+    record_ping(job.ping_key, now=t0)
     monitor_services.begin_maintenance([job.pk], now=t0 + timedelta(minutes=30))
     monitor_services.end_maintenance([job.pk], now=t0 + timedelta(hours=3))
-    assert monitor_services.mark_late_heartbeats(now=t0 + timedelta(hours=3, minutes=30)) == 0
-    assert monitor_services.mark_late_heartbeats(now=t0 + timedelta(hours=4, minutes=6)) == 1
+    assert mark_late_heartbeats(now=t0 + timedelta(hours=3, minutes=30)) == 0
+    assert mark_late_heartbeats(now=t0 + timedelta(hours=4, minutes=6)) == 1
     job.refresh_from_db()
     assert job.status == MonitorStatus.DOWN
     assert job.periods.get(status="down").started_at == t0 + timedelta(hours=4, minutes=5)
@@ -131,7 +133,7 @@ def test_private_pages_need_a_role_and_a_new_password_signs_visitors_out(db, dja
     assert visitor.get("/status/inside/api/v2/status.json").status_code == 200
     assert visitor.cookies["sessionid"].value != getattr(before, "value", None)
     with django_capture_on_commit_callbacks(execute=True):
-        services.save_page(page, password="second")
+        setup.save_page(page, password="second")
     assert visitor.get("/status/inside/api/v2/status.json").status_code == 404
 
 
@@ -146,7 +148,7 @@ def test_deleting_a_monitor_hands_its_component_back(db, django_capture_on_commi
     page = make_page()
     layout = make_layout(page)
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(layout["monitors"]["web"].pk, DOWN)
+        record_result(layout["monitors"]["web"].pk, DOWN)
     assert Component.objects.get(pk=layout["website"].pk).status == ComponentStatus.MAJOR
     with django_capture_on_commit_callbacks(execute=True):
         monitor_services.delete_monitor(layout["monitors"]["web"].pk)

@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents.models import Status
-from monitors import services as monitor_services
 from monitors.probes import CheckResult
+from monitors.scheduler import record_result
 from statuspages import services
 from statuspages.models import Maintenance
 from tests.factories import make_incident, make_layout, make_page, make_user
@@ -43,7 +43,7 @@ def acme(db, django_capture_on_commit_callbacks):
     page = make_page()
     layout = make_layout(page)
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(layout["monitors"]["rest"].pk, DOWN, now=timezone.now() - timedelta(hours=1))
+        record_result(layout["monitors"]["rest"].pk, DOWN, now=timezone.now() - timedelta(hours=1))
     incident = make_incident(title="Elevated API errors", severity="SEV2")
     link = services.publish_incident(page, incident, components=[layout["rest"]], body="We are looking into it.")
     services.post_update(link, body="Root cause found; **fix** rolling out.", status="identified")
@@ -169,7 +169,7 @@ def test_answers_carry_an_etag_and_a_304_comes_back_until_something_changes(
 def test_a_component_change_shows_at_once_despite_the_cache(client, acme, django_capture_on_commit_callbacks):
     assert 'data-status="operational"' in client.get("/status/acme/").content.decode().split("Website")[1][:400]
     with django_capture_on_commit_callbacks(execute=True):
-        monitor_services.record_result(acme["monitors"]["web"].pk, DOWN)
+        record_result(acme["monitors"]["web"].pk, DOWN)
     html = client.get("/status/acme/").content.decode()
     assert 'data-status="major_outage"' in html.split("Website")[1][:400]
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from statuspages import public, services
+from statuspages import public, public_cache, setup
 from statuspages.models import StatusPage
 from tests.factories import make_layout, make_page, make_token, make_user
 
@@ -84,7 +84,7 @@ def test_a_deleted_page_is_gone_after_the_commit(db, django_capture_on_commit_ca
 def test_a_rolled_back_write_forgets_no_slug(db, django_capture_on_commit_callbacks, monkeypatch, write):
     page = make_page()
     forgotten = []
-    monkeypatch.setattr(public, "forget_slug", forgotten.append)
+    monkeypatch.setattr(public_cache, "forget_slug", forgotten.append)
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         pytest.raises(RuntimeError),
@@ -92,9 +92,9 @@ def test_a_rolled_back_write_forgets_no_slug(db, django_capture_on_commit_callba
     ):
         if write == "rename":
             page.slug = "acme-two"
-            services.save_page(page)
+            setup.save_page(page)
         else:
-            services.delete_page(page)
+            setup.delete_page(page)
         raise RuntimeError("rolled back")
     assert forgotten == []
     assert callbacks == []
@@ -104,14 +104,14 @@ def test_a_rolled_back_write_forgets_no_slug(db, django_capture_on_commit_callba
 def test_a_committed_rename_forgets_the_old_slug_once(db, django_capture_on_commit_callbacks, monkeypatch):
     page = make_page()
     forgotten = []
-    monkeypatch.setattr(public, "forget_slug", forgotten.append)
+    monkeypatch.setattr(public_cache, "forget_slug", forgotten.append)
     page.slug = "acme-two"
     with django_capture_on_commit_callbacks(execute=False):
-        services.save_page(page)
+        setup.save_page(page)
         assert forgotten == []  # not before the commit
     with django_capture_on_commit_callbacks(execute=True):
         page.slug = "acme-three"
-        services.save_page(page)
+        setup.save_page(page)
     assert forgotten == ["acme-two"]
 
 
@@ -119,8 +119,8 @@ def test_setup_writes_bump_the_page_version(db, django_capture_on_commit_callbac
     page = make_page()
     layout = make_layout(page)
     version = StatusPage.objects.get(pk=page.pk).version
-    group = services.save_group(layout["group"])
-    services.save_component(layout["rest"], monitors=[layout["monitors"]["rest"]])
-    services.delete_component(layout["website"])
-    services.delete_group(group)
+    group = setup.save_group(layout["group"])
+    setup.save_component(layout["rest"], monitors=[layout["monitors"]["rest"]])
+    setup.delete_component(layout["website"])
+    setup.delete_group(group)
     assert StatusPage.objects.get(pk=page.pk).version == version + 4

@@ -1,3 +1,4 @@
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -64,8 +65,6 @@ class UserViewSet(viewsets.ViewSet):
         return super().get_permissions()
 
     def _get(self, pk):
-        from django.contrib.auth import get_user_model
-
         user = get_user_model().objects.filter(pk=pk).prefetch_related("groups").first()
         if user is None:
             raise NotFoundError("No such user.")
@@ -73,8 +72,6 @@ class UserViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: UserSerializer(many=True)}, tags=["users"])
     def list(self, request):
-        from django.contrib.auth import get_user_model
-
         users = get_user_model().objects.order_by("username").prefetch_related("groups")
         page = StandardPagination()
         found = page.paginate_queryset(users, request, view=self)

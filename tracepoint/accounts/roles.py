@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 VIEWER = "viewer"
@@ -39,6 +41,15 @@ def user_role(user) -> str | None:
     return role
 
 
+def group_role(user) -> str | None:
+    """The role of the user's group, whatever their flags (an inactive user still shows the role they had)."""
+    names = set(user.groups.values_list("name", flat=True))
+    for role in (ADMIN, RESPONDER, VIEWER):
+        if role in names:
+            return role
+    return None
+
+
 def has_role(user, role: str) -> bool:
     actual = user_role(user)
     return actual is not None and _RANK[actual] >= _RANK[role]
@@ -46,8 +57,6 @@ def has_role(user, role: str) -> bool:
 
 def set_role(user, role: str | None) -> None:
     """Put a user in exactly one role group (admins also get Django admin access)."""
-    from django.contrib.auth.models import Group
-
     if role is not None and role not in _RANK:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
@@ -77,8 +86,6 @@ def role_required(role: str) -> Callable:
 
 def sync_role_permissions(sender=None, **kwargs) -> None:
     """Give each role group the model permissions it should hold (idempotent)."""
-    from django.contrib.auth.models import Group, Permission
-
     if not _auth_tables_exist():
         return
     # The accounts migration creates the groups; recreate them after a flush.
@@ -98,6 +105,4 @@ def sync_role_permissions(sender=None, **kwargs) -> None:
 
 
 def _auth_tables_exist() -> bool:
-    from django.db import connection
-
     return {"auth_group", "auth_permission"} <= set(connection.introspection.table_names())

@@ -1,6 +1,7 @@
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from tracepoint.accounts.roles import user_role
+from tracepoint.accounts.roles import group_role, user_role
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -43,8 +44,6 @@ class UserSerializer(serializers.Serializer):
 
     def validate_username(self, value: str) -> str:
         """Taken (ignoring case, as on create) is a 400 here, not an IntegrityError when saving."""
-        from django.contrib.auth import get_user_model
-
         others = get_user_model().objects.filter(username__iexact=value)
         if self.instance is not None:
             others = others.exclude(pk=self.instance.pk)
@@ -54,13 +53,5 @@ class UserSerializer(serializers.Serializer):
 
     def to_representation(self, user):
         data = super().to_representation(user)
-        data["role"] = user_role(user) if user.is_active else _group_role(user)
+        data["role"] = user_role(user) if user.is_active else group_role(user)
         return data
-
-
-def _group_role(user) -> str | None:
-    names = set(user.groups.values_list("name", flat=True))
-    for role in ("admin", "responder", "viewer"):
-        if role in names:
-            return role
-    return None

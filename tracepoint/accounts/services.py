@@ -4,14 +4,20 @@ import hashlib
 import unicodedata
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.core import signing
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from tracepoint import ratelimit
 from tracepoint.accounts.models import ApiToken
 from tracepoint.accounts.roles import ADMIN, set_role
 from tracepoint.errors import DomainError, NotFoundError
+from tracepoint.links import absolute_url
 
 # --- logging in: the per-account delay ------------------------------------------------------------
 
@@ -126,20 +132,11 @@ class UserError(DomainError):
 def invitation_link(user) -> str:
     """A one-time link to set a password: Django's reset token, void once the password is set and after
     PASSWORD_RESET_TIMEOUT (settings.INVITATION_DAYS)."""
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
-
-    from tracepoint.links import absolute_url
-
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     return absolute_url("accounts:invitation", uid, default_token_generator.make_token(user))
 
 
 def send_invitation(user, *, by=None) -> None:
-    from django.core.mail import send_mail
-    from django.template.loader import render_to_string
-
     if not user.email:
         raise UserError("The user has no email address to invite.", details={"email": ["Required for an invitation."]})
     context = {"user": user, "link": invitation_link(user), "by": by, "days": settings.PASSWORD_RESET_TIMEOUT // 86400}
@@ -155,8 +152,6 @@ def create_user(
     *, username: str, email: str = "", name: str = "", role: str | None = None, invite: bool = True, by=None
 ):
     """A new user without a usable password; with ``invite`` they get a link to choose one."""
-    from django.contrib.auth import get_user_model
-
     User = get_user_model()
     if User.objects.filter(username__iexact=username).exists():
         raise UserError("That username is taken.", details={"username": ["Already in use."]})

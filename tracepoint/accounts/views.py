@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,8 +11,8 @@ from django.views.decorators.http import require_POST
 
 from tracepoint import ratelimit
 from tracepoint.accounts import services
-from tracepoint.accounts.forms import LoginForm, TokenForm
-from tracepoint.accounts.roles import ROLES, role_required, user_role
+from tracepoint.accounts.forms import InviteForm, LoginForm, TokenForm
+from tracepoint.accounts.roles import ROLES, group_role, role_required, user_role
 from tracepoint.errors import NotFoundError
 
 
@@ -57,30 +58,8 @@ def _profile(request: HttpRequest, *, form: TokenForm | None = None, new_key: st
         "tokens": request.user.api_tokens.all(),
         "form": form or TokenForm(),
         "new_key": new_key,
-        "digest": _digest_subscription(request.user),
     }
     return render(request, "accounts/profile.html", context, status=status)
-
-
-def _digest_subscription(user):
-    from events.models import DigestSubscription
-
-    return DigestSubscription.objects.filter(user=user).first()
-
-
-@role_required("viewer")
-@require_POST
-def digest_toggle(request: HttpRequest) -> HttpResponse:
-    """Opt in or out of the daily digest email (events.digest)."""
-    from events import digest
-
-    enabled = request.POST.get("enabled") == "on"
-    if enabled and not request.user.email:
-        messages.error(request, "Add an email address to your account first (ask an admin).")
-        return redirect("accounts:profile")
-    digest.set_subscription(request.user, enabled=enabled)
-    messages.success(request, "Daily digest on." if enabled else "Daily digest off.")
-    return redirect("accounts:profile")
 
 
 @login_required
@@ -131,10 +110,6 @@ class InvitationView(auth_views.PasswordResetConfirmView):
 
 @role_required("admin")
 def users(request: HttpRequest) -> HttpResponse:
-    from django.contrib.auth import get_user_model
-
-    from tracepoint.accounts.forms import InviteForm
-
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -154,16 +129,12 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 def _role_of(user) -> str | None:
-    from tracepoint.accounts.serializers import _group_role
-
-    return "admin" if user.is_superuser else _group_role(user)
+    return "admin" if user.is_superuser else group_role(user)
 
 
 @role_required("admin")
 @require_POST
 def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    from django.contrib.auth import get_user_model
-
     user = get_object_or_404(get_user_model(), pk=pk)
     role = request.POST.get("role") or None
     if role is not None and role not in ROLES:
@@ -183,8 +154,6 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required("admin")
 @require_POST
 def user_invite(request: HttpRequest, pk: int) -> HttpResponse:
-    from django.contrib.auth import get_user_model
-
     user = get_object_or_404(get_user_model(), pk=pk)
     try:
         services.send_invitation(user, by=request.user)

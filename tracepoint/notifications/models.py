@@ -181,7 +181,7 @@ class Delivery(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = DeliveryQuerySet.as_manager()
-    # Not a column: services.deliver() sets it on the row it returns when that call made an attempt.
+    # Not a column: delivery.deliver() sets it on the row it returns when that call made an attempt.
     attempted = False
 
     class Meta:

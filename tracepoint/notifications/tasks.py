@@ -7,6 +7,7 @@ from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from tracepoint.notifications import services
+from tracepoint.notifications.delivery import deliver, requeue_countdown
 from tracepoint.notifications.models import Delivery
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,11 @@ logger = logging.getLogger(__name__)
 def deliver_notification(self, delivery_id: int) -> None:
     """One delivery attempt; re-queued with backoff while the delivery is RETRYING."""
     try:
-        delivery = services.deliver(delivery_id)
+        delivery = deliver(delivery_id)
     except Delivery.DoesNotExist:
         logger.info("notification delivery %s no longer exists", delivery_id)
         return
-    countdown = services.requeue_countdown(delivery, now=timezone.now())
+    countdown = requeue_countdown(delivery, now=timezone.now())
     if countdown is not None:
         requeue_delivery(delivery_id, countdown=countdown)
 

@@ -5,10 +5,12 @@ from functools import partial
 
 import pytest
 
-from events import lifecycle, services, tasks
+from events import digestion, lifecycle, tasks
+from events.ingest import store_events
 from events.models import Event, Issue, IssueActivity, IssueGrouping, IssueStatus
 from tests import helpers
 from tests.factories import in_app_frame, make_event
+from tracepoint.errors import DomainError, NotFoundError
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 error = partial(make_event, at=T0, frames=[in_app_frame("shop.orders", "get", lineno=3)])
@@ -44,8 +46,8 @@ def test_a_different_error_opens_another_issue(project):
 
 def test_digesting_twice_counts_once(project):
     ingest(project, error(user_id="u1"), error(user_id="u2"))
-    assert services.digest_pending(now=T0) == 0
-    assert services.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(hours=1)) == 0
+    assert digestion.digest_pending(now=T0) == 0
+    assert digestion.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(hours=1)) == 0
     issue = Issue.objects.get()
     assert (issue.event_count, issue.user_count) == (2, 2)
 
@@ -71,7 +73,7 @@ def test_a_resolved_issue_seeing_its_fingerprint_again_regresses(
 ):
     ingest(project, error())
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
+    lifecycle.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
     queued = []
     monkeypatch.setattr(tasks.evaluate_alerts, "apply_async", lambda **kw: queued.append(kw["kwargs"]))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -92,7 +94,7 @@ def test_a_resolved_issue_seeing_its_fingerprint_again_regresses(
 def test_an_ignored_issue_does_not_regress(project, responder):
     ingest(project, error())
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status="ignored", by=responder, now=T0)
+    lifecycle.set_issue_status(issue.pk, status="ignored", by=responder, now=T0)
     ingest(project, error(at=T0 + timedelta(hours=1)))
     issue.refresh_from_db()
     assert (issue.status, issue.regression_count, issue.event_count) == ("ignored", 0, 2)
@@ -112,42 +114,42 @@ def test_each_new_issue_is_reported_once_to_the_alert_rules(project, monkeypatch
 def test_set_issue_status_records_who_and_when_and_rejects_unknown_states(project, responder):
     ingest(project, error())
     issue = Issue.objects.get()
-    resolved = services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
+    resolved = lifecycle.set_issue_status(issue.pk, status="resolved", by=responder, now=T0)
     assert (resolved.status, resolved.resolved_at, resolved.resolved_by) == ("resolved", T0, responder)
-    again = services.set_issue_status(issue.pk, status="resolved", by=responder, now=T0 + timedelta(hours=1))
+    again = lifecycle.set_issue_status(issue.pk, status="resolved", by=responder, now=T0 + timedelta(hours=1))
     assert again.resolved_at == T0  # the same status is a no-op
-    reopened = services.set_issue_status(issue.pk, status="unresolved", by=responder, now=T0)
+    reopened = lifecycle.set_issue_status(issue.pk, status="unresolved", by=responder, now=T0)
     assert (reopened.resolved_at, reopened.resolved_by) == (None, None)
     assert issue.activity.count() == 3
-    with pytest.raises(services.DomainError):
-        services.set_issue_status(issue.pk, status="closed", by=responder)
-    with pytest.raises(services.NotFoundError):
-        services.set_issue_status(issue.pk + 1000, status="resolved", by=responder)
+    with pytest.raises(DomainError):
+        lifecycle.set_issue_status(issue.pk, status="closed", by=responder)
+    with pytest.raises(NotFoundError):
+        lifecycle.set_issue_status(issue.pk + 1000, status="resolved", by=responder)
 
 
 def test_sweeper_digests_only_events_older_than_the_delay(project):
-    services.store_events(project, [error()], now=T0)
-    assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=30)) == 0
-    assert services.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=61)) == 1
+    store_events(project, [error()], now=T0)
+    assert digestion.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=30)) == 0
+    assert digestion.sweep_undigested(older_than_seconds=60, now=T0 + timedelta(seconds=61)) == 1
     assert Issue.objects.get().event_count == 1
 
 
 def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(project, monkeypatch):
     from events import tasks
 
-    services.store_events(project, [error(value=f"Order {n} not found") for n in range(5)], now=T0)
+    store_events(project, [error(value=f"Order {n} not found") for n in range(5)], now=T0)
     monkeypatch.setattr(tasks, "BATCH_SIZE", 2)
     batches = []
-    digest = services.digest_pending
+    digest = digestion.digest_pending
 
     def counting(**kwargs):
         done = digest(**kwargs)
         batches.append(done)
         if len(batches) == 3:  # arrives while the last, partial batch runs: left for the next wake-up
-            services.store_events(project, [error(value="Order 9 not found")], now=T0)
+            store_events(project, [error(value="Order 9 not found")], now=T0)
         return done
 
-    monkeypatch.setattr(services, "digest_pending", counting)
+    monkeypatch.setattr(digestion, "digest_pending", counting)
     assert tasks.digest_pending() == 5
     assert batches == [2, 2, 1]
     assert Issue.objects.get().event_count == 5
@@ -157,16 +159,16 @@ def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(p
 def test_a_batch_with_one_bad_group_keeps_the_good_groups_of_the_same_batch(project, monkeypatch):
     good = [error(value="Order 1 not found"), error(value="Order 2 not found")]
     bad = error(data={"exception": [{"type": "PoisonError", "value": "x", "stacktrace": {"frames": []}}]})
-    services.store_events(project, [*good, bad], now=T0)
-    original = services._issue_for
+    store_events(project, [*good, bad], now=T0)
+    original = digestion._issue_for
 
     def fail_for_poison(first, **kwargs):
         if first.data["exception"][0]["type"] == "PoisonError":
             raise RuntimeError("cannot store this group")
         return original(first, **kwargs)
 
-    monkeypatch.setattr(services, "_issue_for", fail_for_poison)
-    assert services.digest_pending(now=T0) == 3
+    monkeypatch.setattr(digestion, "_issue_for", fail_for_poison)
+    assert digestion.digest_pending(now=T0) == 3
     issue = Issue.objects.get()
     assert (issue.event_count, issue.title) == (2, "LookupError: Order 1 not found")
     assert set(issue.events.values_list("event_id", flat=True)) == {e.event_id for e in good}
@@ -174,7 +176,7 @@ def test_a_batch_with_one_bad_group_keeps_the_good_groups_of_the_same_batch(proj
 
 
 def test_one_batch_counts_many_issues_each_on_its_own(project):
-    services.store_events(
+    store_events(
         project,
         [
             error(value="Order 1 not found", user_id="u1", at=T0),
@@ -184,7 +186,7 @@ def test_one_batch_counts_many_issues_each_on_its_own(project):
         ],
         now=T0,
     )
-    assert services.digest_pending(now=T0) == 4
+    assert digestion.digest_pending(now=T0) == 4
     lookup = Issue.objects.get(title__startswith="LookupError: Order")
     assert (lookup.event_count, lookup.user_count, lookup.first_seen, lookup.last_seen, lookup.last_release) == (
         2,
@@ -210,14 +212,14 @@ def test_a_late_event_in_a_later_batch_keeps_the_newer_release_and_dates(project
 def test_a_failing_regression_step_does_not_stall_the_queue(project, monkeypatch, caplog):
     ingest(project, error(at=T0))
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=None, now=T0 + timedelta(minutes=1))
+    lifecycle.set_issue_status(issue.pk, status=IssueStatus.RESOLVED, by=None, now=T0 + timedelta(minutes=1))
 
     def broken(*args, **kwargs):
         raise RuntimeError("regression handling failed")
 
     monkeypatch.setattr(lifecycle, "regress", broken)
-    services.store_events(project, [error(at=T0 + timedelta(minutes=5))], now=T0)
-    assert services.digest_pending(now=T0 + timedelta(minutes=5)) == 1
+    store_events(project, [error(at=T0 + timedelta(minutes=5))], now=T0)
+    assert digestion.digest_pending(now=T0 + timedelta(minutes=5)) == 1
     issue.refresh_from_db()
     assert issue.event_count == 2  # counted; the regression step was skipped and logged
     assert not Event.objects.filter(digested_at__isnull=True).exists()
@@ -227,16 +229,16 @@ def test_a_failing_regression_step_does_not_stall_the_queue(project, monkeypatch
 def test_an_issue_deleted_while_its_events_wait_gets_a_new_issue(project, monkeypatch):
     ingest(project, error(at=T0))
     old = Issue.objects.get()
-    known = services._known_issues
+    known = digestion._known_issues
 
     def lookup_then_delete(groups):
         found = known(groups)
         Issue.objects.filter(pk=old.pk).delete()  # an admin deletes it between lookup and lock
         return found
 
-    monkeypatch.setattr(services, "_known_issues", lookup_then_delete)
-    services.store_events(project, [error(at=T0 + timedelta(minutes=1))], now=T0)
-    assert services.digest_pending(now=T0) == 1
+    monkeypatch.setattr(digestion, "_known_issues", lookup_then_delete)
+    store_events(project, [error(at=T0 + timedelta(minutes=1))], now=T0)
+    assert digestion.digest_pending(now=T0) == 1
     new = Issue.objects.get()
     assert new.pk != old.pk and new.event_count == 1
     assert Event.objects.get(issue__isnull=False).issue_id == new.pk

@@ -1,15 +1,15 @@
 """Two workers digesting the first events of a new fingerprint at once make one issue (PostgreSQL)."""
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, connections  # noqa: F401 - the skipif condition reads connection
 
-from events import services
+from events import digestion, ingest
+from events.ingest import NewEvent
 from events.models import Event, Issue, IssueGrouping
-from events.services import NewEvent
+from tests.factories import make_event
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -40,24 +40,16 @@ def _race(targets) -> list:
 
 
 def _error(index: int) -> NewEvent:
-    data = {"exception": [{"type": "TimeoutError", "value": f"took {index}s", "stacktrace": {"frames": []}}]}
-    return NewEvent(
-        event_id=uuid.uuid4(),
-        event_type="ERROR",
-        service="checkout",
-        timestamp=T0 + timedelta(seconds=index),
-        user_id=f"user-{index}",
-        data=data,
-    )
+    return make_event(f"took {index}s", kind="TimeoutError", at=T0 + timedelta(seconds=index), user_id=f"user-{index}")
 
 
 @pytest.mark.parametrize("round_", range(5))
 def test_concurrent_first_events_of_a_fingerprint_make_exactly_one_issue(project, round_):
     events = [_error(1), _error(2)]
-    services.store_events(project, events, now=T0)
+    ingest.store_events(project, events, now=T0)
 
     # One event each: the second worker skips the row the first one holds (SKIP LOCKED).
-    results = _race([lambda: services.digest_pending(limit=1, now=T0)] * 2)
+    results = _race([lambda: digestion.digest_pending(limit=1, now=T0)] * 2)
 
     assert results == [1, 1]
     issue = Issue.objects.get()
@@ -71,9 +63,9 @@ def test_concurrent_first_events_of_a_fingerprint_make_exactly_one_issue(project
 
 
 def test_two_workers_given_the_same_events_count_each_once(project):
-    services.store_events(project, [_error(i) for i in range(20)], now=T0)
+    ingest.store_events(project, [_error(i) for i in range(20)], now=T0)
 
-    results = _race([lambda: services.digest_pending(now=T0)] * 2)
+    results = _race([lambda: digestion.digest_pending(now=T0)] * 2)
 
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 20

@@ -1,6 +1,6 @@
-"""The daily digest email: what happened in the last 24 hours, for each user who opted in.
+"""The daily summary email: what happened in the last 24 hours, for each user who opted in.
 
-Beat runs ``send_daily_digests`` at ``DIGEST_HOUR`` (UTC). Each user's digest
+Beat runs ``send_daily_summaries`` at ``DAILY_SUMMARY_HOUR`` (UTC). Each user's summary
 is claimed first with one conditional UPDATE on ``last_sent_on`` (so two beats
 or workers never send it twice the same day), built from the projects the
 user may see, and sent outside any transaction. A failed send gives the day
@@ -18,23 +18,24 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from events.models import DigestSubscription, Issue, IssueActivity, IssueStatus, Project
-from monitors import services as monitor_services
+from events.models import DailySummarySubscription, Issue, IssueActivity, IssueStatus, Project
+from incidents.models import Incident
+from monitors import uptime
 from tracepoint.accounts.roles import VIEWER, has_role
 from tracepoint.links import base_url
 
-logger = logging.getLogger("tracepoint.events.digest")
+logger = logging.getLogger("tracepoint.events.daily_summary")
 
 TOP_ISSUES = 5
 LIST_LIMIT = 10
 MONITOR_LIMIT = 25
 
 
-def build(user, *, now: datetime, monitors: list[monitor_services.MonitorUptime] | None = None) -> dict[str, Any]:
-    """The digest's content for ``user``: only the projects they may see.
+def build(user, *, now: datetime, monitors: list[uptime.MonitorUptime] | None = None) -> dict[str, Any]:
+    """The summary's content for ``user``: only the projects they may see.
 
     Monitors belong to no project, so every recipient (all have a role) sees all of
-    them, as on the monitor list: ``send_daily_digests`` passes them in, computed once.
+    them, as on the monitor list: ``send_daily_summaries`` passes them in, computed once.
     """
     since = now - timedelta(hours=24)
     issues = Issue.objects.filter(project__in=Project.objects.visible_to(user)).select_related("project")
@@ -44,13 +45,11 @@ def build(user, *, now: datetime, monitors: list[monitor_services.MonitorUptime]
     ).values("issue_id")
     regressed = issues.filter(pk__in=regressed_ids).order_by("-priority")
     top = issues.filter(status=IssueStatus.UNRESOLVED).order_by("-priority", "-last_seen")[:TOP_ISSUES]
-    from incidents.models import Incident
-
     incidents = Incident.objects.alive()
     opened = incidents.filter(created_at__gte=since).order_by("-created_at")
     resolved = incidents.filter(resolved_at__gte=since).order_by("-resolved_at")
     if monitors is None:
-        monitors = monitor_services.uptime_summary(window="24h", now=now)
+        monitors = uptime.uptime_summary(window="24h", now=now)
     return {
         "user": user,
         "since": since,
@@ -74,58 +73,58 @@ def build(user, *, now: datetime, monitors: list[monitor_services.MonitorUptime]
 def render(context: dict[str, Any]) -> tuple[str, str, str]:
     day = context["now"].strftime("%Y-%m-%d")
     subject = (
-        f"Tracepoint digest {day}: {context['new_count']} new issue{'s' if context['new_count'] != 1 else ''}, "
+        f"Tracepoint daily summary {day}: {context['new_count']} new issue{'s' if context['new_count'] != 1 else ''}, "
         f"{context['regressed_count']} regressed, {context['opened_count']} incident"
         f"{'s' if context['opened_count'] != 1 else ''} opened"
     )
-    text = render_to_string("events/digest_email.txt", context)
-    html = render_to_string("events/digest_email.html", context)
+    text = render_to_string("events/daily_summary_email.txt", context)
+    html = render_to_string("events/daily_summary_email.html", context)
     return subject, text, html
 
 
-def _claim(subscription: DigestSubscription, today: date) -> bool:
+def _claim(subscription: DailySummarySubscription, today: date) -> bool:
     won = (
-        DigestSubscription.objects.filter(pk=subscription.pk, enabled=True)
+        DailySummarySubscription.objects.filter(pk=subscription.pk, enabled=True)
         .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=today))
         .update(last_sent_on=today)
     )
     return bool(won)
 
 
-def send_daily_digests(*, now: datetime | None = None) -> int:
-    """Send today's digest to every opted-in active user with an email address. Returns how many."""
+def send_daily_summaries(*, now: datetime | None = None) -> int:
+    """Send today's summary to every opted-in active user with an email address. Returns how many."""
     now = now or timezone.now()
     today = now.date()
     sent = 0
     monitors = None  # the same for every recipient: computed once, for the first one
     subscriptions = (
-        DigestSubscription.objects.filter(enabled=True, user__is_active=True)
+        DailySummarySubscription.objects.filter(enabled=True, user__is_active=True)
         .exclude(user__email="")
         .filter(Q(last_sent_on__isnull=True) | Q(last_sent_on__lt=today))
         .select_related("user")
     )
     for subscription in subscriptions:
         if not has_role(subscription.user, VIEWER):
-            continue  # a role taken away stops the digest too
+            continue  # a role taken away stops the summary too
         previous = subscription.last_sent_on
         if not _claim(subscription, today):
             continue  # another worker has it
         try:
             if monitors is None:
-                monitors = monitor_services.uptime_summary(window="24h", now=now)
+                monitors = uptime.uptime_summary(window="24h", now=now)
             subject, text, html = render(build(subscription.user, now=now, monitors=monitors))
             message = EmailMultiAlternatives(subject, text, to=[subscription.user.email])
             message.attach_alternative(html, "text/html")
             message.send()
             sent += 1
         except Exception:
-            logger.exception("daily digest for %s failed; it will be retried", subscription.user)
-            DigestSubscription.objects.filter(pk=subscription.pk).update(last_sent_on=previous)
+            logger.exception("daily summary for %s failed; it will be retried", subscription.user)
+            DailySummarySubscription.objects.filter(pk=subscription.pk).update(last_sent_on=previous)
     return sent
 
 
-def set_subscription(user, *, enabled: bool) -> DigestSubscription:
-    subscription, _ = DigestSubscription.objects.get_or_create(user=user)
+def set_subscription(user, *, enabled: bool) -> DailySummarySubscription:
+    subscription, _ = DailySummarySubscription.objects.get_or_create(user=user)
     if subscription.enabled != enabled:
         subscription.enabled = enabled
         subscription.save(update_fields=["enabled"])

@@ -1,4 +1,4 @@
-"""The daily digest email (events/digest.py) and its opt-in on the profile page."""
+"""The daily summary email (events/daily_summary.py) and its opt-in on the profile page."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from events import digest, services, tasks
-from events.models import DigestSubscription, Issue, IssueStatus
+from events import daily_summary, keys, lifecycle, tasks
+from events.models import DailySummarySubscription, Issue, IssueStatus
 from incidents import services as incident_services
 from tests.factories import make_event
 from tests.helpers import ingest
@@ -22,10 +22,10 @@ def day(project, viewer, admin_user):
     project.members.add(viewer)
     ingest(project, make_event(at=now - timedelta(days=3), value="Old <b>problem</b>"), now=now - timedelta(days=3))
     old = Issue.objects.get()
-    services.set_issue_status(old.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(days=2))
+    lifecycle.set_issue_status(old.pk, status=IssueStatus.RESOLVED, by=admin_user, now=now - timedelta(days=2))
     ingest(project, make_event(at=now - timedelta(hours=2), value="Old <b>problem</b>"), now=now)  # regresses
     ingest(project, make_event(at=now - timedelta(hours=1), value="Fresh failure", kind="KeyError"), now=now)
-    other = services.create_project(name="Secret", slug="secret", services=["hr"])
+    other = keys.create_project(name="Secret", slug="secret", services=["hr"])
     ingest(other, make_event(at=now - timedelta(hours=1), value="Payroll leak"), now=now)
     incident = incident_services.create_incident(
         title="Checkout slow", service="checkout", severity="SEV2", by=admin_user, now=now - timedelta(hours=3)
@@ -36,12 +36,12 @@ def day(project, viewer, admin_user):
     return now
 
 
-def test_the_digest_lists_the_users_projects_day_in_text_and_html(viewer, day):
-    digest.set_subscription(viewer, enabled=True)
-    assert digest.send_daily_digests(now=day) == 1
+def test_the_summary_lists_the_users_projects_day_in_text_and_html(viewer, day):
+    daily_summary.set_subscription(viewer, enabled=True)
+    assert daily_summary.send_daily_summaries(now=day) == 1
     [message] = mail.outbox
     assert message.to == ["vera@example.com"]
-    assert message.subject.startswith("Tracepoint digest") and "1 new issue, 1 regressed, 1 incident opened" in (
+    assert message.subject.startswith("Tracepoint daily summary") and "1 new issue, 1 regressed, 1 incident opened" in (
         message.subject
     )
     text = message.body
@@ -55,7 +55,7 @@ def test_the_digest_lists_the_users_projects_day_in_text_and_html(viewer, day):
     assert "Payroll" not in html
 
 
-def test_the_digest_shows_every_monitors_uptime_over_the_last_day(viewer, day):
+def test_the_summary_shows_every_monitors_uptime_over_the_last_day(viewer, day):
     from monitors.models import Monitor, StatusPeriod
 
     def monitor(name: str, *periods) -> Monitor:
@@ -71,9 +71,9 @@ def test_the_digest_shows_every_monitors_uptime_over_the_last_day(viewer, day):
         ("up", day - timedelta(hours=2), None),
     )
     billing = monitor("Billing & jobs", ("up", day - timedelta(days=2), None))
-    digest.set_subscription(viewer, enabled=True)  # a viewer: monitors belong to no project, all are shown
+    daily_summary.set_subscription(viewer, enabled=True)  # a viewer: monitors belong to no project, all are shown
 
-    assert digest.send_daily_digests(now=day) == 1
+    assert daily_summary.send_daily_summaries(now=day) == 1
     [message] = mail.outbox
     text = message.body
     assert "Monitors (uptime, last 24 h, worst first):" in text
@@ -86,75 +86,75 @@ def test_the_digest_shows_every_monitors_uptime_over_the_last_day(viewer, day):
     assert "Shop <api>" not in html and "Billing & jobs" not in html  # escaped
 
 
-def test_one_digest_per_day_even_when_the_task_runs_twice(viewer, day):
-    digest.set_subscription(viewer, enabled=True)
-    assert digest.send_daily_digests(now=day) == 1
-    assert digest.send_daily_digests(now=day + timedelta(minutes=5)) == 0
+def test_one_summary_per_day_even_when_the_task_runs_twice(viewer, day):
+    daily_summary.set_subscription(viewer, enabled=True)
+    assert daily_summary.send_daily_summaries(now=day) == 1
+    assert daily_summary.send_daily_summaries(now=day + timedelta(minutes=5)) == 0
     assert len(mail.outbox) == 1
-    assert digest.send_daily_digests(now=day + timedelta(days=1)) == 1
+    assert daily_summary.send_daily_summaries(now=day + timedelta(days=1)) == 1
 
 
 def test_users_who_did_not_opt_in_or_have_no_email_get_nothing(viewer, responder, day):
     responder.email = ""
     responder.save()
-    digest.set_subscription(responder, enabled=True)  # no email address
-    assert digest.send_daily_digests(now=day) == 0
+    daily_summary.set_subscription(responder, enabled=True)  # no email address
+    assert daily_summary.send_daily_summaries(now=day) == 0
     assert mail.outbox == []
 
 
 def test_a_failed_send_is_retried_on_the_next_run(viewer, day, monkeypatch):
-    digest.set_subscription(viewer, enabled=True)
+    daily_summary.set_subscription(viewer, enabled=True)
 
     def broken(*args, **kwargs):
         raise ConnectionRefusedError("SMTP down")
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", broken)
-    assert digest.send_daily_digests(now=day) == 0
-    assert DigestSubscription.objects.get(user=viewer).last_sent_on is None
+    assert daily_summary.send_daily_summaries(now=day) == 0
+    assert DailySummarySubscription.objects.get(user=viewer).last_sent_on is None
     monkeypatch.undo()
-    assert digest.send_daily_digests(now=day) == 1
+    assert daily_summary.send_daily_summaries(now=day) == 1
 
 
 def test_the_beat_schedule_and_the_task(settings, viewer, day):
-    entry = settings.CELERY_BEAT_SCHEDULE["send-daily-digests"]
-    assert entry["task"] == tasks.send_daily_digests.name
+    entry = settings.CELERY_BEAT_SCHEDULE["send-daily-summaries"]
+    assert entry["task"] == tasks.send_daily_summaries.name
     assert entry["schedule"].hour == {7}
-    digest.set_subscription(viewer, enabled=True)
-    assert tasks.send_daily_digests() == 1
+    daily_summary.set_subscription(viewer, enabled=True)
+    assert tasks.send_daily_summaries() == 1
 
 
-def test_the_profile_page_turns_the_digest_on_and_off(client, viewer):
+def test_the_profile_page_turns_the_summary_on_and_off(client, viewer):
     viewer.email = "vera@example.com"
     viewer.save()
     client.force_login(viewer)
-    assert 'id="digest-enabled"' in client.get("/account/").content.decode()
-    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 302
-    assert DigestSubscription.objects.get(user=viewer).enabled
-    client.post("/account/digest/", {})
-    assert not DigestSubscription.objects.get(user=viewer).enabled
+    assert 'id="daily-summary-enabled"' in client.get("/account/").content.decode()
+    assert client.post("/issues/daily-summary/", {"enabled": "on"}).status_code == 302
+    assert DailySummarySubscription.objects.get(user=viewer).enabled
+    client.post("/issues/daily-summary/", {})
+    assert not DailySummarySubscription.objects.get(user=viewer).enabled
 
 
-def test_without_an_email_address_the_digest_cannot_be_turned_on(client, viewer):
+def test_without_an_email_address_the_summary_cannot_be_turned_on(client, viewer):
     viewer.email = ""
     viewer.save()
     client.force_login(viewer)
-    response = client.post("/account/digest/", {"enabled": "on"}, follow=True)
+    response = client.post("/issues/daily-summary/", {"enabled": "on"}, follow=True)
     assert "Add an email address" in response.content.decode()
-    assert not DigestSubscription.objects.filter(user=viewer, enabled=True).exists()
+    assert not DailySummarySubscription.objects.filter(user=viewer, enabled=True).exists()
 
 
 def test_the_toggle_needs_a_login_and_a_post(client, viewer):
-    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 302  # to the login page
+    assert client.post("/issues/daily-summary/", {"enabled": "on"}).status_code == 302  # to the login page
     client.force_login(viewer)
-    assert client.get("/account/digest/").status_code == 405
+    assert client.get("/issues/daily-summary/").status_code == 405
 
 
-def test_users_without_a_role_get_no_digest_and_cannot_opt_in(client, day):
+def test_users_without_a_role_get_no_summary_and_cannot_opt_in(client, day):
     from tests.factories import make_user
 
     nobody = make_user(None, username="nobody", email="nobody@example.com")
-    digest.set_subscription(nobody, enabled=True)  # as if they had a role once
-    assert digest.send_daily_digests(now=day) == 0
+    daily_summary.set_subscription(nobody, enabled=True)  # as if they had a role once
+    assert daily_summary.send_daily_summaries(now=day) == 0
     assert mail.outbox == []
     client.force_login(nobody)
-    assert client.post("/account/digest/", {"enabled": "on"}).status_code == 403
+    assert client.post("/issues/daily-summary/", {"enabled": "on"}).status_code == 403

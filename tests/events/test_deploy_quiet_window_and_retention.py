@@ -7,8 +7,10 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from events import services
+from events import digestion, lifecycle
+from events.ingest import store_events
 from events.models import Event, Issue, IssueActivity, IssueStatus
+from events.retention import delete_old_events
 from tests import helpers
 from tests.factories import make_event
 
@@ -22,10 +24,10 @@ def test_a_deploy_followed_by_a_quiet_window_resolves_the_services_issues(projec
     ingest(project, make_event(at=T0 - timedelta(hours=1)), make_event(at=T0, event_type="DEPLOY", release="2.0"))
     deploy = Event.objects.get(event_type="DEPLOY")
 
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET - timedelta(minutes=1)) == 0
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET - timedelta(minutes=1)) == 0
     assert Issue.objects.get().status == IssueStatus.UNRESOLVED
 
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 1
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 1
     issue = Issue.objects.get()
     assert issue.status == IssueStatus.RESOLVED
     assert issue.resolved_by_deploy == deploy
@@ -33,7 +35,7 @@ def test_a_deploy_followed_by_a_quiet_window_resolves_the_services_issues(projec
     assert issue.resolved_at == T0 + QUIET + timedelta(minutes=1)
     assert issue.activity.last().kind == IssueActivity.Kind.RESOLVED_BY_DEPLOY
     # Running again changes nothing.
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=2)) == 0
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=2)) == 0
 
 
 def test_an_error_inside_the_window_keeps_the_issue_unresolved(project):
@@ -43,23 +45,23 @@ def test_an_error_inside_the_window_keeps_the_issue_unresolved(project):
         make_event(at=T0, event_type="DEPLOY"),
         make_event(at=T0 + QUIET / 2),
     )
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 0
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 0
     assert Issue.objects.get().status == IssueStatus.UNRESOLVED
 
 
 def test_a_deploy_of_another_service_resolves_nothing(project):
     ingest(project, make_event(at=T0 - timedelta(hours=1)), make_event(at=T0, event_type="DEPLOY", service="api"))
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 2) == 0
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 2) == 0
 
 
 def test_issues_born_after_the_deploy_are_not_resolved_by_it(project):
     ingest(project, make_event(at=T0, event_type="CONFIG_CHANGE"), make_event(at=T0 + QUIET * 2))
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 3) == 0
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 3) == 0
 
 
 def test_a_regression_after_a_deploy_resolution_clears_the_deploy(project):
     ingest(project, make_event(at=T0 - timedelta(hours=1)), make_event(at=T0, event_type="DEPLOY"))
-    services.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 2)
+    lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET * 2)
     ingest(project, make_event(at=T0 + QUIET * 3))
     issue = Issue.objects.get()
     assert (issue.status, issue.regression_count, issue.resolved_by_deploy) == ("unresolved", 1, None)
@@ -75,7 +77,7 @@ def test_old_events_are_deleted_in_batches_and_issues_keep_their_counters(projec
     issue = Issue.objects.get()
     Issue.objects.filter(pk=issue.pk).update(resolved_by_deploy=Event.objects.get(event_type="DEPLOY"))
 
-    deleted = services.delete_old_events(now=T0, batch_size=3)
+    deleted = delete_old_events(now=T0, batch_size=3)
 
     assert deleted == 8
     assert list(Event.objects.values_list("timestamp", flat=True)) == [T0 - timedelta(days=29)]
@@ -86,7 +88,7 @@ def test_old_events_are_deleted_in_batches_and_issues_keep_their_counters(projec
 
 def test_retention_respects_max_batches(project):
     ingest(project, *[make_event(at=T0 - timedelta(days=60, minutes=i)) for i in range(5)])
-    assert services.delete_old_events(now=T0, batch_size=2, max_batches=2) == 4
+    assert delete_old_events(now=T0, batch_size=2, max_batches=2) == 4
     assert Event.objects.count() == 1
 
 
@@ -94,15 +96,15 @@ def test_retention_respects_max_batches(project):
 def test_retention_follows_the_setting(project, days):
     ingest(project, make_event(at=T0 - timedelta(days=days, hours=1)), make_event(at=T0 - timedelta(days=days - 1)))
     with override_settings(TRACEPOINT=settings.TRACEPOINT | {"EVENTS_RETENTION_DAYS": days}):
-        assert services.delete_old_events(now=T0) == 1
+        assert delete_old_events(now=T0) == 1
 
 
 def test_an_issue_reopened_by_hand_is_not_resolved_again_by_the_same_deploy(project, admin_user):
     ingest(project, make_event(at=T0 - timedelta(hours=1)), make_event(at=T0, event_type="DEPLOY", release="2.0"))
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 1
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=1)) == 1
     issue = Issue.objects.get()
-    services.set_issue_status(issue.pk, status="unresolved", by=admin_user, now=T0 + QUIET + timedelta(minutes=2))
-    assert services.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=5)) == 0
+    lifecycle.set_issue_status(issue.pk, status="unresolved", by=admin_user, now=T0 + QUIET + timedelta(minutes=2))
+    assert lifecycle.resolve_quiet_issues_after_deploys(now=T0 + QUIET + timedelta(minutes=5)) == 0
     assert Issue.objects.get().status == IssueStatus.UNRESOLVED
 
 
@@ -115,15 +117,15 @@ def test_a_late_event_does_not_overwrite_the_newer_release(project):
 
 
 def test_an_event_older_than_retention_counts_as_received_now(project):
-    ids = services.store_events(project, [make_event(at=T0 - timedelta(days=400))], now=T0)
+    ids = store_events(project, [make_event(at=T0 - timedelta(days=400))], now=T0)
     stored = Event.objects.get(event_id=ids[0])
     assert stored.timestamp == T0
     assert stored.data["original_timestamp"].startswith("2025-")
 
 
 def test_undigested_events_wait_for_their_counters_before_retention(project):
-    services.store_events(project, [make_event(at=T0 - timedelta(days=29))], now=T0 - timedelta(days=29))
-    assert services.delete_old_events(now=T0 + timedelta(days=5)) == 0
-    services.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(days=5))
-    assert services.delete_old_events(now=T0 + timedelta(days=5)) == 1
+    store_events(project, [make_event(at=T0 - timedelta(days=29))], now=T0 - timedelta(days=29))
+    assert delete_old_events(now=T0 + timedelta(days=5)) == 0
+    digestion.sweep_undigested(older_than_seconds=0, now=T0 + timedelta(days=5))
+    assert delete_old_events(now=T0 + timedelta(days=5)) == 1
     assert Issue.objects.get().event_count == 1

@@ -1,0 +1,163 @@
+"""Status page set-up writes: pages, groups, components, maintenance windows, incident links and
+public updates.
+
+One function per write, called by the API, the dashboard and the admin alike: each does the write,
+the recomputation (statuspages.services) and the new page version, and forgets renamed or deleted
+slugs after the commit (never on a rollback), so no front door has to remember to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from statuspages import public_cache
+from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, PublicUpdate, StatusPage
+from statuspages.services import advance_maintenances, finish_maintenance, refresh_components, sync_maintenance, touch
+
+
+def _forget_slugs(slugs: Iterable[str]) -> None:
+    """After the commit: these slugs no longer name a page (renamed or deleted); the public side forgets them."""
+    slugs = sorted(set(slugs))
+
+    def forget() -> None:
+        for slug in slugs:
+            public_cache.forget_slug(slug)
+
+    if slugs:
+        transaction.on_commit(forget, robust=True)
+
+
+def _shown(page_ids: Iterable[int], *, component_ids: Iterable[int] = (), now: datetime | None = None) -> None:
+    """After a setup write: maintenance and component statuses recomputed, new page versions."""
+    sync_maintenance(now=now)
+    refresh_components(component_ids, now=now)
+    touch(page_ids, now=now)
+
+
+def save_page(page: StatusPage, *, password: str | None = None, now: datetime | None = None) -> StatusPage:
+    """Create or edit a page (``password``: None keeps it, '' removes it)."""
+    with transaction.atomic():
+        old_slug = StatusPage.objects.filter(pk=page.pk).values_list("slug", flat=True).first() if page.pk else None
+        if password is not None:
+            page.set_password(password)
+        page.updated_at = now or timezone.now()
+        page.version = (page.version or 0) + 1
+        page.save()
+        if old_slug and old_slug != page.slug:
+            _forget_slugs([old_slug])
+        touch([page.pk], now=now)
+    return page
+
+
+def delete_pages(pages: Iterable[StatusPage], *, now: datetime | None = None) -> None:
+    """Delete pages (and all on them); the monitors their windows silenced alert again."""
+    pages = list(pages)
+    with transaction.atomic():
+        StatusPage.objects.filter(pk__in=[page.pk for page in pages]).delete()
+        _shown((), now=now)
+        _forget_slugs(page.slug for page in pages)
+
+
+def delete_page(page: StatusPage, *, now: datetime | None = None) -> None:
+    delete_pages([page], now=now)
+
+
+def save_group(group: ComponentGroup, *, now: datetime | None = None) -> ComponentGroup:
+    with transaction.atomic():
+        group.save()
+        _shown([group.page_id], now=now)
+    return group
+
+
+def delete_group(group: ComponentGroup, *, now: datetime | None = None) -> None:
+    with transaction.atomic():
+        page_id = group.page_id
+        group.delete()
+        _shown([page_id], now=now)
+
+
+def save_component(component: Component, *, monitors: Iterable | None = None, now: datetime | None = None) -> Component:
+    """Create or edit a component (``monitors``: None keeps them); its status follows its monitors at once."""
+    with transaction.atomic():
+        component.save()
+        if monitors is not None:
+            component.monitors.set(monitors)
+        _shown([component.page_id], component_ids=[component.pk], now=now)
+    return component
+
+
+def delete_component(component: Component, *, now: datetime | None = None) -> None:
+    with transaction.atomic():
+        page_id = component.page_id
+        component.delete()
+        _shown([page_id], now=now)
+
+
+def save_maintenance(
+    window: Maintenance, *, components: Iterable[Component] | None = None, now: datetime | None = None
+) -> Maintenance:
+    """Schedule or edit a window (``components``: None keeps them). A new window that starts now goes in
+    progress at once."""
+    with transaction.atomic():
+        created = window.pk is None
+        window.save()
+        if components is not None:
+            window.components.set(components)
+        _shown(
+            [window.page_id], component_ids=[] if created else window.components.values_list("pk", flat=True), now=now
+        )
+    if created:
+        advance_maintenances(now=now)
+    return window
+
+
+def delete_maintenance(window: Maintenance, *, by=None, now: datetime | None = None) -> None:
+    """Delete a window; an active one completes first (its subscribers hear it ended)."""
+    with transaction.atomic():
+        finish_maintenance(window, by=by, now=now)
+        page_id = window.page_id
+        window.delete()
+        _shown([page_id], now=now)
+
+
+def save_page_incident(
+    link: PageIncident, *, components: Iterable[Component] | None = None, now: datetime | None = None
+) -> PageIncident:
+    """Edit an incident link as it is (the admin); ``publish_incident`` is the operators' way."""
+    with transaction.atomic():
+        link.save()
+        if components is not None:
+            link.components.set(components)
+        _shown([link.page_id], now=now)
+    return link
+
+
+def delete_page_incident(link: PageIncident, *, now: datetime | None = None) -> None:
+    """Unpublish an incident from a page, with its public updates."""
+    with transaction.atomic():
+        page_id = link.page_id
+        link.delete()
+        _shown([page_id], now=now)
+
+
+def _page_id_of_update(update: PublicUpdate) -> int:
+    return update.page_incident.page_id if update.page_incident_id else update.maintenance.page_id
+
+
+def save_public_update(update: PublicUpdate, *, now: datetime | None = None) -> PublicUpdate:
+    """Edit a public update as it is (the admin); ``post_update`` is the operators' way."""
+    with transaction.atomic():
+        update.save()
+        _shown([_page_id_of_update(update)], now=now)
+    return update
+
+
+def delete_public_update(update: PublicUpdate, *, now: datetime | None = None) -> None:
+    with transaction.atomic():
+        page_id = _page_id_of_update(update)
+        update.delete()
+        _shown([page_id], now=now)
