@@ -94,12 +94,12 @@ def test_counters_are_summed_over_every_gunicorn_worker(tmp_path, db):
 
 
 def test_a_source_that_fails_leaves_the_rest_of_the_scrape_intact(db, monkeypatch):
-    from tracepoint import metrics
+    from tracepoint import scrape
 
     def broken():
         raise ConnectionError("redis is away")
 
-    monkeypatch.setattr(metrics, "_celery_queue_depth", broken)
+    monkeypatch.setattr(scrape, "_celery_queue_depth", broken)
     response = Client().get("/metrics")
     assert response.status_code == 200
     found = samples(response.content.decode())

@@ -143,10 +143,9 @@ class FastPath:
             response = process_response(request, response)
         finish_request(request, response, started=started, route=name, view=view)
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-        if request.method == "HEAD":
-            response.close()
-            return [b""]
-        return response
+        # The body itself, not the response: closing it would send request_finished, whose handlers
+        # (connections, caches, the URLconf) cost more than a ping; _prepare_connections does their part.
+        return [b"" if request.method == "HEAD" else response.content]
 
     @staticmethod
     def _call(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse:

@@ -1,6 +1,6 @@
-"""Prometheus metrics at ``/metrics`` (prometheus-client).
+"""Prometheus metrics counted as they happen (prometheus-client); ``tracepoint.scrape`` serves them at
+``/metrics`` with the ones read at scrape time.
 
-Two kinds:
 - Counted as they happen, in the web processes: requests by route, method and status with their
   latency, ingest events accepted and rejected (and those refused by a project's quota, by
   project slug and reason), heartbeat pings. gunicorn runs several processes,
@@ -9,26 +9,15 @@ Two kinds:
 - Read at scrape time, from the shared state every process sees: monitors by status and the spread
   of their last check latencies, open incidents by severity, how far digestion lags behind ingest,
   and the depth of the Celery queue and of the heartbeat ping buffer.
-
-Access: a request carrying ``Authorization: Bearer <METRICS_TOKEN>``, or one from
-``METRICS_ALLOWED_NETWORKS`` (default: loopback only); anyone else gets a 404.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
-import os
-import time
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
-from django.utils import timezone
-from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from django.http import HttpRequest
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger("tracepoint.metrics")
 
@@ -44,6 +33,7 @@ INGEST_DROPPED = Counter(
     "tracepoint_ingest_dropped", "Events refused by a project's ingest quota (events.quota)", ["project", "reason"]
 )
 PINGS = Counter("tracepoint_heartbeat_pings", "Heartbeat pings received", ["outcome"])
+COUNTED = (REQUESTS, REQUEST_SECONDS, INGEST_EVENTS, INGEST_DROPPED, PINGS)
 
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -67,153 +57,3 @@ def route_of(request: HttpRequest) -> str:
     if request.path.startswith(settings.STATIC_URL):
         return "static"
     return "unmatched"
-
-
-class StateCollector(Collector):
-    """Gauges read from the database and Redis at scrape time; a source that fails is left out of
-    this scrape (and logged) rather than failing the whole scrape."""
-
-    def collect(self):
-        for read in (_monitors, _monitor_latency, _open_incidents, _digest_lag, _queue_depths):
-            try:
-                yield from list(read())
-            except Exception as exc:
-                logger.warning("%s could not be read this time: %s", read.__name__.strip("_"), exc)
-
-
-def _monitors():
-    from django.db.models import Count
-
-    from monitors.models import Monitor, MonitorStatus
-
-    family = GaugeMetricFamily("tracepoint_monitors", "Monitors by status", labels=["status"])
-    counts = dict(Monitor.objects.values_list("status").annotate(n=Count("id")))
-    for status in MonitorStatus.values:
-        family.add_metric([status], counts.get(status, 0))
-    yield family
-
-
-def _monitor_latency():
-    from django.db.models import Count, Q, Sum
-
-    from monitors.models import Monitor
-
-    bounds = {f"le_{index}": Count("id", filter=Q(last_latency_ms__lte=bound * 1000))
-              for index, bound in enumerate(LATENCY_BUCKETS)}  # fmt: skip
-    spread = Monitor.objects.aggregate(
-        total=Count("id", filter=Q(last_latency_ms__isnull=False)), total_ms=Sum("last_latency_ms"), **bounds
-    )
-    buckets = [(str(bound), spread[f"le_{index}"]) for index, bound in enumerate(LATENCY_BUCKETS)]
-    yield GaugeHistogramMetricFamily(
-        "tracepoint_monitor_check_latency_seconds",
-        "Spread of the monitors' last check latencies",
-        buckets=[*buckets, ("+Inf", spread["total"])],
-        gsum_value=(spread["total_ms"] or 0) / 1000,
-    )
-
-
-def _open_incidents():
-    from django.db.models import Count
-
-    from incidents.models import Incident, Severity
-
-    family = GaugeMetricFamily("tracepoint_incidents_open", "Open incidents by severity", labels=["severity"])
-    counts = dict(Incident.objects.alive().open().values_list("severity").annotate(n=Count("id")))
-    for severity in Severity.values:
-        family.add_metric([severity], counts.get(severity, 0))
-    yield family
-
-
-def _digest_lag():
-    from django.db.models import Min
-
-    from events.models import Event
-
-    oldest = Event.objects.filter(digested_at__isnull=True).aggregate(oldest=Min("received_at"))["oldest"]
-    yield GaugeMetricFamily(
-        "tracepoint_ingest_digest_lag_seconds",
-        "Age of the oldest stored event not yet grouped into an issue (0: none waiting)",
-        value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
-    )
-
-
-def _queue_depths():
-    for name, help_text, depth in (
-        ("tracepoint_celery_queue_depth", "Tasks waiting in the Celery queue", _celery_queue_depth),
-        ("tracepoint_ping_buffer_depth", "Heartbeat pings waiting in Redis to be applied", _ping_buffer_depth),
-    ):
-        found = depth()
-        if found is not None:
-            yield GaugeMetricFamily(name, help_text, value=found)
-
-
-def _celery_queue_depth() -> int | None:
-    """LLEN of the default queue when the broker is Redis (the production layout)."""
-    url = settings.CELERY_BROKER_URL or ""
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    try:
-        import redis
-
-        from tracepoint.celery import app
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            return int(client.llen(app.conf.task_default_queue or "celery"))
-        finally:
-            client.close()
-    except Exception as exc:
-        logger.warning("could not read the Celery queue depth: %s", exc)
-        return None
-
-
-def _ping_buffer_depth() -> int | None:
-    if not settings.REDIS_URL:
-        return None
-    try:
-        from monitors import pingbuffer
-
-        return pingbuffer.depth()
-    except Exception as exc:
-        logger.warning("could not read the ping buffer depth: %s", exc)
-        return None
-
-
-def _allowed(request: HttpRequest) -> bool:
-    from tracepoint.ratelimit import client_ip
-
-    token = settings.TRACEPOINT["METRICS_TOKEN"]
-    header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
-        return True
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        return False
-    return any(address in network for network in settings.TRACEPOINT["METRICS_ALLOWED_NETWORKS"])
-
-
-def registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)
-    else:
-        collected = CollectorRegistry()
-        for collector in (REQUESTS, REQUEST_SECONDS, INGEST_EVENTS, INGEST_DROPPED, PINGS):
-            collected.register(collector)
-    collected.register(StateCollector())
-    return collected
-
-
-@require_safe
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
-        raise Http404("Not found.")
-    started = time.perf_counter()
-    body = generate_latest(registry())
-    response = HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
-    response["Cache-Control"] = "no-store"
-    logger.debug("metrics scraped in %.1f ms", (time.perf_counter() - started) * 1000)
-    return response

@@ -10,6 +10,7 @@ the environment, in one place (STYLE.md), so there is one file to read to know w
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -337,8 +338,6 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # --- product limits (units in the names) ------------------------------------
 def _networks(name: str, default: list[str]) -> list:
-    import ipaddress
-
     try:
         return [ipaddress.ip_network(item, strict=False) for item in env_list(name, default)]
     except ValueError as exc:
@@ -349,7 +348,7 @@ TRACEPOINT = {
     "MAX_REQUEST_BYTES": env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024),
     "RATE_LIMIT_ENABLED": env_bool("RATE_LIMIT_ENABLED", True),
     # Fixed-window limits per scope; a view picks its scope with `throttle_scope`.
-    # /metrics: a bearer token, or a client address in these networks (tracepoint.metrics).
+    # /metrics: a bearer token, or a client address in these networks (tracepoint.scrape).
     "METRICS_TOKEN": env_secret("METRICS_TOKEN", "") or "",
     "METRICS_ALLOWED_NETWORKS": _networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]),
     "RATE_LIMITS": {

@@ -12,7 +12,7 @@ from monitors import ping
 from monitors.api import router as monitors_router
 from statuspages import public, public_urls
 from statuspages.api import router as statuspages_router
-from tracepoint import metrics, overview, views
+from tracepoint import overview, scrape, views
 from tracepoint.accounts import views as account_views
 from tracepoint.accounts.api import TokenView
 from tracepoint.accounts.api import router as users_router
@@ -58,7 +58,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     *ping_urlpatterns,
     path("ready", views.ready, name="ready"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", scrape.metrics_view, name="metrics"),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", include("tracepoint.accounts.urls")),
