@@ -59,9 +59,10 @@ def _page(request: HttpRequest, slug: str) -> dict:
     return meta
 
 
-def from_cache(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse | None:
-    """What ``view`` would answer, from the cache alone, for the WSGI fast path (tracepoint.fastpath);
-    None when the full view must answer (private page, not cached yet, not a cached output)."""
+def from_cache(request: HttpRequest, view: Callable, kwargs: dict) -> tuple[int, list, bytes] | None:
+    """What ``view`` would answer, as (status, headers, body), from the cache alone, for the WSGI fast
+    path (tracepoint.fastpath); None when the full view must answer (private page, not cached yet, not
+    a cached output)."""
     output = _CACHED_OUTPUTS.get(view)
     named = output(kwargs) if output is not None else None
     if named is None:

@@ -109,15 +109,22 @@ def cached(
 
 
 def answer(request: HttpRequest, stored: tuple[bytes, str, str], headers: dict[str, str]) -> HttpResponse:
-    body, content_type, etag = stored
-    if matches(request.META.get("HTTP_IF_NONE_MATCH", ""), etag):
-        response = HttpResponseNotModified()
-    else:
-        response = HttpResponse(body, content_type=content_type)
-    headers["ETag"] = etag
-    for header, value in headers.items():
+    status, header_list, body = answer_parts(request, stored, headers)
+    response = HttpResponseNotModified() if status == 304 else HttpResponse(body)
+    for header, value in header_list:
         response[header] = value
     return response
+
+
+def answer_parts(
+    request: HttpRequest, stored: tuple[bytes, str, str], headers: dict[str, str]
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of one stored output: a 304 for a client that has it."""
+    body, content_type, etag = stored
+    headers = [*headers.items(), ("ETag", etag)]
+    if matches(request.META.get("HTTP_IF_NONE_MATCH", ""), etag):
+        return 304, headers, b""
+    return 200, [("Content-Type", content_type), *headers], body
 
 
 def reset() -> None:
@@ -139,8 +146,11 @@ def remembered_meta(slug: str) -> dict | None:
     return meta
 
 
-def from_memory(request: HttpRequest, slug: str, name: str, extra_headers=None) -> HttpResponse | None:
-    """A public page's output from this process's memory or the cache, never the database; None when
+def from_memory(
+    request: HttpRequest, slug: str, name: str, extra_headers=None
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """(status, headers, body) of a public page's output from this process's memory or the cache,
+    never the database (for the WSGI fast path: no response object); None when
     the page is private or unknown here, or the output is not cached yet.
 
     Each process remembers a page's fields for MEMO_SECONDS and the outputs it served (keyed by
@@ -158,4 +168,4 @@ def from_memory(request: HttpRequest, slug: str, name: str, extra_headers=None) 
         if len(_bodies) >= MEMO_BODIES:
             _bodies.clear()
         _bodies[key] = stored
-    return answer(request, stored, headers)
+    return answer_parts(request, stored, headers)

@@ -11,9 +11,10 @@ its routes itself, running only what has work to do there, from the same code as
 - the request id and log line (``tracepoint.middleware.start_request`` / ``finish_request``), the
   body limit, the lost-database 503 and the error shape (``refuse_large_body``,
   ``call_with_database_retries``, ``response_for_error``) are the middleware's functions;
-- the response headers come from the response phase of the middleware in ``RESPONSE_MIDDLEWARE``,
-  instances of the very classes of ``settings.MIDDLEWARE`` (security headers, X-Frame-Options,
-  Content-Length, the API's error reshaping). ``MIDDLEWARE_ON_FAST_ROUTES`` says what becomes of each
+- the response headers come from the very classes of ``settings.MIDDLEWARE``: the security
+  headers and X-Frame-Options that ``FIXED_HEADER_MIDDLEWARE`` adds (their process_response, run
+  once per scheme at start-up), Content-Length by CommonMiddleware's rule, the API's error
+  reshaping (ApiErrorMiddleware.process_response). ``MIDDLEWARE_ON_FAST_ROUTES`` says what becomes of each
   entry of settings.MIDDLEWARE here; a test fails when settings.MIDDLEWARE gains one it does not list.
 
 Whatever the fast path would have to decide differently goes to Django instead: another method
@@ -27,9 +28,11 @@ A database connection that died since the last request is found by the view itse
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http.client import responses
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
@@ -38,7 +41,6 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import URLPattern
 
@@ -51,20 +53,21 @@ from tracepoint.middleware import (
     start_request,
 )
 
-# The response phase of these runs on every fast answer, innermost first, as Django would run it.
-RESPONSE_MIDDLEWARE = (XFrameOptionsMiddleware, CommonMiddleware, SecurityMiddleware, ApiErrorMiddleware)
+# Their response phase adds the same headers to every answer (per scheme): run once, at start-up.
+FIXED_HEADER_MIDDLEWARE = (XFrameOptionsMiddleware, SecurityMiddleware)
 MIDDLEWARE_ON_FAST_ROUTES = {
     "tracepoint.middleware.RequestIdMiddleware": "its start_request and finish_request run around every answer",
     "tracepoint.middleware.ProbeMiddleware": "/health and /ready are not fast routes",
-    "tracepoint.middleware.ApiErrorMiddleware": "in RESPONSE_MIDDLEWARE; its body limit and errors run as functions",
+    "tracepoint.middleware.ApiErrorMiddleware": "its process_response runs on every view's answer; its body limit "
+    "and errors run as functions",
     "tracepoint.middleware.DatabaseRetryMiddleware": "call_with_database_retries runs around every view",
     "tracepoint.middleware.PageWriteRateLimitMiddleware": "pings are exempt_from_write_budget; GETs and ingest "
     "(an /api/ path) are never counted",
-    "django.middleware.security.SecurityMiddleware": "in RESPONSE_MIDDLEWARE; a request it would redirect to "
+    "django.middleware.security.SecurityMiddleware": "in FIXED_HEADER_MIDDLEWARE; a request it would redirect to "
     "HTTPS goes to Django",
-    "django.middleware.common.CommonMiddleware": "in RESPONSE_MIDDLEWARE; the Host is checked here (a bad one "
-    "goes to Django); a path that matched a route never needs a slash appended",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware": "in RESPONSE_MIDDLEWARE",
+    "django.middleware.common.CommonMiddleware": "the Host is checked here (a bad one goes to Django), and "
+    "Content-Length added by its rule; a path that matched a route never needs a slash appended",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "in FIXED_HEADER_MIDDLEWARE",
     "whitenoise.middleware.WhiteNoiseMiddleware": "static files are not fast routes",
     "django.contrib.sessions.middleware.SessionMiddleware": "the routes are anonymous and never read a session",
     "django.middleware.csrf.CsrfViewMiddleware": "the routes take GET, or POST to csrf_exempt views",
@@ -74,17 +77,21 @@ MIDDLEWARE_ON_FAST_ROUTES = {
 }
 
 
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+
+
 @dataclass(frozen=True)
 class Route:
     """URLconf patterns the fast path answers for ``methods``.
 
     Without ``from_cache`` the pattern's own view answers. With it, ``from_cache(request, view,
-    kwargs)`` answers from the cache alone, or returns None and Django's full view does."""
+    kwargs)`` answers from the cache alone, as (status, headers, body), or returns None and
+    Django's full view does."""
 
     patterns: Sequence[URLPattern]
     methods: frozenset[str]
     namespace: str = ""
-    from_cache: Callable[[HttpRequest, Callable, dict], HttpResponse | None] | None = None
+    from_cache: Callable[[HttpRequest, Callable, dict], Answer | None] | None = None
 
 
 class FastPath:
@@ -92,18 +99,16 @@ class FastPath:
 
     def __init__(self, app: Callable, routes: Sequence[Route]):
         self.app = app
-        self.table = [
-            (
-                pattern.pattern,
-                pattern.callback,
-                pattern.default_args,
-                f"{r.namespace}:{pattern.name}" if r.namespace else pattern.name,
-                r,
-            )
-            for r in routes
-            for pattern in r.patterns
-        ]
-        self.response_phase = [cls(_never_called).process_response for cls in RESPONSE_MIDDLEWARE]
+        # Indexed by the literal first segment of each pattern ("api", "ping", "status"...), so a request
+        # tries only the few patterns that could match it; a pattern without one is tried for every path.
+        self.table: dict[str, list] = {}
+        for route in routes:
+            for pattern in route.patterns:
+                name = f"{route.namespace}:{pattern.name}" if route.namespace else pattern.name
+                entry = (pattern.pattern, pattern.callback, pattern.default_args, name, route)
+                self.table.setdefault(_first_segment(str(pattern.pattern)), []).append(entry)
+        self.api_errors = ApiErrorMiddleware(_never_called)
+        self.fixed_headers = {secure: _fixed_headers(secure) for secure in (False, True)}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         found = self.match(environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", ""))
@@ -113,9 +118,11 @@ class FastPath:
 
     def match(self, method: str | None, path: str) -> tuple[Callable, dict, str, Route] | None:
         """(view, keyword arguments, route name, route) of a request this fast path answers."""
-        for pattern, view, default_args, name, route in self.table:
+        path = path[1:]
+        candidates = self.table.get(path.split("/", 1)[0], ())
+        for pattern, view, default_args, name, route in (*candidates, *self.table.get("", ())):
             if method in route.methods:
-                match = pattern.match(path[1:])
+                match = pattern.match(path)
                 if match is not None and not match[0]:
                     return view, {**default_args, **match[2]}, name, route
         return None
@@ -132,20 +139,27 @@ class FastPath:
         start_request(request)
         if route.from_cache is not None:
             try:
-                response = route.from_cache(request, view, kwargs)
+                answer = route.from_cache(request, view, kwargs)
             except Exception:  # a cache that is down, anything odd: the full view answers (and logs)
-                response = None
-            if response is None:
+                answer = None
+            if answer is None:
                 return self.app(environ, start_response)
+            status, headers, body = answer
         else:
             response = refuse_large_body(request, view) or self._call(request, view, kwargs)
-        for process_response in self.response_phase:
-            response = process_response(request, response)
-        finish_request(request, response, started=started, route=name, view=view)
-        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-        # The body itself, not the response: closing it would send request_finished, whose handlers
-        # (connections, caches, the URLconf) cost more than a ping; _prepare_connections does their part.
-        return [b"" if request.method == "HEAD" else response.content]
+            response = self.api_errors.process_response(request, response)
+            status, headers, body = response.status_code, list(response.items()), response.content
+        # What the response phase of the chain adds, as header tuples: no response object to go through.
+        present = {header.lower() for header, _ in headers}
+        headers += [header for header in self.fixed_headers[request.is_secure()] if header[0].lower() not in present]
+        if "content-length" not in present:
+            headers.append(("Content-Length", str(len(body))))  # CommonMiddleware's rule
+        headers.append(("X-Request-ID", request.request_id))
+        finish_request(request, status, started=started, route=name, view=view)
+        start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
+        # The body, not a response object: closing one sends request_finished, whose handlers (connections,
+        # caches, the URLconf) cost more than a ping; _prepare_connections does their part.
+        return [b"" if request.method == "HEAD" else body]
 
     @staticmethod
     def _call(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse:
@@ -157,8 +171,26 @@ class FastPath:
             return response_for_error(request, exc) or response_for_exception(request, exc)
 
 
+def _first_segment(pattern: str) -> str:
+    """The literal first path segment of a URL pattern (route or regex), or "" if it has none."""
+    found = re.match(r"\^?([A-Za-z0-9_.-]+)/", pattern)
+    return found[1] if found else ""
+
+
 def _never_called(request):
     raise AssertionError("the fast path runs only the response phase of its middleware")
+
+
+def _fixed_headers(secure: bool) -> list[tuple[str, str]]:
+    """The headers FIXED_HEADER_MIDDLEWARE adds to an answer over HTTPS (``secure``) or plain HTTP:
+    their own process_response, run on an empty response. They depend on settings and the scheme only."""
+    request = HttpRequest()
+    request.is_secure = lambda: secure
+    response = HttpResponse()
+    before = set(response.headers)
+    for middleware in FIXED_HEADER_MIDDLEWARE:
+        response = middleware(_never_called).process_response(request, response)
+    return [(name, value) for name, value in response.items() if name not in before]
 
 
 def _prepare_connections() -> None:

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connections
@@ -61,11 +62,9 @@ def start_request(request: HttpRequest) -> str:
     return request_id
 
 
-def finish_request(request: HttpRequest, response: HttpResponse, *, started: float, route: str, view=None):
-    """The X-Request-ID header, the request metrics and the one log line of a request."""
-    response["X-Request-ID"] = request.request_id
+def finish_request(request: HttpRequest, status: int, *, started: float, route: str, view=None) -> None:
+    """The request metrics and the one log line of a request."""
     seconds = time.perf_counter() - started
-    status = response.status_code
     metrics.observe_request(route, request.method, status, seconds)
     if status >= 500:
         level = logging.ERROR
@@ -89,7 +88,6 @@ def finish_request(request: HttpRequest, response: HttpResponse, *, started: flo
                 "request_id": request.request_id,
             },
         )
-    return response
 
 
 def _username(request: HttpRequest) -> str | None:
@@ -111,10 +109,11 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         start_request(request)
         response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
         match = getattr(request, "resolver_match", None)
-        return finish_request(
-            request, response, started=started, route=metrics.route_of(request), view=match and match.func
-        )
+        view = match and match.func
+        finish_request(request, response.status_code, started=started, route=metrics.route_of(request), view=view)
+        return response
 
 
 class ProbeMiddleware:
@@ -279,9 +278,9 @@ def call_with_database_retries(request: HttpRequest, view_func, view_args, view_
     failover, a restart, a cut network): after each of DATABASE_RETRY_DELAYS, on a fresh connection.
     Never inside a transaction, never for streams (async views). None: the caller runs the view one
     last time, with its usual error handling (a 503 if the database is still away)."""
-    if asyncio.iscoroutinefunction(view_func):
-        return None
     if request.method not in ("GET", "HEAD") and not getattr(view_func, "retry_on_lost_database", False):
+        return None
+    if _is_async(view_func):
         return None
     for delay in DATABASE_RETRY_DELAYS:
         try:
@@ -300,6 +299,11 @@ def call_with_database_retries(request: HttpRequest, view_func, view_args, view_
             connection.close()
         time.sleep(delay)
     return None
+
+
+@lru_cache(maxsize=512)
+def _is_async(view_func) -> bool:
+    return asyncio.iscoroutinefunction(view_func)
 
 
 def _in_transaction() -> bool:
