@@ -43,11 +43,26 @@ NO_CACHE_HEADERS = {
 @csrf_exempt
 def ping(request: HttpRequest, key, action: str | None = None) -> HttpResponse:
     """Record one ping; a plain-text answer, as Healthchecks gives."""
+    status, headers, body = answer(request, key, action)
+    response = HttpResponse(body, status=status)
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
+def answer(request: HttpRequest, key, action: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of one ping: what ``ping`` answers, and what the WSGI fast path sends
+    without building a response object (tracepoint.urls.FAST_ROUTES)."""
     status, text = _record(request, key, action)
-    headers = {"Access-Control-Allow-Origin": "*", "Ping-Body-Limit": str(ping_body_limit()), **NO_CACHE_HEADERS}
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Ping-Body-Limit", str(ping_body_limit())),
+        *NO_CACHE_HEADERS.items(),
+    ]
     if status == 405:
-        headers["Allow"] = ", ".join(ALLOWED_METHODS)
-    return HttpResponse(text.encode(), status=status, content_type="text/plain; charset=utf-8", headers=headers)
+        headers.append(("Allow", ", ".join(ALLOWED_METHODS)))
+    return status, headers, text.encode()
 
 
 def _record(request: HttpRequest, key, action: str | None) -> tuple[int, str]:

@@ -84,13 +84,16 @@ Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 class Route:
     """URLconf patterns the fast path answers for ``methods``.
 
-    Without ``from_cache`` the pattern's own view answers. With it, ``from_cache(request, view,
-    kwargs)`` answers from the cache alone, as (status, headers, body), or returns None and
-    Django's full view does."""
+    The pattern's own view answers, unless:
+    - ``answer(request, **kwargs)`` is given: the same answer as the view, as (status, headers,
+      body), without a response object (the view wraps it in one);
+    - ``from_cache(request, view, kwargs)`` is given: it answers from the cache alone, as (status,
+      headers, body), or returns None and Django's full view does."""
 
     patterns: Sequence[URLPattern]
     methods: frozenset[str]
     namespace: str = ""
+    answer: Callable[..., Answer] | None = None
     from_cache: Callable[[HttpRequest, Callable, dict], Answer | None] | None = None
 
 
@@ -130,7 +133,8 @@ class FastPath:
     def _serve(self, environ, start_response, view, kwargs: dict, name: str, route: Route) -> Iterable[bytes]:
         started = time.perf_counter()
         request = WSGIRequest(environ)
-        if settings.SECURE_SSL_REDIRECT and not request.is_secure():  # honours SECURE_PROXY_SSL_HEADER
+        secure = request.is_secure()  # honours SECURE_PROXY_SSL_HEADER
+        if settings.SECURE_SSL_REDIRECT and not secure:
             return self.app(environ, start_response)  # SecurityMiddleware redirects
         try:
             request.get_host()
@@ -146,12 +150,15 @@ class FastPath:
                 return self.app(environ, start_response)
             status, headers, body = answer
         else:
-            response = refuse_large_body(request, view) or self._call(request, view, kwargs)
-            response = self.api_errors.process_response(request, response)
-            status, headers, body = response.status_code, list(response.items()), response.content
+            refused = refuse_large_body(request, view)
+            answer = refused or self._call(request, route.answer or view, kwargs)
+            if isinstance(answer, HttpResponse):
+                answer = self.api_errors.process_response(request, answer)
+                answer = answer.status_code, list(answer.items()), answer.content
+            status, headers, body = answer
         # What the response phase of the chain adds, as header tuples: no response object to go through.
         present = {header.lower() for header, _ in headers}
-        headers += [header for header in self.fixed_headers[request.is_secure()] if header[0].lower() not in present]
+        headers += [header for header in self.fixed_headers[secure] if header[0].lower() not in present]
         if "content-length" not in present:
             headers.append(("Content-Length", str(len(body))))  # CommonMiddleware's rule
         headers.append(("X-Request-ID", request.request_id))
@@ -162,7 +169,7 @@ class FastPath:
         return [b"" if request.method == "HEAD" else body]
 
     @staticmethod
-    def _call(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse:
+    def _call(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse | Answer:
         _prepare_connections()
         try:
             response = call_with_database_retries(request, view, (), kwargs)

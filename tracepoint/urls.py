@@ -44,7 +44,7 @@ ping_urlpatterns = [
 # (tracepoint.wsgi, tracepoint.fastpath): the same pattern objects as below, so both agree.
 FAST_ROUTES = [
     Route(sentry_urlpatterns, frozenset({"POST"})),  # OPTIONS preflights and wrong methods: Django
-    Route(ping_urlpatterns, frozenset(ping.ALLOWED_METHODS)),
+    Route(ping_urlpatterns, frozenset(ping.ALLOWED_METHODS), answer=ping.answer),
     Route(
         public_urls.urlpatterns,
         frozenset({"GET", "HEAD"}),
