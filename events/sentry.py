@@ -147,20 +147,20 @@ def _sentry_endpoint(handler):
             response["Allow"] = "POST, OPTIONS"
             return response
         try:
-            response = _with_cors(handler(request, project_id))
+            return _with_cors(handler(request, project_id))
         except SentryProtocolError as exc:
             if exc.status >= 400 and exc.status != 401:
                 logger.info("sentry ingest refused: %s %s", exc.status, exc.message)
-            response = _error(exc.status, exc.message)
+            return _error(exc.status, exc.message)
         except RateLimited as exc:
-            response = rate_limited(exc.decision)
-        metrics.INGEST_EVENTS.labels("accepted" if response.status_code < 300 else "rejected").inc()
-        return response
+            return rate_limited(exc.decision)
 
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
     view.max_request_bytes = max_request_bytes
     view.error_headers = {**CORS_HEADERS, "X-Sentry-Error": "request body too large"}
+    # Every POST answered, whatever answered it (a body limit, a lost database too), counts once.
+    view.outcome_counter = metrics.INGEST_EVENTS
     # Storing is idempotent on event_id (one id per request, _store), so a lost connection is retried.
     return retry_on_lost_database(csrf_exempt(view))
 

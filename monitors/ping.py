@@ -12,6 +12,7 @@ heartbeat rules (monitors.heartbeats); the common ping takes ``_quick_success``,
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -26,9 +27,12 @@ from monitors import pingbuffer
 from monitors.heartbeats import PingInput, apply_ping, trim_pings
 from monitors.models import HeartbeatPing, Monitor, MonitorKind
 from tracepoint import metrics
+from tracepoint.api.errors import is_database_unavailable
 from tracepoint.errors import DomainError, NotFoundError
-from tracepoint.middleware import exempt_from_write_budget, quiet_success
+from tracepoint.middleware import exempt_from_write_budget, never_retry, quiet_success
 from tracepoint.ratelimit import client_ip
+
+error_logger = logging.getLogger("tracepoint.errors")
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST")
 # What never_cache would add; written out once because this is the hottest path there is.
@@ -40,6 +44,7 @@ NO_CACHE_HEADERS = {
 
 @quiet_success
 @exempt_from_write_budget
+@never_retry
 @csrf_exempt
 def ping(request: HttpRequest, key, action: str | None = None) -> HttpResponse:
     """Record one ping; a plain-text answer, as Healthchecks gives."""
@@ -53,7 +58,16 @@ def ping(request: HttpRequest, key, action: str | None = None) -> HttpResponse:
 def answer(request: HttpRequest, key, action: str | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers, body) of one ping: what ``ping`` answers, and what the WSGI fast path sends
     without building a response object (tracepoint.urls.FAST_ROUTES)."""
-    status, text = _record(request, key, action)
+    retry_after = []
+    try:
+        status, text = _record(request, key, action)
+    except Exception as exc:  # answered here, in the ping's plain text, on every path
+        if not is_database_unavailable(exc):
+            error_logger.error("unhandled error on %s", request.path, exc_info=exc)
+            status, text = 500, "server error"
+        else:
+            error_logger.error("database unavailable: %s", exc, exc_info=exc)
+            status, text, retry_after = 503, "database unavailable", [("Retry-After", "5")]
     headers = [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Access-Control-Allow-Origin", "*"),
@@ -62,7 +76,19 @@ def answer(request: HttpRequest, key, action: str | None = None) -> tuple[int, l
     ]
     if status == 405:
         headers.append(("Allow", ", ".join(ALLOWED_METHODS)))
-    return status, headers, text.encode()
+    return status, headers + retry_after, text.encode()
+
+
+class PingKeyConverter:
+    """A ping key in the URL: a UUID in any case, with or without hyphens, as clients send them."""
+
+    regex = "[0-9a-fA-F-]{32,36}"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)  # a ValueError: no match, a 404
+
+    def to_url(self, value) -> str:
+        return str(value)
 
 
 def _record(request: HttpRequest, key, action: str | None) -> tuple[int, str]:

@@ -50,7 +50,8 @@ def test_writes_and_other_errors_are_never_retried_here(transactional_db):
         calls.append(1)
         raise ValueError("a bug")
 
-    assert middleware.process_view(RequestFactory().get("/incidents/"), broken, (), {}) is None
+    # Not a lost connection: answered at once (Django's 500), so the view is not run a second time.
+    assert middleware.process_view(RequestFactory().get("/incidents/"), broken, (), {}).status_code == 500
     assert calls == [1]
 
 
@@ -66,3 +67,17 @@ def test_every_task_retries_a_lost_database_with_backoff():
         for error in (OperationalError, InterfaceError):
             assert any(issubclass(error, retried) for retried in task.autoretry_for), task.name
         assert task.retry_backoff and task.max_retries >= 5, task.name
+
+
+def test_any_other_error_is_answered_at_once_and_the_view_not_run_twice(db):
+    calls = []
+
+    def broken(request):
+        calls.append(1)
+        raise RuntimeError("a bug")
+
+    middleware = DatabaseRetryMiddleware(lambda request: HttpResponse())
+    api = middleware.process_view(RequestFactory().get("/api/v1/incidents"), broken, (), {})
+    page = middleware.process_view(RequestFactory().get("/incidents/"), broken, (), {})
+    assert (api.status_code, api["Content-Type"]) == (500, "application/json")
+    assert page.status_code == 500 and len(calls) == 2  # one call per request

@@ -16,8 +16,10 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, connections
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
+from prometheus_client import REGISTRY
 
 from events import keys
+from monitors import ping as ping_module
 from tests.factories import make_heartbeat, make_layout, make_page
 from tests.helpers import call, envelope, event_item
 from tracepoint import fastpath, middleware
@@ -226,3 +228,45 @@ def test_every_middleware_has_a_stated_part_on_the_fast_path():
     assert set(fastpath.MIDDLEWARE_ON_FAST_ROUTES) == set(django_settings.MIDDLEWARE)
     installed = [import_string(path) for path in django_settings.MIDDLEWARE]
     assert all(cls in installed for cls in fastpath.FIXED_HEADER_MIDDLEWARE)
+
+
+@pytest.mark.parametrize("form", ["upper", "no hyphens"])
+def test_ping_keys_in_any_case_and_without_hyphens_are_pings(db, monkeypatch, form):
+    monitor = make_heartbeat()
+    key = str(monitor.ping_key).upper() if form == "upper" else monitor.ping_key.hex
+    fast, normal = both(monkeypatch, f"/ping/{key}")
+    assert fast[0] == 200 and fast[2] == b"OK"
+    assert_same(fast, normal)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no server to lose")
+@pytest.mark.django_db(transaction=True)
+def test_a_ping_without_its_database_is_a_plain_503_on_both_paths_and_never_retried(monkeypatch):
+    calls = []
+    real = ping_module._record
+    monkeypatch.setattr(ping_module, "_record", lambda *args: calls.append(1) or real(*args))
+    database = connections["default"]
+    saved = dict(database.settings_dict)
+    database.settings_dict.update(HOST="127.0.0.1", PORT="9")  # nothing listens there
+    database.close()
+    try:
+        fast, normal = both(monkeypatch, f"/ping/{uuid.uuid4()}")  # an unknown key: looked up in the database
+    finally:
+        database.settings_dict.update(saved)
+        database.close()
+    assert fast[0] == 503 and fast[2] == b"database unavailable" and fast[1]["Retry-After"] == "5"
+    assert fast[1]["Access-Control-Allow-Origin"] == "*"
+    assert_same(fast, normal)
+    assert len(calls) == 2  # once per path: a GET ping writes, so it is never run twice
+
+
+def test_refused_events_count_as_rejected_on_both_paths(project, project_key, monkeypatch, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "INGEST_MAX_BYTES": 1024}
+
+    def rejected() -> float:
+        return REGISTRY.get_sample_value("tracepoint_ingest_events_total", {"outcome": "rejected"}) or 0.0
+
+    before = rejected()
+    fast, normal = both(monkeypatch, f"/api/{project.id}/envelope/", b"x" * 4096, method="POST")
+    assert fast[0] == normal[0] == 413
+    assert rejected() == before + 2

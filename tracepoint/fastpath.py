@@ -151,7 +151,7 @@ class FastPath:
             status, headers, body = answer
         else:
             refused = refuse_large_body(request, view)
-            answer = refused or self._call(request, route.answer or view, kwargs)
+            answer = refused or self._call(request, view, kwargs, route.answer)
             if isinstance(answer, HttpResponse):
                 answer = self.api_errors.process_response(request, answer)
                 answer = answer.status_code, list(answer.items()), answer.content
@@ -169,11 +169,12 @@ class FastPath:
         return [b"" if request.method == "HEAD" else body]
 
     @staticmethod
-    def _call(request: HttpRequest, view: Callable, kwargs: dict) -> HttpResponse | Answer:
+    def _call(request: HttpRequest, view: Callable, kwargs: dict, answer: Callable | None) -> HttpResponse | Answer:
         _prepare_connections()
+        call = answer or view
         try:
-            response = call_with_database_retries(request, view, (), kwargs)
-            return response if response is not None else view(request, **kwargs)
+            response = call_with_database_retries(request, view, (), kwargs, call=call)
+            return response if response is not None else call(request, **kwargs)
         except Exception as exc:
             return response_for_error(request, exc) or response_for_exception(request, exc)
 

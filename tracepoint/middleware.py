@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.handlers.exception import response_for_exception
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -66,6 +67,9 @@ def finish_request(request: HttpRequest, status: int, *, started: float, route: 
     """The request metrics and the one log line of a request."""
     seconds = time.perf_counter() - started
     metrics.observe_request(route, request.method, status, seconds)
+    counter = getattr(view, "outcome_counter", None)  # e.g. ingest's accepted and rejected events
+    if counter is not None and request.method == "POST":
+        counter.labels("accepted" if status < 300 else "rejected").inc()
     if status >= 500:
         level = logging.ERROR
     elif status < 400 and (request.path in PROBE_PATHS or getattr(view, "log_success_quietly", False)):
@@ -273,21 +277,34 @@ def retry_on_lost_database(view: Callable) -> Callable:
     return view
 
 
-def call_with_database_retries(request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+def never_retry(view: Callable) -> Callable:
+    """Marks a view that writes on GET (heartbeat pings): it is never run twice for one request."""
+    view.retry_on_lost_database = False
+    return view
+
+
+def call_with_database_retries(
+    request: HttpRequest, view_func, view_args, view_kwargs, *, call: Callable | None = None
+) -> HttpResponse | None:
     """Runs a safe (or idempotent) request's view again when the database connection was lost (a
     failover, a restart, a cut network): after each of DATABASE_RETRY_DELAYS, on a fresh connection.
-    Never inside a transaction, never for streams (async views). None: the caller runs the view one
-    last time, with its usual error handling (a 503 if the database is still away)."""
-    if request.method not in ("GET", "HEAD") and not getattr(view_func, "retry_on_lost_database", False):
+    Never inside a transaction, never for streams (async views), never for ``never_retry`` views.
+    ``call`` runs in the view's place (the fast path's answer functions), under the view's policy.
+    None: the caller runs the view one last time, with its usual error handling (a 503 if the
+    database is still away). Any other error is answered here, as Django would answer it, so that
+    the view never runs twice for it."""
+    policy = getattr(view_func, "retry_on_lost_database", None)
+    if policy is False or (policy is None and request.method not in ("GET", "HEAD")):
         return None
     if _is_async(view_func):
         return None
+    call = call or view_func
     for delay in DATABASE_RETRY_DELAYS:
         try:
-            response = view_func(request, *view_args, **view_kwargs)
+            response = call(request, *view_args, **view_kwargs)
         except Exception as exc:
             if not is_database_unavailable(exc) or _in_transaction():
-                return None  # the view runs once more, with the usual error handling
+                return response_for_error(request, exc) or response_for_exception(request, exc)
             reason = exc
         else:
             # DRF views turn a lost database into their 503 themselves (tracepoint.api.errors).

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, register_converter
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -30,6 +30,8 @@ api_v1 = [
     *statuspages_router.urls,
 ]
 
+register_converter(ping.PingKeyConverter, "ping_key")
+
 # Sentry SDKs derive these from the DSN (shared/specs/sentry-ingest.md).
 sentry_urlpatterns = [
     path("api/<int:project_id>/envelope/", sentry.envelope_view, name="sentry-envelope"),
@@ -37,8 +39,8 @@ sentry_urlpatterns = [
 ]
 # Heartbeat pings (shared/specs/heartbeat-pings.md): the key is the credential.
 ping_urlpatterns = [
-    path("ping/<uuid:key>", ping.ping, name="ping"),
-    path("ping/<uuid:key>/<str:action>", ping.ping, name="ping-action"),
+    path("ping/<ping_key:key>", ping.ping, name="ping"),
+    path("ping/<ping_key:key>/<str:action>", ping.ping, name="ping-action"),
 ]
 # The routes the production WSGI application answers without the whole middleware chain
 # (tracepoint.wsgi, tracepoint.fastpath): the same pattern objects as below, so both agree.

@@ -3,6 +3,7 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
 import django.db.models.deletion
 
 OLD_ENTRY, OLD_TASK = "send-daily-digests", "events.send_daily_digests"
@@ -15,9 +16,12 @@ def _rename_beat_entry(apps, old_entry, old_task, new_entry, new_task):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     old = PeriodicTask.objects.filter(name=old_entry, task=old_task)
     if PeriodicTask.objects.filter(name=new_entry).exists():
-        old.delete()
+        changed = old.delete()[0]
     else:
-        old.update(name=new_entry, task=new_task)
+        changed = old.update(name=new_entry, task=new_task)
+    if changed:  # a bulk change sends no signal: tell a running beat to re-read the schedule
+        PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def forwards(apps, schema_editor):
