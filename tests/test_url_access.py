@@ -33,6 +33,8 @@ ACCESS = {
     "ping": (PUBLIC, PUBLIC),
     "ping-action": (PUBLIC, PUBLIC),
     "sentry-envelope": (PUBLIC, PUBLIC),  # the project key is the credential
+    "intake:alertmanager": (PUBLIC, PUBLIC),  # the integration token is the credential
+    "intake:alertmanager-token": (PUBLIC, PUBLIC),
     "sentry-store": (PUBLIC, PUBLIC),
     "login": (PUBLIC, PUBLIC),
     "admin-login": (PUBLIC, PUBLIC),  # a redirect to the login page
@@ -169,6 +171,7 @@ ACCESS = {
 CREDENTIAL_IN_REQUEST = {
     "login", "logout", "admin-login", "v1:auth-token", "sentry-envelope", "sentry-store", "ping", "ping-action",
     "v1:event-list",  # POST is native ingest with a project key
+    "intake:alertmanager", "intake:alertmanager-token",
 }  # fmt: skip
 
 ASGI_ONLY = {"events:live", "incidents:live", "v1:project-stream"}

@@ -77,15 +77,16 @@ def finish_request(request: HttpRequest, status: int, *, started: float, route: 
     else:
         level = logging.INFO
     if logger.isEnabledFor(level):
+        path = getattr(request, "log_path", request.path)  # a view may hide a credential in its URL
         logger.log(
             level,
             "%s %s %s",
             request.method,
-            request.path,
+            path,
             status,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": status,
                 "duration_ms": round(seconds * 1000, 2),
                 "user": _username(request),

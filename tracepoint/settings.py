@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "tracepoint.accounts",
     "tracepoint.notifications",
     "incidents",
+    "incidents.intake",
     "events",
     "monitors",
     "statuspages",
@@ -354,7 +355,12 @@ TRACEPOINT = {
     "RATE_LIMITS": {
         "write": env_rate("RATE_LIMIT_WRITE", "100/min"),
         "auth": env_rate("RATE_LIMIT_AUTH", "10/min"),
+        # Per integration (incidents.intake): a flood is refused with 429 and Retry-After.
+        "intake": env_rate("RATE_LIMIT_INTAKE", "600/min"),
     },
+    # Alert intake (incidents.intake): the largest webhook body, and how much of each is kept for audit.
+    "INTAKE_MAX_BYTES": env_int("INTAKE_MAX_BYTES", 2 * 1024 * 1024, minimum=1024),
+    "INTAKE_PAYLOAD_KEPT_BYTES": env_int("INTAKE_PAYLOAD_KEPT_BYTES", 64 * 1024, minimum=0, maximum=1024 * 1024),
     # Per username (tracepoint.accounts.services.authenticate_user): past this many failures, each
     # attempt waits 2, 4, 8 … s after the last failure, up to the max; failures are forgotten after
     # a quiet window or a successful login.

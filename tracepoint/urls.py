@@ -74,6 +74,8 @@ urlpatterns = [
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
     *sentry_urlpatterns,
+    # Alerts from the tools teams run (incidents.intake); the integration's token is the credential.
+    path("api/v1/intake/", include("incidents.intake.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
