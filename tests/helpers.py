@@ -23,7 +23,7 @@ from celery.utils.imports import symbol_by_name
 from django.conf import settings
 from django.core.management import get_commands
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.urls import Resolver404, resolve
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -388,3 +388,29 @@ def command_problems(argv: list[str], *, celery_subcommands: frozenset = frozens
         if argv[1:2] == ["-c"] and len(argv) > 2:
             return _check_python_code(argv[2])
     return [f"do not know how to check {shlex.join(argv)!r}"]
+
+
+# --- races ---------------------------------------------------------------------------------------
+
+
+def race(workers: int, target) -> list:
+    """``target(index)`` in ``workers`` threads released together; each one's result or exception, in order.
+    Each thread closes its database connections (a transactional test's rows are then visible to all)."""
+    barrier = threading.Barrier(workers)
+    results: list = [None] * workers
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = target(index)
+        except Exception as exc:  # collected and asserted on by the test
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

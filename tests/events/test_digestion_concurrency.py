@@ -1,6 +1,5 @@
 """Two workers digesting the first events of a new fingerprint at once make one issue (PostgreSQL)."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +9,7 @@ from events import digestion, ingest
 from events.ingest import NewEvent
 from events.models import Event, Issue, IssueGrouping
 from tests.factories import make_event
+from tests.helpers import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -19,24 +19,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _race(targets) -> list:
-    barrier = threading.Barrier(len(targets))
-    results: list = [None] * len(targets)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = targets[index]()
-        except Exception as exc:  # asserted on by the test
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    return race(len(targets), lambda index: targets[index]())
 
 
 def _error(index: int) -> NewEvent:

@@ -1,41 +1,20 @@
 """Row locks and unique keys hold when requests race (real parallel connections on PostgreSQL)."""
 
 import itertools
-import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from rest_framework.test import APIClient
 
 from incidents import services
 from incidents.models import Incident, Status, TimelineEntry
 from tests.factories import make_incident, make_token
+from tests.helpers import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="races need PostgreSQL; set DATABASE_URL"),
 ]
-
-
-def _race(workers: int, target) -> list:
-    barrier = threading.Barrier(workers)
-    results: list = [None] * workers
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = target(index)
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_identical_idempotent_creates_make_exactly_one_incident(responder):
@@ -48,7 +27,7 @@ def test_identical_idempotent_creates_make_exactly_one_incident(responder):
         response = client.post("/api/v1/incidents", body, format="json", HTTP_IDEMPOTENCY_KEY="race-1")
         return response.status_code, response.json()["id"]
 
-    results = _race(8, create)
+    results = race(8, create)
     assert all(isinstance(r, tuple) for r in results), results
     assert sorted(status for status, _ in results) == [200] * 7 + [201]
     assert len({incident_id for _, incident_id in results}) == 1
@@ -64,7 +43,7 @@ def test_concurrent_transitions_cannot_both_win(responder):
         def move(index, incident_id=incident.pk, targets=targets):
             return services.transition_incident(incident_id, to=targets[index], by=responder).status
 
-        results = _race(2, move)
+        results = race(2, move)
         incident.refresh_from_db()
         changes = list(
             incident.timeline.filter(kind=TimelineEntry.Kind.STATUS_CHANGED).values_list("from_value", "to_value")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from incidents.intake.models import Alert, AlertGroup, AlertPayload
+from tests.helpers import race
 from tests.intake.conftest import am_alert, am_payload
 
 pytestmark = [
@@ -18,27 +18,6 @@ pytestmark = [
     pytest.mark.skipif("connection.vendor != 'postgresql'", reason="races need PostgreSQL; set DATABASE_URL"),
 ]
 URL = "/api/v1/intake/alertmanager"
-
-
-def _race(workers: int, target) -> list:
-    barrier = threading.Barrier(workers)
-    results: list = [None] * workers
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = target(index)
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def _post(token: str, payload: dict) -> int:
@@ -50,7 +29,7 @@ def _post(token: str, payload: dict) -> int:
 
 def test_two_replicas_delivering_the_same_new_group_at_once_make_one_record(token):
     payload = am_payload(am_alert("aaaa000000000001"), am_alert("bbbb000000000002", instance="db-2:9100"))
-    assert _race(2, lambda _: _post(token, payload)) == [202, 202]
+    assert race(2, lambda _: _post(token, payload)) == [202, 202]
     assert AlertGroup.objects.count() == 1
     assert Alert.objects.count() == 2
     assert AlertPayload.objects.count() == 2
@@ -61,14 +40,14 @@ def test_many_simultaneous_duplicates_over_many_rounds_never_make_a_second_recor
         payload = am_payload(
             am_alert(f"{round_:016x}", starts_at=f"2026-05-16T1{round_}:00:00Z"), group_key=f"g{round_}"
         )
-        assert _race(6, lambda _, payload=payload: _post(token, payload)) == [202] * 6
+        assert race(6, lambda _, payload=payload: _post(token, payload)) == [202] * 6
     assert Alert.objects.count() == 5 and AlertGroup.objects.count() == 5
 
 
 def test_one_alert_routed_into_two_groups_at_once_is_still_one_episode(token):
     alert = am_alert("cccc000000000003")
     payloads = [am_payload(alert, group_key="route-a"), am_payload(alert, group_key="route-b")]
-    assert _race(2, lambda i: _post(token, payloads[i])) == [202, 202]
+    assert race(2, lambda i: _post(token, payloads[i])) == [202, 202]
     assert Alert.objects.count() == 1 and AlertGroup.objects.count() == 2
 
 
