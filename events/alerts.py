@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from events import lifecycle
 from events.models import AlertRule, AlertState, Issue, IssueBucket, IssueIncident, IssueStatus
+from incidents import correlation
 from incidents import services as incident_services
-from incidents.models import Incident
+from incidents.models import SignalKind
 from tracepoint.links import absolute_url
 from tracepoint.notifications import topics
 from tracepoint.notifications.services import notify
@@ -178,20 +180,22 @@ def _issue_payload(issue: Issue) -> dict:
 
 
 def _open_incident(rule: AlertRule, issue: Issue, *, reason: str, now: datetime):
-    """One open incident per issue: an alert for an issue that already has one adds nothing."""
-    existing = Incident.objects.open().filter(issue_links__issue=issue).first()
-    if existing:
-        return existing
-    incident = incident_services.create_incident(
-        title=f"{issue.title}"[:200],
+    """The issue's incident: opened for it, or the open incident of its service that it joins."""
+    incident, _opened = correlation.open_or_join(
+        correlation.Signal(
+            kind=SignalKind.ISSUE, ref=str(issue.pk), label=issue.title, url=reverse("events:detail", args=[issue.pk])
+        ),
         service=issue.service or "unknown",
+        title=issue.title,
         severity=rule.incident_severity,
-        summary=f"Opened by alert rule “{rule.name}”: {reason}",
+        summary=f"Alert rule “{rule.name}”: {reason}",
         by=incident_services.Actor(label=f"alert rule {rule.name}"[:150]),
         now=now,
     )
-    IssueIncident.objects.create(
-        issue=issue, incident=incident, rule=rule, resolve_issue_with_incident=rule.resolve_issue_with_incident
+    IssueIncident.objects.get_or_create(
+        issue=issue,
+        incident=incident,
+        defaults={"rule": rule, "resolve_issue_with_incident": rule.resolve_issue_with_incident},
     )
     return incident
 

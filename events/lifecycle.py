@@ -20,6 +20,9 @@ from django.utils import timezone
 
 from events import impact, stream
 from events.models import Event, EventType, Issue, IssueActivity, IssueStatus
+from incidents import correlation
+from incidents.models import SignalKind
+from incidents.services import Actor
 from tracepoint.errors import DomainError, NotFoundError
 
 
@@ -52,6 +55,14 @@ def _locked_issue(issue_id) -> Issue:
 def _publish(issue: Issue, *, by, reason: str, extra: dict[str, Any] | None = None) -> None:
     data = {"issue": stream.issue_data(issue), "by": by.get_username() if by else None, "reason": reason}
     stream.publish_on_commit(issue.project_id, "issue", {**data, **(extra or {})})
+    if issue.status in (IssueStatus.RESOLVED, IssueStatus.IGNORED):
+        # The issue no longer speaks for a problem: its signal on open incidents clears.
+        why = f"the issue was {issue.get_status_display().lower()}" + {
+            Reason.DEPLOY: " after a quiet deploy",
+            Reason.INCIDENT: " with an incident",
+        }.get(reason, "")
+        issue_id, actor = issue.pk, by or Actor(label="error tracking")
+        transaction.on_commit(lambda: correlation.resolve_signal(SignalKind.ISSUE, str(issue_id), by=actor, reason=why))
 
 
 def set_issue_status(issue_id, *, status: str, by, now: datetime | None = None, reason: str = Reason.USER) -> Issue:

@@ -168,6 +168,7 @@ class TimelineEntry(models.Model):
         COMMENT = "COMMENT", "Comment"
         REOPENED = "REOPENED", "Reopened"
         DELETED = "DELETED", "Deleted"
+        SIGNAL = "SIGNAL", "Signal"  # a monitor, issue or external alert joined, fired again or resolved
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -214,3 +215,46 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class SignalKind(models.TextChoices):
+    MONITOR = "monitor", "Monitor"
+    ISSUE = "issue", "Error issue"
+    ALERT = "alert", "External alert"
+
+
+class SignalStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RESOLVED = "resolved", "Resolved"
+
+
+class IncidentSignal(models.Model):
+    """Something that reported the incident's problem: a monitor, an error issue or an external alert group.
+
+    ``ref`` is the source's own id (a monitor's pk, an issue's pk, an alert group's pk) kept as text,
+    so the incidents app needs no foreign key into the apps that feed it.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="signals", db_index=False)
+    kind = models.CharField(max_length=10, choices=SignalKind.choices)
+    ref = models.CharField(max_length=64)
+    label = models.CharField(max_length=200)
+    url = models.CharField(max_length=500, blank=True)  # a path in the dashboard
+    status = models.CharField(max_length=10, choices=SignalStatus.choices, default=SignalStatus.ACTIVE)
+    # True for the signal that opened the incident: an incident opened by a signal is "automatic".
+    opened_incident = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+    changed_at = models.DateTimeField(default=timezone.now)  # the last time it fired or resolved
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "kind", "ref"], name="incident_signal_unique"),
+            models.CheckConstraint(condition=Q(kind__in=SignalKind.values), name="incident_signal_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=SignalStatus.values), name="incident_signal_status_valid"),
+        ]
+        indexes = [models.Index(fields=["kind", "ref"], name="incident_signal_source_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label} [{self.status}]"

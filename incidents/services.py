@@ -18,7 +18,7 @@ from django.utils import timezone
 from incidents import cache as incident_cache
 from incidents import live
 from incidents.models import ALLOWED_TRANSITIONS, IdempotencyKey, Incident, Severity, Status, TimelineEntry
-from incidents.notifications import render_incident_notification
+from incidents.notifications import incident_message
 from incidents.signals import incident_changed, incident_resolved
 from tracepoint.errors import DomainError, NotFoundError
 from tracepoint.notifications.services import notify
@@ -90,8 +90,9 @@ def _after_commit(incident: Incident, *, topic: str | None = None, **notificatio
 
 
 def _notify(incident: Incident, *, topic: str, subject: str, change: dict[str, Any]) -> None:
-    text, html, payload = render_incident_notification(incident, subject=subject, change=change)
-    notify(topic=topic, subject=subject, text=text, html=html, payload=payload, severity=incident.severity)
+    # Rendered per channel: each gets Acknowledge/Resolve links signed for it (incidents.notifications).
+    render = incident_message(incident, subject=subject, change=change)
+    notify(topic=topic, subject=subject, render=render, severity=incident.severity)
 
 
 # --- create -----------------------------------------------------------------------------
@@ -225,23 +226,30 @@ def _after_resolve(incident: Incident, actor: Actor) -> None:
     transaction.on_commit(lambda: incident_resolved.send_robust(sender=Incident, incident_id=incident_id, user=user))
 
 
+def apply_transition(incident: Incident, to: str, by, now: datetime) -> bool:
+    """Move an incident locked by the caller's transaction, save it and notify; False if already there."""
+    actor = _actor(by)
+    previous = incident.status
+    if not _apply_transition(incident, to, actor, now):
+        return False
+    incident.updated_at = now
+    incident.save()
+    if to == Status.RESOLVED:
+        _after_resolve(incident, actor)
+    _after_commit(
+        incident,
+        topic="incident.status_changed",
+        subject=f"[{incident.severity}] {incident.title}: {previous} → {to}",
+        change={"event": "status_changed", "from": previous, "to": to},
+    )
+    return True
+
+
 def transition_incident(incident_id, *, to: str, by, now: datetime | None = None) -> Incident:
     now = now or timezone.now()
-    actor = _actor(by)
     with transaction.atomic():
         incident = _locked(incident_id)
-        previous = incident.status
-        if _apply_transition(incident, to, actor, now):
-            incident.updated_at = now
-            incident.save()
-            if to == Status.RESOLVED:
-                _after_resolve(incident, actor)
-            _after_commit(
-                incident,
-                topic="incident.status_changed",
-                subject=f"[{incident.severity}] {incident.title}: {previous} → {to}",
-                change={"event": "status_changed", "from": previous, "to": to},
-            )
+        apply_transition(incident, to, by, now)
     return incident
 
 

@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from events.models import Project
 from incidents import services
 from incidents.forms import CommentForm, IncidentForm, ListFilterForm, TransitionForm
-from incidents.models import Incident, Status
+from incidents.models import Incident, IncidentSignal, SignalKind, SignalStatus, Status
 from incidents.queries import apply_ordering
 from tracepoint import stream
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
@@ -93,6 +93,8 @@ def _get_incident(pk) -> Incident:
 
 def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
     can_write = has_role(request.user, RESPONDER)
+    linked_issues = _linked_issues(request.user, incident)
+    signals = _signals(incident, visible_issues={str(issue.pk) for issue in linked_issues})
     return {
         "incident": incident,
         "timeline": incident.timeline.select_related("actor").order_by("created_at", "id"),
@@ -100,10 +102,21 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
         "can_write": can_write,
         "can_delete": has_role(request.user, ADMIN),
         "comment_form": extra.pop("comment_form", None) or CommentForm(),
-        "linked_issues": _linked_issues(request.user, incident),
+        "linked_issues": linked_issues,
+        "signals": signals,
+        "active_signals": sum(signal.status == SignalStatus.ACTIVE for signal in signals),
         "live_url": _live_url(),
         **extra,
     }
+
+
+def _signals(incident: Incident, *, visible_issues: set[str]) -> list[IncidentSignal]:
+    """Every signal of the incident; an issue of a project the user cannot see is not linked (its title
+    is on the timeline and often the incident's title already: incidents are not per project)."""
+    signals = list(incident.signals.all())
+    for signal in signals:
+        signal.hidden = signal.kind == SignalKind.ISSUE and signal.ref not in visible_issues
+    return signals
 
 
 def _linked_issues(user, incident: Incident) -> list:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.models import service_validator
 from tracepoint.severity import Severity
 
 
@@ -95,8 +96,16 @@ class Monitor(models.Model):
     # success ping leaves it behind (ping._QUICK_SUCCESS), so it can be earlier.
     alert_after = models.DateTimeField(null=True, blank=True)
 
-    # On a change: an incident of this severity is opened on DOWN and resolved on UP.
+    # On a change: an incident of this severity is opened (or the service's open one joined) on DOWN;
+    # on UP the monitor's signal resolves (incidents.correlation).
     open_incident = models.BooleanField(default=False)
+    service = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[service_validator],
+        help_text="The service this monitor checks (e.g. api-gateway): its DOWN joins that service's open "
+        "incident. Blank: a name made from the monitor's name.",
+    )
     incident_severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV2)
     created_at = models.DateTimeField(default=timezone.now)
 

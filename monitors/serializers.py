@@ -59,6 +59,7 @@ class MonitorSerializer(serializers.ModelSerializer):
             "last_latency_ms",
             "last_error",
             "open_incident",
+            "service",
             "incident_severity",
             "created_at",
         ]

@@ -13,9 +13,10 @@ import re
 from datetime import datetime
 
 from django.db import transaction
+from django.urls import reverse
 
-from incidents import services as incident_services
-from incidents.models import Incident
+from incidents import correlation
+from incidents.models import SignalKind
 from incidents.services import Actor
 from monitors.models import Monitor, MonitorIncident, MonitorStatus, StatusPeriod
 from monitors.signals import monitor_opened_incident, monitor_status_changed
@@ -67,29 +68,35 @@ def _actor(monitor: Monitor) -> Actor:
 
 
 def _open_incident(monitor: Monitor, *, reason: str, at: datetime) -> None:
-    if Incident.objects.open().filter(monitor_links__monitor=monitor).exists():
-        return
-    incident = incident_services.create_incident(
-        title=f"{monitor.name} is down"[:200],
-        service=_service_name(monitor),
+    incident, _opened = correlation.open_or_join(
+        correlation.Signal(
+            kind=SignalKind.MONITOR,
+            ref=str(monitor.pk),
+            label=monitor.name,
+            url=reverse("monitors:detail", args=[monitor.pk]),
+        ),
+        service=service_name(monitor),
+        title=f"{monitor.name} is down",
         severity=monitor.incident_severity,
-        summary=f"Opened by monitor “{monitor.name}”: {reason}",
+        summary=f"Monitor “{monitor.name}” is down: {reason}",
         by=_actor(monitor),
         now=at,
     )
-    MonitorIncident.objects.create(monitor=monitor, incident=incident)
-    monitor_opened_incident.send(sender=Monitor, monitor_id=monitor.pk, incident_id=incident.pk)
+    _link, created = MonitorIncident.objects.get_or_create(monitor=monitor, incident=incident)
+    if created:
+        monitor_opened_incident.send(sender=Monitor, monitor_id=monitor.pk, incident_id=incident.pk)
 
 
 def _resolve_incidents(monitor: Monitor, *, at: datetime) -> None:
-    for incident in Incident.objects.open().filter(monitor_links__monitor=monitor):
-        incident_services.add_comment(
-            incident.pk, body=f"Monitor “{monitor.name}” is up again.", by=_actor(monitor), now=at
-        )
-        incident_services.transition_incident(incident.pk, to="RESOLVED", by=_actor(monitor), now=at)
+    correlation.resolve_signal(
+        SignalKind.MONITOR, str(monitor.pk), by=_actor(monitor), reason=f"monitor “{monitor.name}” is up again", now=at
+    )
 
 
-def _service_name(monitor: Monitor) -> str:
+def service_name(monitor: Monitor) -> str:
+    """The service a monitor reports for: its own setting, or a name made from the monitor's name."""
+    if monitor.service:
+        return monitor.service
     name = re.sub(r"[^a-z0-9._-]+", "-", monitor.name.lower()).strip("-._")[:100]
     return name or "monitor"
 

@@ -14,6 +14,7 @@ from django.dispatch import Signal
 
 from events import receivers as events_receivers
 from incidents import services as incident_services
+from incidents.intake import receivers as intake_receivers
 from incidents.models import Incident
 from incidents.signals import incident_changed, incident_resolved
 from monitors import services as monitor_services
@@ -26,6 +27,7 @@ from tests.factories import make_incident
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 APPS = ("incidents", "events", "monitors", "statuspages", "tracepoint")
+APP_DIRS = {"intake": "incidents/intake"}  # app label -> its folder, where they differ
 
 # signal -> its sender and [(dispatch_uid, receiver)], in the order they run.
 EXPECTED = {
@@ -38,7 +40,13 @@ EXPECTED = {
         [("statuspages.on_monitor_opened_incident", statuspages_receivers.on_monitor_opened_incident)],
     ),
     monitor_deleting: (Monitor, [("statuspages.on_monitor_deleting", statuspages_receivers.on_monitor_deleting)]),
-    incident_changed: (Incident, [("statuspages.on_incident_changed", statuspages_receivers.on_incident_changed)]),
+    incident_changed: (
+        Incident,
+        [
+            ("intake.on_incident_changed", intake_receivers.on_incident_changed),
+            ("statuspages.on_incident_changed", statuspages_receivers.on_incident_changed),
+        ],
+    ),
     incident_resolved: (Incident, [("events.on_incident_resolved", events_receivers.on_incident_resolved)]),
 }
 NAMES = {
@@ -72,7 +80,7 @@ def test_each_receiver_is_connected_where_a_grep_for_its_signal_finds_it():
     for signal, (_, expected) in EXPECTED.items():
         for uid, receiver in expected:
             app = uid.split(".")[0]
-            ready = (ROOT / app / "apps.py").read_text()
+            ready = (ROOT / APP_DIRS.get(app, app) / "apps.py").read_text()
             assert re.search(rf"{NAMES[signal]}\.connect\(\s*receivers\.{receiver.__name__},", ready), (app, uid)
 
 

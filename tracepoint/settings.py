@@ -23,6 +23,7 @@ from celery.schedules import crontab
 from tracepoint.lib.env import (
     SettingError,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_rate,
@@ -357,7 +358,14 @@ TRACEPOINT = {
         "auth": env_rate("RATE_LIMIT_AUTH", "10/min"),
         # Per integration (incidents.intake): a flood is refused with 429 and Retry-After.
         "intake": env_rate("RATE_LIMIT_INTAKE", "600/min"),
+        # Per client address: POSTs of one-click Acknowledge/Resolve links (incidents.action_links).
+        "action_link": env_rate("RATE_LIMIT_ACTION_LINK", "30/min"),
     },
+    # One incident per problem (incidents.correlation): a signal joins its service's open incident
+    # opened or joined within this window (or still having an active signal) instead of opening another.
+    "CORRELATION_WINDOW_MINUTES": env_int("CORRELATION_WINDOW_MINUTES", 30, minimum=0, maximum=7 * 24 * 60),
+    # Where an incident opened by a signal moves once every signal has resolved: MITIGATED or RESOLVED.
+    "CORRELATION_ALL_CLEAR_STATUS": env_choice("CORRELATION_ALL_CLEAR_STATUS", "MITIGATED", ("MITIGATED", "RESOLVED")),
     # Alert intake (incidents.intake): the largest webhook body, and how much of each is kept for audit.
     "INTAKE_MAX_BYTES": env_int("INTAKE_MAX_BYTES", 2 * 1024 * 1024, minimum=1024),
     "INTAKE_PAYLOAD_KEPT_BYTES": env_int("INTAKE_PAYLOAD_KEPT_BYTES", 64 * 1024, minimum=0, maximum=1024 * 1024),
@@ -433,6 +441,9 @@ TRACEPOINT = {
     "WEBHOOK_RETRY_BASE_SECONDS": env_int("WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1),
     "WEBHOOK_RETRY_MAX_SECONDS": env_int("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1),
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=120),
+    # One-click Acknowledge/Resolve links in incident messages work this long after the message was
+    # queued (each link once; tracepoint.notifications.action_links).
+    "ACTION_LINK_MAX_AGE_HOURS": env_int("ACTION_LINK_MAX_AGE_HOURS", 24, minimum=1, maximum=24 * 30),
     # Finished (succeeded or failed) deliveries are deleted this long after their last attempt.
     "DELIVERY_RETENTION_DAYS": env_int("DELIVERY_RETENTION_DAYS", 30, minimum=1),
     "READY_CHECK_TIMEOUT_SECONDS": 3,

@@ -32,7 +32,7 @@ def test_down_and_recovery_are_announced_but_the_first_up_is_not(db):
     assert deliveries[1].subject == "[UP] Checkout API"
 
 
-def test_an_incident_is_opened_on_down_and_resolved_on_up_by_the_monitor(db):
+def test_an_incident_is_opened_on_down_and_mitigated_on_up_by_the_monitor(db):
     site = make_monitor("Checkout API", open_incident=True, incident_severity="SEV1")
     record_result(site.pk, UP, now=T0)
     record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
@@ -42,10 +42,24 @@ def test_an_incident_is_opened_on_down_and_resolved_on_up_by_the_monitor(db):
     assert incident.timeline.first().actor_name == "monitor Checkout API"
     record_result(site.pk, UP, now=T0 + timedelta(minutes=9))
     incident.refresh_from_db()
+    # Every signal cleared: MITIGATED (monitoring); a person confirms the fix.
+    assert incident.status == Status.MITIGATED and incident.mitigated_at == T0 + timedelta(minutes=9)
+    entries = [(e.kind, e.actor_name, e.body) for e in incident.timeline.all()]
+    assert ("SIGNAL", "monitor Checkout API", "Monitor “Checkout API” resolved: monitor “Checkout API” is up again") in entries
+    assert ("STATUS_CHANGED", "monitor Checkout API", "") in entries
+    # Down again while the incident is still open: the same problem, the same incident.
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
+    assert Incident.objects.count() == 1
+    assert incident.signals.get().status == "active"
+
+
+def test_the_all_clear_can_resolve_and_the_next_outage_opens_a_new_incident(db, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "CORRELATION_ALL_CLEAR_STATUS": "RESOLVED"}
+    site = make_monitor("Checkout API", open_incident=True, incident_severity="SEV1")
+    record_result(site.pk, DOWN, now=T0 + timedelta(minutes=1))
+    record_result(site.pk, UP, now=T0 + timedelta(minutes=9))
+    incident = Incident.objects.get()
     assert incident.status == Status.RESOLVED and incident.resolved_at == T0 + timedelta(minutes=9)
-    entries = [(e.kind, e.actor_name) for e in incident.timeline.all()]
-    assert ("COMMENT", "monitor Checkout API") in entries and ("STATUS_CHANGED", "monitor Checkout API") in entries
-    # The next outage opens a new incident.
     record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
     assert Incident.objects.count() == 2
 
