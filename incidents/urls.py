@@ -1,6 +1,6 @@
 from django.urls import path
 
-from incidents import live, views
+from incidents import action_links, live, views
 
 app_name = "incidents"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("<uuid:pk>/reopen/", views.reopen, name="reopen"),
     path("<uuid:pk>/comments/", views.comment, name="comment"),
     path("<uuid:pk>/delete/", views.delete, name="delete"),
+    # One-click Acknowledge/Resolve links of incident messages: the signed token is the credential.
+    path("act/<str:action>/<str:token>/", action_links.act, name="action-link"),
 ]

@@ -1,6 +1,6 @@
 """Outbound connections to URLs that users set: the SSRF guard every one of them goes through.
 
-Monitors, notification channel webhooks and status page subscriber webhooks
+Monitors, notification channel webhooks and apprise channels, and status page subscriber webhooks
 all connect to addresses chosen by a user. Each connection resolves the name
 once, vets every address, and then connects to a vetted address itself (no
 second lookup, so a name that flips to a private address between the check
@@ -13,6 +13,8 @@ still sends the original name (SNI) and checks the certificate against it.
 - ``GuardedBackend``: the same for httpcore (the asyncio monitor checks).
 - ``validate_url()`` / ``validate_target()``: the check at save time, for a
   clear form or API error; the connect-time check runs anyway.
+- ``guard_connections()``: the same for clients that open their own
+  connections (apprise's plugins), for as long as the block runs.
 
 ``TRACEPOINT["OUTBOUND_ALLOW_PRIVATE_TARGETS"]`` turns the guard off (a LAN
 install that monitors its own machines); ``OUTBOUND_ALLOWED_NETWORKS`` lets
@@ -25,6 +27,11 @@ import asyncio
 import ipaddress
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpcore
@@ -48,6 +55,10 @@ _EXTRA_BLOCKED = [
 
 class TargetRefused(Exception):
     """The target is, or resolves to, an address outbound connections must not reach. Permanent."""
+
+
+# The guard of the running ``guard_connections()`` block, if any (see the end of this module).
+_active_guard: ContextVar[ConnectionGuard | None] = ContextVar("tracepoint_outbound_guard", default=None)
 
 
 def allow_private_targets() -> bool:
@@ -88,7 +99,11 @@ def vet_addresses(host: str, addresses: list[str]) -> None:
     for address in addresses:
         reason = refused_reason(address)
         if reason and not any(_ip(address) in network for network in allowed):
-            raise TargetRefused(f"{host} resolves to {address}, a {reason} address")
+            message = f"{host} resolves to {address}, a {reason} address"
+            guard = _active_guard.get()
+            if guard is not None:  # clients of guard_connections() may swallow the exception
+                guard.refuse(message)
+            raise TargetRefused(message)
 
 
 def resolve(host: str, port: int) -> list[tuple]:
@@ -234,3 +249,117 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+# --- third-party clients (apprise) --------------------------------------------------------------
+#
+# apprise's plugins make their own connections (``requests.post`` and friends, smtplib, …), out of
+# reach of ``guarded_session()``. ``guard_connections()`` puts every connection the current thread
+# opens under the guard, through two hooks installed once and inert outside the block (they read a
+# context variable, so other threads, or Celery's thread pool, are not affected):
+# - every ``requests.Session`` created in the block is a guarded one (``GuardedAdapter``: one
+#   vetted lookup per connection, no proxies, no .netrc);
+# - every ``socket.connect``/``connect_ex``/``sendto`` in the block is checked against the
+#   numeric address it is about to use, so a client that does not use requests is covered too.
+# Work handed to a thread with a copy of the context (``contextvars.copy_context()``, as apprise
+# does for its timeouts) stays guarded.
+
+
+class ConnectionRefusedByGuard(TargetRefused, OSError):
+    """A socket-level refusal: an ``OSError`` too, so clients handle it as a failed connection."""
+
+
+@dataclass
+class ConnectionGuard:
+    """What a ``guard_connections()`` block refused, in order (clients often hide the exception)."""
+
+    refused: list[str] = field(default_factory=list)
+
+    def refuse(self, message: str) -> None:
+        if message not in self.refused:
+            self.refused.append(message)
+
+
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+
+
+@contextmanager
+def guard_connections() -> Iterator[ConnectionGuard]:
+    """Vet every connection opened in this block (and its context copies) like a guarded session's."""
+    _install_hooks()
+    guard = ConnectionGuard()
+    token = _active_guard.set(guard)
+    try:
+        yield guard
+    finally:
+        _active_guard.reset(token)
+
+
+def _vetted_socket_address(sock: socket.socket, address, guard: ConnectionGuard):
+    """The address to use instead of ``address`` (a name becomes a vetted number), or TargetRefused."""
+    if sock.family == getattr(socket, "AF_UNIX", None):
+        message = "unix sockets are not outbound targets"
+        guard.refuse(message)
+        raise ConnectionRefusedByGuard(message)
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+        return address
+    host, port = address[0], address[1]
+    try:
+        ipaddress.ip_address(str(host).split("%", 1)[0])
+        numeric = True
+    except ValueError:
+        numeric = False
+    try:
+        if numeric:
+            vet_addresses(str(host), [str(host)])
+            return address
+        # A name: look it up once, vet every answer, and connect to a vetted number (no second lookup).
+        infos = socket.getaddrinfo(host, port, sock.family, sock.type)
+        vet_addresses(str(host), list(dict.fromkeys(info[4][0] for info in infos)))
+    except TargetRefused as exc:  # vet_addresses recorded it on the guard
+        raise ConnectionRefusedByGuard(str(exc)) from None
+    return infos[0][4] if infos else address
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        original_init = requests.Session.__init__
+        original_connect = socket.socket.connect
+        original_connect_ex = socket.socket.connect_ex
+        original_sendto = socket.socket.sendto
+
+        def session_init(self, *args, **kwargs) -> None:
+            original_init(self, *args, **kwargs)
+            if _active_guard.get() is not None:
+                self.trust_env = False
+                adapter = GuardedAdapter()
+                self.mount("http://", adapter)
+                self.mount("https://", adapter)
+
+        def connect(self, address):
+            guard = _active_guard.get()
+            if guard is not None:
+                address = _vetted_socket_address(self, address, guard)
+            return original_connect(self, address)
+
+        def connect_ex(self, address):
+            guard = _active_guard.get()
+            if guard is not None:
+                address = _vetted_socket_address(self, address, guard)
+            return original_connect_ex(self, address)
+
+        def sendto(self, data, *args):
+            guard = _active_guard.get()
+            if guard is not None and args:
+                args = (*args[:-1], _vetted_socket_address(self, args[-1], guard))
+            return original_sendto(self, data, *args)
+
+        requests.Session.__init__ = session_init
+        socket.socket.connect = connect
+        socket.socket.connect_ex = connect_ex
+        socket.socket.sendto = sendto
+        _hooks_installed = True

@@ -18,7 +18,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "enabled", "target", "topic_list", "min_severity", "created_at", "deliveries"]
     list_filter = ["kind", "enabled", "min_severity"]
     search_fields = ["name", "email_recipients", "webhook_url"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "apprise_url_redacted"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "enabled"]}),
         ("Email", {"fields": ["email_recipients"]}),
@@ -30,10 +30,22 @@ class NotificationChannelAdmin(admin.ModelAdmin):
                 "(sha256=HMAC-SHA256 of the request body, keyed with this secret).",
             },
         ),
+        (
+            "Apprise (Slack, Teams, Discord, Telegram, ntfy …)",
+            {
+                "fields": ["apprise_url_redacted", "apprise_url"],
+                "description": "The URL holds the service's secrets: it is only shown redacted, and "
+                "left empty when editing, the current one is kept.",
+            },
+        ),
         ("Routing", {"fields": ["topics", "min_severity"]}),
         (None, {"fields": ["created_at"]}),
     ]
     actions = ["send_test_notification"]
+
+    @admin.display(description="current URL (redacted)")
+    def apprise_url_redacted(self, channel: NotificationChannel) -> str:
+        return channel.apprise_url_redacted or "—"
 
     @admin.display(description="topics")
     def topic_list(self, channel: NotificationChannel) -> str:

@@ -1,4 +1,4 @@
-"""Attempting one delivery: claim it, send the email or signed webhook, record the outcome.
+"""Attempting one delivery: claim it, send the email, signed webhook or apprise message, record the outcome.
 
 ``deliver`` makes at most one attempt per call, outside any transaction; the
 task (``tasks.deliver_notification``) re-queues itself with exponential
@@ -25,8 +25,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from tracepoint import outbound
-from tracepoint.notifications import topics
+from tracepoint.notifications import apprise_channel, topics
 from tracepoint.notifications.models import Delivery, NotificationChannel
+from tracepoint.severity import Severity
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,63 @@ def _send_webhook(delivery: Delivery, channel: NotificationChannel | None, *, se
         return AttemptResult(ok=False, error=_error_text(exc))
 
 
+# Good news (a recovery) whatever the severity; otherwise the severity decides (SEV1/2 failure, SEV3 warning).
+_RECOVERED_STATUSES = {"RESOLVED", "UP"}
+
+
+def apprise_notify_type(delivery: Delivery) -> str:
+    """apprise's notify_type (its colour, icon, and for Opsgenie/PagerDuty the alert action)."""
+    payload = delivery.payload if isinstance(delivery.payload, dict) else {}
+    change = payload.get("change") if isinstance(payload.get("change"), dict) else {}
+    if str(change.get("to", "")).upper() in _RECOVERED_STATUSES or str(payload.get("to", "")).upper() == "UP":
+        return "success"
+    if delivery.severity in (Severity.SEV1, Severity.SEV2):
+        return "failure"
+    if delivery.severity == Severity.SEV3:
+        return "warning"
+    return "info"
+
+
+def _subject_link(payload: Any) -> str:
+    """The link to what a message is about (its incident, issue or monitor), from its payload."""
+    if not isinstance(payload, dict):
+        return ""
+    for key in ("incident", "issue", "monitor"):
+        found = payload.get(key)
+        if isinstance(found, dict) and isinstance(found.get("url"), str):
+            return found["url"]
+    return ""
+
+
+def _chat_text(delivery: Delivery) -> str:
+    """A chat message for senders that gave none: the text, with the link to its subject if it lacks one."""
+    text = (delivery.body_text or delivery.subject).strip()
+    link = _subject_link(delivery.payload)
+    return f"{text}\n\nOpen: {link}" if link and link not in text else text
+
+
+def _send_apprise(delivery: Delivery, channel: NotificationChannel | None) -> AttemptResult:
+    url = channel.apprise_url if channel is not None else delivery.recipient
+    if not url:
+        return AttemptResult(ok=False, error="the channel has no apprise URL", permanent=True)
+    title = delivery.subject
+    if delivery.severity and delivery.severity not in title:
+        title = f"[{delivery.severity}] {title}"
+    markdown = bool(delivery.body_markdown)
+    result = apprise_channel.send(
+        url,
+        title=title,
+        body=delivery.body_markdown or _chat_text(delivery),
+        markdown=markdown,
+        notify_type=apprise_notify_type(delivery),
+        timeout_seconds=_limit("WEBHOOK_TIMEOUT_SECONDS"),
+    )
+    if result.ok:
+        return AttemptResult(ok=True)
+    error = result.error + (" (not retried)" if result.refused else "")
+    return AttemptResult(ok=False, error=error, permanent=result.refused)
+
+
 def _attempt(delivery: Delivery, *, now: datetime) -> AttemptResult:
     channel = delivery.channel
     kind = delivery.delivery_kind
@@ -193,6 +251,8 @@ def _attempt(delivery: Delivery, *, now: datetime) -> AttemptResult:
             return _send_email(delivery, channel)
         if kind == NotificationChannel.Kind.WEBHOOK:
             return _send_webhook(delivery, channel, sent_at=now)
+        if kind == NotificationChannel.Kind.APPRISE:
+            return _send_apprise(delivery, channel)
         return AttemptResult(ok=False, error=f"unknown channel kind {kind!r}", permanent=True)
     except Exception as exc:
         # A bug must not leave the delivery claimed and silent: record it like any failure.
@@ -214,13 +274,14 @@ def _fail_without_attempt(delivery: Delivery, *, now: datetime, error: str) -> D
     return delivery
 
 
-def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery:
+def deliver(delivery_id: int, *, now: datetime | None = None, retry: bool = True) -> Delivery:
     """Make at most one delivery attempt, if one is due, and record it.
 
     The attempt is claimed with a conditional update (status, attempt count
     and no live claim must match), so two workers running the same task never
     send the same attempt twice. A finished delivery is returned unchanged.
     The returned row's ``attempted`` is True only when this call sent.
+    ``retry=False``: a failed attempt is final (a test sent while someone waits for its result).
     Raises ``Delivery.DoesNotExist`` for an unknown id.
     """
     now = now or timezone.now()
@@ -251,7 +312,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery:
         fields |= {"status": Delivery.Status.SUCCEEDED, "delivered_at": now, "next_attempt_at": None}
     else:
         fields["last_error"] = _truncate(result.error or "unknown error")
-        if result.permanent or delivery.attempts >= max_attempts:
+        if result.permanent or not retry or delivery.attempts >= max_attempts:
             fields |= {"status": Delivery.Status.FAILED, "next_attempt_at": None}
         else:
             delay = retry_delay_seconds(

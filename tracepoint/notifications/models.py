@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -12,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tracepoint import outbound
+from tracepoint.notifications import apprise_channel
 from tracepoint.notifications import topics as topic_names
 from tracepoint.severity import Severity
 
@@ -34,11 +36,12 @@ def generate_webhook_secret() -> str:
 
 
 class NotificationChannel(models.Model):
-    """Where notifications go: an email list or an outgoing webhook, set up in admin."""
+    """Where notifications go: an email list, a signed webhook, or an apprise URL (Slack, Teams, ntfy…)."""
 
     class Kind(models.TextChoices):
         EMAIL = "EMAIL", "Email"
         WEBHOOK = "WEBHOOK", "Webhook"
+        APPRISE = "APPRISE", "Chat or push (apprise)"
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -57,6 +60,14 @@ class NotificationChannel(models.Model):
         blank=True,
         help_text="Key of the X-Tracepoint-Signature HMAC-SHA256. Leave blank to generate one.",
     )
+    # A secret (it holds the service's tokens): shown back only as apprise_url_redacted.
+    apprise_url = models.TextField(
+        blank=True,
+        help_text="Apprise channels: the service's apprise URL, such as slack://TokenA/TokenB/TokenC "
+        "or ntfys://ntfy.sh/topic.",
+    )
+    apprise_url_redacted = models.CharField(max_length=1000, blank=True, editable=False)
+    apprise_service = models.CharField(max_length=100, blank=True, editable=False)
     topics = models.JSONField(
         default=list,
         blank=True,
@@ -78,10 +89,19 @@ class NotificationChannel(models.Model):
         return f"{self.name} ({self.get_kind_display()})"
 
     def save(self, *args, **kwargs) -> None:
+        derived = set()
         if self.kind == self.Kind.WEBHOOK and not self.webhook_secret:
             self.webhook_secret = generate_webhook_secret()
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+            derived.add("webhook_secret")
+        if self.kind == self.Kind.APPRISE and self.apprise_url:
+            self.apprise_url_redacted, self.apprise_service = apprise_channel.describe(self.apprise_url)
+            derived |= {"apprise_url_redacted", "apprise_service"}
+        elif self.kind != self.Kind.APPRISE and self.apprise_url:
+            # A channel that stopped being an apprise channel keeps no secret it no longer needs.
+            self.apprise_url = self.apprise_url_redacted = self.apprise_service = ""
+            derived |= {"apprise_url", "apprise_url_redacted", "apprise_service"}
+        if derived and kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], *derived}
         super().save(*args, **kwargs)
 
     @property
@@ -90,7 +110,25 @@ class NotificationChannel(models.Model):
 
     @property
     def target(self) -> str:
-        return ", ".join(self.recipients) if self.kind == self.Kind.EMAIL else self.webhook_url
+        """Where it sends, for admins: an apprise URL only in its redacted form."""
+        if self.kind == self.Kind.EMAIL:
+            return ", ".join(self.recipients)
+        if self.kind == self.Kind.APPRISE:
+            return self.apprise_url_redacted
+        return self.webhook_url
+
+    @property
+    def public_target(self) -> str:
+        """Where it sends, for every reader: no part of a URL that could be a secret."""
+        if self.kind == self.Kind.EMAIL:
+            return ", ".join(self.recipients)
+        if self.kind == self.Kind.APPRISE:
+            return self.apprise_service or "apprise"
+        try:
+            parts = urlsplit(self.webhook_url)
+            return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else ""
+        except ValueError:
+            return ""
 
     def accepts(self, topic: str, severity: str | None) -> bool:
         """Whether a notification with this topic and severity is for this channel."""
@@ -122,6 +160,16 @@ class NotificationChannel(models.Model):
                 outbound.validate_url(self.webhook_url)
             except outbound.TargetRefused as exc:
                 errors["webhook_url"] = f"{exc}; webhooks may not reach it (ALLOW_PRIVATE_TARGETS)."
+        elif self.kind == self.Kind.APPRISE and not self.apprise_url.strip():
+            errors["apprise_url"] = "An apprise channel needs its service's URL."
+        elif self.kind == self.Kind.APPRISE:
+            self.apprise_url = self.apprise_url.strip()
+            try:
+                apprise_channel.check_target(self.apprise_url)
+            except apprise_channel.InvalidAppriseURL as exc:
+                errors["apprise_url"] = str(exc)
+            except outbound.TargetRefused as exc:
+                errors["apprise_url"] = f"{exc}; channels may not reach it (ALLOW_PRIVATE_TARGETS)."
         if not isinstance(self.topics, list) or not all(topic_names.is_valid_pattern(t) for t in self.topics):
             errors["topics"] = "Topics are a list of names such as incident.created or incident.*."
         if errors:
@@ -165,6 +213,8 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=255)
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
+    # The short message of chat and push channels (apprise), in Markdown; empty: body_text is sent.
+    body_markdown = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -225,3 +275,19 @@ class Delivery(models.Model):
         not_claimed = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
         due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=due_by)
         return Q(status__in=Delivery.UNFINISHED) & not_claimed & due
+
+
+class UsedActionLink(models.Model):
+    """A one-click action link that was used (``action_links``): the unique nonce makes each work once."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    subject = models.CharField(max_length=100, help_text="What the link acts on, e.g. incident:<id>.")
+    action = models.CharField(max_length=32)
+    used_by = models.CharField(max_length=150)
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-used_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject} by {self.used_by}"

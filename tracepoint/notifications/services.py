@@ -8,7 +8,7 @@ Sending happens later, one attempt per task run: see ``delivery.deliver``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +20,22 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tracepoint.notifications import topics
+from tracepoint.notifications.apprise_channel import escape_markdown
 from tracepoint.notifications.models import Delivery, NotificationChannel, severity_rank
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one channel receives: email text (and HTML), the webhook payload, the chat message.
+
+    ``markdown`` is the short message of chat and push channels (apprise); empty sends ``text``.
+    ``html`` None: an HTML email is made from ``text``.
+    """
+
+    text: str
+    payload: dict[str, Any]
+    html: str | None = None
+    markdown: str = ""
 
 
 # --- creating deliveries -----------------------------------------------------
@@ -44,25 +59,29 @@ def _create_delivery(
     *,
     topic: str,
     subject: str,
-    text: str,
-    html: str,
-    payload: dict,
+    message: Message,
     severity: str | None,
     now: datetime,
+    queue: bool = True,
 ) -> Delivery:
+    html = message.html
+    if html is None:
+        html = render_to_string("notifications/email_fallback.html", {"subject": subject, "text": message.text})
     delivery = Delivery.objects.create(
         channel=channel,
         topic=topic,
         severity=severity or "",
         subject=subject,
-        body_text=text,
+        body_text=message.text,
         body_html=html,
-        payload=payload,
+        body_markdown=message.markdown,
+        payload=message.payload,
         created_at=now,
         updated_at=now,
         next_attempt_at=now,
     )
-    _queue(delivery)
+    if queue:
+        _queue(delivery)
     return delivery
 
 
@@ -70,11 +89,13 @@ def notify(
     *,
     topic: str,
     subject: str,
-    text: str,
+    text: str = "",
     html: str | None = None,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | None = None,
+    markdown: str = "",
     severity: str | None = None,
     channels: Iterable[NotificationChannel] | None = None,
+    render: Callable[[NotificationChannel], Message] | None = None,
 ) -> list[Delivery]:
     """Queue one delivery per enabled channel that wants this topic and severity.
 
@@ -85,7 +106,13 @@ def notify(
     calling this inside the caller's transaction is safe (a rollback sends
     nothing). ``html`` is a complete HTML email; without it one is made from
     ``text``. ``payload`` may hold anything DjangoJSONEncoder handles.
+    ``markdown``: the short message of chat channels; without it they get ``text``.
+    ``render``: the message differs per channel (incident messages carry action
+    links signed for the channel they go through): called once per channel,
+    it replaces ``text``, ``html``, ``payload`` and ``markdown``.
     """
+    if render is None and not text:
+        raise ValueError("notify() needs a text, or a render function")
     if not topics.is_valid_topic(topic):
         raise ValueError(f"invalid topic {topic!r}; expected dotted lowercase words such as 'incident.created'")
     severity = severity or None
@@ -98,8 +125,10 @@ def notify(
     if not channels:
         return []
     subject = _clean_subject(subject)
-    if html is None:
-        html = render_to_string("notifications/email_fallback.html", {"subject": subject, "text": text})
+    if render is None:
+        if html is None:
+            html = render_to_string("notifications/email_fallback.html", {"subject": subject, "text": text})
+        message = Message(text=text, html=html, payload=payload or {}, markdown=markdown)
     now = timezone.now()
     with transaction.atomic():
         return [
@@ -107,9 +136,7 @@ def notify(
                 channel,
                 topic=topic,
                 subject=subject,
-                text=text,
-                html=html,
-                payload=payload,
+                message=render(channel) if render is not None else message,
                 severity=severity,
                 now=now,
             )
@@ -117,8 +144,12 @@ def notify(
         ]
 
 
-def send_test_notification(channel: NotificationChannel, *, by=None) -> Delivery:
-    """Queue a delivery with topic ``test`` to one channel, whatever its topics, severity or enabled flag."""
+def send_test_notification(channel: NotificationChannel, *, by=None, queue: bool = True) -> Delivery:
+    """Create a delivery with topic ``test`` to one channel, whatever its topics, severity or enabled flag.
+
+    ``queue=False``: the caller sends it at once (``delivery.deliver(…, retry=False)``, the dashboard's
+    "Send test"), so no task is queued for it.
+    """
     now = timezone.now()
     context = {
         "channel": channel,
@@ -127,16 +158,26 @@ def send_test_notification(channel: NotificationChannel, *, by=None) -> Delivery
         "subject": _clean_subject(f"Tracepoint test notification for {channel.name}"),
     }
     payload = {"channel": {"id": channel.pk, "name": channel.name}, "requested_by": context["by"]}
+    sent_by = f" by {escape_markdown(context['by'])}" if context["by"] else ""
+    markdown = (
+        f"This is a test notification from Tracepoint to the channel **{escape_markdown(channel.name)}**, "
+        f"sent{sent_by} at {now:%Y-%m-%d %H:%M:%S} UTC.\n\nIf you received it, the channel works."
+    )
+    message = Message(
+        text=render_to_string("notifications/test_notification.txt", context),
+        html=render_to_string("notifications/test_notification.html", context),
+        payload=payload,
+        markdown=markdown,
+    )
     with transaction.atomic():
         return _create_delivery(
             channel,
             topic=topics.TEST,
             subject=context["subject"],
-            text=render_to_string("notifications/test_notification.txt", context),
-            html=render_to_string("notifications/test_notification.html", context),
-            payload=payload,
+            message=message,
             severity=None,
             now=now,
+            queue=queue,
         )
 
 

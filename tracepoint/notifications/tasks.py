@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
-from tracepoint.notifications import services
+from tracepoint.notifications import action_links, services
 from tracepoint.notifications.delivery import deliver, requeue_countdown
 from tracepoint.notifications.models import Delivery
 
@@ -42,5 +42,7 @@ def requeue_delivery(delivery_id: int, *, countdown: int) -> None:
 
 @shared_task(name="notifications.delete_old_deliveries", ignore_result=True)
 def delete_old_deliveries() -> int:
-    """Beat (daily): finished deliveries past DELIVERY_RETENTION_DAYS go, in batches."""
+    """Beat (daily): finished deliveries past DELIVERY_RETENTION_DAYS go, in batches; so do the
+    records of used action links older than any link can be."""
+    action_links.purge_used_links()
     return services.delete_old_deliveries()

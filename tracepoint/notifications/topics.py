@@ -14,6 +14,18 @@ TEST = "test"
 INCIDENT_CREATED = "incident.created"
 INCIDENT_STATUS_CHANGED = "incident.status_changed"
 ISSUE_ALERT = "issue.alert"
+MONITOR_DOWN = "monitor.down"
+MONITOR_UP = "monitor.up"
+
+# The topics a channel form offers as checkboxes (any other pattern may still be typed).
+KNOWN_TOPICS: list[tuple[str, str]] = [
+    (INCIDENT_CREATED, "A SEV1 or SEV2 incident opens"),
+    (INCIDENT_STATUS_CHANGED, "An incident is acknowledged, mitigated, resolved or reopened"),
+    (ISSUE_ALERT, "An alert rule fires on errors"),
+    (MONITOR_DOWN, "A monitor goes down"),
+    (MONITOR_UP, "A monitor is up again"),
+    ("monitor.degraded", "A monitor is degraded"),
+]
 
 MAX_TOPIC_LENGTH = 100
 _TOPIC_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
