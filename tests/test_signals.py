@@ -15,6 +15,8 @@ from django.dispatch import Signal
 from events import receivers as events_receivers
 from incidents import services as incident_services
 from incidents.intake import receivers as intake_receivers
+from incidents.intake.models import Integration
+from incidents.intake.signals import change_event_received
 from incidents.models import Incident
 from incidents.signals import incident_changed, incident_resolved
 from monitors import services as monitor_services
@@ -48,6 +50,10 @@ EXPECTED = {
         ],
     ),
     incident_resolved: (Incident, [("events.on_incident_resolved", events_receivers.on_incident_resolved)]),
+    change_event_received: (
+        Integration,
+        [("events.on_change_event_received", events_receivers.on_change_event_received)],
+    ),
 }
 NAMES = {
     monitor_status_changed: "monitor_status_changed",
@@ -55,6 +61,7 @@ NAMES = {
     monitor_deleting: "monitor_deleting",
     incident_changed: "incident_changed",
     incident_resolved: "incident_resolved",
+    change_event_received: "change_event_received",
 }
 
 

@@ -35,6 +35,12 @@ ACCESS = {
     "sentry-envelope": (PUBLIC, PUBLIC),  # the project key is the credential
     "intake:alertmanager": (PUBLIC, PUBLIC),  # the integration token is the credential
     "intake:alertmanager-token": (PUBLIC, PUBLIC),
+    "intake:grafana": (PUBLIC, PUBLIC),
+    "intake:grafana-token": (PUBLIC, PUBLIC),
+    "intake:generic": (PUBLIC, PUBLIC),
+    "intake:generic-token": (PUBLIC, PUBLIC),
+    "intake:events-v2-enqueue": (PUBLIC, PUBLIC),  # the routing key in the body is the credential
+    "intake:events-v2-change-enqueue": (PUBLIC, PUBLIC),
     "sentry-store": (PUBLIC, PUBLIC),
     "login": (PUBLIC, PUBLIC),
     "admin-login": (PUBLIC, PUBLIC),  # a redirect to the login page
@@ -83,6 +89,7 @@ ACCESS = {
     "incidents:reopen": (RESPONDER, RESPONDER),
     "incidents:comment": (RESPONDER, RESPONDER),
     "incidents:delete": (ADMIN, ADMIN),
+    "incidents:action-link": (PUBLIC, PUBLIC),  # the signed, single-use token is the credential
     "events:index": (VIEWER, NEVER),
     "events:live": (VIEWER, NEVER),
     "events:detail": (VIEWER, NEVER),
@@ -107,6 +114,16 @@ ACCESS = {
     "monitors:pause": (RESPONDER, RESPONDER),
     "monitors:resume": (RESPONDER, RESPONDER),
     "monitors:check_now": (RESPONDER, RESPONDER),
+    "alerts:list": (VIEWER, NEVER),
+    "alerts:detail": (VIEWER, NEVER),
+    "alerts:payload": (VIEWER, NEVER),
+    "alerts:integrations": (VIEWER, NEVER),
+    "alerts:integration": (VIEWER, NEVER),
+    "alerts:integration-create": (ADMIN, ADMIN),
+    "alerts:integration-edit": (ADMIN, ADMIN),
+    "alerts:integration-token": (ADMIN, NEVER),  # shows a new token once (GET only)
+    "alerts:integration-rotate": (ADMIN, ADMIN),
+    "alerts:integration-active": (ADMIN, ADMIN),  # POST only: a GET is 405 for admins
     "statuspages:index": (VIEWER, ADMIN),
     "statuspages:detail": (VIEWER, NEVER),
     "statuspages:edit": (ADMIN, ADMIN),
@@ -118,6 +135,13 @@ ACCESS = {
     "statuspages:complete-maintenance": (RESPONDER, RESPONDER),
     "statuspages:publish": (RESPONDER, RESPONDER),
     "statuspages:post-update": (RESPONDER, RESPONDER),
+    # notification channels: everyone reads (without secrets), admins change
+    "channels:index": (VIEWER, NEVER),
+    "channels:create": (ADMIN, ADMIN),
+    "channels:edit": (ADMIN, ADMIN),
+    "channels:toggle": (ADMIN, ADMIN),
+    "channels:test": (ADMIN, ADMIN),
+    "channels:delete": (ADMIN, ADMIN),
     # the API
     "v1:project-stream": (VIEWER, NEVER),
     "v1:incident-list": (VIEWER, RESPONDER),
@@ -127,6 +151,8 @@ ACCESS = {
     "v1:incident-comments": (VIEWER, RESPONDER),
     "v1:incident-reopen": (VIEWER, RESPONDER),  # POST only: a GET is 405 for readers
     "v1:incident-timeline": (VIEWER, NEVER),
+    "v1:alert-list": (VIEWER, NEVER),
+    "v1:alert-detail": (VIEWER, NEVER),
     "v1:event-list": (VIEWER, RESPONDER),
     "v1:event-detail": (VIEWER, NEVER),
     "v1:issue-list": (VIEWER, NEVER),
@@ -172,6 +198,8 @@ CREDENTIAL_IN_REQUEST = {
     "login", "logout", "admin-login", "v1:auth-token", "sentry-envelope", "sentry-store", "ping", "ping-action",
     "v1:event-list",  # POST is native ingest with a project key
     "intake:alertmanager", "intake:alertmanager-token",
+    "intake:grafana", "intake:grafana-token", "intake:generic", "intake:generic-token",
+    "intake:events-v2-enqueue", "intake:events-v2-change-enqueue",
 }  # fmt: skip
 
 ASGI_ONLY = {"events:live", "incidents:live", "v1:project-stream"}
@@ -303,6 +331,8 @@ MEMBERSHIP_ELSEWHERE = {
     "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
     "events:members", "events:wipe_events", "v1:project-wipe-events", "events:project_quota",
     "sentry-envelope", "sentry-store", "events:daily_summary_switch",
+    # Write-only intake with the routing key as credential (tests/intake/test_events_v2.py); no project data read.
+    "intake:events-v2-enqueue", "intake:events-v2-change-enqueue",
 }  # fmt: skip
 
 

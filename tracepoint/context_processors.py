@@ -5,9 +5,11 @@ from tracepoint.accounts.roles import ADMIN, has_role
 NAV = [
     ("Overview", "overview"),
     ("Incidents", "incidents:index"),
+    ("Alerts", "alerts:list"),
     ("Issues", "events:index"),
     ("Monitors", "monitors:index"),
     ("Status pages", "statuspages:index"),
+    ("Channels", "channels:index"),
 ]
 
 

@@ -357,7 +357,7 @@ TRACEPOINT = {
         "write": env_rate("RATE_LIMIT_WRITE", "100/min"),
         "auth": env_rate("RATE_LIMIT_AUTH", "10/min"),
         # Per integration (incidents.intake): a flood is refused with 429 and Retry-After.
-        "intake": env_rate("RATE_LIMIT_INTAKE", "600/min"),
+        "intake": env_rate("RATE_LIMIT_INTAKE", "12000/min"),
         # Per client address: POSTs of one-click Acknowledge/Resolve links (incidents.action_links).
         "action_link": env_rate("RATE_LIMIT_ACTION_LINK", "30/min"),
     },

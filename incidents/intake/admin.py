@@ -1,20 +1,20 @@
-"""Integrations are set up here until the dashboard has its page (issue 15): the token is shown once,
+"""Integrations in Django admin, beside their dashboard pages (/integrations/): the token is shown once,
 in the message after saving a new integration or rotating its token; alerts are read-only."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
 
 from incidents.intake import services
-from incidents.intake.models import Alert, AlertGroup, AlertPayload, Integration
-from tracepoint.links import absolute_url
+from incidents.intake.models import Alert, AlertGroup, AlertPayload, Integration, IntegrationKind
+from incidents.intake.pages import endpoint_urls
 
 
 def _show_token(request, integration: Integration, token: str) -> None:
-    url = absolute_url(reverse("intake:alertmanager"))
-    messages.warning(
-        request,
-        f"Token of {integration.name}, shown this once: {token} — send it as 'Authorization: Bearer <token>' to {url}.",
-    )
+    urls = endpoint_urls(integration)
+    if integration.kind == IntegrationKind.EVENTS_V2:
+        how = f"send it as the routing_key of events posted to {urls['url']} (base URL {urls['base_url']})"
+    else:
+        how = f"send it as 'Authorization: Bearer <token>' to {urls['url']}"
+    messages.warning(request, f"Token of {integration.name}, shown this once: {token} — {how}.")
 
 
 @admin.register(Integration)

@@ -1,10 +1,11 @@
-"""Prometheus Alertmanager webhook payloads (version "4", shared/specs/alertmanager-webhook.md).
+"""Prometheus Alertmanager webhook payloads (version "4", shared/specs/alertmanager-webhook.md), and the
+receiver of every sender that speaks its shape (Grafana, ``incidents.intake.grafana``).
 
 Every notification carries the whole current state of its group, so receiving is idempotent:
 an alert episode is the row keyed by (integration, fingerprint, startsAt). Concurrent deliveries
 of one group (HA pairs) queue on the group's row lock; a unique constraint backs that up for an
-alert routed into two groups at once. Nothing here opens incidents: ``receive_alertmanager``
-returns what changed, and correlation acts on it.
+alert routed into two groups at once. Nothing here opens incidents: ``receive_notification``
+returns what changed and queues correlation for the groups it changed.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.intake.limits import payload_kept_bytes
-from incidents.intake.models import Alert, AlertGroup, AlertPayload, AlertStatus, GroupStatus, Integration
-from tracepoint.errors import DomainError
+from incidents.intake.models import Alert, AlertGroup, AlertStatus, Integration
+from incidents.intake.receiving import (
+    SUMMARY_MAX,
+    InvalidPayload,
+    Received,
+    create_alert,
+    finish,
+    group_key_hash,
+    locked_group,
+    settle_group,
+    store_payload,
+)
+
+__all__ = ["InvalidPayload", "Received", "group_key_hash", "parse_payload", "receive_alertmanager"]
 
 FIRING, RESOLVED = "firing", "resolved"
-SUMMARY_MAX = 500
-
-
-class InvalidPayload(DomainError):
-    """A body no retry can fix: answered 400 (Alertmanager drops it)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class AlertIn:
     labels: dict[str, Any]
     annotations: dict[str, Any]
     generator_url: str
+    links: list[dict[str, str]] = field(default_factory=list)  # a dialect's own links (Grafana's dashboard…)
+    details: dict[str, Any] = field(default_factory=dict)  # a dialect's extras (Grafana's values…)
 
 
 @dataclass(frozen=True)
@@ -53,20 +62,9 @@ class PayloadIn:
     external_url: str
     notification_reason: str
     alerts: list[AlertIn]
-
-
-@dataclass
-class Received:
-    """What one payload changed; the hook for correlation (open or join incidents)."""
-
-    payload: AlertPayload
-    group: AlertGroup
-    new_firing: list[Alert] = field(default_factory=list)  # episodes seen firing for the first time
-    resolved: list[Alert] = field(default_factory=list)  # episodes whose resolution this payload recorded
-    group_resolved: bool = False  # the group went from firing to resolved
-    group_reopened: bool = False  # a resolved group fires again
-    repeats: int = 0  # alerts already known, refreshed only
-    ignored: int = 0  # late firings older than a recorded resolution
+    sender: str = "Alertmanager"  # names the externalURL link
+    title: str = ""
+    message: str = ""
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -134,15 +132,16 @@ def _alert(raw: Any, index: int) -> AlertIn:
     )
 
 
-def parse_payload(payload: Any) -> PayloadIn:
-    """The fields we use, checked; unknown fields are accepted (new ones came in 0.32 and 0.34)."""
+def parse_payload(payload: Any, *, version: str = "4", sender: str = "Alertmanager") -> PayloadIn:
+    """The fields we use, checked; unknown fields are accepted (new ones came in 0.32 and 0.34).
+    ``version`` and ``sender``: a dialect's (Grafana sends the same shape as version "1")."""
     if not isinstance(payload, dict):
         raise InvalidPayload("The body must be a JSON object.")
-    version = payload.get("version")
-    if version != "4":
+    found = payload.get("version")
+    if found != version:
         raise InvalidPayload(
-            f'Unsupported webhook payload version {version!r}; Alertmanager sends version "4".',
-            details={"field": "version", "supported": ["4"]},
+            f'Unsupported webhook payload version {found!r}; {sender} sends version "{version}".',
+            details={"field": "version", "supported": [version]},
         )
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
@@ -164,31 +163,11 @@ def parse_payload(payload: Any) -> PayloadIn:
         external_url=_string(payload.get("externalURL"), "externalURL")[:2000],
         notification_reason=_string(payload.get("notification_reason"), "notification_reason")[:50],
         alerts=[_alert(raw, i) for i, raw in enumerate(alerts)],
+        sender=sender,
     )
 
 
 # --- receiving ------------------------------------------------------------------------------------
-
-
-def group_key_hash(group_key: str) -> str:
-    return hashlib.sha256(group_key.encode()).hexdigest()
-
-
-def _locked_group(integration: Integration, data: PayloadIn, now: datetime) -> tuple[AlertGroup, bool]:
-    """The group's row, created if new, locked until the transaction ends: deliveries of one group queue here."""
-    key_hash = group_key_hash(data.group_key)
-    groups = AlertGroup.objects.select_for_update().filter(integration=integration, key_hash=key_hash)
-    group = groups.first()
-    if group is not None:
-        return group, False
-    try:
-        with transaction.atomic():  # a savepoint: a concurrent delivery may create it first
-            group = AlertGroup.objects.create(
-                integration=integration, key_hash=key_hash, group_key=data.group_key, first_seen=now, last_seen=now
-            )
-    except IntegrityError:
-        return groups.get(), False  # waits for the other transaction's lock
-    return group, True
 
 
 def _summary(alert: AlertIn, data: PayloadIn) -> str:
@@ -207,8 +186,9 @@ def _links(alert: AlertIn, data: PayloadIn) -> list[dict[str, str]]:
         links.append({"href": alert.generator_url, "text": "Source"})
     if runbook := alert.annotations.get("runbook_url"):
         links.append({"href": str(runbook), "text": "Runbook"})
+    links.extend(alert.links)
     if data.external_url:
-        links.append({"href": data.external_url, "text": "Alertmanager"})
+        links.append({"href": data.external_url, "text": data.sender})
     return links
 
 
@@ -222,6 +202,7 @@ def _fields(integration: Integration, alert: AlertIn, data: PayloadIn) -> dict[s
         "severity": integration.severity_for(source_severity),
         "service": integration.service_for(alert.labels),
         "links": _links(alert, data),
+        "details": alert.details,
     }
 
 
@@ -246,15 +227,6 @@ def _superseded(integration: Integration, alert: AlertIn) -> bool:
     ).exists()
 
 
-def _create(integration: Integration, group: AlertGroup, **fields: Any) -> Alert | None:
-    """The new row, or None when a concurrent delivery created it first (our savepoint rolls back)."""
-    try:
-        with transaction.atomic():
-            return Alert.objects.create(integration=integration, group=group, **fields)
-    except IntegrityError:
-        return None
-
-
 def _episode(integration: Integration, alert: AlertIn) -> Alert | None:
     return (
         Alert.objects.select_for_update()
@@ -270,7 +242,7 @@ def _receive_firing(integration, group, alert: AlertIn, data: PayloadIn, now, re
             result.ignored += 1  # a late retry: the series moved on after this episode began
             return
         fields = _fields(integration, alert, data)
-        record = _create(
+        record = create_alert(
             integration,
             group,
             fingerprint=alert.fingerprint,
@@ -287,12 +259,14 @@ def _receive_firing(integration, group, alert: AlertIn, data: PayloadIn, now, re
     if record.status == AlertStatus.RESOLVED:
         result.ignored += 1  # a firing notification retried after the resolution was recorded
         return
-    # A repeat: refresh what may change while an alert fires, create nothing.
+    # A repeat: refresh what may change while an alert fires (Grafana's values too), create nothing.
     result.repeats += 1
     record.last_seen = max(record.last_seen, now)
     record.annotations = alert.annotations
     record.summary = _summary(alert, data)
-    record.save(update_fields=["last_seen", "annotations", "summary"])
+    record.details = alert.details
+    record.links = _links(alert, data)
+    record.save(update_fields=["last_seen", "annotations", "summary", "details", "links"])
 
 
 def _receive_resolved(integration, group, alert: AlertIn, data: PayloadIn, now, result: Received) -> None:
@@ -301,7 +275,7 @@ def _receive_resolved(integration, group, alert: AlertIn, data: PayloadIn, now, 
     if record is None:
         # Never seen firing (an Alertmanager restart, or the webhook added late): kept closed.
         fields = _fields(integration, alert, data)
-        record = _create(
+        record = create_alert(
             integration,
             group,
             fingerprint=alert.fingerprint,
@@ -326,6 +300,111 @@ def _receive_resolved(integration, group, alert: AlertIn, data: PayloadIn, now, 
     result.resolved.append(record)
 
 
+def _receive_batch(integration, group, alerts: list[AlertIn], data: PayloadIn, now, result: Received) -> bool:
+    """The whole payload in a handful of queries (one read of the series, one insert, one update).
+
+    The same decisions as ``_receive_firing``/``_receive_resolved`` made per alert, taken in memory over
+    the series' rows read and locked at once. False (nothing written) when a unique conflict shows a
+    concurrent delivery of another group creating the same episode: the per-alert path handles that.
+    """
+    if not alerts:
+        return True
+    oldest = alerts[0].starts_at if len(alerts) == 1 else min(a.starts_at for a in alerts)
+    # Every row a decision can look at: episodes starting from the oldest listed start, open ones, and
+    # resolutions recorded after it.
+    rows = list(
+        Alert.objects.select_for_update()
+        .filter(integration=integration, fingerprint__in={a.fingerprint for a in alerts})
+        .filter(Q(starts_at__gte=oldest) | ~Q(status=AlertStatus.RESOLVED) | Q(ends_at__gt=oldest))
+        .order_by("fingerprint", "starts_at", "pk")
+    )
+    series: dict[str, list[Alert]] = {}
+    for row in rows:
+        series.setdefault(row.fingerprint, []).append(row)
+    batch = Received(payload=result.payload, group=group)
+    created: list[Alert] = []
+    changed: dict[int, Alert] = {}  # existing rows whose status, end or last_seen moves
+    contents: dict[int, dict[str, Any]] = {}  # existing rows whose content changed: field -> value
+
+    for alert in alerts:
+        episodes = series.setdefault(alert.fingerprint, [])
+        record = next((row for row in episodes if row.starts_at == alert.starts_at), None)
+        if record is None:
+            resolved = alert.status == RESOLVED
+            if not resolved and any(
+                row.starts_at > alert.starts_at
+                or (row.status == AlertStatus.RESOLVED and row.ends_at and row.ends_at > alert.starts_at)
+                for row in episodes
+            ):
+                batch.ignored += 1  # a late retry: the series moved on after this episode began
+                continue
+            record = Alert(
+                integration=integration,
+                group=group,
+                fingerprint=alert.fingerprint,
+                starts_at=alert.starts_at,
+                first_seen=now,
+                last_seen=now,
+                **_fields(integration, alert, data),
+            )
+            if resolved:
+                record.status, record.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+            else:
+                batch.new_firing.append(record)
+            created.append(record)
+            for row in episodes:  # a newer episode closes the older open ones of its series
+                if row.starts_at < alert.starts_at and row.status != AlertStatus.RESOLVED:
+                    row.status, row.ends_at, row.last_seen = (
+                        AlertStatus.RESOLVED,
+                        alert.starts_at,
+                        max(row.last_seen, now),
+                    )
+                    if row.pk:
+                        changed[row.pk] = row
+                    batch.resolved.append(row)
+            episodes.append(record)
+            continue
+        if record.status == AlertStatus.RESOLVED:
+            if alert.status != RESOLVED:
+                batch.ignored += 1  # a firing notification retried after the resolution was recorded
+            continue
+        record.last_seen = max(record.last_seen, now)
+        content = {"annotations": alert.annotations}
+        if alert.status == RESOLVED:
+            record.status, record.ends_at = AlertStatus.RESOLVED, alert.ends_at or now
+            batch.resolved.append(record)
+        else:
+            batch.repeats += 1  # refresh what may change while an alert fires, create nothing
+            content |= {"summary": _summary(alert, data), "details": alert.details, "links": _links(alert, data)}
+        if record.pk:
+            changed[record.pk] = record
+            edited = {name: value for name, value in content.items() if getattr(record, name) != value}
+            if edited:
+                contents[record.pk] = edited
+        for name, value in content.items():
+            setattr(record, name, value)
+
+    try:
+        with transaction.atomic():
+            Alert.objects.bulk_create(created)
+    except IntegrityError:
+        return False
+    # Rows that change the same way share one UPDATE (a storm's repeats and resolutions mostly do); the
+    # rare content edits (new annotations, values…) are one UPDATE per row.
+    alike: dict[tuple, list[int]] = {}
+    for pk, row in changed.items():
+        alike.setdefault((row.status, row.ends_at, row.last_seen), []).append(pk)
+    for (status, ends_at, last_seen), pks in alike.items():
+        Alert.objects.filter(pk__in=pks).update(status=status, ends_at=ends_at, last_seen=last_seen)
+    for pk, edited in contents.items():
+        Alert.objects.filter(pk=pk).update(**edited)
+    result.new_firing += batch.new_firing
+    result.resolved += batch.resolved
+    result.repeats += batch.repeats
+    result.ignored += batch.ignored
+    return True
+
+
 def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: Received) -> None:
     """Every notification carries the group's whole state, so an open alert of the group that a payload
     leaves out has resolved (this is also how a ``status: resolved`` payload closes what it left out).
@@ -336,29 +415,14 @@ def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: 
         return
     listed = {(a.fingerprint, a.starts_at) for a in data.alerts}
     newest_start = max(a.starts_at for a in data.alerts)
-    for record in group.alerts.select_for_update().open().filter(starts_at__lte=newest_start, last_seen__lt=now):
-        if (record.fingerprint, record.starts_at) in listed:
-            continue
-        record.status = AlertStatus.RESOLVED
-        record.ends_at = now
-        record.save(update_fields=["status", "ends_at"])
-        result.resolved.append(record)
-
-
-def _store_payload(integration: Integration, group: AlertGroup, data: PayloadIn, raw: bytes, now) -> AlertPayload:
-    kept = raw[: payload_kept_bytes()]
-    return AlertPayload.objects.create(
-        integration=integration,
-        group=group,
-        received_at=now,
-        body=kept.decode("utf-8", errors="replace"),
-        body_bytes=len(raw),
-        body_truncated=len(kept) < len(raw),
-        status=data.status,
-        notification_reason=data.notification_reason,
-        truncated_alerts=data.truncated_alerts,
-        alert_count=len(data.alerts),
-    )
+    candidates = group.alerts.select_for_update().open().filter(starts_at__lte=newest_start, last_seen__lt=now)
+    missing = [record for record in candidates if (record.fingerprint, record.starts_at) not in listed]
+    if not missing:
+        return
+    Alert.objects.filter(pk__in=[record.pk for record in missing]).update(status=AlertStatus.RESOLVED, ends_at=now)
+    for record in missing:
+        record.status, record.ends_at = AlertStatus.RESOLVED, now
+    result.resolved.extend(missing)
 
 
 def receive_alertmanager(
@@ -368,35 +432,48 @@ def receive_alertmanager(
 
     Raises InvalidPayload (400) for a payload no retry can fix, before anything is written.
     """
-    data = parse_payload(payload)
+    return receive_notification(integration, parse_payload(payload), raw=raw, now=now)
+
+
+def receive_notification(
+    integration: Integration, data: PayloadIn, *, raw: bytes, now: datetime | None = None
+) -> Received:
+    """Apply one parsed notification (Alertmanager's, or a dialect's) and keep it for audit."""
     now = now or timezone.now()
     with transaction.atomic():
-        group, created = _locked_group(integration, data, now)
-        result = Received(payload=_store_payload(integration, group, data, raw, now), group=group)
+        group, created = locked_group(integration, data.group_key, now)
+        payload = store_payload(
+            integration,
+            group,
+            raw,
+            now,
+            status=data.status,
+            notification_reason=data.notification_reason,
+            truncated_alerts=data.truncated_alerts,
+            alert_count=len(data.alerts),
+        )
+        result = Received(payload=payload, group=group)
         # Oldest episode of a series first; one order for every delivery also keeps row locks deadlock-free.
-        for alert in sorted(data.alerts, key=lambda a: (a.fingerprint, a.starts_at)):
-            if alert.status == RESOLVED:
-                _receive_resolved(integration, group, alert, data, now, result)
-            else:
-                _receive_firing(integration, group, alert, data, now, result)
+        alerts = sorted(data.alerts, key=lambda a: (a.fingerprint, a.starts_at))
+        if not _receive_batch(integration, group, alerts, data, now, result):
+            for alert in alerts:
+                if alert.status == RESOLVED:
+                    _receive_resolved(integration, group, alert, data, now, result)
+                else:
+                    _receive_firing(integration, group, alert, data, now, result)
         _resolve_missing(group, data, now, result)
         _update_group(group, data, now, result, created=created)
+        finish(result, now=now)
     return result
 
 
 def _update_group(group: AlertGroup, data: PayloadIn, now: datetime, result: Received, *, created: bool) -> None:
-    group.last_seen = max(group.last_seen, now)
     group.receiver = data.receiver
     group.group_labels = data.group_labels
     group.common_labels = data.common_labels
     group.common_annotations = data.common_annotations
     group.external_url = data.external_url
-    still_open = group.alerts.open().exists()
-    if group.status == GroupStatus.FIRING and not still_open:
-        group.status, group.resolved_at = GroupStatus.RESOLVED, now
-        # A group first seen already resolved never fired here: nothing for correlation to close.
-        result.group_resolved = not created or bool(result.new_firing)
-    elif group.status == GroupStatus.RESOLVED and still_open:
-        group.status, group.resolved_at = GroupStatus.FIRING, None
-        result.group_reopened = True
-    group.save()
+    title = data.title or data.common_annotations.get("summary") or data.common_labels.get("alertname") or ""
+    group.title = str(title)[:SUMMARY_MAX]
+    group.message = str(data.message or data.common_annotations.get("description") or "")
+    settle_group(group, now, result, created=created)

@@ -13,6 +13,7 @@ import logging
 import re
 from collections import Counter
 
+from django.core.cache import cache
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 
@@ -28,12 +29,37 @@ _NOT_SERVICE = re.compile(r"[^a-z0-9._-]+")
 SUMMARY_LINES = 5
 
 
-def queue(group: AlertGroup) -> None:
-    """Queue correlation of ``group`` after the current transaction commits (state-based, idempotent)."""
+def queue(group: AlertGroup, *, urgent: bool = True) -> None:
+    """Queue correlation of ``group`` after the current transaction commits (state-based, idempotent).
+
+    ``urgent`` (the group is new, fires again or resolved): at once. Otherwise (more alerts in a group
+    already firing, an acknowledgement) at most once per CORRELATE_DEBOUNCE_SECONDS per group, run at
+    the end of that time so it sees every change made meanwhile: a storm's thousands of notifications
+    cost a few correlations per group, not one each.
+    """
     from incidents.intake.tasks import correlate_group  # a service queueing its own task
 
+    if urgent:
+        correlate_group.delay_on_commit(group.pk)
+        return
     group_id = group.pk
-    transaction.on_commit(lambda: correlate_group.delay(group_id))
+    transaction.on_commit(lambda: _queue_debounced(correlate_group, group_id))
+
+
+CORRELATE_DEBOUNCE_SECONDS = 5
+
+
+def _queue_debounced(task, group_id: int) -> None:
+    try:
+        first = cache.add(f"intake:correlate:{group_id}", 1, timeout=CORRELATE_DEBOUNCE_SECONDS)
+    except Exception:  # the cache is away: correlate now rather than not at all
+        logger.warning("cache unavailable: correlating group %s without debounce", group_id, exc_info=True)
+        first = True
+        countdown = 0
+    else:
+        countdown = CORRELATE_DEBOUNCE_SECONDS
+    if first:
+        task.apply_async((group_id,), countdown=countdown)
 
 
 def service_name(value: str) -> str:

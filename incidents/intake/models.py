@@ -51,8 +51,14 @@ class Integration(models.Model):
         return f"{self.name} ({self.get_kind_display()})"
 
     def severity_for(self, source_severity: str | None) -> str:
+        """The mapping's SEV for ``source_severity``; a sender that already speaks SEV1 to SEV4 is taken at its
+        word unless the mapping says otherwise; anything else takes the mapping's ``default``."""
         mapping = {str(k).lower(): v for k, v in (self.severity_mapping or {}).items()}
-        found = mapping.get((source_severity or "").strip().lower()) or mapping.get("default")
+        given = (source_severity or "").strip()
+        found = mapping.get(given.lower())
+        if found is None and given.upper() in Severity.values:
+            found = given.upper()
+        found = found or mapping.get("default")
         return found if found in Severity.values else Severity.SEV3
 
     def service_for(self, labels: dict) -> str:
@@ -75,6 +81,10 @@ class AlertGroup(models.Model):
     key_hash = models.CharField(max_length=64)  # sha256 of group_key: the key itself can be long
     group_key = models.TextField()
     status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.FIRING)
+    # The sender's words for the whole group, latest delivery: Grafana's rendered title and message,
+    # Alertmanager's common summary and description, an Events API v2 or generic alert's summary.
+    title = models.CharField(max_length=500, blank=True)
+    message = models.TextField(blank=True)
     receiver = models.CharField(max_length=200, blank=True)
     group_labels = models.JSONField(default=dict, blank=True)
     common_labels = models.JSONField(default=dict, blank=True)
@@ -130,6 +140,9 @@ class Alert(models.Model):
     source_severity = models.CharField(max_length=50, blank=True)
     severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV3)
     links = models.JSONField(default=list, blank=True)  # [{"href", "text"}]
+    # What a sender adds beyond labels and annotations: Grafana's values/valueString, an Events API v2
+    # event's custom_details, images, client and timestamp.
+    details = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
 
@@ -171,7 +184,9 @@ class AlertPayload(models.Model):
     body = models.TextField(blank=True)
     body_bytes = models.PositiveIntegerField(default=0)  # the size received, before truncation
     body_truncated = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, blank=True)  # the payload's own status (firing/resolved)
+    # The payload's own status (firing/resolved), an Events API v2 event_action (trigger, acknowledge,
+    # resolve) or "change" for a change event.
+    status = models.CharField(max_length=20, blank=True)
     notification_reason = models.CharField(max_length=50, blank=True)
     truncated_alerts = models.PositiveIntegerField(default=0)
     alert_count = models.PositiveIntegerField(default=0)

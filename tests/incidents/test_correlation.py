@@ -207,7 +207,7 @@ def test_correlation_is_queued_after_the_payload_commits(db, alertmanager, djang
 
     queued = []
     original = tasks.correlate_group.delay
-    tasks.correlate_group.delay = lambda group_id: queued.append(group_id)
+    tasks.correlate_group.delay = lambda group_id: queued.append(group_id)  # what delay_on_commit calls
     try:
         with django_capture_on_commit_callbacks(execute=True):
             received = receive_alertmanager(alertmanager, am_payload(checkout_alert()), raw=b"{}")
@@ -242,3 +242,30 @@ def test_the_incident_page_shows_every_signal_and_links_only_the_issues_the_user
     assert "&lt;b&gt;Secret project&#x27;s error&lt;/b&gt;" in page and "<b>Secret" not in page
     assert "/issues/999/" not in page
     assert "probe" in page
+
+
+def test_more_alerts_in_a_firing_group_are_correlated_once_per_debounce_window(
+    db, alertmanager, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.core.cache import cache
+
+    from incidents.intake import tasks
+
+    cache.clear()
+    queued = []
+    monkeypatch.setattr(tasks.correlate_group, "delay", lambda group_id: queued.append(("now", group_id)))
+    monkeypatch.setattr(
+        tasks.correlate_group, "apply_async", lambda args, countdown: queued.append((countdown, args[0]))
+    )
+    alerts = [checkout_alert("f1")]
+    for fingerprint in ("f1", "f2", "f3"):
+        alerts = [*alerts, checkout_alert(fingerprint)] if fingerprint != "f1" else alerts
+        with django_capture_on_commit_callbacks(execute=True):
+            received = receive_alertmanager(alertmanager, am_payload(*alerts), raw=b"{}")
+    group = received.group.pk
+    # The new group at once; then one run at the end of the window for the two payloads that added alerts.
+    assert queued == [("now", group), (correlate.CORRELATE_DEBOUNCE_SECONDS, group)]
+    resolved = [alert | {"status": "resolved", "endsAt": "2026-05-16T22:10:00.000Z"} for alert in alerts]
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_alertmanager(alertmanager, am_payload(*resolved), raw=b"{}")
+    assert queued[-1] == ("now", group)  # resolving is news: at once

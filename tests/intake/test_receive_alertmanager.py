@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from incidents.intake import alertmanager
 from incidents.intake.alertmanager import InvalidPayload, receive_alertmanager
 from incidents.intake.models import Alert, AlertGroup, AlertPayload, AlertStatus, GroupStatus
 from tests.intake.conftest import am_alert, am_payload, raw
@@ -15,6 +16,15 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 5, 16, 22, 0, tzinfo=UTC)
 START_A = "2026-05-16T21:54:09.665Z"
 START_B = "2026-05-16T21:56:00Z"
+
+
+@pytest.fixture(autouse=True, params=["batched", "per-alert"])
+def path(request, monkeypatch):
+    """Every rule holds on both paths: the batched one, and the per-alert one it falls back to when a
+    concurrent delivery of another group created one of its episodes first."""
+    if request.param == "per-alert":
+        monkeypatch.setattr(alertmanager, "_receive_batch", lambda *args: False)
+    return request.param
 
 
 def receive(integration, payload, now):
@@ -272,3 +282,21 @@ def test_the_raw_body_is_kept_for_audit_up_to_the_limit(integration, settings):
     assert stored.body == raw(payload)[:100].decode()
     assert stored.body_bytes == len(raw(payload)) and stored.body_truncated
     assert (stored.status, stored.notification_reason, stored.alert_count) == ("firing", "first notification", 1)
+
+
+def test_every_group_whose_state_changed_is_handed_to_correlation_and_repeats_are_not(integration, monkeypatch):
+    from incidents.intake import correlate
+
+    queued = []
+    monkeypatch.setattr(correlate, "queue", lambda group, **options: queued.append(group))
+    first = receive(integration, am_payload(am_alert()), T0)
+    receive(integration, am_payload(am_alert()), T0 + timedelta(minutes=5))  # a repeat: nothing changed
+    assert [group.pk for group in queued] == [first.group.pk]
+    # A new episode of the series routed into another group closes the old one: both groups changed.
+    other = receive(
+        integration, am_payload(am_alert(starts_at=START_B), group_key="route-b"), T0 + timedelta(minutes=10)
+    )
+    assert {group.pk for group in queued[1:]} == {first.group.pk, other.group.pk}
+    group_a = AlertGroup.objects.get(pk=first.group.pk)
+    assert group_a.status == GroupStatus.RESOLVED  # nothing of it is open any more
+    assert group_a.title == "Disk almost full"  # the common summary names the group

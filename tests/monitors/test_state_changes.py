@@ -45,7 +45,11 @@ def test_an_incident_is_opened_on_down_and_mitigated_on_up_by_the_monitor(db):
     # Every signal cleared: MITIGATED (monitoring); a person confirms the fix.
     assert incident.status == Status.MITIGATED and incident.mitigated_at == T0 + timedelta(minutes=9)
     entries = [(e.kind, e.actor_name, e.body) for e in incident.timeline.all()]
-    assert ("SIGNAL", "monitor Checkout API", "Monitor “Checkout API” resolved: monitor “Checkout API” is up again") in entries
+    assert (
+        "SIGNAL",
+        "monitor Checkout API",
+        "Monitor “Checkout API” resolved: monitor “Checkout API” is up again",
+    ) in entries
     assert ("STATUS_CHANGED", "monitor Checkout API", "") in entries
     # Down again while the incident is still open: the same problem, the same incident.
     record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
