@@ -405,24 +405,34 @@ def _receive_batch(integration, group, alerts: list[AlertIn], data: PayloadIn, n
     return True
 
 
-def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: Received) -> None:
+def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: Received) -> bool | None:
     """Every notification carries the group's whole state, so an open alert of the group that a payload
     leaves out has resolved (this is also how a ``status: resolved`` payload closes what it left out).
     Only from a payload known complete and not older than the alert: a truncated list
     (``truncatedAlerts > 0``: even its status covers only what was sent), or a late retry of an earlier
-    notification (its newest startsAt predates the alert), says nothing about the others."""
+    notification (its newest startsAt predates the alert), says nothing about the others.
+
+    Returns whether the group still has an open alert afterwards (None: not looked at)."""
     if data.truncated_alerts > 0 or not data.alerts:
-        return
+        return None
     listed = {(a.fingerprint, a.starts_at) for a in data.alerts}
     newest_start = max(a.starts_at for a in data.alerts)
-    candidates = group.alerts.select_for_update().open().filter(starts_at__lte=newest_start, last_seen__lt=now)
-    missing = [record for record in candidates if (record.fingerprint, record.starts_at) not in listed]
-    if not missing:
-        return
-    Alert.objects.filter(pk__in=[record.pk for record in missing]).update(status=AlertStatus.RESOLVED, ends_at=now)
-    for record in missing:
-        record.status, record.ends_at = AlertStatus.RESOLVED, now
-    result.resolved.extend(missing)
+    still_open = list(
+        group.alerts.select_for_update().open().only("pk", "group_id", "fingerprint", "starts_at", "last_seen")
+    )
+    missing = [
+        record
+        for record in still_open
+        if record.starts_at <= newest_start
+        and record.last_seen < now
+        and (record.fingerprint, record.starts_at) not in listed
+    ]
+    if missing:
+        Alert.objects.filter(pk__in=[record.pk for record in missing]).update(status=AlertStatus.RESOLVED, ends_at=now)
+        for record in missing:
+            record.status, record.ends_at = AlertStatus.RESOLVED, now
+        result.resolved.extend(missing)
+    return len(still_open) > len(missing)
 
 
 def receive_alertmanager(
@@ -461,13 +471,15 @@ def receive_notification(
                     _receive_resolved(integration, group, alert, data, now, result)
                 else:
                     _receive_firing(integration, group, alert, data, now, result)
-        _resolve_missing(group, data, now, result)
-        _update_group(group, data, now, result, created=created)
+        still_open = _resolve_missing(group, data, now, result)
+        _update_group(group, data, now, result, created=created, still_open=still_open)
         finish(result, now=now)
     return result
 
 
-def _update_group(group: AlertGroup, data: PayloadIn, now: datetime, result: Received, *, created: bool) -> None:
+def _update_group(
+    group: AlertGroup, data: PayloadIn, now: datetime, result: Received, *, created: bool, still_open: bool | None
+) -> None:
     group.receiver = data.receiver
     group.group_labels = data.group_labels
     group.common_labels = data.common_labels
@@ -476,4 +488,4 @@ def _update_group(group: AlertGroup, data: PayloadIn, now: datetime, result: Rec
     title = data.title or data.common_annotations.get("summary") or data.common_labels.get("alertname") or ""
     group.title = str(title)[:SUMMARY_MAX]
     group.message = str(data.message or data.common_annotations.get("description") or "")
-    settle_group(group, now, result, created=created)
+    settle_group(group, now, result, created=created, still_open=still_open)

@@ -115,11 +115,14 @@ def store_payload(
     )
 
 
-def settle_group(group: AlertGroup, now: datetime, result: Received, *, created: bool) -> None:
+def settle_group(
+    group: AlertGroup, now: datetime, result: Received, *, created: bool, still_open: bool | None = None
+) -> None:
     """The group is firing while one of its alerts is open (firing or acknowledged), resolved otherwise.
-    Saves the group (callers set their own fields on it first)."""
+    Saves the group (callers set their own fields on it first). ``still_open``: when the caller knows."""
     group.last_seen = max(group.last_seen, now)
-    still_open = group.alerts.open().exists()
+    if still_open is None:
+        still_open = group.alerts.open().exists()
     if group.status == GroupStatus.FIRING and not still_open:
         group.status, group.resolved_at = GroupStatus.RESOLVED, now
         # A group first seen already resolved never fired here: nothing for correlation to close.
@@ -145,7 +148,7 @@ def finish(result: Received, *, now: datetime) -> None:
     others = sorted(touched - {result.group.pk if result.group is not None else None})
     # Rare (one series routed into two groups). A delivery of the other group doing the same at the same
     # moment is a deadlock that PostgreSQL breaks by rolling one back: a 503, retried by the view and the sender.
-    for group in AlertGroup.objects.select_for_update().filter(pk__in=others).order_by("pk"):
+    for group in AlertGroup.objects.select_for_update().filter(pk__in=others).order_by("pk") if others else ():
         settle_group(group, now, Received(payload=result.payload, group=group), created=False)
         changed[group.pk] = group
     for group in changed.values():
