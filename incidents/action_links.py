@@ -70,6 +70,7 @@ def _incident_of(claim: action_links.ActionClaim) -> Incident | None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def act(request: HttpRequest, action: str, token: str) -> HttpResponse:
+    request.log_path = request.path.replace(token, "<token>")  # the link is a credential: not in the logs
     if action not in ACTIONS:
         return _page(request, "invalid", status=404, problem="This link does not name an action Tracepoint knows.")
     target, label, done_word = ACTIONS[action]
@@ -103,7 +104,8 @@ def act(request: HttpRequest, action: str, token: str) -> HttpResponse:
     form = ActorForm(request.POST, needs_name=needs_name)
     if not form.is_valid():
         return _page(request, "confirm", status=400, form=form, **context)
-    name = " ".join(form.cleaned_data["name"].split()) or _user_name(request.user)
+    # Someone logged in acts as themselves; the typed name is for people without a login.
+    name = _user_name(request.user) if request.user.is_authenticated else " ".join(form.cleaned_data["name"].split())
     actor_label = f"{name} via {claim.via} link"[:ACTOR_LABEL_MAX_CHARS]
     user = request.user if request.user.is_authenticated else None
 

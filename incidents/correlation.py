@@ -25,7 +25,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from incidents import services
-from incidents.models import Incident, IncidentSignal, SignalKind, SignalStatus, Status, TimelineEntry
+from incidents.models import Incident, IncidentQuerySet, IncidentSignal, SignalKind, SignalStatus, Status, TimelineEntry
 from tracepoint.severity import Severity
 
 logger = logging.getLogger("tracepoint.incidents")
@@ -54,11 +54,17 @@ def _describe(signal: Signal) -> str:
     return f"{SignalKind(signal.kind).label} “{signal.label}”"
 
 
+def joinable() -> IncidentQuerySet:
+    """Incidents a signal may join: open and not MITIGATED. A mitigated incident is one people (or the
+    all-clear) consider fixed: a signal firing then is a recurrence, and a new incident says so loudly."""
+    return Incident.objects.open().exclude(status=Status.MITIGATED)
+
+
 def open_incident_for(service: str, *, now: datetime) -> Incident | None:
     """The open incident a new signal of ``service`` joins, if any."""
     recent = now - window()
     return (
-        Incident.objects.open()
+        joinable()
         .filter(service=service)
         .annotate(last_joined=Max("signals__joined_at"))
         .filter(Q(created_at__gte=recent) | Q(last_joined__gte=recent) | Q(signals__status=SignalStatus.ACTIVE))
@@ -72,28 +78,33 @@ def open_or_join(
 ) -> tuple[Incident, bool]:
     """The incident this signal belongs to, and whether it was opened for it (True) or joined (False).
 
-    A signal already part of an open incident stays there (a repeat is a no-op; a signal that had
+    A signal already part of a joinable incident stays there (a repeat is a no-op; a signal that had
     resolved and fires again is marked active, with a timeline entry).
+
+    Locks, in this order everywhere: the service (PostgreSQL advisory lock), the incident, the signal.
     """
     now = now or timezone.now()
     actor = services._actor(by)
     with transaction.atomic():
         _lock_service(service)
         current = (
-            IncidentSignal.objects.select_for_update()
-            .filter(kind=signal.kind, ref=signal.ref, incident__in=Incident.objects.open())
-            .select_related("incident")
+            IncidentSignal.objects.filter(kind=signal.kind, ref=signal.ref, incident__in=joinable())
             .order_by("-joined_at")
+            .values_list("pk", "incident_id")
             .first()
         )
         if current is not None:
-            if current.status == SignalStatus.RESOLVED:
-                current.status, current.resolved_at, current.changed_at = SignalStatus.ACTIVE, None, now
-                current.save(update_fields=["status", "resolved_at", "changed_at"])
-                _signal_entry(current.incident, actor, now, f"{_describe(signal)} fired again.")
-            return current.incident, False
+            incident = services._locked(current[1])
+            record = IncidentSignal.objects.select_for_update().get(pk=current[0])
+            if record.status == SignalStatus.RESOLVED:
+                record.status, record.resolved_at, record.changed_at = SignalStatus.ACTIVE, None, now
+                record.save(update_fields=["status", "resolved_at", "changed_at"])
+                _signal_entry(incident, actor, now, f"{_describe(signal)} fired again.")
+            _raise_severity(incident, severity, actor, now)
+            return incident, False
         incident = open_incident_for(service, now=now)
         if incident is not None:
+            incident = services._locked(incident.pk)
             IncidentSignal.objects.create(
                 incident=incident, kind=signal.kind, ref=signal.ref, label=signal.label[:200], url=signal.url,
                 joined_at=now, changed_at=now,
@@ -115,20 +126,20 @@ def open_or_join(
 def resolve_signal(kind: str, ref: str, *, by, reason: str = "", now: datetime | None = None) -> list[Incident]:
     """The signal cleared: mark it resolved on its open incidents; all clear moves an automatic incident on.
 
-    Returns the incidents that moved.
+    Returns the incidents that moved. Locks in ``open_or_join``'s order: the service, the incident, the
+    signal (so a signal joining at this moment is seen before "every signal has resolved" is decided).
     """
     now = now or timezone.now()
     actor = services._actor(by)
     moved = []
-    incident_ids = list(
-        IncidentSignal.objects.filter(
-            kind=kind, ref=ref, status=SignalStatus.ACTIVE, incident__in=Incident.objects.open()
-        ).values_list("incident_id", flat=True)
-    )
-    for incident_id in incident_ids:
+    found = IncidentSignal.objects.filter(
+        kind=kind, ref=ref, status=SignalStatus.ACTIVE, incident__in=Incident.objects.open()
+    ).values_list("incident_id", "incident__service")
+    for incident_id, service in list(found):
         with transaction.atomic():
+            _lock_service(service)
             try:
-                incident = services._locked(incident_id)  # the incident first, as transitions lock it
+                incident = services._locked(incident_id)
             except services.IncidentNotFound:
                 continue
             signal = IncidentSignal.objects.filter(incident=incident, kind=kind, ref=ref, status=SignalStatus.ACTIVE)
@@ -161,12 +172,12 @@ def _raise_severity(incident: Incident, severity: str, actor: services.Actor, no
     """A more severe signal raises the incident's severity (never lowers it: people may have raised it)."""
     if severity not in Severity.values or Severity.values.index(severity) >= Severity.values.index(incident.severity):
         return
-    incident = services._locked(incident.pk)
     previous, incident.severity = incident.severity, severity
     incident.save(update_fields=["severity", "updated_at"])
     services._entry(
         incident, TimelineEntry.Kind.FIELD_CHANGED, actor, now, field="severity", from_value=previous, to_value=severity
     )
+    services._after_commit(incident)
 
 
 def _signal_entry(incident: Incident, actor: services.Actor, now: datetime, text: str) -> None:

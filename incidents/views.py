@@ -111,8 +111,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra) -> dict:
 
 
 def _signals(incident: Incident, *, visible_issues: set[str]) -> list[IncidentSignal]:
-    """Every signal of the incident; an issue of a project the user cannot see is not linked (its title
-    is on the timeline and often the incident's title already: incidents are not per project)."""
+    """Every signal of the incident; an issue of a project the user cannot see is shown without its title."""
     signals = list(incident.signals.all())
     for signal in signals:
         signal.hidden = signal.kind == SignalKind.ISSUE and signal.ref not in visible_issues

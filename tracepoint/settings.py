@@ -261,6 +261,7 @@ CELERY_BEAT_SCHEDULE = {
     "delete-old-issue-activity": {"task": "events.delete_old_activity", "schedule": crontab(hour=3, minute=23)},
     "purge-expired-sessions": {"task": "tracepoint.purge_expired_sessions", "schedule": crontab(hour=3, minute=35)},
     "delete-old-deliveries": {"task": "notifications.delete_old_deliveries", "schedule": crontab(hour=3, minute=29)},
+    "delete-old-alert-data": {"task": "intake.delete_old_alert_data", "schedule": crontab(hour=3, minute=47)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
@@ -446,6 +447,9 @@ TRACEPOINT = {
     "ACTION_LINK_MAX_AGE_HOURS": env_int("ACTION_LINK_MAX_AGE_HOURS", 24, minimum=1, maximum=24 * 30),
     # Finished (succeeded or failed) deliveries are deleted this long after their last attempt.
     "DELIVERY_RETENTION_DAYS": env_int("DELIVERY_RETENTION_DAYS", 30, minimum=1),
+    # Alert intake: raw payloads (the audit copy) and resolved alerts are deleted after these many days.
+    "INTAKE_PAYLOAD_RETENTION_DAYS": env_int("INTAKE_PAYLOAD_RETENTION_DAYS", 30, minimum=1),
+    "ALERT_RETENTION_DAYS": env_int("ALERT_RETENTION_DAYS", 90, minimum=1),
     "READY_CHECK_TIMEOUT_SECONDS": 3,
     # The beat lock (tracepoint/beat.py) lapses this long after its holder dies; holders renew it,
     # and standbys poll for it, every BEAT_LOCK_RENEW_SECONDS.

@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 
 from incidents import correlation
 from incidents.intake.models import Alert, AlertGroup, AlertStatus, IntegrationKind
-from incidents.models import Incident, IncidentSignal, SignalKind, Status
+from incidents.models import Incident, IncidentSignal, SignalKind, SignalStatus, Status
 from incidents.services import Actor
 from tracepoint.severity import Severity
 
@@ -32,18 +32,27 @@ SUMMARY_LINES = 5
 def queue(group: AlertGroup, *, urgent: bool = True) -> None:
     """Queue correlation of ``group`` after the current transaction commits (state-based, idempotent).
 
-    ``urgent`` (the group is new, fires again or resolved): at once. Otherwise (more alerts in a group
-    already firing, an acknowledgement) at most once per CORRELATE_DEBOUNCE_SECONDS per group, run at
-    the end of that time so it sees every change made meanwhile: a storm's thousands of notifications
-    cost a few correlations per group, not one each.
+    ``urgent`` (the group is new, fires again or resolved): right after the commit, in this process,
+    so the incident and its first message do not wait behind a busy queue (the task takes over if
+    that fails). Otherwise (more alerts in a group already firing, an acknowledgement) at most once
+    per CORRELATE_DEBOUNCE_SECONDS per group, run at the end of that time so it sees every change
+    made meanwhile: a storm's thousands of notifications cost a few correlations per group.
     """
     from incidents.intake.tasks import correlate_group  # a service queueing its own task
 
-    if urgent:
-        correlate_group.delay_on_commit(group.pk)
-        return
     group_id = group.pk
+    if urgent:
+        transaction.on_commit(lambda: _correlate_now(correlate_group, group_id))
+        return
     transaction.on_commit(lambda: _queue_debounced(correlate_group, group_id))
+
+
+def _correlate_now(task, group_id: int) -> None:
+    try:
+        correlate_group(group_id)
+    except Exception:
+        logger.exception("correlating group %s failed; the worker retries it", group_id)
+        task.delay(group_id)
 
 
 CORRELATE_DEBOUNCE_SECONDS = 5
@@ -132,17 +141,28 @@ def correlate_group(group_id: int) -> Incident | None:
 
 
 def acknowledge_alerts(incident_id) -> int:
-    """The incident was acknowledged: its Events API v2 alerts still firing become acknowledged.
+    """The incident was acknowledged: the Events API v2 alerts of its active signals that were firing when
+    it was are acknowledged too.
 
-    Only Events API v2 has an acknowledged state at the source; other senders' alerts stay firing.
+    Only Events API v2 has an acknowledged state at the source; other senders' alerts stay firing. An
+    alert that started after the acknowledgement is news nobody has seen: it stays firing.
     """
-    incident = Incident.objects.filter(pk=incident_id).exclude(status=Status.OPEN).first()
+    incident = (
+        Incident.objects.filter(pk=incident_id, status__in=[Status.ACKNOWLEDGED, Status.MITIGATED])
+        .exclude(acknowledged_at__isnull=True)
+        .first()
+    )
     if incident is None:
         return 0
-    refs = IncidentSignal.objects.filter(incident=incident, kind=SignalKind.ALERT).values_list("ref", flat=True)
+    refs = IncidentSignal.objects.filter(
+        incident=incident, kind=SignalKind.ALERT, status=SignalStatus.ACTIVE
+    ).values_list("ref", flat=True)
     group_ids = [int(ref) for ref in refs if ref.isdigit()]
     if not group_ids:
         return 0
     return Alert.objects.filter(
-        group_id__in=group_ids, integration__kind=IntegrationKind.EVENTS_V2, status=AlertStatus.FIRING
+        group_id__in=group_ids,
+        integration__kind=IntegrationKind.EVENTS_V2,
+        status=AlertStatus.FIRING,
+        starts_at__lte=incident.acknowledged_at,
     ).update(status=AlertStatus.ACKNOWLEDGED)

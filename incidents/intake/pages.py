@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -19,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from incidents.intake import services
@@ -213,6 +214,7 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "siblings": group.alerts.exclude(pk=alert.pk).order_by("-last_seen", "-id")[:GROUP_ALERTS_SHOWN],
         "sibling_count": group.alerts.exclude(pk=alert.pk).count(),
         "payloads": payloads,
+        "payload_retention_days": settings.TRACEPOINT["INTAKE_PAYLOAD_RETENTION_DAYS"],
         "incident_signals": _incident_links(group.pk),
     }
     if request.htmx and request.GET.get("part") == "payloads":
@@ -439,7 +441,7 @@ def integration_create(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("admin")
-@require_safe
+@require_GET  # not HEAD: a HEAD request would use up the one showing
 def integration_token(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     shown = request.session.get(SHOWN_TOKEN_KEY)

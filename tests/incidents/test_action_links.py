@@ -167,11 +167,20 @@ def test_a_logged_in_user_acts_as_themselves(incident):
     user = make_user("viewer", username="ann", first_name="Ann")
     client = Client()
     client.force_login(user)
-    client.post(link(incident, "resolve", via="Email"), {"name": "Ann"})
+    client.post(link(incident, "resolve", via="Email"), {"name": "Bob"})  # a typed name does not change who
     incident.refresh_from_db()
     assert (incident.status, incident.resolved_by, incident.acknowledged_by) == ("RESOLVED", user, user)
     (entry,) = status_changes(incident)
     assert (entry.actor, entry.actor_label) == (user, "Ann via Email link")
+
+
+def test_the_link_is_not_written_to_the_request_log(incident, caplog):
+    path = link(incident, "acknowledge")
+    token = path.rstrip("/").rsplit("/", 1)[-1]
+    with caplog.at_level("INFO", logger="tracepoint.request"):
+        Client().get(path)
+    logged = " ".join(str(getattr(record, "path", "")) + record.getMessage() for record in caplog.records)
+    assert "/incidents/act/acknowledge/<token>/" in logged and token not in logged
 
 
 def test_resolve_resolves(incident):

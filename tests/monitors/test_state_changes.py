@@ -51,10 +51,12 @@ def test_an_incident_is_opened_on_down_and_mitigated_on_up_by_the_monitor(db):
         "Monitor “Checkout API” resolved: monitor “Checkout API” is up again",
     ) in entries
     assert ("STATUS_CHANGED", "monitor Checkout API", "") in entries
-    # Down again while the incident is still open: the same problem, the same incident.
+    # Down again once mitigated: a recurrence, announced as a new incident (the old one waits for a person).
     record_result(site.pk, DOWN, now=T0 + timedelta(minutes=20))
-    assert Incident.objects.count() == 1
-    assert incident.signals.get().status == "active"
+    assert Incident.objects.count() == 2
+    incident.refresh_from_db()
+    assert incident.status == Status.MITIGATED and incident.signals.get().status == "resolved"
+    assert Incident.objects.exclude(pk=incident.pk).get().status == Status.OPEN
 
 
 def test_the_all_clear_can_resolve_and_the_next_outage_opens_a_new_incident(db, settings):
