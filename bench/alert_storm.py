@@ -4,7 +4,9 @@ Starts gunicorn (``tracepoint.gunicorn_conf``) and a Celery worker against a Pos
 its own and Redis, creates one Alertmanager integration and one webhook channel pointed at a local
 HTTP receiver, then plays 50 groups as Alertmanager would: every 0.5 s each group sends its next
 notification (the whole current state: 5 new firing alerts, and the 5 before them as resolved), so
-2,000 notifications arrive in 20 s, 100 per second, over 32 connections. Groups belong to 10
+2,000 notifications arrive in 20 s, 100 per second, over 32 connections. Each group keeps its own
+timer, as Alertmanager's do (a group's timer starts when the group appears), so the groups' sends are
+spread over each 0.5 s rather than fired together; ``--together`` sends all 50 at once instead. Groups belong to 10
 services, so correlation should join the 5 groups of a service into one incident.
 
 Reports intake latency (p50/p95/p99 as the client saw it), how long after the last answer every
@@ -114,6 +116,14 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=20.0, help="the storm lasts this long")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="the Celery worker's niceness: 10, as the Procfiles and docker-compose.yml run it",
+    )
+    parser.add_argument("--verbose", action="store_true", help="latency per second of the storm")
+    parser.add_argument("--together", action="store_true", help="every group sends at the same instant")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
     args = parser.parse_args()
@@ -150,18 +160,20 @@ def main() -> int:
 
     port = free_port()
     web = start_gunicorn(env, port, workers=args.workers)
-    worker = start_celery(env)
+    worker = start_celery(env, nice=args.worker_nice)
     url = f"http://127.0.0.1:{port}/api/v1/intake/alertmanager"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     sessions = threading.local()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     interval = args.seconds / args.notifications
     bodies = [
-        (index * interval, group, json.dumps(notification(group, index, per=args.alerts_per_notification,
+        (index * interval + (0 if args.together else group * interval / args.groups), group,
+         json.dumps(notification(group, index, per=args.alerts_per_notification,
                                                           services=args.services, t0=t0)).encode())
         for index in range(args.notifications) for group in range(args.groups)
     ]  # fmt: skip
     latencies: list[float] = []
+    timeline: list[tuple[float, float]] = []  # (scheduled second, latency)
     statuses: dict[int, int] = {}
     lock = threading.Lock()
 
@@ -177,6 +189,7 @@ def main() -> int:
         spent = time.monotonic() - began
         with lock:
             latencies.append(spent)
+            timeline.append((at, spent))
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
     try:
@@ -227,6 +240,11 @@ def main() -> int:
             f"notifications sent {len(latencies)} in {storm_seconds:.1f} s over {args.connections} connections, "
             f"answers {dict(sorted(statuses.items()))}"
         )
+        if args.verbose:
+            for second in range(int(args.seconds) + 1):
+                bucket = [spent * 1000 for at, spent in timeline if second <= at < second + 1]
+                if bucket:
+                    print(f"  second {second:2d}: p50 {percentile(bucket, 0.5):6.1f}  max {max(bucket):6.1f} ms")
         print(f"gunicorn {args.workers} workers, celery concurrency {args.worker_concurrency}")
         print(f"intake latency ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  max {max(ms):.1f}")
         print(

@@ -83,14 +83,17 @@ def start_gunicorn(env: dict, port: int, *, workers: int, threads: int = 1, extr
     raise RuntimeError(f"gunicorn did not listen on port {port} within 30 s")
 
 
-def start_celery(env: dict, command: str = "worker", *, loglevel: str = "WARNING", log=None, extra: tuple = ()):
-    """A Celery worker (or beat) of the app; output to ``log`` (a file) or nowhere."""
+def start_celery(
+    env: dict, command: str = "worker", *, loglevel: str = "WARNING", log=None, extra: tuple = (), nice: int = 0
+):
+    """A Celery worker (or beat) of the app; output to ``log`` (a file) or nowhere; ``nice``: its CPU niceness."""
     import subprocess
 
     root = Path(__file__).resolve().parent.parent
     args = ["--without-gossip", "--without-mingle"] if command == "worker" else []
+    prefix = ["nice", "-n", str(nice)] if nice else []
     return subprocess.Popen(
-        [str(root / ".venv" / "bin" / "celery"), "-A", "tracepoint", "--quiet", command, "--loglevel", loglevel,
-         *args, *extra],
+        [*prefix, str(root / ".venv" / "bin" / "celery"), "-A", "tracepoint", "--quiet", command, "--loglevel",
+         loglevel, *args, *extra],
         cwd=root, env=env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )  # fmt: skip

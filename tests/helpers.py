@@ -369,6 +369,9 @@ def command_problems(argv: list[str], *, celery_subcommands: frozenset = frozens
     if not argv:
         return ["empty command"]
     program = Path(argv[0]).name
+    if program == "nice":  # nice [-n N] command...: check the command
+        rest = argv[3:] if argv[1:2] == ["-n"] else argv[1:]
+        return command_problems(rest, celery_subcommands=celery_subcommands)
     if program in ("sh", "bash") and len(argv) >= 3 and argv[1] == "-c":
         parts = [part.strip() for part in argv[2].split("&&")]
         problems = []

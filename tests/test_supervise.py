@@ -55,5 +55,8 @@ def test_the_embedded_procfiles_supervise_worker_and_beat():
     for name in ("Procfile.embedded", "Procfile.redis"):
         lines = dict(line.split(": ", 1) for line in (ROOT / name).read_text().splitlines() if line.strip())
         for process in ("worker", "beat"):
-            assert lines[process].startswith("python -m tracepoint.lib.supervise celery -A tracepoint"), (name, process)
+            command = lines[process].removeprefix("nice -n 10 ") if process == "worker" else lines[process]
+            assert command.startswith("python -m tracepoint.lib.supervise celery -A tracepoint"), (name, process)
+        # On one machine the worker yields the CPU to web requests (bench/alert_storm.py shows why).
+        assert lines["worker"].startswith("nice -n 10 "), name
         assert "supervise" not in lines["web"]

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.intake import sql
 from incidents.intake.models import Alert, AlertGroup, AlertStatus, Integration
 from incidents.intake.receiving import (
     SUMMARY_MAX,
@@ -35,6 +36,19 @@ from incidents.intake.receiving import (
 __all__ = ["InvalidPayload", "Received", "group_key_hash", "parse_payload", "receive_alertmanager"]
 
 FIRING, RESOLVED = "firing", "resolved"
+ALERT_COLUMNS = [
+    "integration", "group", "fingerprint", "starts_at", "ends_at", "status", "service", "labels", "annotations",
+    "summary", "source_severity", "severity", "links", "details", "first_seen", "last_seen",
+]  # fmt: skip
+# The rows a payload's decisions look at: its series' episodes from the oldest start it lists, the open
+# ones, and resolutions recorded after that start. And the group's open alerts.
+SERIES_QUERY = (
+    "SELECT * FROM intake_alert WHERE integration_id = %s AND fingerprint IN ({})"
+    " AND (starts_at >= %s OR status <> %s OR ends_at > %s) ORDER BY fingerprint, starts_at, id"
+)
+OPEN_IN_GROUP_QUERY = (
+    "SELECT id, group_id, fingerprint, starts_at, last_seen FROM intake_alert WHERE group_id = %s AND status <> %s"
+)
 
 
 @dataclass(frozen=True)
@@ -312,12 +326,10 @@ def _receive_batch(integration, group, alerts: list[AlertIn], data: PayloadIn, n
     oldest = alerts[0].starts_at if len(alerts) == 1 else min(a.starts_at for a in alerts)
     # Every row a decision can look at: episodes starting from the oldest listed start, open ones, and
     # resolutions recorded after it.
-    rows = list(
-        Alert.objects.select_for_update()
-        .filter(integration=integration, fingerprint__in={a.fingerprint for a in alerts})
-        .filter(Q(starts_at__gte=oldest) | ~Q(status=AlertStatus.RESOLVED) | Q(ends_at__gt=oldest))
-        .order_by("fingerprint", "starts_at", "pk")
-    )
+    fingerprints = sorted({a.fingerprint for a in alerts})
+    when = sql.prep(Alert, "starts_at", oldest)
+    query = SERIES_QUERY.format(sql.placeholders(len(fingerprints))) + sql.for_update()
+    rows = list(Alert.objects.raw(query, [integration.pk, *fingerprints, when, AlertStatus.RESOLVED, when]))
     series: dict[str, list[Alert]] = {}
     for row in rows:
         series.setdefault(row.fingerprint, []).append(row)
@@ -386,7 +398,7 @@ def _receive_batch(integration, group, alerts: list[AlertIn], data: PayloadIn, n
 
     try:
         with transaction.atomic():
-            Alert.objects.bulk_create(created)
+            sql.insert(Alert, created, ALERT_COLUMNS)
     except IntegrityError:
         return False
     # Rows that change the same way share one UPDATE (a storm's repeats and resolutions mostly do); the
@@ -395,7 +407,7 @@ def _receive_batch(integration, group, alerts: list[AlertIn], data: PayloadIn, n
     for pk, row in changed.items():
         alike.setdefault((row.status, row.ends_at, row.last_seen), []).append(pk)
     for (status, ends_at, last_seen), pks in alike.items():
-        Alert.objects.filter(pk__in=pks).update(status=status, ends_at=ends_at, last_seen=last_seen)
+        sql.update(Alert, pks, {"status": status, "ends_at": ends_at, "last_seen": last_seen})
     for pk, edited in contents.items():
         Alert.objects.filter(pk=pk).update(**edited)
     result.new_firing += batch.new_firing
@@ -417,9 +429,8 @@ def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: 
         return None
     listed = {(a.fingerprint, a.starts_at) for a in data.alerts}
     newest_start = max(a.starts_at for a in data.alerts)
-    still_open = list(
-        group.alerts.select_for_update().open().only("pk", "group_id", "fingerprint", "starts_at", "last_seen")
-    )
+    query = OPEN_IN_GROUP_QUERY + sql.for_update()
+    still_open = list(Alert.objects.raw(query, [group.pk, AlertStatus.RESOLVED]))
     missing = [
         record
         for record in still_open
@@ -428,7 +439,7 @@ def _resolve_missing(group: AlertGroup, data: PayloadIn, now: datetime, result: 
         and (record.fingerprint, record.starts_at) not in listed
     ]
     if missing:
-        Alert.objects.filter(pk__in=[record.pk for record in missing]).update(status=AlertStatus.RESOLVED, ends_at=now)
+        sql.update(Alert, [record.pk for record in missing], {"status": AlertStatus.RESOLVED, "ends_at": now})
         for record in missing:
             record.status, record.ends_at = AlertStatus.RESOLVED, now
         result.resolved.extend(missing)

@@ -10,6 +10,7 @@ alerts have all resolved clears its signal, and an incident whose signals have a
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections import Counter
 
@@ -32,41 +33,34 @@ SUMMARY_LINES = 5
 def queue(group: AlertGroup, *, urgent: bool = True) -> None:
     """Queue correlation of ``group`` after the current transaction commits (state-based, idempotent).
 
-    ``urgent`` (the group is new, fires again or resolved): right after the commit, in this process,
-    so the incident and its first message do not wait behind a busy queue (the task takes over if
-    that fails). Otherwise (more alerts in a group already firing, an acknowledgement) at most once
-    per CORRELATE_DEBOUNCE_SECONDS per group, run at the end of that time so it sees every change
-    made meanwhile: a storm's thousands of notifications cost a few correlations per group.
+    ``urgent`` (the group is new, fires again or resolved): at once. Otherwise (more alerts in a group
+    already firing, an acknowledgement) at most once per debounce window per group, run at the end of
+    the window so it sees every change made meanwhile: a storm's thousands of notifications cost a few
+    correlations per group. The window is CORRELATE_DEBOUNCE_SECONDS plus up to as much again, at
+    random, so groups that started together do not all correlate at the same instant.
     """
     from incidents.intake.tasks import correlate_group  # a service queueing its own task
 
-    group_id = group.pk
     if urgent:
-        transaction.on_commit(lambda: _correlate_now(correlate_group, group_id))
+        correlate_group.delay_on_commit(group.pk)
         return
+    group_id = group.pk
     transaction.on_commit(lambda: _queue_debounced(correlate_group, group_id))
-
-
-def _correlate_now(task, group_id: int) -> None:
-    try:
-        correlate_group(group_id)
-    except Exception:
-        logger.exception("correlating group %s failed; the worker retries it", group_id)
-        task.delay(group_id)
 
 
 CORRELATE_DEBOUNCE_SECONDS = 5
 
 
 def _queue_debounced(task, group_id: int) -> None:
+    window = CORRELATE_DEBOUNCE_SECONDS + random.randint(0, CORRELATE_DEBOUNCE_SECONDS)  # noqa: S311 (a spread)
     try:
-        first = cache.add(f"intake:correlate:{group_id}", 1, timeout=CORRELATE_DEBOUNCE_SECONDS)
+        first = cache.add(f"intake:correlate:{group_id}", 1, timeout=window)
     except Exception:  # the cache is away: correlate now rather than not at all
         logger.warning("cache unavailable: correlating group %s without debounce", group_id, exc_info=True)
         first = True
         countdown = 0
     else:
-        countdown = CORRELATE_DEBOUNCE_SECONDS
+        countdown = window
     if first:
         task.apply_async((group_id,), countdown=countdown)
 

@@ -17,12 +17,22 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from incidents.intake import correlate
+from incidents.intake import correlate, sql
 from incidents.intake.limits import payload_kept_bytes
 from incidents.intake.models import Alert, AlertGroup, AlertPayload, GroupStatus, Integration
 from tracepoint.errors import DomainError
 
 SUMMARY_MAX = 500
+PAYLOAD_COLUMNS = [
+    "integration", "group", "received_at", "body", "body_bytes", "body_truncated", "status", "notification_reason",
+    "truncated_alerts", "alert_count",
+]  # fmt: skip
+GROUP_QUERY = "SELECT * FROM intake_alertgroup WHERE integration_id = %s AND key_hash = %s"
+# What receiving changes on a group (its key, integration and first_seen never change).
+GROUP_STATE = [
+    "status", "receiver", "group_labels", "common_labels", "common_annotations", "external_url", "title", "message",
+    "last_seen", "resolved_at",
+]  # fmt: skip
 
 
 class InvalidPayload(DomainError):
@@ -53,9 +63,10 @@ def locked_group(integration: Integration, group_key: str, now: datetime) -> tup
     """The group's row, created if new, locked until the transaction ends: deliveries of one group queue here."""
     key_hash = group_key_hash(group_key)
     groups = AlertGroup.objects.select_for_update().filter(integration=integration, key_hash=key_hash)
-    group = groups.first()
-    if group is not None:
-        return group, False
+    query = GROUP_QUERY + sql.for_update()
+    found = list(AlertGroup.objects.raw(query, [integration.pk, key_hash]))
+    if found:
+        return found[0], False
     try:
         with transaction.atomic():  # a savepoint: a concurrent delivery may create it first
             group = AlertGroup.objects.create(
@@ -101,7 +112,7 @@ def store_payload(
     it (the Events API v2 credential) is blanked first: whoever reads payloads must not be able to send."""
     size, raw = len(raw), _ROUTING_KEY_FIELD.sub(rb'"routing_key": "<redacted>"', raw)
     kept = raw[: payload_kept_bytes()]
-    return AlertPayload.objects.create(
+    payload = AlertPayload(
         integration=integration,
         group=group,
         received_at=now,
@@ -113,6 +124,8 @@ def store_payload(
         truncated_alerts=truncated_alerts,
         alert_count=alert_count,
     )
+    sql.insert(AlertPayload, [payload], PAYLOAD_COLUMNS)
+    return payload
 
 
 def settle_group(
@@ -130,7 +143,7 @@ def settle_group(
     elif group.status == GroupStatus.RESOLVED and still_open:
         group.status, group.resolved_at = GroupStatus.FIRING, None
         result.group_reopened = True
-    group.save()
+    sql.update(AlertGroup, [group.pk], {name: getattr(group, name) for name in GROUP_STATE})
 
 
 def finish(result: Received, *, now: datetime) -> None:

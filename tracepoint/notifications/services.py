@@ -8,7 +8,9 @@ Sending happens later, one attempt per task run: see ``delivery.deliver``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,9 +50,30 @@ def _queue(delivery: Delivery) -> None:
     _queue_id(delivery.pk)
 
 
+_deliver_here: ContextVar[bool] = ContextVar("deliver_here", default=False)
+
+
+@contextmanager
+def delivered_here() -> Iterator[None]:
+    """Deliveries created inside are attempted by this process right after the commit, not queued.
+
+    For a worker task whose messages are urgent (one that has just opened an incident): they go out at
+    once instead of waiting behind the rest of a busy queue. A failed attempt is retried by the task
+    with backoff, as always.
+    """
+    token = _deliver_here.set(True)
+    try:
+        yield
+    finally:
+        _deliver_here.reset(token)
+
+
 def _queue_id(delivery_id: int) -> None:
     from tracepoint.notifications.tasks import deliver_notification  # lazy: tasks imports this module
 
+    if _deliver_here.get():
+        transaction.on_commit(lambda: deliver_notification(delivery_id), robust=True)
+        return
     deliver_notification.delay_on_commit(delivery_id)
 
 
