@@ -338,3 +338,21 @@ def test_the_daily_cleanup_forgets_used_links_older_than_any_token(incident):
     )
     delete_old_deliveries()
     assert list(UsedActionLink.objects.all()) == [recent]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_claimed_by_two_requests_at_once_is_recorded_once():
+    # The incident lock usually decides a race of clicks first; the unique nonce is the last guard.
+    from django.db import connection
+
+    from tracepoint.notifications import action_links
+
+    if connection.vendor != "postgresql":
+        pytest.skip("races need PostgreSQL (SQLite writers wait on one lock, and may time out)")
+
+    claim = action_links.read_token(
+        action_links.make_token(subject="incident:x", action="resolve", via="Email"), action="resolve"
+    )
+    results = race(4, lambda index: action_links.use(claim, used_by=f"clicker {index}"))
+    assert sorted(results) == [False, False, False, True]
+    assert UsedActionLink.objects.get().used_by.startswith("clicker ")
