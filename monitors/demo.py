@@ -120,9 +120,14 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         interval_seconds=60,
         open_incident=True,
         incident_severity="SEV2",
+        service="web",  # the demo project's service: its errors and this monitor share an incident
     )
     api = Monitor.objects.create(
-        name="Tracepoint API docs", kind=MonitorKind.HTTP, url=f"{base}/api/schema/", interval_seconds=300
+        name="Tracepoint API docs",
+        kind=MonitorKind.HTTP,
+        url=f"{base}/api/schema/",
+        interval_seconds=300,
+        service="api",
     )
     port = Monitor.objects.create(
         name="Web port",
