@@ -136,3 +136,34 @@ def make_cart_error(kind: str, value: str, function: str = "add_item", *, minute
     ]
     fields = {"frames": frames, "message": f"{kind}: {value}", "release": "shop@1.0", "environment": "production"}
     return make_event(value, kind=kind, at=timezone.now() - timedelta(minutes=minutes_ago), **(fields | overrides))
+
+
+def make_team(name: str = "Payments", *, members=(), services=(), **overrides):
+    """An on-call team (through the oncall services, so its rules apply)."""
+    from incidents.oncall import services as oncall
+
+    return oncall.create_team(name=name, members=members, services=services, **overrides)
+
+
+def make_schedule(team=None, name: str = "Primary", time_zone: str = "Europe/Paris", **overrides):
+    from incidents.oncall import services as oncall
+
+    return oncall.create_schedule(
+        team=team or make_team(f"Team {next(_counter)}"), name=name, time_zone=time_zone, **overrides
+    )
+
+
+def make_layer(schedule, participants=(), *, name: str = "Weekly", **overrides):
+    """A layer on ``schedule``: a weekly rotation handing off Mondays at 09:00 from 2026-01-05 unless told."""
+    from datetime import date
+
+    from incidents.oncall import services as oncall
+
+    fields = {"start_date": date(2026, 1, 5), "shift_unit": "weeks", "shift_count": 1} | overrides
+    return oncall.create_layer(schedule, name=name, participants=participants, **fields)
+
+
+def make_override(schedule, user, start: datetime, end: datetime, **overrides):
+    from incidents.oncall import services as oncall
+
+    return oncall.create_override(schedule, user=user, start=start, end=end, **overrides)

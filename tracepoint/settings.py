@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "tracepoint.notifications",
     "incidents",
     "incidents.intake",
+    "incidents.oncall",
     "events",
     "monitors",
     "statuspages",

@@ -1,0 +1,92 @@
+"""On-call in Django admin: teams, schedules with their layers inline, each layer's rotation order,
+and overrides. The models' ``clean()`` (run by the admin forms) holds the rules the services hold."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from incidents.oncall import schedule as engine
+from incidents.oncall.models import Layer, LayerParticipant, Override, Schedule, Team
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "service_list", "member_count")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("members",)
+
+    @admin.display(description="Services")
+    def service_list(self, team: Team) -> str:
+        return ", ".join(team.services or ()) or "—"
+
+    @admin.display(description="Members")
+    def member_count(self, team: Team) -> int:
+        return team.members.count()
+
+
+class LayerInline(admin.TabularInline):
+    model = Layer
+    extra = 0
+    fields = ("order", "name", "shift_count", "shift_unit", "handoff_time", "start_date", "restrictions")
+    show_change_link = True  # the rotation order (participants) is edited on the layer's own page
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "time_zone", "on_call_now")
+    list_filter = ("team",)
+    search_fields = ("name", "team__name")
+    list_select_related = ("team",)
+    inlines = [LayerInline]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # Who is on call for every schedule on the page, from one batch of queries.
+        now = timezone.now()
+        snaps = engine.snapshots(changelist.result_list, now, now + engine.TICK)
+        found = {pk: engine.on_call_at(snap, now) for pk, snap in snaps.items()}
+        users = get_user_model().objects.in_bulk({uid for ids in found.values() for uid in ids})
+        for schedule in changelist.result_list:
+            schedule.on_call_users = [users[uid] for uid in found.get(schedule.pk, ()) if uid in users]
+        return changelist
+
+    @admin.display(description="On call now")
+    def on_call_now(self, schedule: Schedule) -> str:
+        on_call = getattr(schedule, "on_call_users", None)
+        if on_call is None:
+            ids = engine.on_call_at(schedule, timezone.now())
+            on_call = list(get_user_model().objects.filter(pk__in=ids))
+        return ", ".join(u.get_username() for u in on_call) or "nobody (gap)"
+
+
+class LayerParticipantInline(admin.TabularInline):
+    model = LayerParticipant
+    extra = 1
+    fields = ("position", "user")
+    autocomplete_fields = ("user",)
+    ordering = ("position",)
+
+
+@admin.register(Layer)
+class LayerAdmin(admin.ModelAdmin):
+    list_display = ("name", "schedule", "order", "shift_count", "shift_unit", "handoff_time", "start_date")
+    list_filter = ("schedule",)
+    list_select_related = ("schedule",)
+    inlines = [LayerParticipantInline]
+
+
+@admin.register(Override)
+class OverrideAdmin(admin.ModelAdmin):
+    list_display = ("schedule", "user", "start", "end", "note", "created_by")
+    list_filter = ("schedule",)
+    list_select_related = ("schedule", "user", "created_by")
+    date_hierarchy = "start"
+    autocomplete_fields = ("user",)
+    readonly_fields = ("created_by", "created_at")
+    fields = ("schedule", "user", "start", "end", "note", "created_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

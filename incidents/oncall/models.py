@@ -1,0 +1,212 @@
+"""Teams, schedules, their layers and overrides. Who is on call when is computed by ``schedule.py``
+from these rows; nothing here stores a computed shift."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from incidents.models import service_validator
+from incidents.oncall.timemath import RestrictionError, Window, normalize_restrictions, parse_restrictions
+
+MAX_SHIFT_COUNT = 1000
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Paris' or 'America/New_York').")
+
+
+class Team(models.Model):
+    """People who share on-call duty, and the services they answer for. A service belongs to at most
+    one team (checked in ``clean()``, which the services and the admin run)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="oncall_teams")
+    services = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Service names this team owns, as incidents, monitors and events name them: ["api", "checkout"].',
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        self.services = self._clean_services(self.services)
+        taken = {}
+        for other in Team.objects.exclude(pk=self.pk).only("name", "services"):
+            for service in other.services or ():
+                taken[service] = other.name
+        clashes = [f"'{s}' belongs to team {taken[s]}" for s in self.services if s in taken]
+        if clashes:
+            raise ValidationError(
+                {"services": f"A service belongs to at most one team: {'; '.join(clashes)}. Remove it there first."}
+            )
+
+    @staticmethod
+    def _clean_services(value) -> list[str]:
+        if value in (None, ""):
+            return []
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise ValidationError({"services": 'A list of service names, e.g. ["api", "checkout"].'})
+        cleaned: list[str] = []
+        for service in (s.strip() for s in value):
+            try:
+                service_validator(service)
+            except ValidationError as exc:
+                raise ValidationError({"services": f"{service!r}: {exc.messages[0]}"}) from None
+            if service not in cleaned:
+                cleaned.append(service)
+        return cleaned
+
+
+class Schedule(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="schedules")
+    name = models.CharField(max_length=100)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone the rotations and restrictions are written in, e.g. Europe/Paris.",
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="oncall_schedule_name_unique_in_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+class ShiftUnit(models.TextChoices):
+    HOURS = "hours", "Hours"
+    DAYS = "days", "Days"
+    WEEKS = "weeks", "Weeks"
+
+
+class Layer(models.Model):
+    """One layer of a schedule and its rotation.
+
+    A layer has exactly one rotation, so the rotation's fields live here rather than in a
+    one-to-one ``Rotation`` table: that table would add a join to every lookup and a second row to
+    keep in step, and buy nothing (PagerDuty's schedule layers carry their rotation the same way).
+    Layers with a higher ``order`` override lower ones wherever they have someone on call.
+    """
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="layers", db_index=False)
+    name = models.CharField(max_length=100)
+    order = models.PositiveSmallIntegerField(help_text="Higher layers override lower ones where they have someone.")
+    shift_count = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SHIFT_COUNT)],
+        help_text="Shift length: this many units.",
+    )
+    shift_unit = models.CharField(max_length=5, choices=ShiftUnit.choices, default=ShiftUnit.WEEKS)
+    handoff_time = models.TimeField(default=time(9, 0), help_text="Local time of day the shift changes hands.")
+    start_date = models.DateField(
+        help_text="Local date of the first handoff: the first shift starts on this day at the handoff time."
+    )
+    restrictions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Optional windows the layer is on call in, local time, e.g. [{"days": ["mon", "tue", "wed", '
+        '"thu", "fri"], "start": "09:00", "end": "18:00"}]. Leave "days" out for every day; an end before the '
+        "start crosses midnight (22:00-06:00).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["schedule_id", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "order"], name="oncall_layer_order_unique"),
+            models.CheckConstraint(condition=Q(shift_count__gte=1), name="oncall_layer_shift_count_positive"),
+            models.CheckConstraint(condition=Q(shift_unit__in=ShiftUnit.values), name="oncall_layer_shift_unit_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (layer {self.order})"
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            self.restrictions = normalize_restrictions(self.restrictions)
+        except RestrictionError as exc:
+            raise ValidationError({"restrictions": str(exc)}) from None
+        if self.handoff_time is not None and (self.handoff_time.second or self.handoff_time.microsecond):
+            self.handoff_time = self.handoff_time.replace(second=0, microsecond=0)
+
+    def windows(self) -> tuple[Window, ...]:
+        return parse_restrictions(self.restrictions)
+
+
+class LayerParticipant(models.Model):
+    """A place in a layer's rotation order. The same person may hold several places (A, B, A, C)."""
+
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="participants", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oncall_places")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["layer_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["layer", "position"], name="oncall_participant_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} #{self.position + 1}"
+
+
+class Override(models.Model):
+    """One person covers a schedule from ``start`` to ``end``, on top of every layer. Where
+    overrides overlap, the one created last wins."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="overrides", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oncall_overrides")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["schedule_id", "start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="oncall_override_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["schedule", "end"], name="oncall_override_sched_end_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.schedule}: {self.start:%Y-%m-%d %H:%M} - {self.end:%Y-%m-%d %H:%M} UTC"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValidationError({"end": "The override must end after it starts."})
