@@ -13,18 +13,32 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
+from incidents.oncall import schedule as engine
 from incidents.oncall.models import Layer, LayerParticipant, Override, Schedule, Team
 from tracepoint.errors import DomainError
 
 _UNSET = object()
+# How far either side of an instant ``on_call_shifts_at`` looks for the edges of the shift it is in:
+# widened step by step, so a daily rotation costs a two-day computation and a weekly one sixteen.
+SHIFT_REACH = (timedelta(days=2), timedelta(days=16), timedelta(days=62))
+
+
+class ConflictError(DomainError):
+    """The change would break rows that depend on this one (a 409 in the API)."""
+
+    code = "CONFLICT"
+    status_code = 409
+
+
 _TEAM_SERVICES_LOCK = int.from_bytes(hashlib.sha256(b"oncall-team-services").digest()[:8], "big", signed=True)
 
 
@@ -87,6 +101,20 @@ def update_team(team: Team, *, name=_UNSET, slug=_UNSET, services=_UNSET, member
     return team
 
 
+def delete_team(team: Team) -> None:
+    """Delete a team; refused while schedules belong to it (they would lose their owner)."""
+    names = list(Schedule.objects.filter(team=team).values_list("name", flat=True))
+    if names:
+        raise ConflictError(
+            f"Team {team.name} still has schedules: {', '.join(names)}. Delete or move them first.",
+            details={"schedules": names},
+        )
+    try:
+        Team.objects.filter(pk=team.pk).delete()
+    except ProtectedError:  # a schedule created since the check above
+        raise ConflictError(f"Team {team.name} still has schedules.", details={"schedules": []}) from None
+
+
 def team_for_service(service: str) -> Team | None:
     """The team that owns ``service``, or None. Teams are few, and JSON containment is not
     portable to SQLite, so this reads every team's list."""
@@ -115,6 +143,47 @@ def update_schedule(schedule: Schedule, *, team=_UNSET, name=_UNSET, time_zone=_
     _validate(schedule, "schedule")
     schedule.save()
     return schedule
+
+
+def delete_schedule(schedule: Schedule) -> None:
+    """Delete a schedule with its layers and overrides; refused while something else points at it."""
+    try:
+        Schedule.objects.filter(pk=schedule.pk).delete()
+    except ProtectedError as exc:
+        raise ConflictError(
+            f"Schedule {schedule.name} is still in use ({len(exc.protected_objects)} reference(s)).",
+            details={"protected": sorted({str(obj) for obj in exc.protected_objects})[:20]},
+        ) from None
+
+
+def on_call_shifts_at(schedule: Schedule, at: datetime) -> list[engine.Shift]:
+    """The shift(s) covering ``at`` (one, or none in a gap) with their real start and end.
+
+    ``engine.on_call_at`` says who; this also says from when to when, which needs the final schedule
+    around ``at``. The edges are exact within ``SHIFT_REACH[-1]`` of ``at`` and clipped beyond.
+    Most shifts end within the first reach, so only the overrides near ``at`` are loaded first; a
+    wider reach loads the wider range's (one query, values only: this answers ``/oncall`` requests)."""
+    first = SHIFT_REACH[0]
+    snap = engine.snapshot(schedule, at - first, at + first)
+    shifts: list[engine.Shift] = []
+    for reach in SHIFT_REACH:
+        low, high = at - reach, at + reach
+        if reach is not first:
+            snap = replace(snap, overrides=_override_specs(schedule.pk, low, high), loaded=(low, high))
+        shifts = [s for s in engine.final_schedule(snap, low, high) if s.covers(at)]
+        if all(low < s.start and s.end < high for s in shifts):
+            break
+    return shifts
+
+
+def _override_specs(schedule_id: int, start: datetime, end: datetime) -> tuple[engine.OverrideSpec, ...]:
+    """The overrides overlapping [start, end), as ``engine.snapshots`` loads them."""
+    rows = (
+        Override.objects.filter(schedule_id=schedule_id, start__lt=end, end__gt=start)
+        .order_by()
+        .values_list("user_id", "start", "end", "pk", "created_at")
+    )
+    return tuple(engine.OverrideSpec(*row) for row in rows)
 
 
 # --- layers ------------------------------------------------------------------------------------
