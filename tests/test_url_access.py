@@ -73,6 +73,14 @@ ACCESS = {
     "accounts:token-regenerate": (NONE, NONE),
     "accounts:token-revoke": (NONE, NONE),
     "v1:user-me": (NONE, NEVER),
+    "oncall:contact-methods": (NONE, NEVER),  # one's own contact methods and notification rules
+    "oncall:contact-method-create": (NONE, NONE),
+    "oncall:contact-method-use-email": (NONE, NONE),
+    "oncall:contact-method-edit": (NONE, NONE),
+    "oncall:contact-method-test": (NONE, NONE),
+    "oncall:contact-method-delete": (NONE, NONE),
+    "oncall:notification-rule-create": (NONE, NONE),
+    "oncall:notification-rule-delete": (NONE, NONE),
     # users: admins
     "accounts:users": (ADMIN, ADMIN),
     "accounts:user-edit": (ADMIN, ADMIN),
@@ -153,6 +161,16 @@ ACCESS = {
     "v1:incident-timeline": (VIEWER, NEVER),
     "v1:alert-list": (VIEWER, NEVER),
     "v1:alert-detail": (VIEWER, NEVER),
+    "v1:team-list": (VIEWER, ADMIN),
+    "v1:team-detail": (VIEWER, ADMIN),
+    "v1:schedule-list": (VIEWER, ADMIN),
+    "v1:schedule-detail": (VIEWER, ADMIN),
+    "v1:schedule-oncall": (VIEWER, NEVER),
+    "v1:schedule-shifts": (VIEWER, NEVER),
+    "v1:schedule-layer-list": (VIEWER, ADMIN),
+    "v1:schedule-layer-detail": (VIEWER, ADMIN),
+    "v1:schedule-override-list": (VIEWER, RESPONDER),  # responders create (and delete) overrides: swaps
+    "v1:schedule-override-detail": (VIEWER, ADMIN),  # PATCH is for admins; DELETE responders (test_api.py)
     "v1:event-list": (VIEWER, RESPONDER),
     "v1:event-detail": (VIEWER, NEVER),
     "v1:issue-list": (VIEWER, NEVER),
@@ -208,6 +226,7 @@ PLACEHOLDERS = {
     "pk": 999999, "project_id": 999999, "key_id": 999999, "key_pk": 999999, "rule_pk": 999999,
     "slug": "nope", "public_id": "zzzzzzzzzzzz", "component": "zzzzzzzzzzzz", "service": "svc",
     "token": "x" * 30, "uidb64": "MQ", "resource": "summary.json", "action": "start", "name": "pause",
+    "schedule_pk": 999999,
 }  # fmt: skip
 UUID_ARGS = {"key", "incident_pk"}
 

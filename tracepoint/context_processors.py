@@ -10,6 +10,7 @@ NAV = [
     ("Monitors", "monitors:index"),
     ("Status pages", "statuspages:index"),
     ("Channels", "channels:index"),
+    ("My on-call", "oncall:contact-methods"),
 ]
 
 

@@ -25,6 +25,7 @@ api_v1 = [
     re_path(r"^projects/(?P<pk>[0-9]+)/stream/?$", live.project_stream, name="project-stream"),
     *incidents_router.urls,
     path("", include("incidents.intake.api")),  # alerts; a string: the import contract allows two-level modules
+    path("", include("incidents.oncall.api")),  # teams, schedules, who is on call
     *events_router.urls,
     re_path(r"^services/(?P<service>[^/]+)/timeline/?$", ServiceTimelineView.as_view(), name="service-timeline"),
     *monitors_router.urls,
@@ -72,6 +73,7 @@ urlpatterns = [
     # Alerts received from other tools, and the integrations that send them (incidents.intake).
     path("", include("incidents.intake.page_urls")),
     path("channels/", include("tracepoint.notifications.urls")),
+    path("oncall/", include("incidents.oncall.urls")),
     # Public status pages, their JSON, feeds and badges (statuspages.public).
     path("", include(public_urls)),
     # One login page for everyone, with its rate limit: the admin's own login form redirects there.

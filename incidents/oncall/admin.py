@@ -1,12 +1,13 @@
 """On-call in Django admin: teams, schedules with their layers inline, each layer's rotation order,
 and overrides. The models' ``clean()`` (run by the admin forms) holds the rules the services hold."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from incidents.oncall import schedule as engine
-from incidents.oncall.models import Layer, LayerParticipant, Override, Schedule, Team
+from incidents.oncall.models import ContactMethod, Layer, LayerParticipant, NotificationRule, Override, Schedule, Team
 
 
 @admin.register(Team)
@@ -90,3 +91,63 @@ class OverrideAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+# --- contact methods and notification rules ------------------------------------------------------
+# A person sets these up on their own "Contact methods" page. Here admins see them (targets only
+# redacted: an apprise URL or a webhook may hold its owner's tokens), can disable one, and can send
+# a test page; they cannot read or type a target.
+
+
+class NotificationRuleInline(admin.TabularInline):
+    model = NotificationRule
+    extra = 0
+    fields = ("delay_minutes",)
+    readonly_fields = ("delay_minutes",)
+    can_delete = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ContactMethod)
+class ContactMethodAdmin(admin.ModelAdmin):
+    list_display = ("label", "user", "kind", "service", "target_redacted", "enabled", "verified_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("label", "user__username", "user__email", "service")
+    list_select_related = ("user",)
+    fields = ("user", "kind", "label", "service", "target_redacted", "enabled", "verified_at", "created_at")
+    readonly_fields = ("user", "kind", "service", "target_redacted", "verified_at", "created_at")
+    inlines = [NotificationRuleInline]
+    actions = ["send_test_page"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the target is typed by its owner, on their Contact methods page
+
+    @admin.action(description="Send a test page", permissions=["change"])
+    def send_test_page(self, request, queryset: QuerySet[ContactMethod]) -> None:
+        from incidents.oncall import contacts
+
+        for method in queryset.select_related("user"):
+            delivery = contacts.send_test_page(method.user, method, by=request.user)
+            if delivery.status == delivery.Status.SUCCEEDED:
+                self.message_user(request, f"Test page sent to {method}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Test page to {method} failed: {delivery.last_error}", messages.ERROR)
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    list_display = ("user", "delay_text", "contact_method")
+    list_select_related = ("user", "contact_method")
+    search_fields = ("user__username", "contact_method__label")
+    fields = ("user", "contact_method", "delay_minutes", "created_at")
+    readonly_fields = ("user", "contact_method", "created_at")
+    ordering = ("user__username", "delay_minutes", "id")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="When", ordering="delay_minutes")
+    def delay_text(self, rule: NotificationRule) -> str:
+        return rule.delay_text

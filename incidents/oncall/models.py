@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from datetime import time
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator, validate_email
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from incidents.models import service_validator
 from incidents.oncall.timemath import RestrictionError, Window, normalize_restrictions, parse_restrictions
+from tracepoint import outbound
+from tracepoint.notifications import apprise_channel
 
 MAX_SHIFT_COUNT = 1000
 
@@ -210,3 +213,178 @@ class Override(models.Model):
         super().clean()
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValidationError({"end": "The override must end after it starts."})
+
+
+# --- contact methods and notification rules ---------------------------------------------------
+
+MAX_TARGET_LENGTH = 500  # a delivery's recipient column holds 500 characters
+MAX_RULE_DELAY_MINUTES = 24 * 60
+
+
+class ContactKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    APPRISE = "apprise", "Push, chat or SMS (apprise)"
+    WEBHOOK = "webhook", "Webhook"
+
+
+def redact_webhook_url(url: str) -> str:
+    """What may be shown of a webhook URL: its scheme and host (the path or query often is the secret)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "…"
+    if not host:
+        return "…"
+    rest = "/…" if (parts.path not in ("", "/") or parts.query) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
+class ContactMethod(models.Model):
+    """One way to reach one person: an email address, an apprise URL (push, chat DM, SMS) or a webhook.
+
+    ``target`` may be a secret (apprise tokens, a webhook URL with a token in it): it is shown back
+    only as ``target_redacted``, computed when the row is saved.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_methods")
+    kind = models.CharField(max_length=8, choices=ContactKind.choices)
+    label = models.CharField(max_length=100, help_text="Your name for it, e.g. “Phone (ntfy)” or “Work email”.")
+    target = models.CharField(max_length=MAX_TARGET_LENGTH, help_text="An email address, apprise URL or webhook URL.")
+    target_redacted = models.CharField(max_length=1000, blank=True, editable=False)
+    service = models.CharField(max_length=100, blank=True, editable=False, help_text="e.g. Email, ntfy, Webhook.")
+    enabled = models.BooleanField(default=True, help_text="Disabled methods are skipped when you are paged.")
+    verified_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When a test page last reached it; cleared when it changes."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["user_id", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "label"],
+                name="oncall_contact_label_unique_per_user",
+                violation_error_message="You already have a contact method with this label.",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "kind", "target"],
+                name="oncall_contact_target_unique_per_user",
+                violation_error_message="You already have a contact method with this target.",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=ContactKind.values), name="oncall_contact_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_kind_display()}: {self.target_redacted or '…'})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.target_redacted, self.service = self.describe_target()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "target_redacted", "service"}
+        super().save(*args, **kwargs)
+
+    @property
+    def title(self) -> str:
+        """The label, with the service when the label does not name it: “Phone (ntfy)”, “Work (Email)”."""
+        service = self.service or self.get_kind_display()
+        return self.label if service.lower() in self.label.lower() else f"{self.label} ({service})"
+
+    def describe_target(self) -> tuple[str, str]:
+        """``(what may be shown of the target, the service's name)``."""
+        if self.kind == ContactKind.EMAIL:
+            return self.target, "Email"
+        if self.kind == ContactKind.APPRISE:
+            return apprise_channel.describe(self.target) if self.target else ("", "apprise")
+        return redact_webhook_url(self.target), "Webhook"
+
+    def clean(self) -> None:
+        super().clean()
+        self.label = (self.label or "").strip()
+        self.target = (self.target or "").strip()
+        if not self.target:
+            raise ValidationError({"target": _MISSING_TARGET.get(self.kind, "A target is needed.")})
+        if self.kind == ContactKind.EMAIL:
+            try:
+                validate_email(self.target)
+            except ValidationError:
+                raise ValidationError({"target": f"{self.target!r} is not a valid email address."}) from None
+        elif self.kind == ContactKind.WEBHOOK:
+            try:
+                URLValidator(schemes=["http", "https"])(self.target)
+            except ValidationError:
+                raise ValidationError(
+                    {"target": "A webhook is an http(s) URL, e.g. https://hooks.example.com/page-me."}
+                ) from None
+            try:
+                outbound.validate_url(self.target)
+            except outbound.TargetRefused as exc:
+                raise ValidationError(
+                    {"target": f"{exc}; webhooks may not reach it (ALLOW_PRIVATE_TARGETS)."}
+                ) from None
+        elif self.kind == ContactKind.APPRISE:
+            try:
+                apprise_channel.check_target(self.target)
+            except apprise_channel.InvalidAppriseURL as exc:
+                raise ValidationError({"target": str(exc)}) from None
+            except outbound.TargetRefused as exc:
+                raise ValidationError(
+                    {"target": f"{exc}; contact methods may not reach it (ALLOW_PRIVATE_TARGETS)."}
+                ) from None
+
+
+_MISSING_TARGET = {
+    ContactKind.EMAIL: "An email method needs an address.",
+    ContactKind.APPRISE: "An apprise method needs its service's URL, e.g. ntfys://ntfy.sh/your-topic.",
+    ContactKind.WEBHOOK: "A webhook method needs a URL.",
+}
+
+
+class NotificationRule(models.Model):
+    """When a page uses a contact method: ``delay_minutes`` after the page starts, if nobody has
+    acknowledged by then ("immediately: push; after 5 minutes: email")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_rules")
+    contact_method = models.ForeignKey(ContactMethod, on_delete=models.CASCADE, related_name="rules")
+    delay_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_RULE_DELAY_MINUTES)],
+        help_text="Minutes after the page starts, without acknowledgement; 0 is immediately.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["user_id", "delay_minutes", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_method", "delay_minutes"],
+                name="oncall_rule_unique_per_delay",
+                violation_error_message="This contact method already has a rule with this delay.",
+            ),
+            models.CheckConstraint(
+                condition=Q(delay_minutes__lte=MAX_RULE_DELAY_MINUTES), name="oncall_rule_delay_at_most_a_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delay_text}: {self.contact_method.label}"
+
+    @property
+    def delay_text(self) -> str:
+        return describe_delay(self.delay_minutes)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.contact_method_id and self.user_id and self.contact_method.user_id != self.user_id:
+            raise ValidationError({"contact_method": "A rule can only use its own user's contact methods."})
+
+
+def describe_delay(minutes: int) -> str:
+    if not minutes:
+        return "Immediately"
+    hours, rest = divmod(minutes, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if rest:
+        parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    return "After " + " ".join(parts)

@@ -1,0 +1,18 @@
+"""On-call dashboard pages (mounted at /oncall/)."""
+
+from django.urls import path
+
+from incidents.oncall import views
+
+app_name = "oncall"
+
+urlpatterns = [
+    path("me/contact-methods/", views.contact_methods, name="contact-methods"),
+    path("me/contact-methods/new/", views.contact_method_create, name="contact-method-create"),
+    path("me/contact-methods/use-account-email/", views.contact_method_use_email, name="contact-method-use-email"),
+    path("me/contact-methods/<int:pk>/", views.contact_method_edit, name="contact-method-edit"),
+    path("me/contact-methods/<int:pk>/test/", views.contact_method_test, name="contact-method-test"),
+    path("me/contact-methods/<int:pk>/delete/", views.contact_method_delete, name="contact-method-delete"),
+    path("me/notification-rules/", views.notification_rule_create, name="notification-rule-create"),
+    path("me/notification-rules/<int:pk>/delete/", views.notification_rule_delete, name="notification-rule-delete"),
+]
