@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 from ingest import cpu_by_program
-from procs import bench_environment, free_port, start_celery, start_gunicorn
+from procs import bench_environment, free_port, start_celery, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRING_END = "0001-01-01T00:00:00Z"
@@ -290,13 +290,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         hook.shutdown()
-        for proc in (web, worker):
-            proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(web, worker)
 
 
 if __name__ == "__main__":

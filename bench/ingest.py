@@ -266,13 +266,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         stop.set()
-        for proc in (web, worker):
-            proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(web, worker)
 
 
 if __name__ == "__main__":

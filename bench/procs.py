@@ -97,3 +97,16 @@ def start_celery(
          loglevel, *args, *extra],
         cwd=root, env=env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def stop(*procs) -> None:
+    """Terminate the processes, then kill whichever has not ended within 20 s."""
+    import subprocess
+
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -217,22 +217,24 @@ def _accepted(received: Received) -> JsonResponse:
     )
 
 
+def _notification(request: HttpRequest, token: str | None, kind: str, receive: Callable[..., Received]):
+    """An Alertmanager-shaped notification (Alertmanager's own, or Grafana's) for an integration of ``kind``."""
+    integration = _authenticate_request(request, token, kind=kind)
+    _admit(request, integration)
+    raw = read_body(request, limit=limits.max_request_bytes())
+    return _accepted(receive(integration, _json(raw), raw=raw))
+
+
 @intake_endpoint()
 def alertmanager_webhook(request: HttpRequest, token: str | None) -> HttpResponse:
     """``POST /api/v1/intake/alertmanager[/<token>]``: one Alertmanager notification (payload version 4)."""
-    integration = _authenticate_request(request, token, kind=IntegrationKind.ALERTMANAGER)
-    _admit(request, integration)
-    raw = read_body(request, limit=limits.max_request_bytes())
-    return _accepted(alertmanager.receive_alertmanager(integration, _json(raw), raw=raw))
+    return _notification(request, token, IntegrationKind.ALERTMANAGER, alertmanager.receive_alertmanager)
 
 
 @intake_endpoint()
 def grafana_webhook(request: HttpRequest, token: str | None) -> HttpResponse:
     """``POST /api/v1/intake/grafana[/<token>]``: one notification of a Grafana webhook contact point."""
-    integration = _authenticate_request(request, token, kind=IntegrationKind.GRAFANA)
-    _admit(request, integration)
-    raw = read_body(request, limit=limits.max_request_bytes())
-    return _accepted(grafana.receive_grafana(integration, _json(raw), raw=raw))
+    return _notification(request, token, IntegrationKind.GRAFANA, grafana.receive_grafana)
 
 
 @intake_endpoint()
