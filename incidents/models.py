@@ -169,6 +169,7 @@ class TimelineEntry(models.Model):
         REOPENED = "REOPENED", "Reopened"
         DELETED = "DELETED", "Deleted"
         SIGNAL = "SIGNAL", "Signal"  # a monitor, issue or external alert joined, fired again or resolved
+        ESCALATION = "ESCALATION", "Escalation"  # on-call: a policy started, a step paged, a page failed, a gap
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -3,6 +3,7 @@ from these rows; nothing here stores a computed shift."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import time
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -21,6 +22,11 @@ from tracepoint import outbound
 from tracepoint.notifications import apprise_channel
 
 MAX_SHIFT_COUNT = 1000
+
+
+def generate_feed_token() -> str:
+    """The secret in a calendar feed's address (calendar apps cannot send credentials)."""
+    return secrets.token_urlsafe(24)
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +51,14 @@ class Team(models.Model):
         blank=True,
         help_text='Service names this team owns, as incidents, monitors and events name them: ["api", "checkout"].',
     )
+    default_policy = models.ForeignKey(
+        "EscalationPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The escalation policy of the team's services that no policy names.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -55,6 +69,8 @@ class Team(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.default_policy_id and self.pk and self.default_policy.team_id != self.pk:
+            raise ValidationError({"default_policy": "The default policy must be one of the team's own policies."})
         self.services = self._clean_services(self.services)
         taken = {}
         for other in Team.objects.exclude(pk=self.pk).only("name", "services"):
@@ -93,6 +109,9 @@ class Schedule(models.Model):
         help_text="IANA time zone the rotations and restrictions are written in, e.g. Europe/Paris.",
     )
     description = models.TextField(blank=True)
+    ical_token = models.CharField(
+        max_length=64, unique=True, default=generate_feed_token, editable=False, help_text="Secret of the iCal feed."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -388,3 +407,284 @@ def describe_delay(minutes: int) -> str:
     if rest:
         parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
     return "After " + " ".join(parts)
+
+
+class UserFeed(models.Model):
+    """The secret address of one user's iCal feed of shifts (created on first use, rotatable)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oncall_feed")
+    token = models.CharField(max_length=64, unique=True, default=generate_feed_token, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"iCal feed of {self.user}"
+
+
+class ShiftNotice(models.Model):
+    """A shift notice that was sent ("your shift starts in 1 hour", "you are on call now"): the
+    unique row makes each one go out once, whichever beat tick or worker gets there first."""
+
+    class Kind(models.TextChoices):
+        UPCOMING = "upcoming", "Starts in an hour"
+        STARTED = "started", "Started"
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    shift_start = models.DateTimeField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "user", "shift_start", "kind"], name="oncall_shift_notice_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.user} on {self.schedule_id} at {self.shift_start:%Y-%m-%d %H:%M}"
+
+
+# --- escalation policies, escalations and pages ------------------------------------------------
+
+MAX_POLICY_REPEAT = 9
+MAX_POLICY_STEPS = 20
+MAX_STEP_DELAY_MINUTES = 24 * 60
+
+
+class EscalationPolicy(models.Model):
+    """Who is paged, in which order, for the incidents of some services.
+
+    ``services`` maps services to this policy; a service of the team that no policy names uses the
+    team's ``default_policy``. A service maps to at most one policy (``clean()``).
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="policies")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    repeat = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_POLICY_REPEAT)],
+        help_text="After the last step, start again from the first this many more times (0: run the steps once).",
+    )
+    services = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Services whose incidents this policy pages for, e.g. ["checkout"]. The team’s other '
+        "services use its default policy.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        verbose_name_plural = "escalation policies"
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="oncall_policy_name_unique_in_team"),
+            models.CheckConstraint(condition=Q(repeat__lte=MAX_POLICY_REPEAT), name="oncall_policy_repeat_max"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        self.services = Team._clean_services(self.services)
+        if not self.services:
+            return
+        taken = {}
+        for other in EscalationPolicy.objects.exclude(pk=self.pk).only("name", "services"):
+            for service in other.services or ():
+                taken[service] = other.name
+        clashes = [f"'{s}' uses policy {taken[s]}" for s in self.services if s in taken]
+        if clashes:
+            raise ValidationError(
+                {"services": f"A service maps to at most one policy: {'; '.join(clashes)}. Remove it there first."}
+            )
+        if self.team_id:
+            owners = {}
+            for team in Team.objects.exclude(pk=self.team_id).only("name", "services"):
+                for service in team.services or ():
+                    owners[service] = team.name
+            foreign = [f"'{s}' belongs to team {owners[s]}" for s in self.services if s in owners]
+            if foreign:
+                raise ValidationError({"services": f"{'; '.join(foreign)}: its own team's policies page for it."})
+
+
+class EscalationStep(models.Model):
+    """One step of a policy: page these users, whoever is on call on these schedules, notify these
+    channels; then wait ``delay_minutes`` for an acknowledgement before the next step."""
+
+    policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps", db_index=False)
+    position = models.PositiveSmallIntegerField()
+    delay_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_STEP_DELAY_MINUTES)],
+        help_text="Minutes to wait for an acknowledgement before the next step.",
+    )
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    schedules = models.ManyToManyField(Schedule, blank=True, related_name="escalation_steps")
+    channels = models.ManyToManyField("notifications.NotificationChannel", blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["policy_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"], name="oncall_step_position_unique"),
+            models.CheckConstraint(
+                condition=Q(delay_minutes__gte=1) & Q(delay_minutes__lte=MAX_STEP_DELAY_MINUTES),
+                name="oncall_step_delay_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Step {self.position + 1} of {self.policy_id}"
+
+
+class EscalationQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(state=Escalation.State.ACTIVE)
+
+    def due(self, now):
+        return self.filter(state=Escalation.State.ACTIVE, next_step_at__lte=now)
+
+
+class Escalation(models.Model):
+    """One run of a policy for one incident: the steps as they were when it started (``steps``, a
+    snapshot: editing a policy does not change a run under way) and where it is in them."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Escalating"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        EXHAUSTED = "exhausted", "Finished without acknowledgement"
+        CANCELLED = "cancelled", "Replaced"
+
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="escalations")
+    policy = models.ForeignKey(
+        EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
+    )
+    name = models.CharField(max_length=150, help_text="The policy's name when it started, or 'Reassigned to …'.")
+    # [{"delay_minutes": 5, "users": [ids], "schedules": [ids], "channels": [ids]}, …]
+    steps = models.JSONField(default=list)
+    repeat = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE)
+    round = models.PositiveSmallIntegerField(default=0, help_text="0 for the first pass through the steps.")
+    step_index = models.SmallIntegerField(default=-1, help_text="The step run last; -1 before the first.")
+    next_step_at = models.DateTimeField(null=True, blank=True, help_text="When the next step is due while active.")
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=300, blank=True)
+
+    objects = EscalationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["next_step_at"], name="oncall_escalation_due_idx", condition=Q(state="active")),
+            models.Index(fields=["incident", "started_at"], name="oncall_escalation_incident_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident"], condition=Q(state="active"), name="oncall_one_active_escalation_per_incident"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.incident_id} ({self.get_state_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == self.State.ACTIVE
+
+
+class Page(models.Model):
+    """One notification to one person, for one incident, at one step of its escalation; its
+    ``contacts`` say how (which methods, when, delivered or failed)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN = (Status.PENDING, Status.SENT, Status.DELIVERED)
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="pages", db_index=False)
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="pages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pages")
+    round = models.PositiveSmallIntegerField()
+    step_index = models.PositiveSmallIntegerField()
+    schedule = models.ForeignKey(
+        Schedule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The schedule the person was on call on; empty when the step names them.",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_via = models.CharField(max_length=200, blank=True, help_text="The contact method that reached them.")
+    last_error = models.TextField(blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_via = models.CharField(
+        max_length=150, blank=True, help_text="Who acknowledged and through which link."
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["escalation", "round", "step_index", "user"], name="oncall_one_page_per_person_per_step"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "status"], name="oncall_page_user_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Page to {self.user} for {self.incident_id} (step {self.step_index + 1})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+
+class PageContact(models.Model):
+    """One contact method of a page, used ``delay_minutes`` after the page unless it was
+    acknowledged first; a failed delivery makes the next one due at once."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed"
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="contacts", db_index=False)
+    position = models.PositiveSmallIntegerField()
+    # Empty for the account-email fallback of a user without rules, or once the method is removed.
+    contact_method = models.ForeignKey(
+        ContactMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="page_contacts"
+    )
+    kind = models.CharField(max_length=8, choices=ContactKind.choices)
+    label = models.CharField(max_length=200, help_text="The method's title when the page was made.")
+    delay_minutes = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    delivery = models.ForeignKey(
+        "notifications.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["page_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["page", "position"], name="oncall_page_contact_position")]
+        indexes = [
+            models.Index(fields=["due_at"], name="oncall_contact_due_idx", condition=Q(status="waiting")),
+            models.Index(fields=["delivery"], name="oncall_contact_sending_idx", condition=Q(status="sending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} for page {self.page_id} ({self.get_status_display()})"

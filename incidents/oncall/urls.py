@@ -1,8 +1,8 @@
-"""On-call dashboard pages (mounted at /oncall/)."""
+"""On-call dashboard pages (mounted at /oncall/). Each page module lists its own URL patterns."""
 
-from django.urls import path
+from django.urls import include, path
 
-from incidents.oncall import views
+from incidents.oncall import feeds, incident_views, me_views, policy_views, schedule_views, views
 
 app_name = "oncall"
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("me/contact-methods/<int:pk>/delete/", views.contact_method_delete, name="contact-method-delete"),
     path("me/notification-rules/", views.notification_rule_create, name="notification-rule-create"),
     path("me/notification-rules/<int:pk>/delete/", views.notification_rule_delete, name="notification-rule-delete"),
+    path("", include(me_views.urlpatterns)),  # /oncall/me/: my shifts, my open pages
+    path("", include(feeds.urlpatterns)),  # iCal feeds at secret addresses
+    path("", include(schedule_views.urlpatterns)),  # /oncall/: teams, schedules, overrides
+    path("", include(policy_views.urlpatterns)),  # escalation policies
+    path("", include(incident_views.urlpatterns)),  # an incident's escalation panel and actions
 ]
