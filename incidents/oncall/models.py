@@ -468,8 +468,8 @@ class EscalationPolicy(models.Model):
     services = models.JSONField(
         default=list,
         blank=True,
-        help_text='Services whose incidents this policy pages for, e.g. ["checkout"]. The team’s other '
-        "services use its default policy.",
+        help_text='Services whose incidents this policy pages for, e.g. ["checkout"]. Other services '
+        "of the team use its default policy.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

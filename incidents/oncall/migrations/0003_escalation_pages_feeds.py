@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100)),
                 ('description', models.TextField(blank=True)),
                 ('repeat', models.PositiveSmallIntegerField(default=0, help_text='After the last step, start again from the first this many more times (0: run the steps once).', validators=[django.core.validators.MaxValueValidator(9)])),
-                ('services', models.JSONField(blank=True, default=list, help_text='Services whose incidents this policy pages for, e.g. ["checkout"]. The team’s other services use its default policy.')),
+                ('services', models.JSONField(blank=True, default=list, help_text='Services whose incidents this policy pages for, e.g. ["checkout"]. Other services of the team use its default policy.')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='oncall.team')),
             ],
