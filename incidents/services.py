@@ -19,7 +19,7 @@ from incidents import cache as incident_cache
 from incidents import live
 from incidents.models import ALLOWED_TRANSITIONS, IdempotencyKey, Incident, Severity, Status, TimelineEntry
 from incidents.notifications import incident_message
-from incidents.signals import incident_changed, incident_resolved
+from incidents.signals import incident_changed, incident_opened, incident_resolved
 from tracepoint.errors import DomainError, NotFoundError
 from tracepoint.notifications.services import notify
 
@@ -128,6 +128,7 @@ def create_incident(
             updated_at=now,
         )
         _entry(incident, TimelineEntry.Kind.CREATED, actor, now, to_value=Status.OPEN)
+        incident_opened.send(sender=Incident, incident=incident, reopened=False, now=now)
         if severity in NOTIFY_ON_CREATE:
             _after_commit(
                 incident,
@@ -323,6 +324,7 @@ def reopen_incident(incident_id, *, by, reason: str = "", now: datetime | None =
             to_value=Status.OPEN,
             body=reason,
         )
+        incident_opened.send(sender=Incident, incident=incident, reopened=True, now=now)
         _after_commit(
             incident,
             topic="incident.status_changed",
@@ -330,6 +332,27 @@ def reopen_incident(incident_id, *, by, reason: str = "", now: datetime | None =
             change={"event": "reopened", "from": Status.RESOLVED, "to": Status.OPEN},
         )
     return incident
+
+
+def add_note(incident: Incident, *, kind: str, body: str, by, now: datetime | None = None) -> TimelineEntry:
+    """A timeline entry written by another part of the product (on-call: a step paged, a page
+    failed), inside the caller's transaction; the incident's pages refresh once it commits."""
+    entry = _entry(incident, kind, _actor(by), now or timezone.now(), body=body)
+    _after_commit(incident)
+    return entry
+
+
+def add_notes(notes: list[tuple[Incident, str]], *, kind: str, by, now: datetime | None = None) -> None:
+    """``add_note`` for many incidents at once (one insert), e.g. an escalation tick's steps."""
+    if not notes:
+        return
+    actor, now = _actor(by), now or timezone.now()
+    TimelineEntry.objects.bulk_create(
+        TimelineEntry(incident=i, kind=kind, actor=actor.user, actor_label=actor.label, body=b, created_at=now)
+        for i, b in notes
+    )
+    for incident in {i.pk: i for i, _ in notes}.values():
+        _after_commit(incident)
 
 
 def add_comment(incident_id, *, body: str, by, now: datetime | None = None) -> TimelineEntry:

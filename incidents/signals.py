@@ -14,3 +14,10 @@ incident_changed = Signal()
 # An incident was resolved (a transition or an update to RESOLVED).
 # kwargs: incident_id (UUID), user (the User who resolved it, None for a system actor such as a monitor).
 incident_resolved = Signal()
+
+# An incident opened: created, or reopened. Sent INSIDE the transaction that opens it (``send``, not
+# on commit), so what a receiver writes (an escalation starting) commits or rolls back with the incident:
+# a crash between the commit and an on-commit hook cannot leave an incident that pages nobody. A
+# receiver must not break the transaction: it writes in a savepoint and logs its own failures.
+# kwargs: incident (the Incident row), reopened (bool), now (datetime).
+incident_opened = Signal()

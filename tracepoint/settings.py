@@ -237,6 +237,9 @@ HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 30, minimum=1
 DAILY_SUMMARY_HOUR = env_int(
     "DAILY_SUMMARY_HOUR", env_int("DIGEST_HOUR", 7, minimum=0, maximum=23), minimum=0, maximum=23
 )
+# How often beat runs the due escalation steps (and page contacts): a step or an acknowledgement
+# takes effect within one tick.
+ESCALATION_TICK_SECONDS = env_int("ESCALATION_TICK_SECONDS", 5, minimum=1, maximum=60)
 # Global periodic tasks (the database scheduler copies them into its tables).
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {
@@ -253,6 +256,8 @@ CELERY_BEAT_SCHEDULE = {
     "apply-pending-pings": {"task": "monitors.apply_pending_pings", "schedule": 5.0},
     "advance-maintenances": {"task": "statuspages.advance_maintenances", "schedule": 30.0},
     "run-due-checks": {"task": "monitors.run_due_checks", "schedule": 5.0},
+    "run-due-escalations": {"task": "oncall.run_due_escalations", "schedule": float(ESCALATION_TICK_SECONDS)},
+    "send-shift-notices": {"task": "oncall.send_shift_notices", "schedule": 60.0},
     "trim-monitor-rollups": {"task": "monitors.trim_rollups", "schedule": crontab(hour=3, minute=41)},
     "send-daily-summaries": {
         "task": "events.send_daily_summaries",

@@ -103,7 +103,22 @@ def notification_plan(user) -> list[PlannedContact]:
     (an unsaved method), as long as they have one. Rules whose methods are all disabled give an
     empty plan: the user chose that, and the page records it.
     """
-    rules = rules_of(user)
+    return _plan(user, rules_of(user))
+
+
+def notification_plans(users: list) -> dict[int, list[PlannedContact]]:
+    """``notification_plan`` for many users, in one query (an escalation step paging many people)."""
+    rules: dict[int, list[NotificationRule]] = {user.pk: [] for user in users}
+    for rule in (
+        NotificationRule.objects.filter(user__in=[u.pk for u in users])
+        .select_related("contact_method")
+        .order_by("delay_minutes", "id")
+    ):
+        rules[rule.user_id].append(rule)
+    return {user.pk: _plan(user, rules[user.pk]) for user in users}
+
+
+def _plan(user, rules: list[NotificationRule]) -> list[PlannedContact]:
     if rules:
         return [PlannedContact(r.delay_minutes, r.contact_method) for r in rules if r.contact_method.enabled]
     if user.email:

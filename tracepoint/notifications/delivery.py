@@ -27,6 +27,7 @@ from django.utils import timezone
 from tracepoint import outbound
 from tracepoint.notifications import apprise_channel, topics
 from tracepoint.notifications.models import Delivery, NotificationChannel
+from tracepoint.notifications.signals import delivery_attempted
 from tracepoint.severity import Severity
 
 logger = logging.getLogger(__name__)
@@ -271,6 +272,8 @@ def _fail_without_attempt(delivery: Delivery, *, now: datetime, error: str) -> D
         updated_at=now,
     )
     delivery.refresh_from_db()
+    if delivery.source:
+        delivery_attempted.send_robust(sender=Delivery, delivery=delivery)
     return delivery
 
 
@@ -344,4 +347,6 @@ def deliver(delivery_id: int, *, now: datetime | None = None, retry: bool = True
             "response_code": delivery.response_code,
         },
     )
+    if delivery.source:  # direct deliveries with an owner who may want to react
+        delivery_attempted.send_robust(sender=Delivery, delivery=delivery)
     return delivery

@@ -244,6 +244,7 @@ class DirectMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    markdown: str = ""  # the short text of chat and push (apprise) deliveries; empty: ``text`` is sent
 
 
 def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime | None = None) -> list[int]:
@@ -271,6 +272,7 @@ def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime
             subject=_clean_subject(m.subject),
             body_text=m.text,
             body_html=m.html,
+            body_markdown=m.markdown,
             payload=m.payload,
             headers=m.headers,
             created_at=now,
