@@ -81,6 +81,26 @@ ACCESS = {
     "oncall:contact-method-delete": (NONE, NONE),
     "oncall:notification-rule-create": (NONE, NONE),
     "oncall:notification-rule-delete": (NONE, NONE),
+    "oncall:index": (VIEWER, NEVER),  # teams, their schedules (who is on call now, next) and policies
+    "oncall:schedule-detail": (VIEWER, NEVER),  # a schedule's 14-day timeline, overrides, iCal address
+    "oncall:override-create": (RESPONDER, RESPONDER),  # POST only (a GET is 405): responders add overrides
+    "oncall:override-delete": (RESPONDER, RESPONDER),  # POST only (a GET is 405): responders delete overrides
+    "oncall:schedule-feed": (PUBLIC, NEVER),  # the secret token in the address is the credential (calendar apps)
+    "oncall:user-feed": (PUBLIC, NEVER),  # same: one person's shifts, token per user
+    "oncall:schedule-feed-rotate": (ADMIN, ADMIN),  # POST only: a GET is 405 for admins
+    "oncall:me": (NONE, NEVER),  # one's own shifts, open pages, contact summary and iCal address
+    "oncall:user-feed-rotate": (NONE, NONE),  # POST only, one's own feed: a GET is 405
+    "oncall:page-acknowledge": (NONE, NONE),
+    "oncall:incident-escalate": (RESPONDER, RESPONDER),  # POST only: the incident page's paging panel
+    "oncall:incident-reassign": (
+        RESPONDER,
+        RESPONDER,
+    ),  # POST only  # POST only, one's own page (another user's is a 404)
+    "oncall:policies": (VIEWER, NEVER),  # escalation policies by team
+    "oncall:policy-detail": (VIEWER, NEVER),
+    "oncall:policy-create": (ADMIN, ADMIN),  # policies are set-up: the form is for admins
+    "oncall:policy-edit": (ADMIN, ADMIN),
+    "oncall:policy-delete": (ADMIN, ADMIN),  # GET asks to confirm, POST deletes
     # users: admins
     "accounts:users": (ADMIN, ADMIN),
     "accounts:user-edit": (ADMIN, ADMIN),
@@ -166,6 +186,9 @@ ACCESS = {
     "v1:schedule-list": (VIEWER, ADMIN),
     "v1:schedule-detail": (VIEWER, ADMIN),
     "v1:schedule-oncall": (VIEWER, NEVER),
+    "v1:escalationpolicy-list": (VIEWER, ADMIN),
+    "v1:escalationpolicy-detail": (VIEWER, ADMIN),
+    "v1:incident-pages": (VIEWER, NEVER),  # read-only: POST/PATCH/DELETE are 405 for every role
     "v1:schedule-shifts": (VIEWER, NEVER),
     "v1:schedule-layer-list": (VIEWER, ADMIN),
     "v1:schedule-layer-detail": (VIEWER, ADMIN),
@@ -248,7 +271,9 @@ def url_for(name: str, pattern: URLPattern) -> str:
     groups = list(pattern.pattern.regex.groupindex)
     kwargs = {}
     for group in groups:
-        if group in UUID_ARGS or (group == "pk" and name.startswith(("incidents:", "v1:incident-"))):
+        if group in UUID_ARGS or (
+            group == "pk" and name.startswith(("incidents:", "v1:incident-", "oncall:incident-"))
+        ):
             kwargs[group] = uuid.uuid4()
         else:
             kwargs[group] = PLACEHOLDERS[group]

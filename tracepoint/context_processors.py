@@ -10,8 +10,11 @@ NAV = [
     ("Monitors", "monitors:index"),
     ("Status pages", "statuspages:index"),
     ("Channels", "channels:index"),
-    ("My on-call", "oncall:contact-methods"),
+    ("On-call", "oncall:index"),
+    ("My on-call", "oncall:me"),
 ]
+# Items whose address is a prefix of another item's: active only outside the longer one.
+_NOT_UNDER = {"oncall:index": "oncall:me"}
 
 
 def navigation(request) -> dict:
@@ -22,6 +25,8 @@ def navigation(request) -> dict:
     for label, name in NAV:
         url = reverse(name)
         active = request.path == url if url == "/" else request.path.startswith(url)
+        if active and name in _NOT_UNDER and request.path.startswith(reverse(_NOT_UNDER[name])):
+            active = False
         items.append({"label": label, "url": url, "active": active})
     is_admin = has_role(user, ADMIN)
     if is_admin:

@@ -1,13 +1,31 @@
 """On-call in Django admin: teams, schedules with their layers inline, each layer's rotation order,
-and overrides. The models' ``clean()`` (run by the admin forms) holds the rules the services hold."""
+overrides, escalation policies with their steps inline, and the escalations and pages that ran (read
+only: they are a record). The models' ``clean()`` (run by the admin forms) holds the rules the
+services hold; the steps' own rules (a target each, active users) are checked by the steps' formset."""
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
 from incidents.oncall import schedule as engine
-from incidents.oncall.models import ContactMethod, Layer, LayerParticipant, NotificationRule, Override, Schedule, Team
+from incidents.oncall.models import (
+    MAX_POLICY_STEPS,
+    ContactMethod,
+    Escalation,
+    EscalationPolicy,
+    EscalationStep,
+    Layer,
+    LayerParticipant,
+    NotificationRule,
+    Override,
+    Page,
+    PageContact,
+    Schedule,
+    Team,
+)
 
 
 @admin.register(Team)
@@ -151,3 +169,124 @@ class NotificationRuleAdmin(admin.ModelAdmin):
     @admin.display(description="When", ordering="delay_minutes")
     def delay_text(self, rule: NotificationRule) -> str:
         return rule.delay_text
+
+
+# --- escalation policies, escalations and pages ---------------------------------------------------
+
+
+class EscalationStepFormSet(BaseInlineFormSet):
+    """The steps' rules, as ``policies`` holds them: 1 to MAX_POLICY_STEPS steps, each with a target
+    (a user, a schedule or a channel), and only active users."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not 1 <= len(kept) <= MAX_POLICY_STEPS:
+            raise ValidationError(f"A policy has 1 to {MAX_POLICY_STEPS} steps.")
+        for form in kept:
+            data = form.cleaned_data
+            if not (data.get("users") or data.get("schedules") or data.get("channels")):
+                form.add_error(None, "Page at least one user, schedule or channel.")
+            inactive = [str(user) for user in data.get("users") or () if not user.is_active]
+            if inactive:
+                form.add_error("users", f"Inactive users cannot be paged: {', '.join(inactive)}.")
+
+
+class EscalationStepInline(admin.StackedInline):
+    model = EscalationStep
+    formset = EscalationStepFormSet
+    extra = 0
+    min_num = 1
+    fields = ("position", "schedules", "users", "channels", "delay_minutes")
+    autocomplete_fields = ("schedules", "users", "channels")
+    ordering = ("position",)
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "service_list", "is_default", "step_count", "repeat")
+    list_filter = ("team",)
+    search_fields = ("name", "team__name")
+    list_select_related = ("team",)
+    fields = ("team", "name", "description", "services", "repeat")
+    inlines = [EscalationStepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(step_total=Count("steps"))
+
+    @admin.display(description="Services")
+    def service_list(self, policy: EscalationPolicy) -> str:
+        return ", ".join(policy.services or ()) or "—"
+
+    @admin.display(description="Team default", boolean=True)
+    def is_default(self, policy: EscalationPolicy) -> bool:
+        return policy.team.default_policy_id == policy.pk
+
+    @admin.display(description="Steps", ordering="step_total")
+    def step_count(self, policy: EscalationPolicy) -> int:
+        return policy.step_total
+
+
+class _ReadOnly:
+    """Escalations and pages are a record of what happened: readable, never edited here."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PageInline(_ReadOnly, admin.TabularInline):
+    model = Page
+    extra = 0
+    fields = ("user", "round", "step_index", "schedule", "status", "created_at", "delivered_via", "acknowledged_at")
+    show_change_link = True
+    ordering = ("created_at", "id")
+
+
+@admin.register(Escalation)
+class EscalationAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("incident", "name", "state", "round", "step_number", "next_step_at", "started_at", "ended_at")
+    list_filter = ("state",)
+    search_fields = ("incident__id", "incident__title", "name")
+    list_select_related = ("incident",)
+    date_hierarchy = "started_at"
+    inlines = [PageInline]
+
+    @admin.display(description="Step", ordering="step_index")
+    def step_number(self, escalation: Escalation) -> str:
+        return "—" if escalation.step_index < 0 else str(escalation.step_index + 1)
+
+
+class PageContactInline(_ReadOnly, admin.TabularInline):
+    model = PageContact
+    extra = 0
+    fields = ("position", "label", "kind", "delay_minutes", "due_at", "status", "sent_at", "finished_at", "error")
+    ordering = ("position",)
+
+
+@admin.register(Page)
+class PageAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = (
+        "incident",
+        "user",
+        "step_number",
+        "round",
+        "status",
+        "created_at",
+        "delivered_via",
+        "acknowledged_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("incident__id", "incident__title", "user__username")
+    list_select_related = ("incident", "user")
+    date_hierarchy = "created_at"
+    inlines = [PageContactInline]
+
+    @admin.display(description="Step", ordering="step_index")
+    def step_number(self, page: Page) -> int:
+        return page.step_index + 1

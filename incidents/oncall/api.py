@@ -1,5 +1,7 @@
 """``/api/v1/teams`` and ``/api/v1/schedules``: on-call teams, schedules with their layers and overrides,
 who is on call at an instant (``{id}/oncall?at=``) and the final schedule for a range (``{id}/shifts``).
+``/api/v1/escalation-policies``: who is paged, in which order, for which services (admins write them);
+``/api/v1/incidents/{id}/pages``: the pages an incident's escalations sent, with their contacts.
 
 Roles: viewers read everything. Admins set teams, schedules and layers up. Responders create and
 delete overrides: a swap or a sick day is part of running on call, like updating an incident, and
@@ -9,24 +11,31 @@ deletes theirs and creates another). Every write is one call into ``incidents.on
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.urls import re_path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import generics, mixins, viewsets
 from rest_framework import status as http
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from incidents.models import Incident
+from incidents.oncall import policies, services
 from incidents.oncall import schedule as engine
-from incidents.oncall import services
 from incidents.oncall.filters import (
     MAX_SHIFTS_RANGE,
     OVERRIDE_ORDERING,
+    POLICY_ORDERING,
     SCHEDULE_ORDERING,
     TEAM_ORDERING,
+    EscalationPolicyFilter,
     OverrideFilter,
     ScheduleFilter,
     TeamFilter,
@@ -34,13 +43,16 @@ from incidents.oncall.filters import (
     parse_moment,
     parse_range,
 )
-from incidents.oncall.models import Layer, LayerParticipant, Override, Schedule, Team
+from incidents.oncall.models import Layer, LayerParticipant, Override, Page, PageContact, Schedule, Team
 from incidents.oncall.serializers import (
+    EscalationPolicySerializer,
+    EscalationPolicyWriteSerializer,
     LayerSerializer,
     LayerWriteSerializer,
     OnCallSerializer,
     OverrideSerializer,
     OverrideWriteSerializer,
+    PageSerializer,
     ScheduleDetailSerializer,
     ScheduleSerializer,
     ScheduleWriteSerializer,
@@ -48,7 +60,7 @@ from incidents.oncall.serializers import (
     TeamSerializer,
     TeamWriteSerializer,
 )
-from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly
+from tracepoint.accounts.permissions import IsAdminOrReadOnly, IsResponderOrReadOnly, IsViewer
 from tracepoint.api.filters import FilterBackend
 from tracepoint.api.routers import OptionalSlashRouter
 
@@ -384,10 +396,125 @@ class OverrideViewSet(_OneSchedule, mixins.ListModelMixin, mixins.RetrieveModelM
         return Response(status=http.HTTP_204_NO_CONTENT)
 
 
+# --- escalation policies --------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Escalation policies, by team and name. Filters: `team` (id), `service` (policies naming it), "
+        "`search` (name).",
+        tags=["on-call"],
+    ),
+    retrieve=extend_schema(description="A policy with its steps in order.", tags=["on-call"]),
+    create=extend_schema(
+        description="A policy and its steps (admins). `is_default` makes it the team's default policy.",
+        request=EscalationPolicyWriteSerializer,
+        responses={201: EscalationPolicySerializer},
+        tags=["on-call"],
+    ),
+    update=extend_schema(
+        description="Replace a policy, steps included (admins).",
+        request=EscalationPolicyWriteSerializer,
+        responses=EscalationPolicySerializer,
+        tags=["on-call"],
+    ),
+    partial_update=extend_schema(
+        description="Change the fields sent (admins); `steps`, when sent, replaces every step.",
+        request=EscalationPolicyWriteSerializer,
+        responses=EscalationPolicySerializer,
+        tags=["on-call"],
+    ),
+    destroy=extend_schema(
+        description="Delete a policy (admins). Escalations under way keep their steps; a team whose default it "
+        "was has none any more.",
+        tags=["on-call"],
+        responses={204: None},
+    ),
+)
+class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = EscalationPolicySerializer
+    permission_classes = [IsAdminOrReadOnly]
+    filter_backends = [FilterBackend, TieBreakOrdering]
+    filterset_class = EscalationPolicyFilter
+    ordering_fields = POLICY_ORDERING
+    ordering = ["team", "name"]
+    lookup_value_regex = "[0-9]{1,18}"
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return policies.policies_with_steps()
+
+    def _write(self, request, *, partial: bool) -> dict:
+        serializer = EscalationPolicyWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.service_fields()
+
+    def create(self, request):
+        policy = policies.create_policy(**self._write(request, partial=False))
+        return Response(
+            EscalationPolicySerializer(policy).data,
+            status=http.HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/escalation-policies/{policy.pk}"},
+        )
+
+    def update(self, request, pk=None):
+        policy = self.get_object()
+        policy = policies.update_policy(policy, **self._write(request, partial=False))
+        return Response(EscalationPolicySerializer(policy).data)
+
+    def partial_update(self, request, pk=None):
+        policy = self.get_object()
+        policy = policies.update_policy(policy, **self._write(request, partial=True))
+        return Response(EscalationPolicySerializer(policy).data)
+
+    def destroy(self, request, pk=None):
+        policies.delete_policy(self.get_object())
+        return Response(status=http.HTTP_204_NO_CONTENT)
+
+
+# --- an incident's pages --------------------------------------------------------------------------
+
+
+@extend_schema(
+    description="The pages an incident's escalations sent, oldest first: who, at which step, through which "
+    "contact methods, and whether it was delivered and acknowledged. 404 for an unknown incident.",
+    parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Incident id.")],
+    tags=["on-call"],
+)
+class IncidentPagesView(generics.ListAPIView):
+    serializer_class = PageSerializer
+    # Read-only: any role reads; other methods are 405 (not 403) for everyone.
+    permission_classes = [IsViewer]
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the view without a URL
+            return Page.objects.none()
+        try:
+            incident_id = uuid.UUID(self.kwargs["pk"])
+        except ValueError:
+            raise NotFound("No such incident.") from None
+        if not Incident.objects.alive().filter(pk=incident_id).exists():
+            raise NotFound("No such incident.")
+        contacts = Prefetch("contacts", queryset=PageContact.objects.order_by("position"))
+        return (
+            Page.objects.filter(incident_id=incident_id)
+            .select_related("user", "schedule")
+            .prefetch_related(contacts)
+            .order_by("created_at", "id")
+        )
+
+
 router = OptionalSlashRouter()
 router.register("teams", TeamViewSet, basename="team")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register(rf"schedules/{SCHEDULE_PK}/layers", LayerViewSet, basename="schedule-layer")
 router.register(rf"schedules/{SCHEDULE_PK}/overrides", OverrideViewSet, basename="schedule-override")
-# Mounted by tracepoint/urls.py with include("incidents.oncall.api") inside /api/v1/ (names v1:team-…, v1:schedule-…).
-urlpatterns = router.urls
+router.register("escalation-policies", EscalationPolicyViewSet, basename="escalationpolicy")
+# Mounted by tracepoint/urls.py with include("incidents.oncall.api") inside /api/v1/ (names v1:team-…, v1:schedule-…,
+# v1:escalationpolicy-…, v1:incident-pages). The incidents router comes first there; its routes end at
+# ``incidents/{id}/<action>`` for its own actions, none of them "pages", so this one shadows nothing.
+urlpatterns = [
+    *router.urls,
+    re_path(r"^incidents/(?P<pk>[0-9a-fA-F-]{32,36})/pages/?$", IncidentPagesView.as_view(), name="incident-pages"),
+]

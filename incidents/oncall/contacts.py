@@ -303,3 +303,14 @@ def _forget_target(delivery: Delivery, method: ContactMethod) -> None:
     if Delivery.objects.filter(pk=delivery.pk, status__in=finished).update(**fields):
         for name, value in fields.items():
             setattr(delivery, name, value)
+
+
+def forget_finished_target(delivery: Delivery) -> None:
+    """A finished direct delivery to one of a person's methods (a shift notice, a test page) keeps
+    only the redacted address of an apprise URL or a webhook (``delivery_attempted``)."""
+    kind, _, pk = (delivery.source or "").partition(":")
+    if kind != "oncall.contact" or not pk.isdigit() or not delivery.is_finished:
+        return
+    method = ContactMethod.objects.filter(pk=int(pk)).first()
+    if method is not None and method.kind in _SECRET_KINDS and delivery.recipient != method.target_redacted:
+        _forget_target(delivery, method)

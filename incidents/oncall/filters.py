@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework.exceptions import ValidationError
 
-from incidents.oncall.models import Override, Schedule, Team
+from incidents.oncall.models import EscalationPolicy, Override, Schedule, Team
 from tracepoint.api.filters import StrictOrderingFilter, check_utc_offset
 
 MAX_SHIFTS_RANGE = timedelta(days=60)
@@ -26,6 +26,7 @@ _SPACE_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?) (\d{2}(?::?
 TEAM_ORDERING = ["name", "slug", "created_at"]
 SCHEDULE_ORDERING = ["name", "team", "time_zone", "created_at"]
 OVERRIDE_ORDERING = ["start", "end", "created_at"]
+POLICY_ORDERING = ["name", "team", "created_at"]
 
 
 def parse_moment(params, name: str, default: datetime | None) -> datetime | None:
@@ -109,6 +110,26 @@ class OverrideFilter(django_filters.FilterSet):
     class Meta:
         model = Override
         fields = ["after", "before", "user"]
+
+
+class EscalationPolicyFilter(django_filters.FilterSet):
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), help_text="Team id.")
+    service = django_filters.CharFilter(
+        method="filter_service", max_length=100, help_text="Policies that name this service."
+    )
+    search = django_filters.CharFilter(field_name="name", lookup_expr="icontains", max_length=100)
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["team", "service", "search"]
+
+    def filter_service(self, queryset, name, value):
+        # As for teams: JSON containment is not portable to SQLite, and policies are few.
+        value = value.strip()
+        if not value:
+            return queryset
+        rows = EscalationPolicy.objects.values_list("pk", "services")
+        return queryset.filter(pk__in=[pk for pk, services in rows if value in (services or ())])
 
 
 class TieBreakOrdering(StrictOrderingFilter):

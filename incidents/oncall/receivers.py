@@ -8,7 +8,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from incidents.models import Incident
-from incidents.oncall import escalation, paging
+from incidents.oncall import contacts, escalation, paging
 from incidents.signals import incident_changed, incident_opened
 from tracepoint.notifications.models import Delivery
 from tracepoint.notifications.signals import delivery_attempted
@@ -35,3 +35,4 @@ def stop_escalation(sender, incident_id, **kwargs) -> None:
 @receiver(delivery_attempted, sender=Delivery, dispatch_uid="oncall.settle_page_delivery")
 def settle_page_delivery(sender, delivery: Delivery, **kwargs) -> None:
     paging.settle_delivery(delivery)
+    contacts.forget_finished_target(delivery)

@@ -1,4 +1,5 @@
-"""Serializers of ``/api/v1/teams`` and ``/api/v1/schedules``. Read shapes and write shapes are separate:
+"""Serializers of ``/api/v1/teams``, ``/api/v1/schedules``, ``/api/v1/escalation-policies`` and an
+incident's pages (``/api/v1/incidents/{id}/pages``). Read shapes and write shapes are separate:
 users are written as a username or an id and read back as ``{"id", "username", "name"}``. The write
 serializers check the shape only; the rules (one team per service, active participants, valid
 restrictions, time zones) are the services' (``incidents.oncall.services``)."""
@@ -9,8 +10,23 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from incidents.oncall.models import Layer, Override, Schedule, ShiftUnit, Team
+from incidents.oncall import policies
+from incidents.oncall.models import (
+    MAX_POLICY_REPEAT,
+    MAX_POLICY_STEPS,
+    MAX_STEP_DELAY_MINUTES,
+    EscalationPolicy,
+    EscalationStep,
+    Layer,
+    Override,
+    Page,
+    PageContact,
+    Schedule,
+    ShiftUnit,
+    Team,
+)
 from incidents.oncall.schedule import LAYER, OVERRIDE
+from tracepoint.notifications.models import NotificationChannel
 
 
 class UserRefSerializer(serializers.Serializer):
@@ -227,3 +243,174 @@ class ShiftsSerializer(serializers.Serializer):
     end = serializers.DateTimeField()
     shifts = ShiftSerializer(many=True, help_text="The final schedule, layers and overrides together, by start.")
     gaps = GapSerializer(many=True, help_text="The ranges nobody is on call.")
+
+
+# --- escalation policies --------------------------------------------------------------------------
+
+
+class ScheduleRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Schedule
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class ChannelRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NotificationChannel
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class EscalationStepSerializer(serializers.ModelSerializer):
+    users = UserRefSerializer(many=True, read_only=True, help_text="People paged at this step.")
+    schedules = ScheduleRefSerializer(
+        many=True, read_only=True, help_text="Whoever is on call on these schedules when the step runs is paged."
+    )
+    channels = ChannelRefSerializer(many=True, read_only=True, help_text="Notification channels told at this step.")
+
+    class Meta:
+        model = EscalationStep
+        fields = ["delay_minutes", "users", "schedules", "channels"]
+        read_only_fields = fields
+        extra_kwargs = {"delay_minutes": {"help_text": "Minutes to wait for an acknowledgement before the next step."}}
+
+
+class EscalationPolicySerializer(serializers.ModelSerializer):
+    team = TeamRefSerializer(read_only=True)
+    services = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Services whose incidents this policy pages for."
+    )
+    is_default = serializers.SerializerMethodField(
+        help_text="The team's default: it pages for the team's services that no policy names."
+    )
+    steps = EscalationStepSerializer(many=True, read_only=True, help_text="In order: step 1 first.")
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["id", "team", "name", "description", "repeat", "services", "is_default", "steps", "created_at"]
+        read_only_fields = fields
+
+    def get_is_default(self, policy: EscalationPolicy) -> bool:
+        return policies.is_default(policy)
+
+
+class EscalationStepWriteSerializer(serializers.Serializer):
+    delay_minutes = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_STEP_DELAY_MINUTES,
+        required=False,
+        default=15,
+        help_text="Minutes to wait for an acknowledgement before the next step (default 15).",
+    )
+    users = serializers.ListField(
+        child=UserField(), required=False, default=list, max_length=100, help_text="User ids or usernames."
+    )
+    schedules = serializers.PrimaryKeyRelatedField(
+        queryset=Schedule.objects.all(), many=True, required=False, default=list, help_text="Schedule ids (any team's)."
+    )
+    channels = serializers.PrimaryKeyRelatedField(
+        queryset=NotificationChannel.objects.all(),
+        many=True,
+        required=False,
+        default=list,
+        help_text="Notification channel ids.",
+    )
+
+    def to_spec(self, data: dict) -> policies.StepSpec:
+        return policies.StepSpec(
+            delay_minutes=data.get("delay_minutes", 15),
+            users=data.get("users", []),
+            schedules=data.get("schedules", []),
+            channels=data.get("channels", []),
+        )
+
+
+class EscalationPolicyWriteSerializer(serializers.Serializer):
+    """Steps are written whole: the list given replaces the policy's steps."""
+
+    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), help_text="Team id.")
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    repeat = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_POLICY_REPEAT,
+        required=False,
+        default=0,
+        help_text="After the last step, start again from the first this many more times.",
+    )
+    services = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=list,
+        max_length=200,
+        help_text='e.g. ["checkout"]; a service maps to one policy. Other services of the team use its default.',
+    )
+    is_default = serializers.BooleanField(
+        required=False, default=False, help_text="Make it the team's default policy (false: stop being it)."
+    )
+    steps = EscalationStepWriteSerializer(
+        many=True,
+        min_length=1,
+        max_length=MAX_POLICY_STEPS,
+        help_text="Every step, in order; each names at least one user, schedule or channel.",
+    )
+
+    def service_fields(self) -> dict:
+        """The validated values as ``policies.create_policy``/``update_policy`` keywords (only those sent on PATCH)."""
+        data = self.validated_data
+        sent = set(self.initial_data) if self.partial else set(self.fields)
+        fields = {name: data[name] for name in ("team", "name", "description", "repeat", "services") if name in sent}
+        if "is_default" in sent:
+            fields["default"] = data["is_default"]
+        if "steps" in sent:
+            child = self.fields["steps"].child
+            fields["steps"] = [child.to_spec(step) for step in data["steps"]]
+        return fields
+
+
+# --- pages of an incident -------------------------------------------------------------------------
+
+
+class PageContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PageContact
+        fields = ["label", "kind", "delay_minutes", "due_at", "status", "sent_at", "finished_at", "error"]
+        read_only_fields = fields
+        extra_kwargs = {
+            "delay_minutes": {"help_text": "Minutes after the page this method is used unless acknowledged first."},
+            "error": {"help_text": "Why the delivery failed, if it did."},
+        }
+
+
+class PageSerializer(serializers.ModelSerializer):
+    user = UserRefSerializer(read_only=True)
+    step = serializers.SerializerMethodField(help_text="The step of the escalation that paged, from 1.")
+    schedule = ScheduleRefSerializer(
+        read_only=True, allow_null=True, help_text="The schedule they were on call on; null when the step names them."
+    )
+    contacts = PageContactSerializer(many=True, read_only=True, help_text="The contact methods used, in order.")
+
+    class Meta:
+        model = Page
+        fields = [
+            "id",
+            "escalation",
+            "user",
+            "round",
+            "step",
+            "schedule",
+            "status",
+            "created_at",
+            "delivered_at",
+            "delivered_via",
+            "last_error",
+            "acknowledged_at",
+            "acknowledged_via",
+            "contacts",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"round": {"help_text": "The pass through the policy's steps: 0 first, then 1 per repeat."}}
+
+    def get_step(self, page: Page) -> int:
+        return page.step_index + 1

@@ -26,6 +26,8 @@ def test_a_user_adds_a_webhook_method_and_a_test_page_answers_in_place(live_serv
     login(page, base, "rita")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My on-call").click()
+    page.get_by_role("heading", level=1, name="My on-call").wait_for()
+    page.get_by_role("link", name="Contact methods", exact=True).click()
     page.get_by_role("heading", level=1, name="My on-call: contact methods").wait_for()
     page.get_by_role("link", name="Add a contact method").click()
     page.get_by_role("link", name="Webhook").click()

@@ -76,7 +76,7 @@ def test_the_page_lists_my_methods_and_rules_and_nobody_elses(client, ann):
     assert "My phone" in html and "After 5 minutes" in html and "Slack" in html
     assert "Bob&#x27;s pager" not in html and "Bob's pager" not in html
     assert "TIiajkdnlazkcOXrIdevi7FQ" not in html  # only the redacted URL
-    assert 'href="/oncall/me/contact-methods/" aria-current="page">My on-call' in html  # the nav entry
+    assert 'href="/oncall/me/" aria-current="page">My on-call' in html  # the nav entry, still current here
 
 
 def test_user_text_is_escaped(client, ann):

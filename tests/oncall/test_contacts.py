@@ -317,3 +317,28 @@ def test_nobody_can_test_page_another_users_method(ann):
     with pytest.raises(NotFoundError):
         contacts.send_test_page(ann, method, by=ann)
     assert mail.outbox == [] and not Delivery.objects.exists()
+
+
+def test_other_direct_deliveries_to_a_secret_method_keep_only_the_redacted_address_once_sent(receiver):
+    from tracepoint.notifications.delivery import deliver
+    from tracepoint.notifications.services import DirectMessage, queue_direct
+
+    user = make_user()
+    method = contacts.add_contact_method(user, kind="webhook", label="Hook", target=f"{receiver.url}/s3cret")
+    [delivery_id] = queue_direct(
+        [
+            DirectMessage(
+                kind=contacts.DELIVERY_KINDS[method.kind],
+                recipient=method.target,
+                dedupe_key="notice-1",
+                subject="Your shift starts in 1 hour",
+                payload={"type": "shift"},
+                source=contacts.delivery_source(method),
+            )
+        ],
+        topic="oncall.shift",
+    )
+    delivery = deliver(delivery_id)
+    assert delivery.status == Delivery.Status.SUCCEEDED and len(receiver.requests) == 1
+    assert Delivery.objects.get(pk=delivery_id).recipient == method.target_redacted
+    assert "s3cret" not in method.target_redacted
