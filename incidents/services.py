@@ -79,12 +79,15 @@ def _display(value) -> str | None:
     return str(value)
 
 
-def _after_commit(incident: Incident, *, topic: str | None = None, **notification) -> None:
-    """Invalidate the cached detail, refresh the live pages, tell other apps and notify once committed."""
+def _after_commit(incident: Incident, *, topic: str | None = None, tell_apps: bool = True, **notification) -> None:
+    """Invalidate the cached detail, refresh the live pages, tell other apps and notify once committed.
+    ``tell_apps=False``: only the incident's pages change (a note on its timeline), nothing other apps
+    react to (status pages, alerts, on-call), so ``incident_changed`` is not sent."""
     incident_id = incident.pk
     transaction.on_commit(lambda: incident_cache.invalidate(incident_id))
     transaction.on_commit(lambda: live.incident_changed(incident_id), robust=True)
-    transaction.on_commit(lambda: incident_changed.send_robust(sender=Incident, incident_id=incident_id))
+    if tell_apps:
+        transaction.on_commit(lambda: incident_changed.send_robust(sender=Incident, incident_id=incident_id))
     if topic:
         _notify(incident, topic=topic, **notification)
 
@@ -334,11 +337,15 @@ def reopen_incident(incident_id, *, by, reason: str = "", now: datetime | None =
     return incident
 
 
-def add_note(incident: Incident, *, kind: str, body: str, by, now: datetime | None = None) -> TimelineEntry:
+def add_note(
+    incident: Incident, *, kind: str, body: str, by, now: datetime | None = None, refresh: bool = True
+) -> TimelineEntry:
     """A timeline entry written by another part of the product (on-call: a step paged, a page
-    failed), inside the caller's transaction; the incident's pages refresh once it commits."""
+    failed), inside the caller's transaction; the incident's pages refresh once it commits
+    (``refresh=False``: the caller's own change of the incident refreshes them already)."""
     entry = _entry(incident, kind, _actor(by), now or timezone.now(), body=body)
-    _after_commit(incident)
+    if refresh:
+        _after_commit(incident, tell_apps=False)
     return entry
 
 
@@ -352,7 +359,7 @@ def add_notes(notes: list[tuple[Incident, str]], *, kind: str, by, now: datetime
         for i, b in notes
     )
     for incident in {i.pk: i for i, _ in notes}.values():
-        _after_commit(incident)
+        _after_commit(incident, tell_apps=False)
 
 
 def add_comment(incident_id, *, body: str, by, now: datetime | None = None) -> TimelineEntry:

@@ -26,6 +26,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -33,7 +34,7 @@ from django.utils import timezone
 from incidents import services as incident_services
 from incidents.models import Incident, Status, TimelineEntry
 from incidents.notifications import incident_message
-from incidents.oncall import paging
+from incidents.oncall import paging, routing
 from incidents.oncall import schedule as engine
 from incidents.oncall.models import Escalation, EscalationPolicy, Page, Schedule, Team
 from tracepoint.errors import DomainError, NotFoundError
@@ -46,6 +47,8 @@ ACTOR = incident_services.Actor(label="on-call")
 CHANNEL_TOPIC = "oncall.escalation"
 RUN_BATCH = 50
 RUN_BUDGET_SECONDS = 20.0
+KICK_KEY = "oncall:run-escalations-queued"
+KICK_TTL_SECONDS = 60  # a task that died holding the key only delays to the tick for this long
 
 
 # --- which policy ------------------------------------------------------------------------------
@@ -75,8 +78,10 @@ def snapshot_steps(policy: EscalationPolicy) -> list[dict[str, Any]]:
     ]
 
 
-def _note(incident: Incident, text: str, *, now: datetime, by=ACTOR) -> None:
-    incident_services.add_note(incident, kind=TimelineEntry.Kind.ESCALATION, body=text[:2000], by=by, now=now)
+def _note(incident: Incident, text: str, *, now: datetime, by=ACTOR, refresh: bool = True) -> None:
+    incident_services.add_note(
+        incident, kind=TimelineEntry.Kind.ESCALATION, body=text[:2000], by=by, now=now, refresh=refresh
+    )
 
 
 def _describe_run(steps: list[dict], repeat: int) -> str:
@@ -87,10 +92,20 @@ def _describe_run(steps: list[dict], repeat: int) -> str:
 # --- starting and stopping ---------------------------------------------------------------------
 
 
-def _queue_run(escalation_id: int) -> None:
-    from incidents.oncall.tasks import run_escalation  # lazy: tasks imports this module
+def _queue_run(escalation_id: int | None = None) -> None:
+    """Have a worker run the due steps right after the commit, rather than on the next tick."""
+    transaction.on_commit(kick, robust=True)
 
-    transaction.on_commit(lambda: run_escalation.delay(escalation_id), robust=True)
+
+def kick() -> None:
+    """Queue ``run_escalations`` unless one is queued or running already (``KICK_KEY``): a storm of
+    incidents queues a handful of tasks, not one per incident. The task drops the key before its
+    last pass, so an escalation committed after that pass started queues a task of its own, and one
+    committed before it is seen by it. If the cache is down, the beat tick still runs everything."""
+    from incidents.oncall.tasks import run_escalations  # lazy: tasks imports this module
+
+    if cache.add(KICK_KEY, "1", timeout=KICK_TTL_SECONDS):
+        run_escalations.delay()
 
 
 def _start(
@@ -103,46 +118,47 @@ def _start(
     now: datetime,
     text: str,
     by=ACTOR,
+    refresh: bool = True,
 ) -> Escalation | None:
     """Cancel the incident's active escalation, if any, and start this one (due now)."""
-    _end_active(incident.pk, state=Escalation.State.CANCELLED, now=now, reason="replaced by a new escalation")
-    try:
-        with transaction.atomic():  # a concurrent start of the same incident loses on the unique index
-            escalation = Escalation.objects.create(
-                incident=incident,
-                policy=policy,
-                name=name[:150],
-                steps=steps,
-                repeat=repeat,
-                started_at=now,
-                next_step_at=now,
-            )
-    except IntegrityError:
-        logger.info("incident %s already has an active escalation", incident.pk)
-        return None
-    _note(incident, text, now=now, by=by)
+    fields = {"incident": incident, "policy": policy, "name": name[:150], "steps": steps, "repeat": repeat}
+    if not refresh:
+        # An incident opening: nothing to replace, and the receiver's savepoint already guards this.
+        escalation = Escalation.objects.create(**fields, started_at=now, next_step_at=now)
+    else:
+        _end_active(incident.pk, state=Escalation.State.CANCELLED, now=now, reason="replaced by a new escalation")
+        try:
+            with transaction.atomic():  # a concurrent start of the same incident loses on the unique index
+                escalation = Escalation.objects.create(**fields, started_at=now, next_step_at=now)
+        except IntegrityError:
+            logger.info("incident %s: escalation not started (another one started meanwhile)", incident.pk)
+            return None
+    _note(incident, text, now=now, by=by, refresh=refresh)
     _queue_run(escalation.pk)
     return escalation
 
 
 def start_for_incident(incident: Incident, *, now: datetime, reopened: bool = False) -> Escalation | None:
-    """Start the policy of the incident's service (inside the caller's transaction), if it has one."""
-    policy = policy_for_service(incident.service)
-    if policy is None:
+    """Start the policy of the incident's service (inside the caller's transaction, which refreshes
+    the incident's pages on commit itself), if it has one. Reads the cached routing table."""
+    found = routing.route(incident.service)
+    if found is None:
         return None
-    steps = snapshot_steps(policy)
+    policy_id, policy = found
+    name, steps, repeat = policy["name"], policy["steps"], policy["repeat"]
     if not steps:
-        _note(incident, f"Escalation policy {policy.name} has no steps: nobody is paged.", now=now)
+        _note(incident, f"Escalation policy {name} has no steps: nobody is paged.", now=now, refresh=False)
         return None
     verb = "started again (the incident reopened)" if reopened else "started"
     return _start(
         incident,
-        policy=policy,
-        name=policy.name,
+        policy=EscalationPolicy(pk=policy_id),
+        name=name,
         steps=steps,
-        repeat=policy.repeat,
+        repeat=repeat,
         now=now,
-        text=f"Escalation policy {policy.name} {verb}: {_describe_run(steps, policy.repeat)}.",
+        text=f"Escalation policy {name} {verb}: {_describe_run(steps, repeat)}.",
+        refresh=False,
     )
 
 
@@ -182,9 +198,10 @@ def _acknowledger(incident: Incident) -> str:
 def stop_for_incident(incident_id, *, now: datetime | None = None) -> int:
     """End the incident's active escalation when the incident is no longer OPEN (or is gone)."""
     now = now or timezone.now()
+    stale = Escalation.objects.active().filter(incident_id=incident_id)
+    if not stale.filter(~Q(incident__status=Status.OPEN) | Q(incident__deleted_at__isnull=False)).exists():
+        return 0  # the common case (every change of every incident): one query, no transaction
     with transaction.atomic():
-        if not Escalation.objects.filter(incident_id=incident_id, state=Escalation.State.ACTIVE).exists():
-            return 0
         incident = Incident.objects.filter(pk=incident_id).first()
         if incident is not None and incident.deleted_at is None and incident.status == Status.OPEN:
             return 0
@@ -208,12 +225,10 @@ def _stop(incident: Incident | None, incident_id, *, now: datetime) -> int:
 # --- running steps -----------------------------------------------------------------------------
 
 
-def run_due(*, now: datetime | None = None, batch: int = RUN_BATCH, budget: float = RUN_BUDGET_SECONDS) -> int:
-    """Run every due step: batches of escalations claimed with SKIP LOCKED (so ticks and tasks on
-    several workers share the work, each batch in one transaction with set-based writes), then the
-    page contacts whose delay passed and what the delivery signal missed. Returns the number of
-    escalations advanced. The beat tick calls it, and so does the task queued when an escalation
-    starts: under a storm, the first task takes everything due in batches and the rest find nothing."""
+def run_due_steps(*, now: datetime | None = None, batch: int = RUN_BATCH, budget: float = RUN_BUDGET_SECONDS) -> int:
+    """Run every due step: batches of escalations claimed with SKIP LOCKED (so tasks on several
+    workers share the work), each batch in one transaction with set-based writes. Returns the number
+    of escalations advanced."""
     fixed_now = now
     started = time.monotonic()
     advanced = 0
@@ -227,8 +242,15 @@ def run_due(*, now: datetime | None = None, batch: int = RUN_BATCH, budget: floa
                 _advance_many(rows, now=now)
         advanced += len(rows)
         if len(rows) < batch or time.monotonic() - started > budget:
-            break
-    now = fixed_now or timezone.now()
+            return advanced
+
+
+def run_due(*, now: datetime | None = None, batch: int = RUN_BATCH, budget: float = RUN_BUDGET_SECONDS) -> int:
+    """The beat tick: the due steps, then what only the tick looks for: escalations of incidents
+    acknowledged without the signal reaching us, page contacts whose delay passed, and deliveries
+    the delivery signal missed. Returns the number of escalations advanced."""
+    advanced = run_due_steps(now=now, batch=batch, budget=budget)
+    now = now or timezone.now()
     stop_acknowledged(now=now)
     paging.send_due_contacts(now=now)
     paging.settle_stragglers(now=now)
@@ -244,17 +266,6 @@ def stop_acknowledged(*, now: datetime) -> int:
         .values_list("incident_id", flat=True)
     )
     return sum(stop_for_incident(incident_id, now=now) for incident_id in list(stale[:500]))
-
-
-def run_escalation(escalation_id: int, *, now: datetime | None = None) -> bool:
-    """Run this escalation's due step now, unless another worker holds it or it is not due."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        escalation = Escalation.objects.due(now).select_for_update(skip_locked=True).filter(pk=escalation_id).first()
-        if escalation is None:
-            return False
-        _advance_many([escalation], now=now)
-    return True
 
 
 def _advance_many(escalations: list[Escalation], *, now: datetime) -> None:

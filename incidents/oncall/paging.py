@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ from incidents.oncall import contacts
 from incidents.oncall.models import ContactKind, Escalation, Page, PageContact, Schedule
 from tracepoint.notifications import apprise_channel
 from tracepoint.notifications.models import Delivery
-from tracepoint.notifications.services import DirectMessage, queue_direct, withdraw_deliveries
+from tracepoint.notifications.services import DirectMessage, create_direct, queue_direct, withdraw_deliveries
 
 logger = logging.getLogger("tracepoint.oncall")
 
@@ -106,6 +106,8 @@ def create_pages_many(requests: list[PageRequest], *, now: datetime) -> dict[int
         return {}
     Page.objects.bulk_create(pages)  # sets the ids (PostgreSQL; SQLite ≥ 3.35)
     rows: list[PageContact] = []
+    outgoing: list[tuple[PageContact, DirectMessage]] = []
+    failed: list[PageContact] = []
     for page in pages:
         for position, planned in enumerate(plans[page.user_id]):
             method = planned.method
@@ -119,8 +121,26 @@ def create_pages_many(requests: list[PageRequest], *, now: datetime) -> dict[int
                 due_at=now + timedelta(minutes=planned.delay_minutes),
             )
             rows.append(contact)
+            if contact.due_at > now:
+                continue
+            if not method.target:
+                contact.status, contact.error, contact.finished_at = PageContact.Status.FAILED, "no address", now
+                failed.append(contact)
+                continue
+            outgoing.append((contact, _direct_message(contact, method.target, now=now)))
+    # The deliveries first, so each contact is written once, already pointing at its delivery.
+    deliveries = create_direct([m for _, m in outgoing], topic=PAGE_TOPIC, now=now)
+    for (contact, _), delivery in zip(outgoing, deliveries, strict=True):
+        contact.delivery, contact.status, contact.sent_at = delivery, PageContact.Status.SENDING, now
     PageContact.objects.bulk_create(rows)
-    _send([c for c in rows if c.due_at <= now], now=now)
+    sent = {contact.page_id for contact, _ in outgoing}
+    if sent:
+        Page.objects.filter(pk__in=sent).update(status=Page.Status.SENT)
+        for page in pages:
+            if page.pk in sent:
+                page.status = Page.Status.SENT
+    for contact in failed:
+        _fall_through(contact.page_id, now=now)
     by_escalation: dict[int, list[Page]] = {}
     for page in pages:
         by_escalation.setdefault(page.escalation_id, []).append(page)
@@ -188,6 +208,22 @@ def _target(contact: PageContact) -> str:
     return contact.page.user.email if contact.kind == ContactKind.EMAIL else ""
 
 
+def _direct_message(contact: PageContact, target: str, *, now: datetime) -> DirectMessage:
+    page = contact.page
+    message = _message(page, contact, page.incident, now=now)
+    return DirectMessage(
+        kind=contacts.DELIVERY_KINDS[contact.kind],
+        recipient=target,
+        dedupe_key=f"oncall.page:{page.pk}:{contact.position}",
+        subject=message["subject"],
+        text=message["text"],
+        html=message["html"],
+        payload=message["payload"],
+        source=page_source(page.pk),
+        markdown=message["markdown"],
+    )
+
+
 def send_contacts(contact_ids: Iterable[int], *, now: datetime) -> int:
     """Send these contacts (still WAITING; locked by the caller) now."""
     rows = list(
@@ -205,29 +241,12 @@ def _send(rows: list[PageContact], *, now: datetime) -> int:
         return 0
     messages, sending, failed = [], [], []
     for contact in rows:
-        page = contact.page
         target = _target(contact)
         if not target:
             contact.status, contact.error, contact.finished_at = PageContact.Status.FAILED, "no address", now
             failed.append(contact)
             continue
-        message = _message(page, contact, page.incident, now=now)
-        messages.append(
-            (
-                contact,
-                DirectMessage(
-                    kind=contacts.DELIVERY_KINDS[contact.kind],
-                    recipient=target,
-                    dedupe_key=f"oncall.page-contact:{contact.pk}",
-                    subject=message["subject"],
-                    text=message["text"],
-                    html=message["html"],
-                    payload=message["payload"],
-                    source=page_source(page.pk),
-                    markdown=message["markdown"],
-                ),
-            )
-        )
+        messages.append((contact, _direct_message(contact, target, now=now)))
     if messages:
         queue_direct([m for _, m in messages], topic=PAGE_TOPIC, now=now)
         keys = {m.dedupe_key: c for c, m in messages}
@@ -252,42 +271,80 @@ def _send(rows: list[PageContact], *, now: datetime) -> int:
 
 
 def settle_delivery(delivery: Delivery, *, now: datetime | None = None) -> None:
-    """React to an attempt of a page's delivery (``delivery_attempted``): delivered, or fall through."""
+    """React to an attempt of a page's delivery (``delivery_attempted``): delivered, or fall through.
+    Conditional updates rather than a lock: whoever moves the contact out of SENDING settles it."""
     if page_id_of(delivery.source) is None:
         return
     now = now or timezone.now()
-    with transaction.atomic():
-        contact = (
-            PageContact.objects.select_for_update(skip_locked=True)
-            .filter(delivery_id=delivery.pk, status=PageContact.Status.SENDING)
-            .first()
-        )
-        if contact is not None:
-            _settle(contact, delivery, now=now)
+    if delivery.status == Delivery.Status.SUCCEEDED and not delivery.last_error and connection.vendor == "postgresql":
+        # The common case in one statement (a storm settles thousands of these).
+        with connection.cursor() as cursor:
+            cursor.execute(_DELIVERED_SQL, {"delivery": delivery.pk, "at": delivery.delivered_at or now})
+        return
+    contact = (
+        PageContact.objects.filter(delivery_id=delivery.pk, status=PageContact.Status.SENDING)
+        .select_related("contact_method")
+        .order_by()[:1]
+    )
+    if contact:
+        _settle(contact[0], delivery, now=now)
+
+
+# What ``_settle`` does for a delivered contact, as one statement: the contact is delivered, its page
+# delivered (if nothing reached the person before; an acknowledged or closed page keeps its status),
+# and the delivery keeps only the redacted address of an apprise URL or a webhook.
+_DELIVERED_SQL = """
+WITH contact AS (
+    UPDATE oncall_pagecontact SET status = 'delivered', finished_at = %(at)s
+    WHERE delivery_id = %(delivery)s AND status = 'sending'
+    RETURNING page_id, label, kind, contact_method_id
+), page AS (
+    UPDATE oncall_page
+    SET delivered_at = %(at)s, delivered_via = contact.label,
+        status = CASE WHEN oncall_page.status IN ('pending', 'sent') THEN 'delivered' ELSE oncall_page.status END
+    FROM contact
+    WHERE oncall_page.id = contact.page_id AND oncall_page.delivered_at IS NULL
+)
+UPDATE notifications_delivery
+SET recipient = COALESCE(NULLIF(method.target_redacted, ''), '…')
+FROM contact JOIN oncall_contactmethod method ON method.id = contact.contact_method_id
+WHERE notifications_delivery.id = %(delivery)s AND contact.kind <> 'email'
+    AND notifications_delivery.status IN ('SUCCEEDED', 'FAILED')
+"""
 
 
 def _settle(contact: PageContact, delivery: Delivery, *, now: datetime) -> None:
     if delivery.status == Delivery.Status.SUCCEEDED:
-        contact.status, contact.finished_at = PageContact.Status.DELIVERED, delivery.delivered_at or now
-        contact.save(update_fields=["status", "finished_at"])
-        Page.objects.filter(pk=contact.page_id, status__in=(Page.Status.PENDING, Page.Status.SENT)).update(
-            status=Page.Status.DELIVERED, delivered_at=contact.finished_at, delivered_via=contact.label
-        )
+        finished = delivery.delivered_at or now
+        if not PageContact.objects.filter(pk=contact.pk, status=PageContact.Status.SENDING).update(
+            status=PageContact.Status.DELIVERED, finished_at=finished
+        ):
+            return  # settled by another worker (the tick's sweep)
+        # The first delivery to reach the person is the page's "delivered"; a page acknowledged or
+        # closed meanwhile keeps its status.
         Page.objects.filter(pk=contact.page_id, delivered_at__isnull=True).update(
-            delivered_at=contact.finished_at, delivered_via=contact.label
+            delivered_at=finished,
+            delivered_via=contact.label,
+            status=Case(
+                When(status__in=(Page.Status.PENDING, Page.Status.SENT), then=Value(Page.Status.DELIVERED)),
+                default=F("status"),
+            ),
         )
         _forget_target(delivery, contact)
         return
     if delivery.attempts == 0:  # not attempted yet
         return
-    contact.status, contact.finished_at = PageContact.Status.FAILED, now
-    contact.error = delivery.last_error[:1000] if delivery.last_error else "delivery failed"
-    if contact.contact_method_id and contact.contact_method is not None:
-        contact.error = apprise_channel.scrub(contact.error, contact.contact_method.target)
-    contact.save(update_fields=["status", "finished_at", "error"])
+    error = delivery.last_error[:1000] if delivery.last_error else "delivery failed"
+    if contact.contact_method is not None:
+        error = apprise_channel.scrub(error, contact.contact_method.target)
+    if not PageContact.objects.filter(pk=contact.pk, status=PageContact.Status.SENDING).update(
+        status=PageContact.Status.FAILED, finished_at=now, error=error
+    ):
+        return
     if delivery.status == Delivery.Status.FAILED:
         _forget_target(delivery, contact)
-    _fall_through(contact.page_id, now=now, error=f"{contact.label}: {contact.error}")
+    with transaction.atomic():
+        _fall_through(contact.page_id, now=now, error=f"{contact.label}: {error}")
 
 
 def _fall_through(page_id: int, *, now: datetime, error: str = "") -> None:
@@ -352,7 +409,7 @@ def settle_stragglers(*, now: datetime, limit: int = 200) -> int:
     with transaction.atomic():
         rows = list(
             PageContact.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=PageContact.Status.SENDING)
+            .filter(status=PageContact.Status.SENDING, sent_at__lte=now - REQUEUE_AFTER)
             .filter(Q(delivery__attempts__gt=0) | Q(delivery__isnull=True))
             .exclude(delivery__status=Delivery.Status.PENDING)
             .select_related("delivery", "contact_method")[:limit]

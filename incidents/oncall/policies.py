@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
 
+from incidents.oncall import routing
 from incidents.oncall.models import (
     MAX_POLICY_STEPS,
     MAX_STEP_DELAY_MINUTES,
@@ -174,6 +175,7 @@ def update_policy(
         _save(policy)
         if policy.team_id != old_team_id:
             Team.objects.filter(pk=old_team_id, default_policy=policy).update(default_policy=None)
+            routing.invalidate()  # update() sends no signal
         if checked is not None:
             EscalationStep.objects.filter(policy=policy).delete()
             _write_steps(policy, checked)
@@ -181,6 +183,7 @@ def update_policy(
             _make_default(policy)
         elif default is False:
             Team.objects.filter(pk=policy.team_id, default_policy=policy).update(default_policy=None)
+            routing.invalidate()  # update() sends no signal
     return get_policy(policy.pk)
 
 
@@ -189,6 +192,7 @@ def delete_policy(policy: EscalationPolicy) -> None:
     ``policy`` becomes empty); a team whose default it was has no default any more."""
     with transaction.atomic():
         Team.objects.filter(default_policy=policy).update(default_policy=None)
+        routing.invalidate()  # update() sends no signal
         EscalationPolicy.objects.filter(pk=policy.pk).delete()
 
 
@@ -299,6 +303,7 @@ def _write_steps(policy: EscalationPolicy, steps: list[StepSpec]) -> None:
 
 def _make_default(policy: EscalationPolicy) -> None:
     Team.objects.filter(pk=policy.team_id).update(default_policy=policy)
+    routing.invalidate()  # update() sends no signal
     policy.team.default_policy = policy
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from incidents.models import Incident
-from incidents.oncall import contacts, escalation, paging
+from incidents.oncall import contacts, escalation, paging, routing
+from incidents.oncall.models import EscalationPolicy, EscalationStep, Team
 from incidents.signals import incident_changed, incident_opened
 from tracepoint.notifications.models import Delivery
 from tracepoint.notifications.signals import delivery_attempted
@@ -36,3 +38,20 @@ def stop_escalation(sender, incident_id, **kwargs) -> None:
 def settle_page_delivery(sender, delivery: Delivery, **kwargs) -> None:
     paging.settle_delivery(delivery)
     contacts.forget_finished_target(delivery)
+
+
+def _routing_changed(sender, **kwargs) -> None:
+    routing.invalidate()
+
+
+# Whatever changes a policy, its steps or a team's services (services, admin, shell) drops the cached
+# routing table (``routing``); the services that write with ``update()`` call ``invalidate()`` too.
+for _model in (EscalationPolicy, EscalationStep, Team):
+    post_save.connect(_routing_changed, sender=_model, dispatch_uid=f"oncall.routing.save.{_model.__name__}")
+    post_delete.connect(_routing_changed, sender=_model, dispatch_uid=f"oncall.routing.delete.{_model.__name__}")
+for _field in ("users", "schedules", "channels"):
+    m2m_changed.connect(
+        _routing_changed,
+        sender=getattr(EscalationStep, _field).through,
+        dispatch_uid=f"oncall.routing.m2m.{_field}",
+    )

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 
 from incidents.oncall import escalation
 from tracepoint.notifications.services import delivered_here
 
 
-@shared_task(name="oncall.run_escalation", acks_late=True, ignore_result=True)
-def run_escalation(escalation_id: int) -> bool:
-    """Run an escalation's due step now (queued when it starts or is escalated by hand). Its first
-    messages go out from this worker right after the commit instead of queueing behind others."""
-    with delivered_here():
-        return escalation.run_escalation(escalation_id)
+@shared_task(name="oncall.run_escalations", acks_late=True, ignore_result=True)
+def run_escalations() -> int:
+    """Queued (once at a time, ``escalation.kick``) when an escalation starts or is escalated by
+    hand: run the due steps now instead of on the next tick. Under a storm one task drains every
+    due escalation in batches while the other worker processes send the pages."""
+    with delivered_here():  # sent from here after each batch's commit: no task per page
+        advanced = escalation.run_due_steps()
+        cache.delete(escalation.KICK_KEY)
+        return advanced + escalation.run_due_steps()
 
 
 @shared_task(name="oncall.run_due_escalations", acks_late=True, ignore_result=True)
 def run_due_escalations() -> int:
     """Beat, every ESCALATION_TICK_SECONDS: due steps, due page contacts, missed delivery outcomes."""
-    return escalation.run_due()
+    with delivered_here():
+        return escalation.run_due()
 
 
 @shared_task(name="oncall.send_shift_notices", ignore_result=True)

@@ -4,6 +4,7 @@ reopening starts them again; gaps and unreachable people fall through to the nex
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -335,3 +336,35 @@ def test_the_team_default_policy_covers_services_no_policy_names(setup, people):
     assert escalation.policy_for_service("payments-api") == fallback
     assert escalation.policy_for_service("checkout").name == "Specific"
     assert escalation.policy_for_service("elsewhere") is None
+
+
+def test_a_page_delivered_by_webhook_keeps_only_the_redacted_address(
+    setup,
+    people,
+    time_machine,
+    receiver,  # noqa: F811 (the fixture)
+    local_targets_allowed,  # noqa: F811 (the fixture)
+):
+    from tracepoint.notifications.models import Delivery
+
+    team, _ = setup
+    ann, _, _ = people
+    hook = ContactMethod.objects.create(
+        user=ann, kind=ContactKind.WEBHOOK, label="Pager hook", target=f"{receiver.url}/s3cret-token"
+    )
+    NotificationRule.objects.create(user=ann, contact_method=hook, delay_minutes=0)
+    make_policy(team, [(30, [ann], [], [])], services=["checkout"])
+    _at(time_machine, T0)
+    incident = make_incident(service="checkout", title="Cart empty")
+    escalation.run_due()
+    deliver_all()
+    [request] = receiver.requests
+    body = json.loads(request.body)
+    assert body["type"] == "page" and body["incident"]["title"] == "Cart empty"
+    assert body["page"]["user"]["username"] == "ann" and "/incidents/act/acknowledge/" in body["actions"]["acknowledge"]
+    page = Page.objects.get()
+    assert page.status == Page.Status.DELIVERED and page.delivered_via == "Pager hook (Webhook)"
+    assert page.contacts.get().status == PageContact.Status.DELIVERED
+    delivery = Delivery.objects.get(topic="oncall.page")
+    assert "s3cret" not in delivery.recipient and delivery.recipient == hook.target_redacted
+    assert str(incident.pk) in body["incident"]["id"]

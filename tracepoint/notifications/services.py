@@ -292,6 +292,44 @@ def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime
     return ids
 
 
+def create_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime | None = None) -> list[Delivery]:
+    """Create the deliveries of these messages in one insert and queue them on commit; returns the rows
+    (with their ids). Unlike ``queue_direct``, a key that exists already is an IntegrityError: for a
+    caller that holds the lock making its messages new (an escalation step), where a second copy
+    would be a bug to roll back, not a retry to absorb."""
+    if not topics.is_valid_topic(topic):
+        raise ValueError(f"invalid topic {topic!r}")
+    now = now or timezone.now()
+    rows = [
+        Delivery(
+            kind=m.kind,
+            recipient=m.recipient,
+            dedupe_key=m.dedupe_key,
+            source=m.source,
+            topic=topic,
+            subject=_clean_subject(m.subject),
+            body_text=m.text,
+            body_html=m.html,
+            body_markdown=m.markdown,
+            payload=m.payload,
+            headers=m.headers,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
+        for m in messages
+    ]
+    if any(not r.dedupe_key or r.kind not in NotificationChannel.Kind.values or not r.recipient for r in rows):
+        raise ValueError("a direct message needs a dedupe_key, a kind and a recipient")
+    if not rows:
+        return []
+    with transaction.atomic():
+        Delivery.objects.bulk_create(rows)  # sets the ids (PostgreSQL; SQLite >= 3.35)
+        for row in rows:
+            _queue_id(row.pk)
+    return rows
+
+
 def withdraw_deliveries(
     source: str | list[str], *, reason: str, prefix: bool = False, now: datetime | None = None
 ) -> int:
