@@ -282,7 +282,9 @@ def main() -> int:
             )
         print(f"duplicate pages in the database {doubles}; pages received twice {received_twice}")
         spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
-        spent.pop("other", None)
+        # This process and its reaped children: the receiver of the pages, and the openers (--via service)
+        # or the API client (--via api).
+        spent["bench (receiver, openers or client)"] = spent.pop("other", 0.0)
         print(
             "CPU ms per incident (three pages each): "
             + ", ".join(f"{name} {sec * 1000 / args.incidents:.2f}" for name, sec in sorted(spent.items()) if sec)

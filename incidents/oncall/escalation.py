@@ -22,10 +22,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -49,6 +51,7 @@ RUN_BATCH = 50
 RUN_BUDGET_SECONDS = 20.0
 KICK_KEY = "oncall:run-escalations-queued"
 KICK_TTL_SECONDS = 60  # a task that died holding the key only delays to the tick for this long
+ON_TIME_SECONDS = 0.5  # steps due between two ticks run in slots this long
 
 
 # --- which policy ------------------------------------------------------------------------------
@@ -255,6 +258,27 @@ def run_due(*, now: datetime | None = None, batch: int = RUN_BATCH, budget: floa
     paging.send_due_contacts(now=now)
     paging.settle_stragglers(now=now)
     return advanced
+
+
+def next_run_before_tick(*, now: datetime | None = None) -> datetime | None:
+    """When the next step is due, if that is before the next tick (and no run is booked for that
+    moment already): the caller books a run then. Moments are rounded up to ``ON_TIME_SECONDS``, so a
+    storm of due times books one run per slot, not one per step."""
+    now = now or timezone.now()
+    tick = timedelta(seconds=settings.ESCALATION_TICK_SECONDS)
+    upcoming = (
+        Escalation.objects.active()
+        .filter(next_step_at__gt=now, next_step_at__lt=now + tick)
+        .order_by("next_step_at")
+        .values_list("next_step_at", flat=True)
+        .first()
+    )
+    if upcoming is None:
+        return None
+    slot = math.ceil(upcoming.timestamp() / ON_TIME_SECONDS) * ON_TIME_SECONDS
+    if not cache.add(f"oncall:run-booked:{slot}", "1", timeout=int(tick.total_seconds()) * 2 + 1):
+        return None
+    return datetime.fromtimestamp(slot, tz=UTC)
 
 
 def stop_acknowledged(*, now: datetime) -> int:

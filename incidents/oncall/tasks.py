@@ -17,14 +17,34 @@ def run_escalations() -> int:
     with delivered_here():  # sent from here after each batch's commit: no task per page
         advanced = escalation.run_due_steps()
         cache.delete(escalation.KICK_KEY)
-        return advanced + escalation.run_due_steps()
+        advanced += escalation.run_due_steps()
+    _run_next_step_on_time()
+    return advanced
+
+
+@shared_task(name="oncall.run_escalations_at", acks_late=True, ignore_result=True)
+def run_escalations_at() -> int:
+    """Queued with an ETA: the next step falls between two ticks, so it runs when due, not up to a
+    tick later (the tick still runs it if this task is lost)."""
+    with delivered_here():
+        advanced = escalation.run_due_steps()
+    _run_next_step_on_time()
+    return advanced
+
+
+def _run_next_step_on_time() -> None:
+    when = escalation.next_run_before_tick()
+    if when is not None:
+        run_escalations_at.apply_async(eta=when)
 
 
 @shared_task(name="oncall.run_due_escalations", acks_late=True, ignore_result=True)
 def run_due_escalations() -> int:
     """Beat, every ESCALATION_TICK_SECONDS: due steps, due page contacts, missed delivery outcomes."""
     with delivered_here():
-        return escalation.run_due()
+        advanced = escalation.run_due()
+    _run_next_step_on_time()
+    return advanced
 
 
 @shared_task(name="oncall.send_shift_notices", ignore_result=True)

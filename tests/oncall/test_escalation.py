@@ -368,3 +368,17 @@ def test_a_page_delivered_by_webhook_keeps_only_the_redacted_address(
     delivery = Delivery.objects.get(topic="oncall.page")
     assert "s3cret" not in delivery.recipient and delivery.recipient == hook.target_redacted
     assert str(incident.pk) in body["incident"]["id"]
+
+
+def test_a_step_due_before_the_next_tick_books_one_run_at_its_moment(setup, people, time_machine, settings):
+    team, _ = setup
+    ann, _, _ = people
+    settings.ESCALATION_TICK_SECONDS = 5
+    make_policy(team, [(1, [ann], [], []), (1, [ann], [], [])], services=["checkout"])
+    _at(time_machine, T0)
+    make_incident(service="checkout")
+    escalation.run_due()  # step 1 now; step 2 due at T0 + 60 s
+    assert escalation.next_run_before_tick(now=T0 + timedelta(seconds=50)) is None  # beyond the next tick
+    booked = escalation.next_run_before_tick(now=T0 + timedelta(seconds=57))
+    assert booked == T0 + timedelta(seconds=60)  # on a half-second slot at or after the due time
+    assert escalation.next_run_before_tick(now=T0 + timedelta(seconds=58)) is None  # booked once
