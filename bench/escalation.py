@@ -97,7 +97,7 @@ team = services.create_team(name="Bench", services=services_, members=people)
 schedule = services.create_schedule(team=team, name="Primary", time_zone="UTC")
 services.create_layer(schedule, name="Weekly", participants=[people[0], people[1]], start_date=date(2026, 1, 5),
                       shift_unit="weeks", shift_count=1)
-policy = EscalationPolicy.objects.create(team=team, name="Bench three steps", services=services_)
+policy = EscalationPolicy.objects.create(team=team, name="Bench three steps", services=POLICY_SERVICES)
 for position, target in enumerate(["schedule", people[2], people[3]]):
     step = EscalationStep.objects.create(policy=policy, position=position, delay_minutes=DELAY)
     if target == "schedule":
@@ -139,6 +139,9 @@ def main() -> int:
     parser.add_argument("--worker-nice", type=int, default=10)
     parser.add_argument("--via", choices=["api", "service"], default="api", help="how the incidents are opened")
     parser.add_argument("--openers", type=int, default=2, help="processes opening incidents with --via service")
+    parser.add_argument(
+        "--no-policy", action="store_true", help="no policy pages for the services: what opening alone costs"
+    )
     args = parser.parse_args()
 
     env, _var_dir = bench_environment(
@@ -164,6 +167,7 @@ def main() -> int:
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{hook.server_address[1]}"
     setup = SETUP.replace("HOOK", repr(hook_url)).replace("DELAY", str(args.delay_minutes))
+    setup = setup.replace("POLICY_SERVICES", "[]" if args.no_policy else "services_")
     out = subprocess.run([python, "-c", setup], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     token = out.stdout.split()[-1]
 
@@ -220,8 +224,8 @@ def main() -> int:
             ms = [v * 1000 for v in latencies]
             print(f"POST /api/v1/incidents ms: p50 {percentile(ms, 0.5):.1f}  p95 {percentile(ms, 0.95):.1f}")
 
-        expected_pages = 3 * args.incidents
-        deadline = time.monotonic() + 3 * 60 * args.delay_minutes + 120
+        expected_pages = 0 if args.no_policy else 3 * args.incidents
+        deadline = time.monotonic() + (0 if args.no_policy else 3 * 60 * args.delay_minutes + 120)
         while time.monotonic() < deadline:
             with Receiver.lock:
                 if len(Receiver.received) >= expected_pages:
