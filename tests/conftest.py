@@ -21,6 +21,7 @@ SLOW_MODULES = {
     "tests/events/test_stream.py",
     "tests/api/test_schemathesis.py",
     "tests/notifications/test_concurrent_delivery.py",
+    "tests/oncall/test_escalation_concurrency.py",
 }
 
 

@@ -18,18 +18,21 @@ from incidents.intake import receivers as intake_receivers
 from incidents.intake.models import Integration
 from incidents.intake.signals import change_event_received
 from incidents.models import Incident
-from incidents.signals import incident_changed, incident_resolved
+from incidents.oncall import receivers as oncall_receivers
+from incidents.signals import incident_changed, incident_opened, incident_resolved
 from monitors import services as monitor_services
 from monitors.models import Monitor, MonitorKind, MonitorStatus
 from monitors.signals import monitor_deleting, monitor_opened_incident, monitor_status_changed
 from monitors.status import set_status
 from statuspages import receivers as statuspages_receivers
 from tests.factories import make_incident
+from tracepoint.notifications.models import Delivery
+from tracepoint.notifications.signals import delivery_attempted
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 APPS = ("incidents", "events", "monitors", "statuspages", "tracepoint")
-APP_DIRS = {"intake": "incidents/intake"}  # app label -> its folder, where they differ
+APP_DIRS = {"intake": "incidents/intake", "oncall": "incidents/oncall"}  # app label -> its folder, where they differ
 
 # signal -> its sender and [(dispatch_uid, receiver)], in the order they run.
 EXPECTED = {
@@ -46,9 +49,12 @@ EXPECTED = {
         Incident,
         [
             ("intake.on_incident_changed", intake_receivers.on_incident_changed),
+            ("oncall.stop_escalation", oncall_receivers.stop_escalation),
             ("statuspages.on_incident_changed", statuspages_receivers.on_incident_changed),
         ],
     ),
+    incident_opened: (Incident, [("oncall.start_escalation", oncall_receivers.start_escalation)]),
+    delivery_attempted: (Delivery, [("oncall.settle_page_delivery", oncall_receivers.settle_page_delivery)]),
     incident_resolved: (Incident, [("events.on_incident_resolved", events_receivers.on_incident_resolved)]),
     change_event_received: (
         Integration,
@@ -60,6 +66,8 @@ NAMES = {
     monitor_opened_incident: "monitor_opened_incident",
     monitor_deleting: "monitor_deleting",
     incident_changed: "incident_changed",
+    incident_opened: "incident_opened",
+    delivery_attempted: "delivery_attempted",
     incident_resolved: "incident_resolved",
     change_event_received: "change_event_received",
 }
@@ -132,6 +140,15 @@ def test_incident_changed_and_resolved_are_sent_after_the_commit(
         assert heard[incident_resolved] == []
     assert heard[incident_resolved] == [{"incident_id": incident.pk, "user": responder}]
     assert heard[incident_changed][-1] == {"incident_id": incident.pk}
+
+
+def test_incident_opened_is_sent_inside_the_transaction_that_opens_the_incident(db, heard, responder):
+    with transaction.atomic():
+        incident = make_incident(by=responder, status="RESOLVED")
+        [opened] = heard[incident_opened]
+        assert opened["incident"] == incident and opened["reopened"] is False
+        incident_services.reopen_incident(incident.pk, by=responder)
+        assert [call["reopened"] for call in heard[incident_opened]] == [False, True]
 
 
 def test_a_failing_receiver_is_logged_and_the_others_still_run(db, heard, django_capture_on_commit_callbacks):

@@ -247,6 +247,25 @@ class DirectMessage:
     markdown: str = ""  # the short text of chat and push (apprise) deliveries; empty: ``text`` is sent
 
 
+def _direct_row(m: DirectMessage, *, topic: str, now: datetime) -> Delivery:
+    return Delivery(
+        kind=m.kind,
+        recipient=m.recipient,
+        dedupe_key=m.dedupe_key,
+        source=m.source,
+        topic=topic,
+        subject=_clean_subject(m.subject),
+        body_text=m.text,
+        body_html=m.html,
+        body_markdown=m.markdown,
+        payload=m.payload,
+        headers=m.headers,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+    )
+
+
 def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime | None = None) -> list[int]:
     """Create the deliveries of these messages once each, and queue every one not yet attempted.
 
@@ -262,25 +281,7 @@ def queue_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetime
         raise ValueError("a direct message needs a dedupe_key, a kind and a recipient")
     if not messages:
         return []
-    rows = [
-        Delivery(
-            kind=m.kind,
-            recipient=m.recipient,
-            dedupe_key=m.dedupe_key,
-            source=m.source,
-            topic=topic,
-            subject=_clean_subject(m.subject),
-            body_text=m.text,
-            body_html=m.html,
-            body_markdown=m.markdown,
-            payload=m.payload,
-            headers=m.headers,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-        for m in messages
-    ]
+    rows = [_direct_row(m, topic=topic, now=now) for m in messages]
     with transaction.atomic():
         Delivery.objects.bulk_create(rows, ignore_conflicts=True)
         unstarted = Delivery.objects.filter(
@@ -300,25 +301,7 @@ def create_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetim
     if not topics.is_valid_topic(topic):
         raise ValueError(f"invalid topic {topic!r}")
     now = now or timezone.now()
-    rows = [
-        Delivery(
-            kind=m.kind,
-            recipient=m.recipient,
-            dedupe_key=m.dedupe_key,
-            source=m.source,
-            topic=topic,
-            subject=_clean_subject(m.subject),
-            body_text=m.text,
-            body_html=m.html,
-            body_markdown=m.markdown,
-            payload=m.payload,
-            headers=m.headers,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-        for m in messages
-    ]
+    rows = [_direct_row(m, topic=topic, now=now) for m in messages]
     if any(not r.dedupe_key or r.kind not in NotificationChannel.Kind.values or not r.recipient for r in rows):
         raise ValueError("a direct message needs a dedupe_key, a kind and a recipient")
     if not rows:
