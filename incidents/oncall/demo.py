@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from incidents import services as incident_services
 from incidents.demo import TEAM
 from incidents.models import Severity
-from incidents.oncall import policies, services
+from incidents.oncall import policies, schedule, services
 from incidents.oncall.models import Team
 
 
@@ -36,8 +36,10 @@ def seed(*, now: datetime, stdout) -> None:
         start_date=monday,
     )
     evening = (now + timedelta(days=1)).astimezone(primary.zone).replace(hour=18, minute=0, second=0, microsecond=0)
+    on_call = schedule.on_call_at(primary, evening)
+    cover = next(person for person in (mia, noah, olivia) if person.pk not in on_call)
     services.create_override(
-        primary, user=mia, start=evening, end=evening + timedelta(hours=5), note="Swap: covering an evening", by=noah
+        primary, user=cover, start=evening, end=evening + timedelta(hours=5), note="Swap: covering an evening", by=noah
     )
     policy = policies.create_policy(
         team=team,
@@ -48,7 +50,7 @@ def seed(*, now: datetime, stdout) -> None:
         default=True,
         steps=[
             policies.StepSpec(delay_minutes=5, schedules=[primary]),
-            policies.StepSpec(delay_minutes=10, users=[noah]),
+            policies.StepSpec(delay_minutes=10, users=[mia]),
             policies.StepSpec(delay_minutes=15, users=[olivia, noah, mia]),
         ],
     )

@@ -32,6 +32,7 @@ def test_the_incident_page_shows_its_escalation_and_pages_escaped(client, respon
     assert "Checkout &lt;primary&gt;" in html and "at step 1 of 2" in html
     assert "&lt;b&gt;Ann&lt;/b&gt;" in html and "<b>Ann</b>" not in html
     assert "Account email: sending" in html
+    assert "Step 1 of 2: paged &lt;b&gt;Ann&lt;/b&gt;." in html  # the timeline shows on-call's notes
     assert "Escalate now" in html and 'name="target"' in html
 
 
