@@ -25,7 +25,6 @@ import logging
 import math
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -38,7 +37,7 @@ from incidents.models import Incident, Status, TimelineEntry
 from incidents.notifications import incident_message
 from incidents.oncall import paging, routing
 from incidents.oncall import schedule as engine
-from incidents.oncall.models import Escalation, EscalationPolicy, Page, Schedule, Team
+from incidents.oncall.models import Escalation, EscalationPolicy, Page, Schedule
 from tracepoint.errors import DomainError, NotFoundError
 from tracepoint.notifications.models import NotificationChannel
 from tracepoint.notifications.services import notify
@@ -58,27 +57,10 @@ ON_TIME_SECONDS = 0.5  # steps due between two ticks run in slots this long
 
 
 def policy_for_service(service: str) -> EscalationPolicy | None:
-    """The policy naming ``service``, else the default policy of the team owning it, else None."""
-    for policy in EscalationPolicy.objects.only("pk", "services"):
-        if service in (policy.services or ()):
-            return EscalationPolicy.objects.select_related("team").get(pk=policy.pk)
-    for team in Team.objects.only("pk", "services", "default_policy_id"):
-        if service in (team.services or ()) and team.default_policy_id:
-            return EscalationPolicy.objects.select_related("team").get(pk=team.default_policy_id)
-    return None
-
-
-def snapshot_steps(policy: EscalationPolicy) -> list[dict[str, Any]]:
-    steps = policy.steps.order_by("position").prefetch_related("users", "schedules", "channels")
-    return [
-        {
-            "delay_minutes": step.delay_minutes,
-            "users": [u.pk for u in step.users.all()],
-            "schedules": [s.pk for s in step.schedules.all()],
-            "channels": [c.pk for c in step.channels.all()],
-        }
-        for step in steps
-    ]
+    """The policy naming ``service``, else the default policy of the team owning it, else None
+    (from the cached routing table, which every change of policies and teams drops)."""
+    found = routing.route(service)
+    return EscalationPolicy.objects.select_related("team").filter(pk=found[0]).first() if found else None
 
 
 def _note(incident: Incident, text: str, *, now: datetime, by=ACTOR, refresh: bool = True) -> None:
@@ -201,9 +183,17 @@ def _acknowledger(incident: Incident) -> str:
 def stop_for_incident(incident_id, *, now: datetime | None = None) -> int:
     """End the incident's active escalation when the incident is no longer OPEN (or is gone)."""
     now = now or timezone.now()
-    stale = Escalation.objects.active().filter(incident_id=incident_id)
-    if not stale.filter(~Q(incident__status=Status.OPEN) | Q(incident__deleted_at__isnull=False)).exists():
+    if not _ending().filter(incident_id=incident_id).exists():
         return 0  # the common case (every change of every incident): one query, no transaction
+    return _stop_if_not_open(incident_id, now=now)
+
+
+def _ending():
+    """Active escalations whose incident left OPEN or was deleted."""
+    return Escalation.objects.active().filter(~Q(incident__status=Status.OPEN) | Q(incident__deleted_at__isnull=False))
+
+
+def _stop_if_not_open(incident_id, *, now: datetime) -> int:
     with transaction.atomic():
         incident = Incident.objects.filter(pk=incident_id).first()
         if incident is not None and incident.deleted_at is None and incident.status == Status.OPEN:
@@ -284,12 +274,8 @@ def next_run_before_tick(*, now: datetime | None = None) -> datetime | None:
 def stop_acknowledged(*, now: datetime) -> int:
     """End the active escalations of incidents that left OPEN (or were deleted) whose
     ``incident_changed`` was missed, before any of their waiting contacts is sent."""
-    stale = (
-        Escalation.objects.active()
-        .filter(~Q(incident__status=Status.OPEN) | Q(incident__deleted_at__isnull=False))
-        .values_list("incident_id", flat=True)
-    )
-    return sum(stop_for_incident(incident_id, now=now) for incident_id in list(stale[:500]))
+    stale = list(_ending().values_list("incident_id", flat=True)[:500])
+    return sum(_stop_if_not_open(incident_id, now=now) for incident_id in stale)
 
 
 def _advance_many(escalations: list[Escalation], *, now: datetime) -> None:
@@ -505,7 +491,7 @@ def escalate_now(incident_id, *, by, now: datetime | None = None) -> Escalation:
                 f"No escalation policy pages for service {incident.service!r}: map it to a policy, "
                 "or reassign the incident to a person."
             )
-        steps = snapshot_steps(policy)
+        steps = routing.fresh_snapshot(policy)["steps"]
         if not steps:
             raise DomainError(f"Escalation policy {policy.name} has no steps.")
         escalation = _start(
@@ -556,7 +542,7 @@ def reassign(
                 text=f"{who} reassigned the incident to {target}: paging them now.",
                 by=by,
             )
-        steps = snapshot_steps(policy)
+        steps = routing.fresh_snapshot(policy)["steps"]
         if not steps:
             raise DomainError(f"Escalation policy {policy.name} has no steps.", details={"policy": ["no steps"]})
         return _start(

@@ -36,26 +36,35 @@ def route(service: str) -> tuple[int, dict[str, Any]] | None:
     return policy_id, table["policies"][policy_id]
 
 
+def snapshot(policy) -> dict[str, Any]:
+    """What an escalation runs on: the policy's name, repeat and steps as they are now."""
+    return {
+        "name": policy.name,
+        "repeat": policy.repeat,
+        "steps": [
+            {
+                "delay_minutes": step.delay_minutes,
+                "users": sorted(u.pk for u in step.users.all()),
+                "schedules": sorted(s.pk for s in step.schedules.all()),
+                "channels": sorted(c.pk for c in step.channels.all()),
+            }
+            for step in sorted(policy.steps.all(), key=lambda s: s.position)
+        ],
+    }
+
+
+def fresh_snapshot(policy) -> dict[str, Any]:
+    """``snapshot`` read from the database, not the cache (a person's action: escalate, reassign)."""
+    from incidents.oncall.models import EscalationPolicy
+
+    loaded = EscalationPolicy.objects.prefetch_related("steps__users", "steps__schedules", "steps__channels")
+    return snapshot(loaded.get(pk=policy.pk))
+
+
 def build() -> dict[str, Any]:
     from incidents.oncall.models import EscalationPolicy, Team
 
     policies = list(EscalationPolicy.objects.prefetch_related("steps__users", "steps__schedules", "steps__channels"))
-    snapshots = {
-        policy.pk: {
-            "name": policy.name,
-            "repeat": policy.repeat,
-            "steps": [
-                {
-                    "delay_minutes": step.delay_minutes,
-                    "users": sorted(u.pk for u in step.users.all()),
-                    "schedules": sorted(s.pk for s in step.schedules.all()),
-                    "channels": sorted(c.pk for c in step.channels.all()),
-                }
-                for step in sorted(policy.steps.all(), key=lambda s: s.position)
-            ],
-        }
-        for policy in policies
-    }
     services: dict[str, int] = {}
     for policy in policies:
         for service in policy.services or ():
@@ -63,7 +72,7 @@ def build() -> dict[str, Any]:
     for team in Team.objects.filter(default_policy__isnull=False).only("services", "default_policy_id"):
         for service in team.services or ():
             services.setdefault(service, team.default_policy_id)
-    return {"services": services, "policies": snapshots}
+    return {"services": services, "policies": {policy.pk: snapshot(policy) for policy in policies}}
 
 
 def invalidate() -> None:
