@@ -16,10 +16,15 @@ def channel(_: int = 0) -> str:
     return f"{settings.CACHE_KEY_PREFIX}:stream:incidents"
 
 
-def incident_changed(incident_id) -> None:
-    """Called by incidents.services after the commit of every change."""
-    incident = Incident.objects.filter(pk=incident_id).values("title", "status", "severity", "updated_at").first()
-    message = {"type": "incident", "id": str(incident_id), **(incident or {"deleted": True})}
+def incident_changed(incident: Incident) -> None:
+    """Called by incidents.services after the commit of every change, with the row as committed."""
+    message = {"type": "incident", "id": str(incident.pk)}
+    if incident.deleted_at is not None:
+        message["deleted"] = True
+    else:
+        message.update(
+            title=incident.title, status=incident.status, severity=incident.severity, updated_at=incident.updated_at
+        )
     stream.publish_to(channel(), message)
 
 

@@ -79,15 +79,27 @@ def _display(value) -> str | None:
     return str(value)
 
 
-def _after_commit(incident: Incident, *, topic: str | None = None, tell_apps: bool = True, **notification) -> None:
+def _after_commit(
+    incident: Incident,
+    *,
+    topic: str | None = None,
+    tell_apps: bool = True,
+    created: bool = False,
+    **notification,
+) -> None:
     """Invalidate the cached detail, refresh the live pages, tell other apps and notify once committed.
     ``tell_apps=False``: only the incident's pages change (a note on its timeline), nothing other apps
-    react to (status pages, alerts, on-call), so ``incident_changed`` is not sent."""
+    react to (status pages, alerts, on-call), so ``incident_changed`` is not sent. ``created``: it is
+    new, which lets receivers skip what only a change of an existing incident needs."""
     incident_id = incident.pk
     transaction.on_commit(lambda: incident_cache.invalidate(incident_id))
-    transaction.on_commit(lambda: live.incident_changed(incident_id), robust=True)
+    # The row is locked by this transaction until the commit, so the object holds what was committed:
+    # the live message is built from it instead of reading the row back.
+    transaction.on_commit(lambda: live.incident_changed(incident), robust=True)
     if tell_apps:
-        transaction.on_commit(lambda: incident_changed.send_robust(sender=Incident, incident_id=incident_id))
+        transaction.on_commit(
+            lambda: incident_changed.send_robust(sender=Incident, incident_id=incident_id, created=created)
+        )
     if topic:
         _notify(incident, topic=topic, **notification)
 
@@ -135,12 +147,13 @@ def create_incident(
         if severity in NOTIFY_ON_CREATE:
             _after_commit(
                 incident,
+                created=True,
                 topic="incident.created",
                 subject=f"[{severity}] New incident: {title}",
                 change={"event": "created"},
             )
         else:
-            _after_commit(incident)
+            _after_commit(incident, created=True)
     return incident
 
 

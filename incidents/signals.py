@@ -8,7 +8,8 @@ Receivers live in the listening app's ``receivers.py``; grep for the signal's na
 from django.dispatch import Signal
 
 # An incident was created, edited, transitioned, reopened, commented on or deleted.
-# kwargs: incident_id (UUID).
+# kwargs: incident_id (UUID), created (bool: the incident is new, so nothing can show or follow it yet;
+# receivers that only react to changes of existing incidents return at once).
 incident_changed = Signal()
 
 # An incident was resolved (a transition or an update to RESOLVED).

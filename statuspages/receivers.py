@@ -20,6 +20,9 @@ def on_monitor_deleting(sender, *, monitor_id: int, **kwargs) -> None:
     services.monitor_deleting(monitor_id)
 
 
-def on_incident_changed(sender, *, incident_id, **kwargs) -> None:
-    """incidents.signals.incident_changed (after the commit)."""
+def on_incident_changed(sender, *, incident_id, created: bool = False, **kwargs) -> None:
+    """incidents.signals.incident_changed (after the commit). A new incident is on no page yet: only a
+    person publishes one, and a monitor links it unpublished."""
+    if created:
+        return
     services.incident_changed(incident_id)

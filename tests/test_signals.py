@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
+from django.test.utils import CaptureQueriesContext
 
 from events import receivers as events_receivers
 from incidents import services as incident_services
@@ -134,12 +135,12 @@ def test_incident_changed_and_resolved_are_sent_after_the_commit(
     with django_capture_on_commit_callbacks(execute=True):
         incident = make_incident(by=responder)
         assert heard[incident_changed] == []  # not before the commit
-    assert heard[incident_changed] == [{"incident_id": incident.pk}]
+    assert heard[incident_changed] == [{"incident_id": incident.pk, "created": True}]
     with django_capture_on_commit_callbacks(execute=True):
         incident_services.transition_incident(incident.pk, to="RESOLVED", by=responder)
         assert heard[incident_resolved] == []
     assert heard[incident_resolved] == [{"incident_id": incident.pk, "user": responder}]
-    assert heard[incident_changed][-1] == {"incident_id": incident.pk}
+    assert heard[incident_changed][-1] == {"incident_id": incident.pk, "created": False}
 
 
 def test_incident_opened_is_sent_inside_the_transaction_that_opens_the_incident(db, heard, responder):
@@ -168,7 +169,8 @@ def test_a_failing_receiver_is_logged_and_the_others_still_run(db, heard, django
     finally:
         incident_changed.disconnect(sender=Incident, dispatch_uid="tests.broken")
         logger.removeHandler(handler)
-    assert heard[incident_changed] == [{"incident_id": incident.pk}]  # connected after `broken`, still called
+    # connected after `broken`, still called
+    assert heard[incident_changed] == [{"incident_id": incident.pk, "created": True}]
     assert [r.exc_info[1].args for r in records] == [("receiver broke",)]
 
 
@@ -198,3 +200,17 @@ def test_the_monitor_signals_run_in_the_transaction_or_after_it(db, heard, djang
     monitor_services.delete_monitor(site.pk)
     assert heard[monitor_deleting] == [{"monitor_id": site.pk}, {"monitor_id": site.pk}]
     assert not Monitor.objects.filter(pk=site.pk).exists()
+
+
+def test_a_new_incident_asks_nothing_of_the_database_after_its_commit(
+    db, responder, django_capture_on_commit_callbacks
+):
+    """Status pages, intake and on-call have nothing to do for an incident that did not exist before
+    (``created=True``), and the live message is built from the committed row: every incident opened
+    by a storm of alerts costs only its own inserts."""
+    with django_capture_on_commit_callbacks() as callbacks:
+        make_incident(by=responder, severity="SEV3")
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+    assert [q["sql"] for q in queries.captured_queries] == []

@@ -24,8 +24,11 @@ def start_escalation(sender, incident: Incident, reopened: bool, now, **kwargs) 
         logger.exception("could not start the escalation of incident %s", incident.pk)
 
 
-def stop_escalation(sender, incident_id, **kwargs) -> None:
-    """incidents.signals.incident_changed (after the commit): an incident no longer OPEN ends its escalation."""
+def stop_escalation(sender, incident_id, created: bool = False, **kwargs) -> None:
+    """incidents.signals.incident_changed (after the commit): an incident no longer OPEN ends its escalation
+    (a new one is OPEN: its escalation just started)."""
+    if created:
+        return
     escalation.stop_for_incident(incident_id)
 
 
