@@ -24,12 +24,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from incidents import services as incident_services
@@ -289,9 +290,12 @@ def _advance_many(escalations: list[Escalation], *, now: datetime) -> None:
             _stop(incident, escalation.incident_id, now=now)
         else:
             pending.append((escalation, incident))
-    due_at = {e.pk: e.next_step_at or now for e, _ in pending}
     fell_through: set[int] = set()
-    advanced: list[Escalation] = []
+    # What each advanced escalation becomes, grouped so that a batch is written with a few UPDATEs:
+    # (step_index, round, delay) → ids whose next step is due ``delay`` after their stored due time,
+    # (step_index, round, moment) → ids whose next step is due at that moment.
+    shifted: dict[tuple[int, int, timedelta], list[int]] = defaultdict(list)
+    fixed: dict[tuple[int, int, datetime], list[int]] = defaultdict(list)
     while pending:
         to_run = []
         for escalation, incident in pending:
@@ -304,8 +308,8 @@ def _advance_many(escalations: list[Escalation], *, now: datetime) -> None:
             elif escalation.pk in fell_through and index == 0:
                 # A whole round reached nobody: the next round waits out the last step's delay
                 # rather than running again at once (it would reach nobody again, now).
-                escalation.next_step_at = now + timedelta(minutes=steps[-1]["delay_minutes"])
-                advanced.append(escalation)
+                moment = now + timedelta(minutes=steps[-1]["delay_minutes"])
+                fixed[escalation.step_index, escalation.round, moment].append(escalation.pk)
             else:
                 escalation.step_index, escalation.round = index, round_
                 to_run.append((escalation, incident))
@@ -314,15 +318,20 @@ def _advance_many(escalations: list[Escalation], *, now: datetime) -> None:
         for escalation, incident in to_run:
             delay = timedelta(minutes=escalation.steps[escalation.step_index]["delay_minutes"])
             if escalation.pk in reached:
-                following = due_at[escalation.pk] + delay
-                escalation.next_step_at = following if following > now else now + delay
-                advanced.append(escalation)
+                due = escalation.next_step_at  # as read under the caller's lock, and still stored
+                if escalation.pk not in fell_through and due is not None and due + delay > now:
+                    shifted[escalation.step_index, escalation.round, delay].append(escalation.pk)
+                else:  # late by more than the delay, or fell through to here: the delay counts from now
+                    fixed[escalation.step_index, escalation.round, now + delay].append(escalation.pk)
             else:  # nobody reached: the next step is due at once
                 fell_through.add(escalation.pk)
-                due_at[escalation.pk] = now
                 pending.append((escalation, incident))
-    if advanced:
-        Escalation.objects.bulk_update(advanced, ["step_index", "round", "next_step_at"])
+    for (index, round_, delay), ids in shifted.items():
+        Escalation.objects.filter(pk__in=ids).update(
+            step_index=index, round=round_, next_step_at=F("next_step_at") + delay
+        )
+    for (index, round_, moment), ids in fixed.items():
+        Escalation.objects.filter(pk__in=ids).update(step_index=index, round=round_, next_step_at=moment)
 
 
 def _exhaust(escalation: Escalation, incident: Incident, *, now: datetime) -> None:

@@ -382,3 +382,21 @@ def test_a_step_due_before_the_next_tick_books_one_run_at_its_moment(setup, peop
     booked = escalation.next_run_before_tick(now=T0 + timedelta(seconds=57))
     assert booked == T0 + timedelta(seconds=60)  # on a half-second slot at or after the due time
     assert escalation.next_run_before_tick(now=T0 + timedelta(seconds=58)) is None  # booked once
+
+
+def test_a_step_run_late_keeps_the_policys_cadence_unless_it_is_later_than_the_delay(setup, people, time_machine):
+    team, schedule = setup
+    _, bob, carol = people
+    make_policy(team, [(5, [], [schedule], []), (5, [bob], [], []), (5, [carol], [], [])], services=["checkout"])
+    _at(time_machine, T0)
+    on_time, late = make_incident(service="checkout"), make_incident(service="checkout")
+    Escalation.objects.filter(incident=late).update(next_step_at=T0 - timedelta(minutes=7))
+    escalation.run_due()
+    # One batch, two rules: the next step is due a delay after this one was due, unless that moment
+    # has passed already (the worker was down for longer than the delay): then a delay from now.
+    assert Escalation.objects.get(incident=on_time).next_step_at == T0 + timedelta(minutes=5)
+    assert Escalation.objects.get(incident=late).next_step_at == T0 + timedelta(minutes=5)
+    _at(time_machine, T0 + timedelta(minutes=6))  # a minute late for step 2
+    escalation.run_due()
+    run = Escalation.objects.get(incident=on_time)
+    assert (run.step_index, run.round) == (1, 0) and run.next_step_at == T0 + timedelta(minutes=10)

@@ -277,7 +277,9 @@ def _fail_without_attempt(delivery: Delivery, *, now: datetime, error: str) -> D
     return delivery
 
 
-def deliver(delivery_id: int, *, now: datetime | None = None, retry: bool = True) -> Delivery:
+def deliver(
+    delivery_id: int, *, now: datetime | None = None, retry: bool = True, row: Delivery | None = None
+) -> Delivery:
     """Make at most one delivery attempt, if one is due, and record it.
 
     The attempt is claimed with a conditional update (status, attempt count
@@ -285,10 +287,15 @@ def deliver(delivery_id: int, *, now: datetime | None = None, retry: bool = True
     send the same attempt twice. A finished delivery is returned unchanged.
     The returned row's ``attempted`` is True only when this call sent.
     ``retry=False``: a failed attempt is final (a test sent while someone waits for its result).
+    ``row``: the delivery as this process just created it (``services.create_direct``), which saves
+    reading it back; the claim's conditions decide as always, and a lost claim reads the row.
     Raises ``Delivery.DoesNotExist`` for an unknown id.
     """
     now = now or timezone.now()
-    delivery = Delivery.objects.select_related("channel").get(pk=delivery_id)
+    if row is not None and row.pk == delivery_id:
+        delivery = row
+    else:
+        delivery = Delivery.objects.select_related("channel").get(pk=delivery_id)
     if delivery.is_finished or delivery.is_claimed(now) or not delivery.is_due(now + _DUE_SLACK):
         return delivery
     max_attempts = _limit("WEBHOOK_MAX_ATTEMPTS")

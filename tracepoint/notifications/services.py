@@ -68,11 +68,13 @@ def delivered_here() -> Iterator[None]:
         _deliver_here.reset(token)
 
 
-def _queue_id(delivery_id: int) -> None:
-    from tracepoint.notifications.tasks import deliver_notification  # lazy: tasks imports this module
+def _queue_id(delivery_id: int, *, row: Delivery | None = None) -> None:
+    """Queue the delivery's task once committed, or, inside ``delivered_here``, attempt it then (with
+    ``row``, the row just created, it is not read back)."""
+    from tracepoint.notifications.tasks import deliver_and_requeue, deliver_notification  # lazy: tasks imports us
 
     if _deliver_here.get():
-        transaction.on_commit(lambda: deliver_notification(delivery_id), robust=True)
+        transaction.on_commit(lambda: deliver_and_requeue(delivery_id, row=row), robust=True)
         return
     deliver_notification.delay_on_commit(delivery_id)
 
@@ -309,7 +311,7 @@ def create_direct(messages: Iterable[DirectMessage], *, topic: str, now: datetim
     with transaction.atomic():
         Delivery.objects.bulk_create(rows)  # sets the ids (PostgreSQL; SQLite >= 3.35)
         for row in rows:
-            _queue_id(row.pk)
+            _queue_id(row.pk, row=row)
     return rows
 
 

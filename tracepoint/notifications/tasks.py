@@ -26,8 +26,13 @@ logger = logging.getLogger(__name__)
 )
 def deliver_notification(self, delivery_id: int) -> None:
     """One delivery attempt; re-queued with backoff while the delivery is RETRYING."""
+    deliver_and_requeue(delivery_id)
+
+
+def deliver_and_requeue(delivery_id: int, *, row: Delivery | None = None) -> None:
+    """What the task does, also called in-process (``services.delivered_here``) with the new row."""
     try:
-        delivery = deliver(delivery_id)
+        delivery = deliver(delivery_id, row=row)
     except Delivery.DoesNotExist:
         logger.info("notification delivery %s no longer exists", delivery_id)
         return
