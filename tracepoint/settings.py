@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -127,6 +128,9 @@ PASSWORD_RESET_TIMEOUT = env_int("INVITATION_DAYS", 3, minimum=1, maximum=30) * 
 ROOT_URLCONF = "tracepoint.urls"
 WSGI_APPLICATION = "tracepoint.wsgi.application"
 CSRF_FAILURE_VIEW = "tracepoint.views.csrf_failure"
+
+# Every form renders through the dashboard's form components (tracepoint/forms.py).
+FORM_RENDERER = "tracepoint.forms.FormRenderer"
 
 TEMPLATES = [
     {
