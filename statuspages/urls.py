@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from statuspages import views
+from statuspages import draft_urls, views
 
 app_name = "statuspages"
 
@@ -8,6 +8,7 @@ SLUG = r"(?P<slug>[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?)"
 ID = r"(?P<public_id>[a-z0-9]{12})"
 
 urlpatterns = [
+    *draft_urls.urlpatterns,
     path("", views.index, name="index"),
     path("publish/<uuid:incident_pk>/", views.publish, name="publish"),
     re_path(rf"^updates/{ID}/$", views.post_update, name="post-update"),
