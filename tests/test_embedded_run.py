@@ -115,6 +115,14 @@ def test_embedded_run_serves_logs_in_runs_tasks_and_stops_on_ctrl_c(tmp_path):
             lambda: (_ready_body(base) or {}).get("worker_heartbeat"), 60, "a worker heartbeat", proc, log
         )
         assert heartbeat.startswith("20")
+
+        # Readable lines for the terminal: time, process, level, message (LOG_FORMAT=console).
+        lines = log.read_text().splitlines()
+        readable = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (web|worker|beat)\s+(DEBUG|INFO|WARNING|ERROR)\s+\S")
+        writers = {m.group(1) for m in map(readable.match, lines) if m}
+        assert {"web", "beat"} <= writers, lines[-20:]
+        assert any(re.search(r" web\s+INFO\s+POST /login/ 302", line) for line in lines), lines[-20:]
+        assert not [line for line in lines if line.startswith('{"')], "no JSON lines in the terminal"
     finally:
         members = _group_members(proc.pid)
         with contextlib.suppress(ProcessLookupError):

@@ -8,6 +8,8 @@ import shutil
 
 from gunicorn import glogging
 
+from tracepoint.logging import formatter_config
+
 wsgi_app = "tracepoint.wsgi:application"
 
 
@@ -71,8 +73,8 @@ accesslog = None
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "tracepoint.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "formatters": {"line": formatter_config(os.environ.get("LOG_FORMAT", "json").lower())},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},

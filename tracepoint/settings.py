@@ -20,6 +20,7 @@ import dj_database_url
 import dj_email_url
 from celery.schedules import crontab
 
+from tracepoint import logging as tracepoint_logging
 from tracepoint.lib.env import (
     SettingError,
     env_bool,
@@ -522,19 +523,24 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- logging: one JSON object per line ---------------------------------------
+# --- logging: one JSON object per line (or readable lines for a terminal) ----
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise SettingError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+# json: one object per line, for log collectors (the default); console: "time process level message"
+# for a person watching a terminal (``make run`` sets it).
+LOG_FORMAT = env_str("LOG_FORMAT", "json").lower()
+if LOG_FORMAT not in tracepoint_logging.FORMATS:
+    raise SettingError("LOG_FORMAT", f"must be json or console, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "tracepoint.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "tracepoint.logging.JsonFormatter"}},
+    "formatters": {"line": tracepoint_logging.formatter_config(LOG_FORMAT)},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": "line",
             "filters": ["request_id"],
         }
     },
@@ -542,7 +548,7 @@ LOGGING = {
     "loggers": {
         # Our request log already records every response; Django's duplicate
         # 4xx/5xx warnings would only repeat it (exceptions are still logged).
-        # Replace Django's default plain-text handlers so every line is JSON.
+        # Replace Django's default plain-text handlers so every line has the chosen format.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
