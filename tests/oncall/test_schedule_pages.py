@@ -321,7 +321,7 @@ def test_bad_override_input_is_a_400_with_the_error_next_to_the_field(clock, sch
         response = responder_page.post(create_url(schedule), data)
         assert response.status_code == 400, data
         html = response.content.decode()
-        assert re.search(rf'<span class="field-error">[^<]*{message}', html), (data, message)
+        assert re.search(rf'class="field-errors"[^>]*><li>[^<]*{message}', html), (data, message)
         assert "<html" in html  # the whole page, the typed values kept
     assert not Override.objects.exists()
 
