@@ -14,14 +14,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
-from cronsim import CronSim
+from cronsim import CronSim, CronSimError
 from django.conf import settings
 from django.db import connection
 
-from monitors.models import HeartbeatPing, Monitor, MonitorStatus, ScheduleKind
+from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, ScheduleKind
 from monitors.status import set_status
 
 # --- deadlines ----------------------------------------------------------------------------------
@@ -36,6 +36,36 @@ def next_due(monitor: Monitor, after: datetime) -> datetime:
             if match > after:
                 return match.astimezone(after.tzinfo or ZoneInfo("UTC"))
     return after + timedelta(seconds=monitor.period_seconds)
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a cron schedule we can run ("Bad minute", "Wrong number of fields"),
+    or None when it is one."""
+    try:
+        CronSim(expression or "", datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")))
+    except (CronSimError, ValueError) as exc:
+        return str(exc) or "not a cron expression"
+    return None
+
+
+def is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def upcoming_runs(cron: str, tz: str, *, after: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` times a cron schedule fires after ``after``, in its zone: ``next_due``'s maths,
+    so the preview on the form is what the deadlines will be. Check ``cron_problem`` and
+    ``is_time_zone`` first."""
+    schedule = Monitor(kind=MonitorKind.HEARTBEAT, schedule_kind=ScheduleKind.CRON, cron=cron, tz=tz)
+    zone, runs = ZoneInfo(tz), []
+    for _ in range(count):
+        after = next_due(schedule, after)
+        runs.append(after.astimezone(zone))
+    return runs
 
 
 def grace_start(monitor: Monitor) -> datetime | None:

@@ -92,7 +92,10 @@ def parse_statuses(text: str) -> list[tuple[int, int]]:
         if not part:
             continue
         low, _, high = part.partition("-")
-        low_code, high_code = int(low), int(high or low)
+        try:
+            low_code, high_code = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a status code or range, e.g. 200 or 200-299") from None
         if not (100 <= low_code <= high_code <= 599):
             raise ValueError(f"{part!r} is not a status code or range between 100 and 599")
         ranges.append((low_code, high_code))

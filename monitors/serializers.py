@@ -4,14 +4,12 @@ the modules it names)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitors import probes
+from monitors import heartbeats, probes, services
 from monitors.models import Monitor, MonitorKind, ScheduleKind, StatusPeriod
 from tracepoint.links import absolute_url
 
@@ -89,13 +87,26 @@ class MonitorSerializer(serializers.ModelSerializer):
         if self.instance is not None and "kind" in attrs and attrs["kind"] != self.instance.kind:
             errors["kind"] = ["A monitor's kind cannot change; create another monitor."]
         interval = merged.get("interval_seconds", 60)
-        timeout = merged.get("timeout_seconds", 10)
+        if attrs.get("timeout_seconds") is None:
+            # Not sent: the default follows the interval (one rule for the API and the form).
+            attrs["timeout_seconds"] = services.timeout_when_unset(interval, previous=self.instance)
+            sent_timeout = False
+        else:
+            sent_timeout = True
+        timeout = attrs["timeout_seconds"]
         min_interval = settings.TRACEPOINT["MONITOR_MIN_INTERVAL_SECONDS"]
         max_timeout = settings.TRACEPOINT["MONITOR_MAX_TIMEOUT_SECONDS"]
         if interval < min_interval:
             errors["interval_seconds"] = [f"At least {min_interval} seconds."]
-        if not 1 <= timeout <= max_timeout or timeout >= max(interval, 2):
-            errors["timeout_seconds"] = [f"Between 1 and {max_timeout} seconds, and shorter than the interval."]
+        elif not 1 <= timeout <= max_timeout:
+            errors["timeout_seconds"] = [f"Between 1 and {max_timeout} seconds."]
+        elif timeout >= max(interval, 2):
+            errors["timeout_seconds"] = [
+                f"Shorter than the interval ({interval} s); leave it out for the default, "
+                f"{services.default_timeout_seconds(interval)} s."
+                if sent_timeout
+                else f"Shorter than the interval ({interval} s)."
+            ]
         if merged.get("down_after", 2) < 1 or merged.get("up_after", 1) < 1:
             errors["down_after"] = ["At least 1."]
         if kind == MonitorKind.HTTP:
@@ -124,14 +135,9 @@ class MonitorSerializer(serializers.ModelSerializer):
             for name in ("period_seconds", "grace_seconds"):
                 if not low <= merged.get(name, 3600) <= high:
                     errors[name] = [f"Between {low} seconds and 365 days."]
-            if merged.get("schedule_kind") == ScheduleKind.CRON:
-                try:
-                    CronSim(merged.get("cron", ""), serializers.DateTimeField().to_internal_value("2026-01-01T00:00Z"))
-                except (CronSimError, ValueError):
-                    errors["cron"] = ["A 5-field crontab expression, e.g. '10 * * * *'."]
-            try:
-                ZoneInfo(merged.get("tz", "UTC"))
-            except (ZoneInfoNotFoundError, ValueError):
+            if merged.get("schedule_kind") == ScheduleKind.CRON and heartbeats.cron_problem(merged.get("cron", "")):
+                errors["cron"] = ["A 5-field crontab expression, e.g. '10 * * * *'."]
+            if not heartbeats.is_time_zone(merged.get("tz", "UTC")):
                 errors["tz"] = ["An IANA time zone such as Europe/Paris."]
         if errors:
             raise serializers.ValidationError(errors)

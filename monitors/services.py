@@ -9,20 +9,45 @@ uptime maths (uptime.py), heartbeat deadlines and ping rules (heartbeats.py), ac
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from monitors import probes
 from monitors.heartbeats import compute_alert_after
 from monitors.models import Monitor, MonitorKind, MonitorStatus, StatusPeriod
 from monitors.signals import monitor_deleting
 from monitors.status import set_status
 
+DEFAULT_TIMEOUT_SECONDS = 10
+
+
+def default_timeout_seconds(interval_seconds: int) -> int:
+    """The timeout of a monitor that does not set one: 80 % of its interval, at most 10 s, at least 1 s
+    (a 10-second interval gets 8 s, so the default always fits the interval)."""
+    return max(1, min(DEFAULT_TIMEOUT_SECONDS, int(interval_seconds * 0.8)))
+
+
+def timeout_when_unset(interval_seconds: int, *, previous: Monitor | None = None) -> int:
+    """The timeout when a create or an update does not send one. A new monitor gets the default of its
+    interval; a saved one keeps its own timeout, unless it was the default of its old interval (then it
+    follows the interval) or no longer fits the new interval."""
+    default = default_timeout_seconds(interval_seconds)
+    if previous is None or previous.pk is None:
+        return default
+    kept = previous.timeout_seconds
+    if kept == default_timeout_seconds(previous.interval_seconds) or kept >= interval_seconds:
+        return default
+    return kept
+
 
 def create_monitor(**fields) -> Monitor:
     """A new monitor: active ones are due at once; heartbeats wait for their first ping."""
     now = timezone.now()
+    if fields.get("timeout_seconds") is None:
+        fields["timeout_seconds"] = default_timeout_seconds(fields.get("interval_seconds") or 60)
     monitor = Monitor.objects.create(
         next_check_at=None if fields.get("kind") == MonitorKind.HEARTBEAT else now, **fields
     )
@@ -86,3 +111,13 @@ def end_maintenance(monitor_ids, *, now: datetime | None = None) -> int:
                 streak_status="", streak_count=0, next_check_at=now, alert_after=compute_alert_after(monitor)
             )
     return ended
+
+
+def run_draft_check(monitor: Monitor) -> probes.CheckResult:
+    """Run the check of an unsaved monitor once ("Test now" on the form): the probes and address guard
+    of the real checks, bounded by its timeout, recorded nowhere. Network I/O: never call it inside a
+    transaction."""
+    if monitor.kind == MonitorKind.HEARTBEAT:
+        raise ValueError("a heartbeat monitor is pinged by its job; there is nothing to run")
+    spec = dataclasses.replace(probes.CheckSpec.of(monitor), id=0)
+    return probes.check_all([spec])[0]

@@ -1,0 +1,87 @@
+"""Which settings belong to which kind of monitor, and how the form groups them: the one place to
+change when a kind is added (the form, the "Test now" button and the kind picker all read it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitors.models import MonitorKind
+
+
+@dataclass(frozen=True)
+class Group:
+    """One fieldset of the monitor form: ``name`` is stable (tests, CSS), ``legend`` is shown."""
+
+    name: str
+    legend: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: str
+    description: str
+    groups: tuple[Group, ...]
+    probed: bool  # Tracepoint runs the check (monitors.probes); False: the monitored job pushes pings
+
+    @property
+    def label(self) -> str:
+        return MonitorKind(self.kind).label
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(name for group in self.groups for name in group.fields)
+
+
+COMMON_FIELDS = ("name",)
+_ALERTING = Group("alerting", "Alerting", ("open_incident", "incident_severity", "service"))
+_ACTIVE_SCHEDULE = Group("schedule", "Schedule", ("interval_seconds", "timeout_seconds", "down_after", "up_after"))
+
+KINDS: dict[str, KindSpec] = {
+    spec.kind: spec
+    for spec in (
+        KindSpec(
+            MonitorKind.HTTP,
+            "Requests a URL and checks the status code, the response time, a keyword and the TLS certificate.",
+            (
+                Group("request", "Request", ("url", "method", "headers", "body", "follow_redirects")),
+                Group(
+                    "assertions",
+                    "Assertions",
+                    ("expected_statuses", "keyword", "keyword_absent", "degraded_after_ms", "tls_expiry_days"),
+                ),
+                _ACTIVE_SCHEDULE,
+                _ALERTING,
+            ),
+            probed=True,
+        ),
+        KindSpec(
+            MonitorKind.TCP,
+            "Opens a TCP connection to a host and port (a database, a mail server, an SSH daemon…).",
+            (
+                Group("request", "Target", ("host", "port")),
+                Group("assertions", "Assertions", ("degraded_after_ms",)),
+                _ACTIVE_SCHEDULE,
+                _ALERTING,
+            ),
+            probed=True,
+        ),
+        KindSpec(
+            MonitorKind.HEARTBEAT,
+            "Your cron job or worker pings a URL when it runs; the monitor goes down when a ping is late.",
+            (
+                Group("schedule", "Schedule", ("schedule_kind", "period_seconds", "cron", "tz", "grace_seconds")),
+                Group("alerting", "Alerting", ("manual_resume", *_ALERTING.fields)),
+            ),
+            probed=False,
+        ),
+    )
+}
+
+
+def spec_for(kind: str | None) -> KindSpec | None:
+    return KINDS.get(kind or "")
+
+
+def all_kind_fields() -> set[str]:
+    return {name for spec in KINDS.values() for name in spec.fields}

@@ -1,0 +1,121 @@
+"""The monitor form in a real browser: the kind first (htmx swaps in that kind's fieldsets), "Test now" with
+unsaved values, the saved monitor's page in words; a heartbeat's cron preview updating as one types."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from monitors.models import Monitor
+from tests.factories import make_user
+from tests.helpers import Target, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SHOTS = os.environ.get("TRACEPOINT_SCREENSHOTS")  # a folder: keep screenshots of the pages to look at them
+
+
+def _shot(browser_page, name: str) -> None:
+    if SHOTS:
+        browser_page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_responder_creates_an_http_monitor_by_choosing_its_kind(live_server, page, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
+    target = Target()
+    try:
+        make_user("responder", username="rita")
+        base = live_server.url
+        login(page, base, "rita")
+        page.goto(f"{base}/monitors/")
+        page.get_by_role("link", name="New monitor").click()
+        page.get_by_role("heading", level=1, name="New monitor").wait_for()
+        assert page.get_by_role("textbox", name="URL", exact=True).count() == 0  # nothing but the kind, at first
+        _shot(page, "monitor_kind")
+
+        page.evaluate("window.notReloaded = true")
+        page.get_by_role("radio", name=re.compile(r"^HTTP\(S\):")).check()
+        page.get_by_role("textbox", name="URL", exact=True).wait_for()
+        assert page.evaluate("window.notReloaded") is True  # htmx swapped the fieldsets in place
+        assert page.url.endswith("/monitors/new/?kind=http")
+        legends = page.locator("fieldset.group > legend").all_inner_texts()
+        assert legends == ["Request", "Assertions", "Schedule", "Alerting"]
+        for other in ("Host", "Port", "Cron expression", "Grace period (seconds)"):
+            assert page.get_by_label(other, exact=True).count() == 0, other
+        assert page.get_by_label("Check every (seconds)").input_value() == "60"
+        assert page.get_by_label("Expected status codes").input_value() == "200-399"
+
+        page.get_by_role("textbox", name="Name", exact=True).fill("Shop front")
+        page.get_by_role("textbox", name="URL", exact=True).fill(f"{target.url}/")
+        page.get_by_label("Expected status codes").fill("200-299")
+        page.get_by_role("button", name="Test now").click()
+        result = page.locator("#test-result")
+        result.get_by_text("HTTP 200").wait_for()
+        assert "Up" in result.inner_text()
+        assert Monitor.objects.count() == 0  # the test saved nothing
+        _shot(page, "monitor_form_http")
+
+        page.get_by_role("button", name="Create monitor").click()
+        page.get_by_role("heading", level=1, name="Shop front").wait_for()
+        monitor = Monitor.objects.get()
+        assert page.url == f"{base}/monitors/{monitor.pk}/"
+        summary = page.locator("#monitor-summary").inner_text()
+        assert summary == f"GET {target.url}/ every 60 s, timeout 10 s, expects 200\u2013299, alerts after 2 failures"
+        assert page.get_by_role("textbox").count() == 0  # a summary, not an open form
+        _shot(page, "monitor_detail_summary")
+
+        page.get_by_role("link", name="Edit").click()
+        page.get_by_role("heading", level=1, name="Edit “Shop front”").wait_for()
+        assert page.get_by_role("textbox", name="URL", exact=True).input_value() == f"{target.url}/"
+        assert page.get_by_label("Host", exact=True).count() == 0
+    finally:
+        target.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_shows_its_next_cron_runs_as_one_types(live_server, page):
+    make_user("responder", username="rita")
+    base = live_server.url
+    login(page, base, "rita")
+    page.goto(f"{base}/monitors/new/")
+    page.get_by_role("radio", name=re.compile(r"^Heartbeat")).check()
+    page.get_by_role("textbox", name="Cron expression").wait_for()
+    assert page.get_by_role("button", name="Test now").count() == 0  # pushed, not run
+    assert page.get_by_role("textbox", name="URL", exact=True).count() == 0
+
+    page.get_by_role("textbox", name="Name", exact=True).fill("Nightly backup")
+    page.get_by_role("radio", name="On a cron schedule").check()
+    preview = page.locator("#cron-preview")
+    cron = page.get_by_role("textbox", name="Cron expression")
+    cron.fill("")
+    cron.press_sequentially("0 3 * * *", delay=20)
+    times = preview.locator("time")
+    expect(times.last).to_contain_text("03:00 UTC")  # the default "* * * * *" ran every minute
+    assert preview.get_by_text("Next runs (UTC):").is_visible()
+    assert times.count() == 3 and all(text.endswith("03:00 UTC") for text in times.all_inner_texts())
+
+    page.get_by_label("Time zone").select_option("Europe/Paris")
+    preview.get_by_text("Next runs (Europe/Paris):").wait_for()
+    assert all(re.search(r"03:00 CES?T$", text) for text in times.all_inner_texts())
+
+    cron.fill("0 25 * * *")
+    preview.get_by_text("Not a cron expression: bad hour").wait_for()
+    assert times.count() == 0
+    cron.fill("30 6 * * 1-5")
+    expect(times.first).to_contain_text("06:30 CE")
+    assert times.count() == 3
+    _shot(page, "monitor_form_heartbeat")
+
+    page.get_by_role("button", name="Create monitor").click()
+    page.get_by_role("heading", level=1, name="Nightly backup").wait_for()
+    monitor = Monitor.objects.get()
+    assert (monitor.kind, monitor.schedule_kind, monitor.cron, monitor.tz) == (
+        "heartbeat",
+        "cron",
+        "30 6 * * 1-5",
+        "Europe/Paris",
+    )
+    assert "cron schedule “30 6 * * 1-5” (Europe/Paris)" in page.locator("#monitor-summary").inner_text()
