@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events import ingest, keys, lifecycle, quota, retention, timeline
+from events import ingest, keys, lifecycle, quota, retention, timeline, workflow
 from events.filters import ISSUE_ORDERING_FIELDS, EventFilter, IssueFilter, IssueOrdering
 from events.models import AlertRule, Event, Issue, IssueStatus, Project, ProjectKey
 from events.native import parse_native_events, project_key_from_headers
@@ -27,6 +27,9 @@ from events.serializers import (
     EventSerializer,
     IntroducedIssueSerializer,
     IssueActivitySerializer,
+    IssueCommentSerializer,
+    IssueIncidentResultSerializer,
+    IssueIncidentSerializer,
     IssueSerializer,
     IssueUpdateSerializer,
     KeyRotateSerializer,
@@ -142,7 +145,10 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     partial_update=extend_schema(
         request=IssueUpdateSerializer,
         responses={200: IssueSerializer},
-        description="Resolve, ignore or unresolve (responders and admins).",
+        description=(
+            "Resolve, ignore or unresolve (`status`), and assign (`assignee`: a username of a responder or "
+            "admin of the issue's project, null to unassign). Responders and admins."
+        ),
         tags=["issues"],
     ),
 )
@@ -152,18 +158,70 @@ class IssueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filter_backends = [DjangoFilterBackend, IssueOrdering]
     ordering_fields = ISSUE_ORDERING_FIELDS
     ordering = ["-last_seen"]
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        queryset = Issue.objects.select_related("resolved_by", "resolved_by_deploy")
+        queryset = Issue.objects.select_related("resolved_by", "resolved_by_deploy", "assignee")
         return visible_to(queryset, self.request.user)
 
     def partial_update(self, request, pk=None):
         issue = self.get_object()
         payload = IssueUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        lifecycle.set_issue_status(issue.pk, status=payload.validated_data["status"], by=request.user)
+        data = payload.validated_data
+        with transaction.atomic():
+            if "assignee" in data:
+                workflow.assign_issue(issue.pk, assignee=data["assignee"], by=request.user)
+            if "status" in data:
+                lifecycle.set_issue_status(issue.pk, status=data["status"], by=request.user)
         return Response(IssueSerializer(self.get_queryset().get(pk=issue.pk)).data)
+
+    @extend_schema(methods=["GET"], responses={200: IssueCommentSerializer(many=True)}, filters=False, tags=["issues"])
+    @extend_schema(
+        methods=["POST"],
+        request=IssueCommentSerializer,
+        responses={201: IssueCommentSerializer},
+        description="Add a comment to the issue's thread (responders and admins).",
+        tags=["issues"],
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def comments(self, request, pk=None):
+        issue = self.get_object()
+        if request.method == "POST":
+            payload = IssueCommentSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            comment = workflow.add_issue_comment(issue.pk, body=payload.validated_data["body"], by=request.user)
+            return Response(IssueCommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(issue.comments.select_related("author").order_by("created_at", "id"))
+        return self.get_paginated_response(IssueCommentSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=IssueIncidentSerializer,
+        responses={201: IssueIncidentResultSerializer, 200: IssueIncidentResultSerializer},
+        description=(
+            "Open an incident for the issue's service, linked to the issue (201), or link the issue to the "
+            "service's open incident (200: one problem, one incident). Title, severity and summary are "
+            "proposed from the issue when left out. Responders and admins."
+        ),
+        tags=["issues"],
+    )
+    @action(detail=True, methods=["post"], url_path="incident", filter_backends=[])
+    def incident(self, request, pk=None):
+        issue = self.get_object()
+        payload = IssueIncidentSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        fields = {**workflow.incident_defaults(issue), **payload.validated_data}
+        incident, opened = workflow.open_issue_incident(issue.pk, by=request.user, **fields)
+        result = {
+            "incident": incident.pk,
+            "opened": opened,
+            "title": incident.title,
+            "severity": incident.severity,
+            "status": incident.status,
+        }
+        return Response(
+            IssueIncidentResultSerializer(result).data, status=status.HTTP_201_CREATED if opened else status.HTTP_200_OK
+        )
 
     @extend_schema(
         responses={200: EventSerializer(many=True)},

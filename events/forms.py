@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from events.models import MAX_EVENTS_PER_MINUTE, AlertRule, IssueStatus, Project
 from incidents.models import service_validator
+from tracepoint.severity import Severity
 
 STATUS_TABS = [*IssueStatus.choices, ("all", "All")]
 # Sort key in the query string → ordering. Newest/largest first, ties by id for stable pages.
@@ -79,3 +80,53 @@ class AlertRuleForm(forms.ModelForm):
             "resolve_issue_with_incident",
         ]
         widgets = {"channels": forms.CheckboxSelectMultiple}
+
+
+class IssueAssignForm(forms.Form):
+    """Assign to a responder or admin of the issue's project; empty: nobody."""
+
+    assignee = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="Assignee",
+        empty_label="Nobody",
+        help_text="A responder or admin who can see this project.",
+    )
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = users
+        self.fields["assignee"].label_from_instance = lambda user: user.get_full_name() or user.get_username()
+
+
+class IssueCommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=10_000,
+        label="Comment",
+        help_text="Plain text; seen by everyone who can see this issue.",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What did you find?"}),
+    )
+
+
+class IssueIncidentForm(forms.Form):
+    """Open an incident for the issue's service (or join the one already open for it)."""
+
+    title = forms.CharField(max_length=200, label="Incident title")
+    severity = forms.ChoiceField(
+        choices=Severity.choices,
+        label="Severity",
+        help_text="Proposed from the issue's severity: critical is SEV1, low is SEV4.",
+    )
+    summary = forms.CharField(
+        required=False,
+        max_length=5000,
+        label="Summary",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What responders should know first.",
+    )
+    resolve_issue_with_incident = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Resolve the issue with the incident",
+        help_text="Resolving the incident also resolves this issue.",
+    )

@@ -186,6 +186,10 @@ class Issue(models.Model):
     priority = models.PositiveSmallIntegerField(default=0)
     priority_reason = models.CharField(max_length=500, blank=True)
     impact_updated_at = models.DateTimeField(null=True, blank=True)
+    # Who works on it (events/workflow.py): a responder or admin who can see the project.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_issues"
+    )
 
     class Meta:
         ordering = ["-last_seen", "-id"]
@@ -243,6 +247,9 @@ class IssueActivity(models.Model):
         REGRESSED = "regressed", "Regressed"
         IGNORED = "ignored", "Ignored"
         UNRESOLVED = "unresolved", "Unresolved"
+        ASSIGNED = "assigned", "Assigned"
+        UNASSIGNED = "unassigned", "Unassigned"
+        INCIDENT = "incident", "Linked to an incident"
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="activity")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -250,6 +257,8 @@ class IssueActivity(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What the entry is about, as it read then: the assignee's username, the incident's title.
+    note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -258,6 +267,24 @@ class IssueActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class IssueComment(models.Model):
+    """A note by a person on an issue (the thread on its page)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(max_length=10_000)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["issue", "created_at"], name="issue_comment_time_idx")]
+
+    def __str__(self) -> str:
+        return f"comment on {self.issue_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class IssueRoute(models.Model):

@@ -1,5 +1,8 @@
-"""Mapping a Sentry event (its JSON, as SDKs send it) to a NewEvent: lenient, bounded, and without the
-bulky or personal parts (locals, headers, cookies, request bodies)."""
+"""Mapping a Sentry event (its JSON, as SDKs send it) to a NewEvent: lenient, bounded, and without secrets.
+
+Kept for the event page: request method, URL, query string and headers, each frame's context lines and
+local variables, contexts, breadcrumbs. Every one goes through events.scrubbing (cookies, credentials,
+tokens… are "[Filtered]"). Never kept: cookies, request bodies, the WSGI environment."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from events.ingest import NewEvent
 from events.models import EventType, Level, Project
+from events.scrubbing import scrub, scrub_query_string, scrub_url
 from events.sentry_protocol import parse_event_id
 
 _SERVICE_BAD_CHARS = re.compile(r"[^a-z0-9._-]+")
@@ -23,6 +27,10 @@ MAX_STRING = 1000
 MAX_FRAMES = 200
 MAX_EXCEPTIONS = 10
 MAX_BLOB_BYTES = 16 * 1024
+MAX_CONTEXT_LINES = 5
+MAX_VARS_BYTES = 4 * 1024  # one frame's locals
+MAX_EVENT_VARS_BYTES = 48 * 1024  # every frame's locals together: the crash end's frames come first
+MAX_HEADERS = 50
 _FRAME_KEYS = ("filename", "abs_path", "function", "module", "package", "lineno", "colno", "in_app", "context_line")
 
 
@@ -137,20 +145,36 @@ def _frame(raw: dict[str, Any]) -> dict[str, Any]:
                 frame[key] = value
         elif _str(value):
             frame[key] = _str(value, 500)
-    for key in ("pre_context", "post_context"):
-        lines = raw.get(key)
-        if isinstance(lines, list):
-            frame[key] = [_str(line, 300) for line in lines[-5:] if isinstance(line, str)]
-    return frame  # `vars` (locals) are dropped: bulky and often personal data
+    # The lines just before and just after the crash line.
+    pre, post = raw.get("pre_context"), raw.get("post_context")
+    if isinstance(pre, list):
+        frame["pre_context"] = [_str(line, 300) for line in pre if isinstance(line, str)][-MAX_CONTEXT_LINES:]
+    if isinstance(post, list):
+        frame["post_context"] = [_str(line, 300) for line in post if isinstance(line, str)][:MAX_CONTEXT_LINES]
+    return frame
+
+
+def _frame_vars(raw: Any) -> dict[str, Any] | None:
+    """A frame's local variables, scrubbed, or None when there are none or they are too big to keep."""
+    if not isinstance(raw, dict) or not raw:
+        return None
+    return _bounded(scrub(raw), MAX_VARS_BYTES)
 
 
 def _stacktrace(raw: Any) -> dict[str, Any] | None:
-    frames = raw.get("frames") if isinstance(raw, dict) else None
-    if not isinstance(frames, list):
+    raw_frames = raw.get("frames") if isinstance(raw, dict) else None
+    if not isinstance(raw_frames, list):
         return None
-    frames = [_frame(f) for f in frames if isinstance(f, dict)]
-    if len(frames) > MAX_FRAMES:  # keep the oldest few and the crashing end, as Sentry trims the middle
-        frames = frames[:20] + frames[-(MAX_FRAMES - 20) :]
+    raw_frames = [f for f in raw_frames if isinstance(f, dict)]
+    if len(raw_frames) > MAX_FRAMES:  # keep the oldest few and the crashing end, as Sentry trims the middle
+        raw_frames = raw_frames[:20] + raw_frames[-(MAX_FRAMES - 20) :]
+    frames = [_frame(f) for f in raw_frames]
+    budget = MAX_EVENT_VARS_BYTES
+    for frame, source in zip(reversed(frames), reversed(raw_frames), strict=True):  # newest frame first
+        local_vars = _frame_vars(source.get("vars")) if budget > 0 else None
+        if local_vars:
+            frame["vars"] = local_vars
+            budget -= len(json.dumps(local_vars, default=str))
     return {"frames": frames}
 
 
@@ -183,16 +207,31 @@ def normalize_exceptions(raw: Any) -> list[dict[str, Any]]:
     return result
 
 
+def _headers(raw: Any) -> list[list[str]]:
+    """Headers as ``[[name, value], …]`` (Sentry sends an object or pairs), scrubbed, without cookies."""
+    pairs = raw.items() if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+    headers = []
+    for pair in pairs:
+        if isinstance(pair, tuple | list) and len(pair) == 2 and _str(pair[0]) and len(headers) < MAX_HEADERS:
+            headers.append([_str(pair[0], 200), _str(pair[1], 1000)])
+    return scrub(headers)
+
+
 def _request(raw: Any) -> tuple[dict[str, Any] | None, str]:
-    """The request without headers, cookies, env or body; and the URL path (a route fallback)."""
+    """The request without cookies, env or body (headers scrubbed); and the URL path (a route fallback)."""
     if not isinstance(raw, dict):
         return None, ""
     request = {k: _str(raw.get(k), 2000) for k in ("url", "method") if _str(raw.get(k))}
+    if request.get("url"):
+        request["url"] = scrub_url(request["url"])
     query = raw.get("query_string")
     if isinstance(query, str) and query:
-        request["query_string"] = query[:2000]
+        request["query_string"] = scrub_query_string(query[:2000])
     elif isinstance(query, dict | list) and query:
-        request["query_string"] = _bounded(query, 2048)
+        request["query_string"] = _bounded(scrub(query), 2048)
+    headers = _headers(raw.get("headers"))
+    if headers:
+        request["headers"] = headers
     path = ""
     if request.get("url"):
         try:
@@ -253,13 +292,13 @@ def to_new_event(
     if isinstance(sdk, dict):
         data["sdk"] = {k: _str(sdk.get(k), 100) for k in ("name", "version") if _str(sdk.get(k))}
     for key in ("contexts", "extra"):
-        value = _bounded(event.get(key)) if isinstance(event.get(key), dict) else None
+        value = _bounded(scrub(event.get(key))) if isinstance(event.get(key), dict) else None
         if value:
             data[key] = value
     breadcrumbs = event.get("breadcrumbs")
     crumbs = breadcrumbs.get("values") if isinstance(breadcrumbs, dict) else breadcrumbs
     if isinstance(crumbs, list) and crumbs:
-        kept = _bounded(crumbs[-30:])
+        kept = _bounded(scrub(crumbs[-30:]))
         if kept:
             data["breadcrumbs"] = {"values": kept}
 

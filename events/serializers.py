@@ -16,6 +16,7 @@ from events.models import (
     Event,
     Issue,
     IssueActivity,
+    IssueComment,
     IssueStatus,
     Project,
     ProjectKey,
@@ -24,6 +25,7 @@ from events.timeline import DEFAULT_RANGE, MAX_RANGE
 from incidents.serializers import ServiceField
 from tracepoint.links import base_url
 from tracepoint.notifications.models import NotificationChannel
+from tracepoint.severity import Severity
 
 
 class ProjectKeySerializer(serializers.ModelSerializer):
@@ -141,6 +143,9 @@ class IssueSerializer(serializers.ModelSerializer):
     count = serializers.IntegerField(source="event_count", read_only=True)
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     resolved_by_deploy = DeployRefSerializer(read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username of who works on it."
+    )
 
     class Meta:
         model = Issue
@@ -170,6 +175,7 @@ class IssueSerializer(serializers.ModelSerializer):
             "priority",
             "priority_reason",
             "impact_updated_at",
+            "assignee",
         ]
         read_only_fields = fields
 
@@ -177,7 +183,46 @@ class IssueSerializer(serializers.ModelSerializer):
 class IssueUpdateSerializer(serializers.Serializer):
     # Plain values (not the labelled choices of Issue.status): a choice set of its own gives the
     # OpenAPI enum a stable name without a settings override.
-    status = serializers.ChoiceField(choices=IssueStatus.values)
+    status = serializers.ChoiceField(choices=IssueStatus.values, required=False)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="Username of a responder or admin of the issue's project; null unassigns.",
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"status": ["Send `status`, `assignee` or both."]})
+        return attrs
+
+
+class IssueCommentSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    body = serializers.CharField(max_length=10_000, trim_whitespace=True)
+
+    class Meta:
+        model = IssueComment
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class IssueIncidentSerializer(serializers.Serializer):
+    """``POST /issues/{id}/incident``: every field optional, proposed from the issue when left out."""
+
+    title = serializers.CharField(max_length=200, required=False)
+    severity = serializers.ChoiceField(choices=Severity.values, required=False)
+    summary = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    resolve_issue_with_incident = serializers.BooleanField(required=False, default=True)
+
+
+class IssueIncidentResultSerializer(serializers.Serializer):
+    incident = serializers.UUIDField(help_text="The incident's id.")
+    opened = serializers.BooleanField(help_text="False: the issue joined its service's open incident.")
+    title = serializers.CharField()
+    severity = serializers.CharField()
+    status = serializers.CharField()
 
 
 class IssueActivitySerializer(serializers.ModelSerializer):

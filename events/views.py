@@ -1,5 +1,6 @@
-"""Issue pages (HTMX): list with live filters, detail with stack trace and actions, a service's timeline, and
-the daily summary switch of the profile page. Project settings pages are events/project_views.py."""
+"""Issue pages (HTMX): list with live filters, detail with stack trace and actions (status, assignee,
+comments, an incident), each event's page, a service's timeline, and the daily summary switch of the
+profile page. Project settings pages are events/project_views.py."""
 
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from events import daily_summary, lifecycle, timeline
-from events.forms import SORTS, STATUS_TABS, IssueFilterForm, IssueStatusForm
+from events import daily_summary, event_details, lifecycle, timeline, workflow
+from events.forms import (
+    SORTS,
+    STATUS_TABS,
+    IssueAssignForm,
+    IssueCommentForm,
+    IssueFilterForm,
+    IssueIncidentForm,
+    IssueStatusForm,
+)
 from events.models import Event, Issue, IssueStatus, Project
 from incidents.models import service_validator
 from tracepoint import stream as live_streams
@@ -46,7 +55,10 @@ def visible_issues(user) -> QuerySet[Issue]:
 
 def get_issue_for_user(user, pk) -> Issue:
     issue = (
-        visible_issues(user).select_related("resolved_by", "resolved_by_deploy", "introduced_by").filter(pk=pk).first()
+        visible_issues(user)
+        .select_related("resolved_by", "resolved_by_deploy", "introduced_by", "assignee")
+        .filter(pk=pk)
+        .first()
     )
     if issue is None:
         raise Http404("No such issue.")
@@ -128,44 +140,6 @@ def _index(request: HttpRequest) -> HttpResponse:
 # --- issue detail -----------------------------------------------------------------------
 
 
-def _frames(exception: dict[str, Any]) -> list[dict[str, Any]]:
-    stacktrace = exception.get("stacktrace") or {}
-    frames = stacktrace.get("frames") if isinstance(stacktrace, dict) else None
-    # Sentry sends frames oldest first; people read the crash site first.
-    return [
-        {
-            "module": str(frame.get("module") or ""),
-            "function": str(frame.get("function") or ""),
-            "filename": str(frame.get("filename") or frame.get("abs_path") or ""),
-            "lineno": frame.get("lineno"),
-            "context_line": str(frame.get("context_line") or "").rstrip(),
-            "in_app": frame.get("in_app") is True,
-        }
-        for frame in reversed(frames or [])
-        if isinstance(frame, dict)
-    ]
-
-
-def stack_trace(event: Event | None) -> list[dict[str, Any]]:
-    """The event's exceptions, outermost first, each with its frames newest first."""
-    if event is None:
-        return []
-    values = [value for value in (event.data or {}).get("exception") or [] if isinstance(value, dict)]
-    return [
-        {"type": str(value.get("type") or ""), "value": str(value.get("value") or ""), "frames": _frames(value)}
-        for value in reversed(values)
-    ]
-
-
-def _tag_pairs(tags: Any) -> list[tuple[str, str]]:
-    """Sentry sends tags as an object or as ``[[key, value], …]``."""
-    if isinstance(tags, dict):
-        return [(str(k), str(v)) for k, v in tags.items() if v is not None]
-    if isinstance(tags, list):
-        return [(str(t[0]), str(t[1])) for t in tags if isinstance(t, list | tuple) and len(t) == 2]
-    return []
-
-
 def _top(counter: Counter, total: int) -> list[dict[str, Any]]:
     return [
         {"value": value, "count": count, "percent": round(100 * count / total) if total else 0}
@@ -184,7 +158,7 @@ def breakdown(issue: Issue) -> dict[str, Any]:
     for release, environment, raw_tags in rows:
         releases[release or "(none)"] += 1
         environments[environment or "(none)"] += 1
-        for key, value in _tag_pairs(raw_tags):
+        for key, value in event_details.tag_pairs(raw_tags):
             if key not in ("release", "environment"):
                 tags.setdefault(key, Counter())[value] += 1
     total = len(rows)
@@ -196,7 +170,8 @@ def breakdown(issue: Issue) -> dict[str, Any]:
 
 def _detail_context(request: HttpRequest, issue: Issue, **extra) -> dict:
     can_write = has_role(request.user, RESPONDER)
-    return {
+    users = workflow.assignable_users(issue.project)
+    context = {
         "issue": issue,
         "actions": [(target.value, ACTION_LABELS[target]) for target in ACTIONS[IssueStatus(issue.status)]]
         if can_write
@@ -204,7 +179,39 @@ def _detail_context(request: HttpRequest, issue: Issue, **extra) -> dict:
         "can_write": can_write,
         "activity": issue.activity.select_related("actor", "event").order_by("created_at", "id")[:200],
         "linked_incidents": [link.incident for link in issue.incident_links.select_related("incident")],
+        "can_take": can_write and issue.assignee_id != request.user.pk and users.filter(pk=request.user.pk).exists(),
+    }
+    if can_write:
+        context["assign_form"] = IssueAssignForm(initial={"assignee": issue.assignee_id}, users=users)
+        context["incident_form"] = IssueIncidentForm(initial=workflow.incident_defaults(issue))
+    return {**context, **extra}
+
+
+def _comments_context(request: HttpRequest, issue: Issue, **extra) -> dict:
+    can_write = has_role(request.user, RESPONDER)
+    return {
+        "issue": issue,
+        "comments": issue.comments.select_related("author").order_by("created_at", "id"),
+        "can_write": can_write,
+        "comment_form": IssueCommentForm() if can_write else None,
         **extra,
+    }
+
+
+def _page_context(request: HttpRequest, issue: Issue, **extra) -> dict:
+    recent = list(Event.objects.filter(issue=issue).order_by("-timestamp", "-id")[:RECENT_EVENTS])
+    latest = recent[0] if recent else None
+    return {
+        **_comments_context(request, issue),
+        **_detail_context(
+            request,
+            issue,
+            latest=latest,
+            exceptions=event_details.stack_trace(latest),
+            recent_events=recent,
+            breakdown=breakdown(issue),
+            **extra,
+        ),
     }
 
 
@@ -212,17 +219,18 @@ def _detail_context(request: HttpRequest, issue: Issue, **extra) -> dict:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     issue = get_issue_for_user(request.user, pk)
-    recent = list(Event.objects.filter(issue=issue).order_by("-timestamp", "-id")[:RECENT_EVENTS])
-    latest = recent[0] if recent else None
-    context = _detail_context(
-        request,
-        issue,
-        latest=latest,
-        exceptions=stack_trace(latest),
-        recent_events=recent,
-        breakdown=breakdown(issue),
-    )
-    return render(request, "events/issue_detail.html", context)
+    return render(request, "events/issue_detail.html", _page_context(request, issue))
+
+
+def _summary_response(request: HttpRequest, pk: int, message: str, *, error: str | None = None, **extra):
+    """After an action on the issue: the summary fragment and a toast (HTMX), or back to the page."""
+    if request.htmx:
+        issue = get_issue_for_user(request.user, pk)
+        context = _detail_context(request, issue, error=error, **extra)
+        response = render(request, "events/issue_detail.html#summary", context)
+        return trigger_client_event(response, "toast", {"message": message, "level": "error" if error else "success"})
+    (messages.error if error else messages.success)(request, message)
+    return redirect("events:detail", pk=pk)
 
 
 @role_required("responder")
@@ -247,6 +255,104 @@ def set_status(request: HttpRequest, pk: int) -> HttpResponse:
         return trigger_client_event(response, "toast", {"message": message, "level": "error" if error else "success"})
     (messages.error if error else messages.success)(request, message)
     return redirect("events:detail", pk=pk)
+
+
+@role_required("responder")
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    issue = get_issue_for_user(request.user, pk)
+    form = IssueAssignForm(request.POST, users=workflow.assignable_users(issue.project))
+    if not form.is_valid():
+        message = "Choose a responder or admin of this project."
+        return _summary_response(request, pk, message, error=message)
+    assignee = form.cleaned_data["assignee"]
+    try:
+        workflow.assign_issue(issue.pk, assignee=assignee, by=request.user)
+    except workflow.IssueNotFound:
+        raise Http404 from None
+    except DomainError as exc:
+        return _summary_response(request, pk, exc.message, error=exc.message)
+    if assignee is None:
+        return _summary_response(request, pk, "Issue unassigned.")
+    name = "you" if assignee == request.user else assignee.get_username()
+    return _summary_response(request, pk, f"Issue assigned to {name}.")
+
+
+@role_required("responder")
+@require_POST
+def open_incident(request: HttpRequest, pk: int) -> HttpResponse:
+    issue = get_issue_for_user(request.user, pk)
+    form = IssueIncidentForm(request.POST)
+    if not form.is_valid():
+        message = "Check the incident's fields."
+        if request.htmx:
+            return _summary_response(request, pk, message, error=message, incident_form=form)
+        context = _page_context(request, issue, incident_form=form, error=message)
+        return render(request, "events/issue_detail.html", context, status=400)
+    try:
+        incident, opened = workflow.open_issue_incident(issue.pk, by=request.user, **form.cleaned_data)
+    except workflow.IssueNotFound:
+        raise Http404 from None
+    except DomainError as exc:
+        return _summary_response(request, pk, exc.message, error=exc.message, incident_form=form)
+    verb = "Opened incident" if opened else "Linked the issue to the open incident"
+    return _summary_response(request, pk, f"{verb} “{incident.title}”.")
+
+
+@role_required("responder")
+@require_POST
+def comment(request: HttpRequest, pk: int) -> HttpResponse:
+    issue = get_issue_for_user(request.user, pk)
+    form = IssueCommentForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            workflow.add_issue_comment(issue.pk, body=form.cleaned_data["body"], by=request.user)
+        except workflow.IssueNotFound:
+            raise Http404 from None
+        except DomainError as exc:
+            error = exc.message
+    else:
+        error = "Write something first."
+    message = error or "Comment added."
+    if request.htmx:
+        context = _comments_context(request, issue, comment_error=error)
+        if error:
+            context["comment_form"] = form
+        response = render(request, "events/issue_detail.html#comments", context)
+        return trigger_client_event(response, "toast", {"message": message, "level": "error" if error else "success"})
+    (messages.error if error else messages.success)(request, message)
+    return redirect(reverse("events:detail", args=[pk]) + "#comments")
+
+
+# --- an event's page -----------------------------------------------------------------------
+
+
+@role_required("viewer")
+@require_GET
+def event_detail(request: HttpRequest, pk: int, event_pk: int) -> HttpResponse:
+    """One event of an issue in full: stack with context and locals, breadcrumbs, request, user, contexts."""
+    issue = get_issue_for_user(request.user, pk)
+    event = Event.objects.filter(issue=issue, pk=event_pk).first()
+    if event is None:
+        raise Http404("No such event in this issue.")
+    data = event.data if isinstance(event.data, dict) else {}
+    older, newer = event_details.neighbours(event)
+    context = {
+        "issue": issue,
+        "event": event,
+        "exceptions": event_details.stack_trace(event),
+        "breadcrumbs": event_details.breadcrumbs(data),
+        "request_info": event_details.request_info(data),
+        "user_info": event_details.user_info(data),
+        "contexts": event_details.contexts(data),
+        "tags": event_details.tag_pairs(data.get("tags")),
+        "extra": event_details.extra_data(data),
+        "facts": event_details.facts(event),
+        "older": older,
+        "newer": newer,
+    }
+    return render(request, "events/event_detail.html", context)
 
 
 # --- service timeline --------------------------------------------------------------------

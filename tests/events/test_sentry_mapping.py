@@ -45,15 +45,23 @@ def test_a_python_exception_event(project):
                                     "function": "total",
                                     "lineno": 10,
                                     "in_app": True,
-                                    "vars": {"secret": "hunter2"},
+                                    "vars": {"secret": "hunter2", "sku": "'A-1'", "qty": "3"},
                                     "pre_context": ["a"] * 20,
+                                    "post_context": [f"after {i}" for i in range(20)],
                                 }
                             ]
                         },
                     }
                 ]
             },
-            "request": {"url": "https://shop.example.com/checkout/1?x=1", "method": "POST", "headers": {"Cookie": "s"}},
+            "request": {
+                "url": "https://shop.example.com/checkout/1?x=1",
+                "method": "POST",
+                "headers": {"Cookie": "s", "Authorization": "Basic dTpw", "User-Agent": "curl/8", "X-Token": "t"},
+                "cookies": {"sessionid": "abc"},
+                "data": {"card": "4111"},
+                "env": {"REMOTE_ADDR": "10.0.0.1"},
+            },
             "breadcrumbs": {"values": [{"message": f"crumb {i}"} for i in range(100)]},
             "modules": {f"pkg{i}": "1.0" for i in range(500)},
         },
@@ -74,8 +82,22 @@ def test_a_python_exception_event(project):
     )
     assert new.message == "KeyError: 'sku'"
     frame = new.data["exception"][0]["stacktrace"]["frames"][0]
-    assert "vars" not in frame and len(frame["pre_context"]) == 5
-    assert new.data["request"] == {"url": "https://shop.example.com/checkout/1?x=1", "method": "POST"}
+    # Locals are kept for the event page, with secrets filtered; context lines nearest the crash line.
+    assert frame["vars"] == {"secret": "[Filtered]", "sku": "'A-1'", "qty": "3"}
+    assert len(frame["pre_context"]) == 5
+    assert frame["post_context"] == [f"after {i}" for i in range(5)]
+    # Headers are kept with credentials filtered; cookies, body and environment are never stored.
+    assert new.data["request"] == {
+        "url": "https://shop.example.com/checkout/1?x=1",
+        "method": "POST",
+        "headers": [
+            ["Cookie", "[Filtered]"],
+            ["Authorization", "[Filtered]"],
+            ["User-Agent", "curl/8"],
+            ["X-Token", "[Filtered]"],
+        ],
+    }
+    assert "hunter2" not in str(new.data) and "sessionid" not in str(new.data) and "4111" not in str(new.data)
     assert new.data["user"] == {"id": "42", "email": "a@example.com"}
     assert len(new.data["breadcrumbs"]["values"]) == 30
     assert "modules" not in new.data

@@ -1,0 +1,76 @@
+"""Secrets out of stored events: request headers, query strings, local variables, contexts and extra data
+are kept for debugging, but any value under a sensitive name (cookies, credentials, tokens, passwords,
+session ids…) and any value that looks like a credential is replaced by ``FILTERED``.
+
+It runs at ingest (the stored event never holds the secret) and again when an event is shown (events
+stored before this module, or sent through the native API's free-form metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+FILTERED = "[Filtered]"
+
+# A name is sensitive when it contains one of these (lowercased, "-" and " " read as "_": X-Api-Key is
+# x_api_key) or when one of its parts ("user_pwd" → user, pwd) is one of the short words.
+_SENSITIVE_PARTS = (
+    "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "credential", "cookie", "csrf",
+    "xsrf", "privatekey", "private_key", "signature", "authorization", "sessionid", "session_id",
+    "x_forwarded_for", "x_real_ip", "remote_addr",
+)  # fmt: skip
+_SENSITIVE_WORDS = {"pwd", "pass", "auth", "session", "jwt", "bearer", "dsn", "otp", "ssn", "cvv", "pin"}
+# Values that are credentials whatever their name: "Bearer …", "Basic …", a URL with a password.
+_SENSITIVE_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S+|://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_MAX_DEPTH = 8
+
+
+def sensitive_name(name: Any) -> bool:
+    text = str(name).lower().replace("-", "_").replace(" ", "_")
+    return any(part in text for part in _SENSITIVE_PARTS) or not _SENSITIVE_WORDS.isdisjoint(
+        re.split(r"[^a-z0-9]+", text)
+    )
+
+
+def scrub(value: Any, depth: int = 0) -> Any:
+    """The value with every entry under a sensitive name, and every credential-like string, filtered."""
+    if isinstance(value, str):
+        return FILTERED if _SENSITIVE_VALUE.search(value) else value
+    if depth >= _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: FILTERED if sensitive_name(k) and v not in (None, "") else scrub(v, depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        # Sentry sends headers and query strings as [[name, value], …] too.
+        return [
+            [item[0], FILTERED]
+            if isinstance(item, list | tuple) and len(item) == 2 and sensitive_name(item[0])
+            else scrub(item, depth + 1)
+            for item in value
+        ]
+    return value
+
+
+def scrub_query_string(value: Any) -> Any:
+    """``a=1&token=x`` → ``a=1&token=[Filtered]``; structured query strings go through ``scrub``."""
+    if not isinstance(value, str):
+        return scrub(value)
+    pairs = parse_qsl(value.lstrip("?"), keep_blank_values=True)
+    if not any(sensitive_name(name) or _SENSITIVE_VALUE.search(v) for name, v in pairs):
+        return value
+    filtered = [(name, FILTERED if sensitive_name(name) or _SENSITIVE_VALUE.search(v) else v) for name, v in pairs]
+    return urlencode(filtered, safe="[]")
+
+
+def scrub_url(url: str) -> str:
+    """The URL with its user:password part and sensitive query values filtered."""
+    if not isinstance(url, str) or not url:
+        return url
+    base, sep, query = url.partition("?")
+    base = re.sub(r"://[^/\s@]+@", f"://{FILTERED}@", base)
+    query, hashsep, fragment = query.partition("#")
+    return base + (sep + scrub_query_string(query) if sep else "") + (hashsep + fragment if hashsep else "")
