@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from statuspages import logos
 from tracepoint import outbound
 from tracepoint.severity import Severity
 
@@ -88,7 +89,13 @@ class StatusPage(models.Model):
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     title = models.CharField(max_length=100)
     description = models.TextField(blank=True, max_length=2000)
-    logo_url = models.URLField(blank=True, max_length=500, help_text="An image shown in the page header.")
+    # An uploaded image (statuspages.logos), served by statuspages.public.logo with its stored type.
+    logo = models.FileField(blank=True, max_length=200, editable=False)
+    logo_content_type = models.CharField(max_length=32, blank=True, editable=False)
+    # Before uploads: an external image, still shown when the page has no uploaded logo.
+    logo_url = models.URLField(
+        blank=True, max_length=500, help_text="An external image, shown in the header when no logo is uploaded."
+    )
     time_zone = models.CharField(max_length=64, default="Etc/UTC", validators=[validate_time_zone])
     is_public = models.BooleanField(default=True, help_text="Private pages need a login or the page's password.")
     password = models.CharField(max_length=128, blank=True, help_text="A hash (set_password), never the password.")
@@ -104,6 +111,11 @@ class StatusPage(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def logo_token(self) -> str:
+        """The uploaded logo's part of its URL (statuspages-public:logo); '' without one."""
+        return logos.token_of(self.logo.name)
 
     def set_password(self, raw: str) -> None:
         self.password = make_password(raw) if raw else ""

@@ -18,17 +18,19 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.validators import validate_email
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
-from statuspages import badges, feeds, public_cache, statuspage_json, subscribers
+from statuspages import badges, feeds, logos, public_cache, statuspage_json, subscribers
 from statuspages import snapshot as snapshots
 from statuspages.models import StatusPage, Subscriber
 from tracepoint.accounts.roles import VIEWER, has_role
@@ -80,6 +82,18 @@ def _load(meta: dict) -> StatusPage:
 # --- HTML -----------------------------------------------------------------------------------------
 
 
+def page_context(status_page: StatusPage) -> dict:
+    """What the public page's template shows (also the dashboard's preview of it)."""
+    snap = snapshots.take(status_page)
+    rows = snapshots.bars(snap)
+    return {
+        "snap": snap,
+        "page": snap.page,
+        "bars": rows,
+        "uptimes": {pk: snapshots.window_uptime(r) for pk, r in rows.items()},
+    }
+
+
 @quiet_success
 @require_safe
 def page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -92,17 +106,7 @@ def page(request: HttpRequest, slug: str) -> HttpResponse:
     meta = _page(request, slug)
 
     def build():
-        snap = snapshots.take(_load(meta))
-        rows = snapshots.bars(snap)
-        html = render_to_string(
-            "statuspages/public/page.html",
-            {
-                "snap": snap,
-                "page": snap.page,
-                "bars": rows,
-                "uptimes": {pk: snapshots.window_uptime(r) for pk, r in rows.items()},
-            },
-        )
+        html = render_to_string("statuspages/public/page.html", page_context(_load(meta)))
         return html.encode(), "text/html; charset=utf-8"
 
     return public_cache.cached(request, meta, "page", build)
@@ -224,6 +228,43 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if retry_after:
         response["Retry-After"] = str(retry_after)
+    return response
+
+
+# --- the logo ------------------------------------------------------------------------------------
+
+LOGO_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Content-Disposition": "inline",
+    "Cross-Origin-Resource-Policy": "same-site",
+}
+
+
+@require_safe
+def logo(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """A page's uploaded logo, to whoever may see the page (a private page's only after its password or
+    a login), with the type stored at upload. ``token`` names this upload, so a new logo is a new URL
+    and this one may be cached for a long time."""
+    meta = _page(request, slug)
+    row = StatusPage.objects.filter(pk=meta["pk"]).values("logo", "logo_content_type").first()
+    if not row or not row["logo"] or logos.token_of(row["logo"]) != token:
+        raise Http404("No such logo.")
+    etag = f'"{token}"'
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponseNotModified()
+    else:
+        try:
+            stored = default_storage.open(row["logo"], "rb")
+        except FileNotFoundError:
+            raise Http404("No such logo.") from None
+        response = FileResponse(stored, content_type=row["logo_content_type"])
+    response["ETag"] = etag
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if meta["is_public"] else "private, max-age=3600"
+    if not meta["is_public"]:
+        patch_vary_headers(response, ["Cookie"])
+    for name, value in LOGO_HEADERS.items():
+        response[name] = value
     return response
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(rf"^status/{SLUG}/incidents/{ID}/$", public.incident, name="incident"),
     re_path(rf"^status/{SLUG}/maintenance/{ID}/$", public.maintenance, name="maintenance"),
     re_path(rf"^status/{SLUG}/access/$", public.access, name="access"),
+    re_path(rf"^status/{SLUG}/logo/{TOKEN}$", public.logo, name="logo"),
     re_path(rf"^status/{SLUG}/subscribe/$", public.subscribe, name="subscribe"),
     re_path(rf"^status/{SLUG}/subscribe/confirm/{TOKEN}/$", public.confirm, name="confirm"),
     re_path(rf"^status/{SLUG}/unsubscribe/{TOKEN}/$", public.unsubscribe, name="unsubscribe"),

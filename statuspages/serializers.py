@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
 from incidents.models import Incident
 from monitors.models import Monitor
-from statuspages import services
+from statuspages import services, setup
 from statuspages.models import (
     Component,
     ComponentGroup,
@@ -40,12 +41,13 @@ class StatusPageSerializer(serializers.ModelSerializer):
     has_password = serializers.SerializerMethodField()
     footer_links = FooterLinkSerializer(many=True, required=False)
     url = serializers.SerializerMethodField()
+    logo = serializers.SerializerMethodField(help_text="The uploaded logo's address (uploads: the dashboard).")
 
     class Meta:
         model = StatusPage
         fields = [
-            "id", "slug", "title", "description", "logo_url", "time_zone", "is_public", "password", "has_password",
-            "footer_links", "url", "created_at", "updated_at",
+            "id", "slug", "title", "description", "logo", "logo_url", "time_zone", "is_public", "password",
+            "has_password", "footer_links", "url", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
@@ -53,6 +55,18 @@ class StatusPageSerializer(serializers.ModelSerializer):
         if len(value) > MAX_FOOTER_LINKS:
             raise serializers.ValidationError(f"At most {MAX_FOOTER_LINKS} links.")
         return value
+
+    def validate_slug(self, value: str) -> str:
+        if value in setup.RESERVED_SLUGS:
+            raise serializers.ValidationError("This address is taken by the dashboard; choose another.")
+        return value
+
+    def get_logo(self, page: StatusPage) -> str | None:
+        if not page.logo:
+            return None
+        path = reverse("statuspages-public:logo", args=[page.slug, page.logo_token])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
 
     def get_has_password(self, page: StatusPage) -> bool:
         return bool(page.password)

@@ -12,11 +12,16 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
+from django.utils.text import slugify
 
-from statuspages import public_cache
+from statuspages import logos, public_cache
 from statuspages.models import Component, ComponentGroup, Maintenance, PageIncident, PublicUpdate, StatusPage
 from statuspages.services import advance_maintenances, finish_maintenance, refresh_components, sync_maintenance, touch
+
+# Slugs the dashboard's own addresses take (/status-pages/new/).
+RESERVED_SLUGS = frozenset({"new"})
 
 
 def _forget_slugs(slugs: Iterable[str]) -> None:
@@ -38,28 +43,75 @@ def _shown(page_ids: Iterable[int], *, component_ids: Iterable[int] = (), now: d
     touch(page_ids, now=now)
 
 
-def save_page(page: StatusPage, *, password: str | None = None, now: datetime | None = None) -> StatusPage:
-    """Create or edit a page (``password``: None keeps it, '' removes it)."""
-    with transaction.atomic():
-        old_slug = StatusPage.objects.filter(pk=page.pk).values_list("slug", flat=True).first() if page.pk else None
-        if password is not None:
-            page.set_password(password)
-        page.updated_at = now or timezone.now()
-        page.version = (page.version or 0) + 1
-        page.save()
-        if old_slug and old_slug != page.slug:
-            _forget_slugs([old_slug])
-        touch([page.pk], now=now)
+def suggest_slug(title: str, *, exclude_pk: int | None = None) -> str:
+    """A free slug made from ``title``: "Acme Cloud!" → "acme-cloud", then "acme-cloud-2"… if taken."""
+    base = slugify(title)[:44].strip("-") or "status"
+    taken = set(StatusPage.objects.exclude(pk=exclude_pk).filter(slug__startswith=base).values_list("slug", flat=True))
+    taken |= RESERVED_SLUGS
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def save_page(
+    page: StatusPage,
+    *,
+    password: str | None = None,
+    logo: logos.Logo | None = None,
+    remove_logo: bool = False,
+    now: datetime | None = None,
+) -> StatusPage:
+    """Create or edit a page (``password``: None keeps it, '' removes it). A new ``logo`` replaces the
+    uploaded one, ``remove_logo`` drops it (and the old external logo URL); the file it replaced is
+    deleted after the commit, the new one at once if the write fails."""
+    new_name = logos.store(logo) if logo is not None else ""
+    try:
+        with transaction.atomic():
+            old = StatusPage.objects.filter(pk=page.pk).values("slug", "logo").first() if page.pk else None
+            if password is not None:
+                page.set_password(password)
+            if logo is not None:
+                page.logo, page.logo_content_type = new_name, logo.content_type
+            elif remove_logo:
+                page.logo, page.logo_content_type, page.logo_url = "", "", ""
+            page.updated_at = now or timezone.now()
+            page.version = (page.version or 0) + 1
+            page.save()
+            if old and old["slug"] != page.slug:
+                _forget_slugs([old["slug"]])
+            if old and old["logo"] and old["logo"] != page.logo.name:
+                _delete_logos([old["logo"]])
+            touch([page.pk], now=now)
+    except BaseException:
+        logos.delete(new_name)
+        raise
     return page
+
+
+def _delete_logos(names: Iterable[str]) -> None:
+    """After the commit: these stored logos are no page's any more."""
+    names = [name for name in names if name]
+
+    def delete() -> None:
+        for name in names:
+            logos.delete(name)
+
+    if names:
+        transaction.on_commit(delete, robust=True)
 
 
 def delete_pages(pages: Iterable[StatusPage], *, now: datetime | None = None) -> None:
     """Delete pages (and all on them); the monitors their windows silenced alert again."""
     pages = list(pages)
     with transaction.atomic():
-        StatusPage.objects.filter(pk__in=[page.pk for page in pages]).delete()
+        found = StatusPage.objects.filter(pk__in=[page.pk for page in pages])
+        stored_logos = list(found.exclude(logo="").values_list("logo", flat=True))
+        found.delete()
         _shown((), now=now)
         _forget_slugs(page.slug for page in pages)
+        _delete_logos(stored_logos)
 
 
 def delete_page(page: StatusPage, *, now: datetime | None = None) -> None:
@@ -88,6 +140,31 @@ def save_component(component: Component, *, monitors: Iterable | None = None, no
             component.monitors.set(monitors)
         _shown([component.page_id], component_ids=[component.pk], now=now)
     return component
+
+
+def add_components_from_monitors(
+    page: StatusPage,
+    monitors: Iterable,
+    *,
+    group: ComponentGroup | None = None,
+    new_group: str = "",
+    now: datetime | None = None,
+) -> list[Component]:
+    """One component per monitor, named after it and driven by it, after the page's last component, in
+    ``group`` or in a new group named ``new_group`` (after the page's last group)."""
+    monitors = sorted(monitors, key=lambda monitor: (monitor.name.lower(), monitor.pk))
+    with transaction.atomic():
+        if new_group:
+            last = page.groups.aggregate(last=Max("position"))["last"]
+            group = ComponentGroup.objects.create(page=page, name=new_group, position=(last or 0) + 1)
+        last = page.components.aggregate(last=Max("position"))["last"] or 0
+        components = []
+        for position, monitor in enumerate(monitors, start=last + 1):
+            component = Component.objects.create(page=page, group=group, name=monitor.name[:100], position=position)
+            component.monitors.add(monitor)
+            components.append(component)
+        _shown([page.pk], component_ids=[component.pk for component in components], now=now)
+    return components
 
 
 def delete_component(component: Component, *, now: datetime | None = None) -> None:

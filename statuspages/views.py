@@ -1,37 +1,42 @@
-"""Dashboard pages for status pages: the list, one page's setup (admins), component status and maintenance
-(responders), and publishing an incident / posting public updates from the incident page (responders)."""
+"""Dashboard pages for status pages: the list, the set-up flow (admins: 1 the page, 2 components from
+monitors, 3 a preview of the public page), one page's detail (components and groups for admins, component
+status and maintenance for responders), and publishing an incident / posting public updates from the
+incident page (responders)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from incidents.models import Incident
-from statuspages import services, setup
+from statuspages import logos, public, services, setup
 from statuspages import snapshot as snapshots
-from statuspages.forms import ComponentForm, GroupForm, MaintenanceForm, PageForm, PublishForm, StatusForm, UpdateForm
+from statuspages.forms import (
+    ComponentForm,
+    ComponentsFromMonitorsForm,
+    GroupForm,
+    MaintenanceForm,
+    PageForm,
+    PublishForm,
+    StatusForm,
+    UpdateForm,
+)
 from statuspages.models import Component, Maintenance, PageIncident, StatusPage
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
 from tracepoint.errors import DomainError
 
 
 @role_required("viewer")
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    is_admin = has_role(request.user, ADMIN)
-    form = PageForm(request.POST or None) if is_admin else None
-    if request.method == "POST":
-        if form is None:
-            raise PermissionDenied("Only admins create status pages.")
-        if form.is_valid():
-            page = setup.save_page(form.save(commit=False), password=form.chosen_password())
-            messages.success(request, f"Status page “{page.title}” created.")
-            return redirect("statuspages:detail", slug=page.slug)
-    pages = snapshots.summaries()
-    status = 400 if request.method == "POST" else 200
-    return render(request, "statuspages/index.html", {"pages": pages, "form": form}, status=status)
+    return render(
+        request,
+        "statuspages/index.html",
+        {"pages": snapshots.summaries(), "is_admin": has_role(request.user, ADMIN)},
+    )
 
 
 def _detail_context(request: HttpRequest, page: StatusPage, **forms) -> dict:
@@ -42,7 +47,6 @@ def _detail_context(request: HttpRequest, page: StatusPage, **forms) -> dict:
         "snap": snap,
         "is_admin": is_admin,
         "can_write": can_write,
-        "page_form": forms.get("page_form") or (PageForm(instance=page) if is_admin else None),
         "component_form": forms.get("component_form") or (ComponentForm(page=page) if is_admin else None),
         "group_form": forms.get("group_form") or (GroupForm() if is_admin else None),
         "maintenance_form": forms.get("maintenance_form") or (MaintenanceForm(page=page) if can_write else None),
@@ -59,18 +63,100 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "statuspages/page_detail.html", _detail_context(request, page))
 
 
+def _save_page(form: PageForm) -> StatusPage:
+    data = form.cleaned_data
+    return setup.save_page(
+        form.save(commit=False),
+        password=form.chosen_password(),
+        logo=data.get("logo"),
+        remove_logo=bool(data.get("remove_logo")),
+    )
+
+
+def _page_form_answer(request: HttpRequest, form: PageForm, page: StatusPage | None) -> HttpResponse:
+    context = {"form": form, "page": page, "step": 1}
+    return render(request, "statuspages/page_form.html", context, status=400 if form.is_bound else 200)
+
+
 @role_required("admin")
-@require_POST
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    """Set-up step 1 for a new page; an htmx GET with ``title`` answers the address field with a
+    suggestion made from the title (kept as typed once there is one)."""
+    if request.method == "GET" and request.htmx and "title" in request.GET:
+        slug = request.GET.get("slug", "").strip() or setup.suggest_slug(request.GET["title"][:100])
+        form = PageForm(initial={"slug": slug})
+        return render(request, "statuspages/page_form.html#slug", {"form": form})
+    form = PageForm(request.POST, request.FILES) if request.method == "POST" else PageForm()
+    if request.method == "POST" and form.is_valid():
+        page = _save_page(form)
+        messages.success(request, f"Status page “{page.title}” created. Now add its components.")
+        return redirect("statuspages:setup-components", slug=page.slug)
+    return _page_form_answer(request, form, None)
+
+
+new.max_request_bytes = logos.LOGO_MAX_REQUEST_BYTES
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set-up step 1 again: the page's settings."""
     page = get_object_or_404(StatusPage, slug=slug)
-    form = PageForm(request.POST, instance=page)
+    if request.method == "GET":
+        return _page_form_answer(request, PageForm(instance=page), page)
+    form = PageForm(request.POST, request.FILES, instance=page)
     if not form.is_valid():
-        return render(
-            request, "statuspages/page_detail.html", _detail_context(request, page, page_form=form), status=400
-        )
-    page = setup.save_page(form.save(commit=False), password=form.chosen_password())
+        return _page_form_answer(request, form, StatusPage.objects.get(pk=page.pk))
+    page = _save_page(form)
     messages.success(request, "Page saved.")
     return redirect("statuspages:detail", slug=page.slug)
+
+
+edit.max_request_bytes = logos.LOGO_MAX_REQUEST_BYTES
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def setup_components(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set-up step 2: components from monitors, in one go."""
+    page = get_object_or_404(StatusPage, slug=slug)
+    form = ComponentsFromMonitorsForm(request.POST if request.method == "POST" else None, page=page)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        added = setup.add_components_from_monitors(
+            page, data["monitors"], group=data.get("group"), new_group=data.get("new_group", "")
+        )
+        messages.success(request, f"{len(added)} component{'s' if len(added) != 1 else ''} added.")
+        return redirect("statuspages:setup-preview", slug=page.slug)
+    context = {
+        "page": page,
+        "form": form,
+        "step": 2,
+        "has_monitors": form.fields["monitors"].queryset.exists(),
+        "components": page.components.select_related("group").prefetch_related("monitors"),
+    }
+    return render(request, "statuspages/setup_components.html", context, status=400 if form.is_bound else 200)
+
+
+@role_required("admin")
+@require_safe
+def setup_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """Set-up step 3: the public page as visitors will see it, framed, and the way to it."""
+    page = get_object_or_404(StatusPage, slug=slug)
+    return render(request, "statuspages/setup_preview.html", {"page": page, "step": 3})
+
+
+@xframe_options_sameorigin
+@role_required("viewer")
+@require_safe
+def preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """The public page's own template, rendered fresh (not from the public cache) for the team, private
+    pages included; framed by the set-up flow's last step."""
+    page = get_object_or_404(StatusPage, slug=slug)
+    response = render(request, "statuspages/public/page.html", public.page_context(page) | {"preview": True})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @role_required("admin")

@@ -53,6 +53,7 @@ ACCESS = {
         f"statuspages-public:{name}": (PUBLIC, PUBLIC)
         for name in (
             "page",
+            "logo",
             "history",
             "incident",
             "maintenance",
@@ -121,6 +122,12 @@ ACCESS = {
     "events:index": (VIEWER, NEVER),
     "events:live": (VIEWER, NEVER),
     "events:detail": (VIEWER, NEVER),
+    "events:event": (VIEWER, NEVER),  # an event's page: /issues/<issue pk>/events/<event pk>/
+    "events:assign": (RESPONDER, RESPONDER),
+    "events:comment": (RESPONDER, RESPONDER),
+    "events:open_incident": (RESPONDER, RESPONDER),
+    "v1:issue-comments": (VIEWER, RESPONDER),  # GET lists the thread, POST adds a comment
+    "v1:issue-incident": (VIEWER, RESPONDER),  # POST only; a viewer's GET is 405 (not 401/403), a no-role GET 403
     "events:status": (RESPONDER, RESPONDER),
     "events:service_timeline": (VIEWER, NEVER),
     "events:projects": (VIEWER, NEVER),
@@ -142,6 +149,8 @@ ACCESS = {
     "monitors:pause": (RESPONDER, RESPONDER),
     "monitors:resume": (RESPONDER, RESPONDER),
     "monitors:check_now": (RESPONDER, RESPONDER),
+    "monitors:test-draft": (RESPONDER, RESPONDER),  # POST only ("Test now" on the form): a GET is 405 for responders
+    "monitors:cron-preview": (RESPONDER, NEVER),  # GET fragment of the heartbeat form; POST is 405
     "alerts:list": (VIEWER, NEVER),
     "alerts:detail": (VIEWER, NEVER),
     "alerts:payload": (VIEWER, NEVER),
@@ -152,7 +161,11 @@ ACCESS = {
     "alerts:integration-token": (ADMIN, NEVER),  # shows a new token once (GET only)
     "alerts:integration-rotate": (ADMIN, ADMIN),
     "alerts:integration-active": (ADMIN, ADMIN),  # POST only: a GET is 405 for admins
-    "statuspages:index": (VIEWER, ADMIN),
+    "statuspages:index": (VIEWER, NEVER),  # pages are created at statuspages:new (POST here is 405)
+    "statuspages:new": (ADMIN, ADMIN),
+    "statuspages:setup-components": (ADMIN, ADMIN),
+    "statuspages:setup-preview": (ADMIN, NEVER),  # GET only: a POST is 405 for admins, 403 below
+    "statuspages:preview": (VIEWER, NEVER),  # the public template rendered for the team (private pages too)
     "statuspages:detail": (VIEWER, NEVER),
     "statuspages:edit": (ADMIN, ADMIN),
     "statuspages:add-component": (ADMIN, ADMIN),
@@ -249,7 +262,7 @@ PLACEHOLDERS = {
     "pk": 999999, "project_id": 999999, "key_id": 999999, "key_pk": 999999, "rule_pk": 999999,
     "slug": "nope", "public_id": "zzzzzzzzzzzz", "component": "zzzzzzzzzzzz", "service": "svc",
     "token": "x" * 30, "uidb64": "MQ", "resource": "summary.json", "action": "start", "name": "pause",
-    "schedule_pk": 999999,
+    "schedule_pk": 999999, "event_pk": 999999,
 }  # fmt: skip
 UUID_ARGS = {"key", "incident_pk"}
 
@@ -356,6 +369,8 @@ MEMBERSHIP = {
     "v1:event-detail": lambda o: f"/api/v1/events/{o['event'].pk}",
     "v1:alert-rule-detail": lambda o: f"/api/v1/alert-rules/{o['rule'].pk}",
     "events:detail": lambda o: f"/issues/{o['issue'].pk}/",
+    "events:event": lambda o: f"/issues/{o['issue'].pk}/events/{o['event'].pk}/",
+    "v1:issue-comments": lambda o: f"/api/v1/issues/{o['issue'].pk}/comments",
     "events:project": lambda o: f"/issues/projects/{o['project'].pk}/",
 }
 # Lists: the member sees the item, the non-member an empty list.
@@ -375,6 +390,8 @@ MEMBERSHIP_ELSEWHERE = {
     "events:alert_rule_create", "events:alert_rule_delete", "v1:project-revoke-key", "v1:project-rotate-key",
     "events:members", "events:wipe_events", "v1:project-wipe-events", "events:project_quota",
     "sentry-envelope", "sentry-store", "events:daily_summary_switch",
+    # Issue workflow writes: membership in tests/events/test_issue_workflow.py and test_api_issue_workflow.py.
+    "events:assign", "events:comment", "events:open_incident", "v1:issue-incident",
     # Write-only intake with the routing key as credential (tests/intake/test_events_v2.py); no project data read.
     "intake:events-v2-enqueue", "intake:events-v2-change-enqueue",
 }  # fmt: skip

@@ -18,14 +18,15 @@ def test_the_list_shows_each_page_with_its_status_and_admins_create_pages(client
     client.force_login(make_user("viewer"))
     html = client.get("/status-pages/").content.decode()
     assert "Shop &lt;b&gt;" in html and "All Systems Operational" in html and "New status page" not in html
-    assert client.post("/status-pages/", {"title": "x", "slug": "x", "time_zone": "Etc/UTC"}).status_code == 403
+    assert client.post("/status-pages/new/", {"title": "x", "slug": "x", "time_zone": "Etc/UTC"}).status_code == 403
     client.force_login(make_user("admin"))
+    assert "New status page" in client.get("/status-pages/").content.decode()
     created = client.post(
-        "/status-pages/", {"title": "Docs", "slug": "docs", "time_zone": "Europe/Paris", "is_public": "on"}
+        "/status-pages/new/", {"title": "Docs", "slug": "docs", "time_zone": "Europe/Paris", "is_public": "on"}
     )
-    assert created.status_code == 302 and created["Location"] == "/status-pages/docs/"
+    assert created.status_code == 302 and created["Location"] == "/status-pages/docs/setup/components/"
     assert StatusPage.objects.get(slug="docs").time_zone == "Europe/Paris"
-    bad = client.post("/status-pages/", {"title": "Bad", "slug": "Bad Slug", "time_zone": "Nowhere"})
+    bad = client.post("/status-pages/new/", {"title": "Bad", "slug": "Bad Slug", "time_zone": "Nowhere"})
     assert bad.status_code == 400 and "time zone" in bad.content.decode()
 
 
