@@ -141,6 +141,7 @@ def demo(db):
         "admin": admin,
         "incident": Incident.objects.filter(status="OPEN").first().pk,
         "issue": Issue.objects.first().pk,
+        "event": [Issue.objects.first().pk, Issue.objects.first().events.first().pk],
         "project": Project.objects.first().pk,
         "monitor": Monitor.objects.exclude(kind="heartbeat").first().pk,
         "heartbeat": Monitor.objects.filter(kind="heartbeat").first().pk,
@@ -161,6 +162,7 @@ FORM_PAGES = {
     "incidents:detail": "incident",
     "events:index": None,
     "events:detail": "issue",
+    "events:event": "event",
     "events:projects": None,
     "events:project": "project",
     "monitors:index": None,
@@ -169,6 +171,10 @@ FORM_PAGES = {
     "monitors:edit": "monitor",
     "statuspages:index": None,
     "statuspages:detail": "page",
+    "statuspages:new": None,
+    "statuspages:edit": "page",
+    "statuspages:setup-components": "page",
+    "statuspages:setup-preview": "page",
     "alerts:list": None,
     "alerts:integrations": None,
     "alerts:integration-create": None,
@@ -197,8 +203,11 @@ NOT_FORM_PAGES = {
     "incidents:reopen", "incidents:comment", "incidents:delete", "incidents:action-link", "events:live",
     "events:status", "events:project_create", "events:service_timeline", "events:daily_summary_switch",
     "events:key_rotate",    "events:project_quota", "events:members", "events:wipe_events", "events:alert_rule_create",
-    "events:alert_rule_delete", "events:key_revoke", "monitors:pause", "monitors:resume", "monitors:check_now",
-    "statuspages:publish", "statuspages:post-update", "statuspages:edit", "statuspages:add-component",
+    "events:alert_rule_delete", "events:key_revoke", "events:assign", "events:comment", "events:open_incident",
+    "monitors:test-draft", "monitors:cron-preview", "statuspages:preview", "statuspages:drafts",
+    "statuspages:publish-draft", "statuspages:post-draft-update", "monitors:pause", "monitors:resume",
+    "monitors:check_now",
+    "statuspages:publish", "statuspages:post-update", "statuspages:add-component",
     "statuspages:add-group", "statuspages:delete-component", "statuspages:component-status",
     "statuspages:add-maintenance", "statuspages:complete-maintenance", "alerts:detail", "alerts:payload",
     "alerts:integration-token", "alerts:integration-rotate", "alerts:integration-active", "channels:toggle",
@@ -224,7 +233,7 @@ def test_every_form_of_every_page_uses_the_form_components(demo):
     client.force_login(demo["admin"])
     problems = {}
     for name, arg in FORM_PAGES.items():
-        args = [demo[arg]] if arg else []
+        args = (demo[arg] if isinstance(demo[arg], list) else [demo[arg]]) if arg else []
         if arg and demo[arg] is None:
             continue  # the demo has none of these
         response = client.get(reverse(name, args=args))
