@@ -166,6 +166,9 @@ ACCESS = {
     "statuspages:setup-components": (ADMIN, ADMIN),
     "statuspages:setup-preview": (ADMIN, NEVER),  # GET only: a POST is 405 for admins, 403 below
     "statuspages:preview": (VIEWER, NEVER),  # the public template rendered for the team (private pages too)
+    "statuspages:drafts": (VIEWER, NEVER),  # the incident page's status-page panel (htmx refresh); GET only
+    "statuspages:publish-draft": (RESPONDER, RESPONDER),  # POST only: a GET is 405 for responders
+    "statuspages:post-draft-update": (RESPONDER, RESPONDER),  # POST only: a GET is 405 for responders
     "statuspages:detail": (VIEWER, NEVER),
     "statuspages:edit": (ADMIN, ADMIN),
     "statuspages:add-component": (ADMIN, ADMIN),

@@ -1,22 +1,18 @@
-"""The status page panel of the incident page: where the incident is shown, publish it, post updates."""
+"""The status page panel of the incident page: where the incident is shown, the drafts to publish it or
+bring its public timeline up to date (statuspages.drafts), and the hand-written publish and update forms."""
 
 from django import template
 
-from statuspages.forms import PublishForm, UpdateForm
-from statuspages.models import PageIncident, StatusPage
+from statuspages.draft_views import panel_context
 
 register = template.Library()
 
 
 @register.inclusion_tag("statuspages/_incident_panel.html", takes_context=True)
 def incident_status_pages(context, incident):
-    links = list(PageIncident.objects.filter(incident=incident).select_related("page").prefetch_related("updates"))
-    return {
-        "incident": incident,
-        "links": links,
-        "can_write": context.get("can_write", False),
-        "publish_form": PublishForm(),
-        "update_form": UpdateForm(),
-        "has_pages": StatusPage.objects.exists(),
-        "csrf_token": context.get("csrf_token"),
-    }
+    return panel_context(
+        incident,
+        can_write=context.get("can_write", False),
+        live=bool(context.get("live_url")),
+        csrf_token=context.get("csrf_token"),
+    )
