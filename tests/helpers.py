@@ -6,6 +6,7 @@ import ast
 import importlib
 import io
 import json
+import os
 import re
 import shlex
 import sys
@@ -417,3 +418,12 @@ def race(workers: int, target) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+SCREENSHOTS = os.environ.get("TRACEPOINT_SCREENSHOTS")  # a folder: keep the browser tests' pages to look at them
+
+
+def keep_screenshot(page, name: str) -> None:
+    """A full-page screenshot in TRACEPOINT_SCREENSHOTS, when it is set (to look at what a browser test saw)."""
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)

@@ -9,6 +9,7 @@ import sentry_sdk
 
 from events import digestion, keys
 from events.models import Event, Issue
+from tests.events.conftest import sentry_client  # noqa: F401  (the fixture)
 from tests.factories import make_user
 from tests.helpers import login
 
@@ -19,27 +20,6 @@ def _add_to_cart(raw: str, basket: list) -> None:
     basket_size = len(basket)  # noqa: F841 (a local the event page shows)
     qty = int(raw)
     basket.append(qty)
-
-
-@pytest.fixture
-def sdk():
-    """Initialise the SDK for one test and leave no client behind (as tests/events/conftest.py does)."""
-    clients = []
-
-    def init(dsn: str, **options):
-        sentry_sdk.init(dsn=dsn, default_integrations=False, auto_enabling_integrations=False, **options)
-        clients.append(sentry_sdk.get_client())
-
-    yield init
-    for client in clients:
-        transport = client.transport
-        client.close(timeout=5)
-        pool = getattr(transport, "_pool", None)
-        if pool is not None:
-            pool.clear()
-    sentry_sdk.get_global_scope().set_client(None)
-    sentry_sdk.get_isolation_scope().clear()
-    sentry_sdk.get_current_scope().clear()
 
 
 def _with_request(event, hint):
@@ -68,11 +48,11 @@ def _send(raw: str) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_open_an_sdk_event_from_its_issue(live_server, page, sdk):
+def test_open_an_sdk_event_from_its_issue(live_server, page, sentry_client):  # noqa: F811
     make_user("viewer", username="vera").projects.add(
         project := keys.create_project(name="Shop", slug="shop", services=["checkout"])
     )
-    sdk(project.active_key().dsn(live_server.url), release="shop@2.0")
+    sentry_client(project.active_key().dsn(live_server.url), release="shop@2.0")
     first, second = _send("seven"), _send("eight")
     sentry_sdk.flush(timeout=10)
     assert digestion.sweep_undigested(older_than_seconds=0) == 2

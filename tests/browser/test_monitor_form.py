@@ -3,7 +3,6 @@ unsaved values, the saved monitor's page in words; a heartbeat's cron preview up
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -11,15 +10,9 @@ from playwright.sync_api import expect
 
 from monitors.models import Monitor
 from tests.factories import make_user
-from tests.helpers import Target, login
+from tests.helpers import Target, keep_screenshot, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = os.environ.get("TRACEPOINT_SCREENSHOTS")  # a folder: keep screenshots of the pages to look at them
-
-
-def _shot(browser_page, name: str) -> None:
-    if SHOTS:
-        browser_page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -34,7 +27,7 @@ def test_a_responder_creates_an_http_monitor_by_choosing_its_kind(live_server, p
         page.get_by_role("link", name="New monitor").click()
         page.get_by_role("heading", level=1, name="New monitor").wait_for()
         assert page.get_by_role("textbox", name="URL", exact=True).count() == 0  # nothing but the kind, at first
-        _shot(page, "monitor_kind")
+        keep_screenshot(page, "monitor_kind")
 
         page.evaluate("window.notReloaded = true")
         page.get_by_role("radio", name=re.compile(r"^HTTP\(S\):")).check()
@@ -56,7 +49,7 @@ def test_a_responder_creates_an_http_monitor_by_choosing_its_kind(live_server, p
         result.get_by_text("HTTP 200").wait_for()
         assert "Up" in result.inner_text()
         assert Monitor.objects.count() == 0  # the test saved nothing
-        _shot(page, "monitor_form_http")
+        keep_screenshot(page, "monitor_form_http")
 
         page.get_by_role("button", name="Create monitor").click()
         page.get_by_role("heading", level=1, name="Shop front").wait_for()
@@ -65,7 +58,7 @@ def test_a_responder_creates_an_http_monitor_by_choosing_its_kind(live_server, p
         summary = page.locator("#monitor-summary").inner_text()
         assert summary == f"GET {target.url}/ every 60 s, timeout 10 s, expects 200\u2013299, alerts after 2 failures"
         assert page.get_by_role("textbox").count() == 0  # a summary, not an open form
-        _shot(page, "monitor_detail_summary")
+        keep_screenshot(page, "monitor_detail_summary")
 
         page.get_by_role("link", name="Edit").click()
         page.get_by_role("heading", level=1, name="Edit “Shop front”").wait_for()
@@ -107,7 +100,7 @@ def test_a_heartbeat_shows_its_next_cron_runs_as_one_types(live_server, page):
     cron.fill("30 6 * * 1-5")
     expect(times.first).to_contain_text("06:30 CE")
     assert times.count() == 3
-    _shot(page, "monitor_form_heartbeat")
+    keep_screenshot(page, "monitor_form_heartbeat")
 
     page.get_by_role("button", name="Create monitor").click()
     page.get_by_role("heading", level=1, name="Nightly backup").wait_for()
