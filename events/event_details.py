@@ -41,7 +41,9 @@ def _pairs(value: Any) -> list[tuple[str, str]]:
 
 
 def tag_pairs(tags: Any) -> list[tuple[str, str]]:
-    """Sentry sends tags as an object or as ``[[key, value], …]``."""
+    """Sentry sends tags as an object or as ``[[key, value], …]``; values are scrubbed (a ``url`` tag
+    carries its query string)."""
+    tags = scrub(tags)
     if isinstance(tags, dict):
         return [(str(k), str(v)) for k, v in tags.items() if v is not None]
     if isinstance(tags, list):

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from events.ingest import NewEvent
 from events.models import EventType, Level
+from events.scrubbing import scrub
 from incidents.serializers import ServiceField
 
 _EXCEPTION_PREFIX = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)):\s*(.*)$", re.S)
@@ -74,7 +75,7 @@ def to_new_event(attrs: dict[str, Any]) -> NewEvent:
     value = message
     if not exc_type and (match := _EXCEPTION_PREFIX.match(message.strip())):
         exc_type, value = match.group(1), match.group(2)
-    data: dict[str, Any] = {"metadata": attrs.get("metadata") or {}}
+    data: dict[str, Any] = {"metadata": scrub(attrs.get("metadata") or {})}
     frames = [dict(frame) for frame in attrs.get("stacktrace") or []]
     if attrs["event_type"] == EventType.ERROR and (frames or exc_type):
         data["exception"] = [{"type": exc_type, "value": value, "stacktrace": {"frames": frames}}]

@@ -18,12 +18,24 @@ FILTERED = "[Filtered]"
 # x_api_key) or when one of its parts ("user_pwd" → user, pwd) is one of the short words.
 _SENSITIVE_PARTS = (
     "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "credential", "cookie", "csrf",
-    "xsrf", "privatekey", "private_key", "signature", "authorization", "sessionid", "session_id",
-    "x_forwarded_for", "x_real_ip", "remote_addr",
+    "xsrf", "privatekey", "private_key", "signature", "authorization", "authentication", "sessionid",
+    "session_id", "sessid", "hmac", "accesskey", "access_key", "licensekey", "license_key", "subscription_key",
+    "functions_key", "x_forwarded_for", "x_real_ip", "remote_addr",
 )  # fmt: skip
-_SENSITIVE_WORDS = {"pwd", "pass", "auth", "session", "jwt", "bearer", "dsn", "otp", "ssn", "cvv", "pin"}
-# Values that are credentials whatever their name: "Bearer …", "Basic …", a URL with a password.
-_SENSITIVE_VALUE = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S+|://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_SENSITIVE_WORDS = {
+    "pwd", "pass", "auth", "session", "jwt", "bearer", "dsn", "otp", "ssn", "cvv", "pin", "key", "sig", "sid",
+    "code", "hmac",
+}  # fmt: skip
+# Values that are credentials whatever their name: a bearer token or an "Authorization: …" anywhere in a
+# text, "Basic …"/"Digest …"/"Token …" at its start, a URL with a password.
+_SENSITIVE_VALUE = re.compile(
+    r"\bbearer\s+[A-Za-z0-9._~+/=-]{6,}|\bauthorization\s*[:=]\s*\S+|^\s*(basic|digest|token)\s+[A-Za-z0-9._~+/=-]{4,}\s*$"
+    r"|://[^/\s:@]+:[^/\s@]+@",
+    re.IGNORECASE,
+)
+# A string that is a URL: its query string and fragment are scrubbed like request.url's.
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
+# Deeper than this, a value is not looked into: it is filtered whole rather than kept unread.
 _MAX_DEPTH = 8
 
 
@@ -37,9 +49,11 @@ def sensitive_name(name: Any) -> bool:
 def scrub(value: Any, depth: int = 0) -> Any:
     """The value with every entry under a sensitive name, and every credential-like string, filtered."""
     if isinstance(value, str):
-        return FILTERED if _SENSITIVE_VALUE.search(value) else value
+        if _SENSITIVE_VALUE.search(value):
+            return FILTERED
+        return scrub_url(value) if _URL.match(value) else value
     if depth >= _MAX_DEPTH:
-        return value
+        return FILTERED if isinstance(value, dict | list | tuple) else value
     if isinstance(value, dict):
         return {
             k: FILTERED if sensitive_name(k) and v not in (None, "") else scrub(v, depth + 1) for k, v in value.items()
@@ -67,10 +81,13 @@ def scrub_query_string(value: Any) -> Any:
 
 
 def scrub_url(url: str) -> str:
-    """The URL with its user:password part and sensitive query values filtered."""
+    """The URL with its user:password part and the sensitive values of its query string and of its
+    fragment (``#access_token=…``, as OAuth's implicit flow leaves it) filtered."""
     if not isinstance(url, str) or not url:
         return url
+    url, hashsep, fragment = url.partition("#")
     base, sep, query = url.partition("?")
     base = re.sub(r"://[^/\s@]+@", f"://{FILTERED}@", base)
-    query, hashsep, fragment = query.partition("#")
+    if hashsep and "=" in fragment:
+        fragment = scrub_query_string(fragment)
     return base + (sep + scrub_query_string(query) if sep else "") + (hashsep + fragment if hashsep else "")

@@ -21,6 +21,7 @@ from events.models import (
     Project,
     ProjectKey,
 )
+from events.scrubbing import scrub
 from events.timeline import DEFAULT_RANGE, MAX_RANGE
 from incidents.serializers import ServiceField
 from tracepoint.links import base_url
@@ -130,6 +131,13 @@ class EventSerializer(serializers.ModelSerializer):
             "data",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        # As on the event page: secrets are filtered again on the way out (events stored before the
+        # scrubber existed, and anything it learned to filter since).
+        representation = super().to_representation(instance)
+        representation["data"] = scrub(representation.get("data"))
+        return representation
 
 
 class DeployRefSerializer(serializers.ModelSerializer):

@@ -171,7 +171,11 @@ def test_draft(request: HttpRequest) -> HttpResponse:
     )
     spec = kinds.spec_for(monitor.kind if monitor else request.POST.get("kind"))
     if spec is None:
-        return render(request, "monitors/monitor_form.html#test_result", {"problem": "Pick a kind first."}, status=400)
+        # htmx swaps only 2xx answers: the problem is shown in place, as a 200, to htmx (400 to a form post).
+        status = 200 if request.htmx else 400
+        return render(
+            request, "monitors/monitor_form.html#test_result", {"problem": "Pick a kind first."}, status=status
+        )
     form = MonitorForm(request.POST, instance=monitor, kind=spec.kind, for_test=True)
     result = services.run_draft_check(form.instance) if spec.probed and form.is_valid() else None
     if monitor is not None:
@@ -184,9 +188,9 @@ def test_draft(request: HttpRequest) -> HttpResponse:
             f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(errors)}"
             for name, errors in form.errors.items()
         )
+    if request.htmx:  # 200 either way: htmx does not swap a 4xx answer in, and the problem must show
+        return render(request, "monitors/monitor_form.html#test_result", context)
     status = 200 if result is not None else 400
-    if request.htmx:
-        return render(request, "monitors/monitor_form.html#test_result", context, status=status)
     if monitor is None:
         context["picker"] = KindForm(initial={"kind": spec.kind})
     return render(request, "monitors/monitor_form.html", context, status=status)

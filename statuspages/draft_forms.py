@@ -5,7 +5,6 @@ went stale meanwhile is refused instead of published (drafts.DraftStale)."""
 from __future__ import annotations
 
 from django import forms
-from django.utils.html import escape
 
 from statuspages.drafts import INCIDENT_IMPACTS, PublishDraft, UpdateDraft
 from statuspages.models import Component, PublicStatus
@@ -49,8 +48,7 @@ class PublishDraftForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.draft = draft
         self.fields["components"].queryset = Component.objects.filter(page=draft.page).order_by("position", "pk")
-        # Help texts are rendered as HTML (templates/forms/field.html): names are escaped here.
-        picked = escape(", ".join(c.name for c in draft.selected))
+        picked = ", ".join(c.name for c in draft.selected)  # escaped by the template, like every help text
         self.fields["components"].help_text = (
             f"Pre-selected: {picked}, touched by this incident (its monitors or its service)."
             if picked

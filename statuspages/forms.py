@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from monitors.models import Monitor
 from statuspages import logos, setup
@@ -31,7 +32,7 @@ class PageForm(forms.ModelForm):
         label="Address",
         max_length=50,
         validators=[slug_validator],
-        help_text="The page is at /status/<em>address</em>/: lowercase letters, digits and dashes.",
+        help_text=mark_safe("The page is at /status/<em>address</em>/: lowercase letters, digits and dashes."),
     )
     time_zone = TimeZoneField(
         label="Time zone",

@@ -260,7 +260,7 @@ def logo(request: HttpRequest, slug: str, token: str) -> HttpResponse:
             raise Http404("No such logo.") from None
         response = FileResponse(stored, content_type=row["logo_content_type"])
     response["ETag"] = etag
-    response["Cache-Control"] = "public, max-age=31536000, immutable" if meta["is_public"] else "private, max-age=3600"
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if meta["is_public"] else "private, no-cache"
     if not meta["is_public"]:
         patch_vary_headers(response, ["Cookie"])
     for name, value in LOGO_HEADERS.items():

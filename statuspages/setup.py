@@ -69,13 +69,25 @@ def save_page(
     new_name = logos.store(logo) if logo is not None else ""
     try:
         with transaction.atomic():
-            old = StatusPage.objects.filter(pk=page.pk).values("slug", "logo").first() if page.pk else None
+            # Locked: two admins saving at once must not both think the other's logo is theirs to delete.
+            old = (
+                (
+                    StatusPage.objects.select_for_update()
+                    .filter(pk=page.pk)
+                    .values("slug", "logo", "logo_content_type")
+                ).first()
+                if page.pk
+                else None
+            )
             if password is not None:
                 page.set_password(password)
             if logo is not None:
                 page.logo, page.logo_content_type = new_name, logo.content_type
             elif remove_logo:
                 page.logo, page.logo_content_type, page.logo_url = "", "", ""
+            elif old:
+                # No logo change asked for: keep the stored one, not the one this form was loaded with.
+                page.logo, page.logo_content_type = old["logo"], old["logo_content_type"]
             page.updated_at = now or timezone.now()
             page.version = (page.version or 0) + 1
             page.save()

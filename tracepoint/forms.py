@@ -35,6 +35,7 @@ def time_zone_choices() -> list[tuple[str, list[tuple[str, str]] | str]]:
     return [(zone, zone) for zone in _TOP_ZONES] + sorted(regions.items())
 
 
+@functools.cache
 def time_zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 

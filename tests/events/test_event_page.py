@@ -217,6 +217,12 @@ def test_events_stored_before_scrubbing_are_scrubbed_when_shown(viewer, project)
     html = logged_in(viewer).get(page_of(event)).content.decode()
     assert "old-secret" not in html and "pw@" not in html and "zz" not in html and "&#x27;old&#x27;" not in html
     assert html.count("[Filtered]") >= 4
+    # The API shows the event through the same filter, and tags too (a url tag carries its query string).
+    event.data["tags"] = [["url", "https://x.example/a?token=tag-secret"]]
+    event.save(update_fields=["data"])
+    body = logged_in(viewer).get(f"/api/v1/events/{event.pk}").content.decode()
+    assert "old-secret" not in body and "zz" not in body and "tag-secret" not in body and "[Filtered]" in body
+    assert "tag-secret" not in logged_in(viewer).get(page_of(event)).content.decode()
 
 
 def test_anonymous_users_are_sent_to_login(events):

@@ -8,13 +8,17 @@ from events.scrubbing import FILTERED, scrub, scrub_query_string, scrub_url, sen
 @pytest.mark.parametrize(
     "name",
     ["Cookie", "Set-Cookie", "Authorization", "X-Api-Key", "X-CSRFToken", "password", "user_pwd", "session",
-     "client_secret", "access_token", "X-Forwarded-For"],
+     "client_secret", "access_token", "X-Forwarded-For", "sig", "key", "X-Functions-Key", "Ocp-Apim-Subscription-Key",
+     "X-Access-Key", "accessKey", "license_key", "hmac", "X-Shopify-Hmac-Sha256", "code", "PHPSESSID", "connect.sid",
+     "sid", "Authentication", "Proxy-Authorization"],
 )  # fmt: skip
 def test_sensitive_names(name):
     assert sensitive_name(name)
 
 
-@pytest.mark.parametrize("name", ["User-Agent", "Host", "author", "footprint", "classname", "qty", "cart"])
+@pytest.mark.parametrize(
+    "name", ["User-Agent", "Host", "author", "footprint", "classname", "qty", "cart", "keyboard", "monkey", "zipcode"]
+)
 def test_ordinary_names_are_kept(name):
     assert not sensitive_name(name)
 
@@ -40,9 +44,25 @@ def test_scrub_nested_values_pairs_and_credentials():
 
 def test_query_strings_and_urls():
     assert scrub_query_string("page=2&q=shoes") == "page=2&q=shoes"
-    assert scrub_query_string("page=2&api_key=k&sig=1") == f"page=2&api_key={FILTERED}&sig=1"
+    assert scrub_query_string("page=2&api_key=k&sig=1") == f"page=2&api_key={FILTERED}&sig={FILTERED}"
     assert (
         scrub_url("https://u:p@shop.example/a?token=t&x=1#top")
         == f"https://{FILTERED}@shop.example/a?token={FILTERED}&x=1#top"
     )
     assert scrub_url("https://shop.example/a") == "https://shop.example/a"
+
+
+def test_what_a_first_cut_let_through_is_filtered():
+    """Tokens in a URL's fragment (OAuth's implicit flow), URLs and bearer tokens inside any string
+    (breadcrumbs), and values nested deeper than the scrubber reads."""
+    assert scrub_url("https://app/cb#access_token=abc&state=x") == f"https://app/cb#access_token={FILTERED}&state=x"
+    assert scrub_url("https://app/cb?x=1#access_token=abc") == f"https://app/cb?x=1#access_token={FILTERED}"
+    assert scrub_url("https://shop.example/docs#install") == "https://shop.example/docs#install"
+    crumb = {"data": {"url": "https://api.example/x?access_token=SECRET&a=1"}, "message": "sent Bearer abcdefghijk"}
+    assert scrub(crumb) == {"data": {"url": f"https://api.example/x?access_token={FILTERED}&a=1"}, "message": FILTERED}
+    assert scrub("GET https://api.example/x failed: authorization: xyz") == FILTERED
+    assert scrub("basic setup of the shop finished") == "basic setup of the shop finished"
+    deep = {"password": "hunter2"}
+    for name in "abcdefghij":
+        deep = {name: deep}
+    assert "hunter2" not in repr(scrub(deep))

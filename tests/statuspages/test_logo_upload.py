@@ -167,6 +167,25 @@ def test_deleting_a_page_deletes_its_logo(db, media, django_capture_on_commit_ca
     assert not stored.exists()
 
 
+def test_a_save_from_a_form_loaded_before_another_upload_keeps_the_newer_logo(
+    db, media, django_capture_on_commit_callbacks
+):
+    """Admin B loaded the page before admin A uploaded a logo; B's title change must neither bring back the
+    old logo nor delete A's file."""
+    with django_capture_on_commit_callbacks(execute=True):
+        page = setup.save_page(StatusPage(slug="acme", title="Acme"), logo=logos.read_logo(upload(IMAGES["image/png"])))
+    stale = StatusPage.objects.get(pk=page.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        newer = setup.save_page(StatusPage.objects.get(pk=page.pk), logo=logos.read_logo(upload(IMAGES["image/gif"])))
+    stale.title = "Acme Cloud"
+    with django_capture_on_commit_callbacks(execute=True):
+        setup.save_page(stale)
+    saved = StatusPage.objects.get(pk=page.pk)
+    assert saved.title == "Acme Cloud" and saved.logo.name == newer.logo.name
+    assert (media / saved.logo.name).exists()
+    assert not (media / page.logo.name).exists()  # the first logo went when it was replaced
+
+
 def test_a_failed_save_leaves_no_file_behind(db, media, monkeypatch):
     page = make_page()
 
@@ -190,7 +209,7 @@ def test_a_private_pages_logo_is_only_for_visitors_who_may_see_the_page(db):
     assert path not in access and "<img" not in access
     visitor.post("/status/acme/access/", {"password": "open sesame"})
     response = visitor.get(path)
-    assert response.status_code == 200 and response["Cache-Control"] == "private, max-age=3600"
+    assert response.status_code == 200 and response["Cache-Control"] == "private, no-cache"
     assert "Cookie" in response["Vary"]
     assert path in visitor.get("/status/acme/").content.decode()
     team = Client()
