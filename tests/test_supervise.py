@@ -54,6 +54,10 @@ def test_sigterm_is_passed_on_and_ends_the_supervision(tmp_path):
 def test_the_embedded_procfiles_supervise_worker_and_beat():
     for name in ("Procfile.embedded", "Procfile.redis"):
         lines = dict(line.split(": ", 1) for line in (ROOT / name).read_text().splitlines() if line.strip())
+        # Each process names itself on its log lines (LOG_FORMAT=console under make run).
+        for process, command in lines.items():
+            assert command.startswith(f"TRACEPOINT_PROCESS={process} "), (name, process)
+            lines[process] = command.removeprefix(f"TRACEPOINT_PROCESS={process} ")
         for process in ("worker", "beat"):
             command = lines[process].removeprefix("nice -n 10 ") if process == "worker" else lines[process]
             assert command.startswith("python -m tracepoint.lib.supervise celery -A tracepoint"), (name, process)
