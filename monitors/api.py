@@ -43,7 +43,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
     filter_backends = [StrictOrderingFilter]
     ordering_fields = ["name", "status", "created_at", "last_checked_at"]
     ordering = ["name"]
-    queryset = Monitor.objects.all()
+    queryset = Monitor.objects.select_related("down_because_of").prefetch_related("depends_on", "dependents")
 
     def perform_create(self, serializer):
         serializer.instance = services.create_monitor(**serializer.validated_data)

@@ -95,6 +95,7 @@ LABELS = {
     "open_incident": "Open an incident when it goes down",
     "incident_severity": "Incident severity",
     "service": "Service",
+    "depends_on": "Depends on",
 }
 
 HELP_TEXTS = {
@@ -126,7 +127,15 @@ HELP_TEXTS = {
     "incident_severity": "The severity of the incident it opens.",
     "service": "The service it checks, e.g. api-gateway: its Down joins that service's open incident. "
     "Leave blank to use a name made from the monitor's name.",
+    "depends_on": "The monitors this one needs, e.g. the VPN in front of it. While one of them (or one they "
+    "depend on) is Down, this monitor's Down is recorded and shown, but sends no alert and opens no incident: "
+    "it is added to that monitor's incident instead. Leave all unticked for none.",
 }
+
+
+class DependencyChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, monitor: Monitor) -> str:
+        return f"{monitor.name} ({monitor.get_kind_display()}, {monitor.get_status_display().lower()})"
 
 
 def _formfield(field, **kwargs):
@@ -156,7 +165,9 @@ class MonitorForm(forms.ModelForm):
         fields = [name for name in MonitorSerializer.Meta.fields if name not in MonitorSerializer.Meta.read_only_fields]
         labels = LABELS
         help_texts = HELP_TEXTS
+        field_classes = {"depends_on": DependencyChoices}
         widgets = {
+            "depends_on": forms.CheckboxSelectMultiple,
             "body": forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
             "schedule_kind": forms.RadioSelect,
             "kind": forms.HiddenInput,
@@ -219,6 +230,10 @@ class MonitorForm(forms.ModelForm):
                 (ScheduleKind.SIMPLE, "Every period"),
                 (ScheduleKind.CRON, "On a cron schedule"),
             ]
+        if "depends_on" in fields:
+            others = Monitor.objects.order_by("name", "pk")
+            fields["depends_on"].queryset = others.exclude(pk=self.instance.pk) if self.instance.pk else others
+            fields["depends_on"].help_text = HELP_TEXTS["depends_on"]
         for name in ("method", "schedule_kind", "incident_severity"):
             if name in fields:
                 fields[name].help_text = HELP_TEXTS.get(name, fields[name].help_text)
@@ -235,6 +250,8 @@ class MonitorForm(forms.ModelForm):
         data = {name: value for name, value in cleaned.items() if value is not None}
         if "headers" in self.fields:
             data["headers"] = cleaned.get("headers") or {}
+        if "depends_on" in cleaned:
+            data["depends_on"] = [monitor.pk for monitor in cleaned["depends_on"]]
         if self.instance.pk is None:
             data["kind"] = self.spec.kind
         if self.for_test and not data.get("name"):

@@ -34,7 +34,7 @@ class KindSpec:
 
 
 COMMON_FIELDS = ("name",)
-_ALERTING = Group("alerting", "Alerting", ("open_incident", "incident_severity", "service"))
+_ALERTING = Group("alerting", "Alerting", ("open_incident", "incident_severity", "service", "depends_on"))
 _ACTIVE_SCHEDULE = Group("schedule", "Schedule", ("interval_seconds", "timeout_seconds", "down_after", "up_after"))
 
 KINDS: dict[str, KindSpec] = {

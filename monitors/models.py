@@ -107,6 +107,16 @@ class Monitor(models.Model):
         "incident. Blank: a name made from the monitor's name.",
     )
     incident_severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.SEV2)
+    # Dependencies (monitors/dependencies.py): while a monitor this one depends on (directly or through
+    # others) is DOWN, this one's DOWN is recorded but sends no alert and opens no incident of its own.
+    depends_on = models.ManyToManyField("self", symmetrical=False, related_name="dependents", blank=True)
+    # The monitor whose DOWN this one's DOWN is blamed on (the root of the chain), while it is blamed.
+    down_because_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="blamed_for"
+    )
+    # The current DOWN was not announced (it began while a parent was down): its recovery is quiet, and
+    # once no parent is down any more the next ``down_after`` failures announce it.
+    down_unannounced = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = MonitorQuerySet.as_manager()

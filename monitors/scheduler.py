@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from monitors import pingbuffer, rollups
+from monitors import dependencies, pingbuffer, rollups
 from monitors.heartbeats import compute_alert_after
 from monitors.models import Monitor, MonitorKind, MonitorStatus
 from monitors.probes import CheckResult, CheckSpec, check_all
-from monitors.status import set_status
+from monitors.status import announce_held_down, set_status
 
 logger = logging.getLogger("tracepoint.monitors")
 
@@ -67,6 +67,13 @@ def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None 
         if monitor.streak_count >= needed and monitor.status != result.status:
             reason = result.error or ("check passed" if result.status == MonitorStatus.UP else result.status)
             changed = set_status(monitor, result.status, reason=reason, at=now)
+        elif (
+            monitor.streak_count >= needed
+            and result.status == MonitorStatus.DOWN
+            and monitor.down_unannounced
+            and monitor.down_because_of_id is None
+        ):  # down since a parent was; the parent is up and this still fails: its own problem now
+            announce_held_down(monitor, reason=result.error or result.status, at=now)
         Monitor.objects.filter(pk=monitor.pk).update(
             streak_status=monitor.streak_status,
             streak_count=monitor.streak_count,
@@ -86,8 +93,8 @@ def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency
         return 0
     results = check_all([CheckSpec.of(monitor) for monitor in due], concurrency=concurrency)
     finished = timezone.now()
-    for monitor_id, result in results.items():
-        record_result(monitor_id, result, now=finished)
+    for monitor_id in dependencies.parents_first(list(results)):
+        record_result(monitor_id, results[monitor_id], now=finished)
     # How late the checks started against their due time: the scheduler's health in one line.
     lags = sorted((started - monitor.next_check_at).total_seconds() for monitor in due)
     logger.info(

@@ -9,7 +9,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from monitors import heartbeats, probes, services
+from monitors import dependencies, heartbeats, probes, services
 from monitors.models import Monitor, MonitorKind, ScheduleKind, StatusPeriod
 from tracepoint.links import absolute_url
 
@@ -19,6 +19,15 @@ HEARTBEAT_RANGE = (60, 365 * 86400)
 class MonitorSerializer(serializers.ModelSerializer):
     ping_url = serializers.SerializerMethodField()
     headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False)
+    depends_on = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Monitor.objects.all(),
+        required=False,
+        help_text="Ids of the monitors this one depends on: while one of them (or one they depend on) is down, "
+        "this monitor's DOWN is recorded but sends no alert and opens no incident.",
+    )
+    dependents = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    down_because_of = serializers.SerializerMethodField()
 
     class Meta:
         model = Monitor
@@ -59,6 +68,9 @@ class MonitorSerializer(serializers.ModelSerializer):
             "open_incident",
             "service",
             "incident_severity",
+            "depends_on",
+            "dependents",
+            "down_because_of",
             "created_at",
         ]
         read_only_fields = [
@@ -71,6 +83,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             "last_checked_at",
             "last_latency_ms",
             "last_error",
+            "dependents",
+            "down_because_of",
             "created_at",
         ]
 
@@ -79,6 +93,25 @@ class MonitorSerializer(serializers.ModelSerializer):
         if monitor.kind != MonitorKind.HEARTBEAT:
             return None
         return absolute_url("ping", monitor.ping_key)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+            "description": "While DOWN: the monitor it depends on whose DOWN this one is blamed on (no alert sent).",
+        }
+    )
+    def get_down_because_of(self, monitor: Monitor) -> dict | None:
+        cause = monitor.down_because_of
+        return {"id": cause.pk, "name": cause.name} if cause is not None else None
+
+    def validate_depends_on(self, value: list[Monitor]) -> list[Monitor]:
+        try:
+            dependencies.check_no_cycle(self.instance, value)
+        except dependencies.DependencyCycle as exc:
+            raise serializers.ValidationError(exc.message) from None
+        return list(dict.fromkeys(value))
 
     def validate(self, attrs):
         merged = {**self._current(), **attrs}
@@ -155,7 +188,12 @@ class MonitorSerializer(serializers.ModelSerializer):
     def _current(self) -> dict:
         if self.instance is None:
             return {}
-        return {name: getattr(self.instance, name) for name in self.Meta.fields if hasattr(self.instance, name)}
+        related = {"depends_on", "dependents", "down_because_of"}
+        return {
+            name: getattr(self.instance, name)
+            for name in self.Meta.fields
+            if name not in related and hasattr(self.instance, name)
+        }
 
 
 class StatusPeriodSerializer(serializers.ModelSerializer):

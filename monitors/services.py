@@ -46,12 +46,16 @@ def timeout_when_unset(interval_seconds: int, *, previous: Monitor | None = None
 def create_monitor(**fields) -> Monitor:
     """A new monitor: active ones are due at once; heartbeats wait for their first ping."""
     now = timezone.now()
+    parents = fields.pop("depends_on", None) or []
     if fields.get("timeout_seconds") is None:
         fields["timeout_seconds"] = default_timeout_seconds(fields.get("interval_seconds") or 60)
-    monitor = Monitor.objects.create(
-        next_check_at=None if fields.get("kind") == MonitorKind.HEARTBEAT else now, **fields
-    )
-    StatusPeriod.objects.create(monitor=monitor, status=MonitorStatus.PENDING, started_at=now, reason="created")
+    with transaction.atomic():
+        monitor = Monitor.objects.create(
+            next_check_at=None if fields.get("kind") == MonitorKind.HEARTBEAT else now, **fields
+        )
+        StatusPeriod.objects.create(monitor=monitor, status=MonitorStatus.PENDING, started_at=now, reason="created")
+        if parents:  # a new monitor has no dependents: it cannot close a cycle
+            monitor.depends_on.set(parents)
     return monitor
 
 

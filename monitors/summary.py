@@ -58,6 +58,7 @@ def _active(monitor: Monitor) -> Summary:
         details.append(f"Degraded when slower than {monitor.degraded_after_ms} ms.")
     details.append(f"Up again after {_plural(monitor.up_after, 'good check')} in a row.")
     details.append(_incident(monitor))
+    details.extend(_dependencies(monitor))
     return Summary(headline, details)
 
 
@@ -71,7 +72,18 @@ def _heartbeat(monitor: Monitor) -> Summary:
     if monitor.manual_resume:
         details.append("Once paused, it ignores pings until resumed by hand.")
     details.append(_incident(monitor))
+    details.extend(_dependencies(monitor))
     return Summary(headline, details)
+
+
+def _dependencies(monitor: Monitor) -> list[str]:
+    if monitor.pk is None:
+        return []
+    names = [f"“{name}”" for name in monitor.depends_on.order_by("name", "pk").values_list("name", flat=True)]
+    if not names:
+        return []
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
+    return [f"Depends on {listed}: while one of them is down, its Down sends no alert and opens no incident."]
 
 
 def _incident(monitor: Monitor) -> str:

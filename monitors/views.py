@@ -29,7 +29,9 @@ CHART_WIDTH, CHART_HEIGHT = 720, 120
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    page = Paginator(Monitor.objects.order_by("name", "id"), 25).get_page(request.GET.get("page"))
+    page = Paginator(Monitor.objects.select_related("down_because_of").order_by("name", "id"), 25).get_page(
+        request.GET.get("page")
+    )
     ids = [monitor.pk for monitor in page.object_list]
     uptimes = uptime.uptimes(ids, ("24h", "30d"), now=now)
     hourly = rollups.series_many(ids, since=now - timedelta(hours=24), until=now, resolution="hour")
@@ -90,6 +92,8 @@ def _detail_context(request: HttpRequest, monitor: Monitor) -> dict:
         "ping_url": ping_url,
         "is_late": is_late(monitor, now) if ping_url else False,
         "summary": summarize(monitor),
+        "parents": monitor.depends_on.order_by("name", "pk"),
+        "children": monitor.dependents.order_by("name", "pk"),
         "can_write": has_role(request.user, RESPONDER),
     }
 
@@ -97,7 +101,7 @@ def _detail_context(request: HttpRequest, monitor: Monitor) -> dict:
 @role_required("viewer")
 @require_safe
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    monitor = get_object_or_404(Monitor, pk=pk)
+    monitor = get_object_or_404(Monitor.objects.select_related("down_because_of"), pk=pk)
     return render(request, "monitors/monitor_detail.html", _detail_context(request, monitor))
 
 
