@@ -19,6 +19,7 @@ from monitors import probes
 from monitors.heartbeats import compute_alert_after
 from monitors.models import Monitor, MonitorKind, MonitorStatus, StatusPeriod
 from monitors.signals import monitor_deleting
+from monitors.status import service_name as service_name  # other apps ask the services for it
 from monitors.status import set_status
 
 DEFAULT_TIMEOUT_SECONDS = 10

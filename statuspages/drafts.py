@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Incident, Status
-from monitors.status import service_name as monitor_service
+from monitors import services as monitor_services
 from statuspages import services
 from statuspages.models import (
     IMPACT_OF_SEVERITY,
@@ -122,7 +122,7 @@ def affected_components(incident: Incident) -> dict[int, list[Match]]:
         .distinct()
     )
     for component in candidates:
-        if any(monitor_service(monitor) == service for monitor in component.monitors.all()):
+        if any(monitor_services.service_name(monitor) == service for monitor in component.monitors.all()):
             add(component, f"driven by a monitor of the service “{service}”")
     first_word = re.split(r"[._-]", service, maxsplit=1)[0]  # narrows the rows compared in Python
     for component in Component.objects.filter(name__icontains=first_word):

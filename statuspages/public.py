@@ -251,7 +251,7 @@ def logo(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     if not row or not row["logo"] or logos.token_of(row["logo"]) != token:
         raise Http404("No such logo.")
     etag = f'"{token}"'
-    if etag in request.headers.get("If-None-Match", ""):
+    if public_cache.matches(request.headers.get("If-None-Match", ""), etag):
         response = HttpResponseNotModified()
     else:
         try:
