@@ -22,6 +22,19 @@ class MonitorKind(models.TextChoices):
     HTTP = "http", "HTTP(S)"
     TCP = "tcp", "TCP port"
     HEARTBEAT = "heartbeat", "Heartbeat (pushed by your job)"
+    DNS = "dns", "DNS record"
+    PING = "ping", "Ping (ICMP)"
+    TLS = "tls", "TLS certificate"
+    DOMAIN = "domain", "Domain expiry (RDAP)"
+
+
+class DnsRecordType(models.TextChoices):
+    A = "A", "A (IPv4 address)"
+    AAAA = "AAAA", "AAAA (IPv6 address)"
+    CNAME = "CNAME", "CNAME (alias)"
+    MX = "MX", "MX (mail server)"
+    TXT = "TXT", "TXT (text)"
+    NS = "NS", "NS (name server)"
 
 
 class MonitorStatus(models.TextChoices):
@@ -64,9 +77,22 @@ class Monitor(models.Model):
     degraded_after_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Slower than this is DEGRADED.")
     follow_redirects = models.BooleanField(default=True)
     tls_expiry_days = models.PositiveSmallIntegerField(default=14, help_text="Warn (DEGRADED) this many days ahead.")
-    # TCP
+    # JSON assertions on the response body, one per line: a JSONPath and a comparison (monitors/jsonassert.py).
+    json_assertions = models.TextField(blank=True)
+    # TCP, TLS, ping, DNS (the name asked for), domain (the registered domain)
     host = models.CharField(max_length=255, blank=True)
     port = models.PositiveIntegerField(null=True, blank=True)
+    # DNS
+    dns_record_type = models.CharField(max_length=5, choices=DnsRecordType.choices, default=DnsRecordType.A)
+    dns_resolver = models.CharField(max_length=100, blank=True)  # "ip" or "ip:port"; blank: the system's
+    dns_expected = models.TextField(blank=True)  # one expected value per line; blank: any answer
+    # Ping (ICMP)
+    ping_count = models.PositiveSmallIntegerField(default=3)
+    max_packet_loss_percent = models.PositiveSmallIntegerField(default=0)  # more loss: DEGRADED; all lost: DOWN
+    # Domain registration expiry (RDAP)
+    domain_expiry_days = models.PositiveSmallIntegerField(default=30)
+    # What the last check learnt beyond up/down: DNS answers, packet loss and round trips, expiry dates.
+    last_details = models.JSONField(default=dict, blank=True)
     # Schedule of active checks
     interval_seconds = models.PositiveIntegerField(default=60)
     timeout_seconds = models.PositiveIntegerField(default=10)
@@ -92,6 +118,11 @@ class Monitor(models.Model):
     last_start_at = models.DateTimeField(null=True, blank=True)
     last_start_rid = models.UUIDField(null=True, blank=True)
     last_duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # Run-time bounds (monitors/heartbeats.py): a run shorter or longer than these between its start and
+    # success pings, or a success sooner than this after the previous one, is a failure.
+    min_runtime_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_runtime_seconds = models.PositiveIntegerField(null=True, blank=True)
+    min_ping_interval_seconds = models.PositiveIntegerField(null=True, blank=True)
     # When to look at a heartbeat again: never later than its deadline, but a quick
     # success ping leaves it behind (ping._QUICK_SUCCESS), so it can be earlier.
     alert_after = models.DateTimeField(null=True, blank=True)
@@ -117,6 +148,17 @@ class Monitor(models.Model):
     # The current DOWN was not announced (it began while a parent was down): its recovery is quiet, and
     # once no parent is down any more the next ``down_after`` failures announce it.
     down_unannounced = models.BooleanField(default=False)
+    # Locations (monitors/locations.py): the check runs from each of these probes' queues; DOWN when at least
+    # ``quorum`` of them fail in the same round (blank: a majority). None: the check runs on any worker.
+    locations = models.ManyToManyField("ProbeLocation", related_name="monitors", blank=True)
+    quorum = models.PositiveSmallIntegerField(null=True, blank=True)
+    round_at = models.DateTimeField(null=True, blank=True)  # the due time of the round being answered
+    round_answers = models.PositiveSmallIntegerField(default=0)
+    round_failures = models.PositiveSmallIntegerField(default=0)
+    # Cached for the list (refreshed by beat, monitors/uptime.py), so it never computes uptime per row.
+    uptime_24h = models.FloatField(null=True, blank=True)
+    uptime_30d = models.FloatField(null=True, blank=True)
+    uptime_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = MonitorQuerySet.as_manager()
@@ -138,6 +180,47 @@ class Monitor(models.Model):
     @property
     def is_heartbeat(self) -> bool:
         return self.kind == MonitorKind.HEARTBEAT
+
+
+class ProbeLocation(models.Model):
+    """A place checks run from: a Celery queue ``checks.<name>`` served by a worker started there with
+    ``-Q checks.<name>``. ``last_seen_at`` is when a probe there last answered (a check batch or a probe ping)."""
+
+    name = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+    @property
+    def queue(self) -> str:
+        return f"checks.{self.name}"
+
+
+class LocationResult(models.Model):
+    """The last result of one monitor from one location (one row per pair, overwritten each round)."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="location_results")
+    location = models.ForeignKey(ProbeLocation, on_delete=models.CASCADE, related_name="results")
+    round_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=MonitorStatus.choices)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["location__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "location"], name="location_result_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id}@{self.location_id} {self.status}"
 
 
 class StatusPeriod(models.Model):

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
@@ -82,6 +82,8 @@ class CheckResult:
     latency_ms: int | None
     error: str = ""
     status_code: int | None = None
+    # What the check learnt beyond up/down, kept as Monitor.last_details (JSON-ready: str, int, float, lists).
+    details: dict = field(default_factory=dict)
 
 
 def parse_statuses(text: str) -> list[tuple[int, int]]:

@@ -80,6 +80,7 @@ def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None 
             last_checked_at=now,
             last_latency_ms=result.latency_ms,
             last_error=result.error[:500],
+            last_details=result.details,
         )
         rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
     return changed
