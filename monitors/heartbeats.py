@@ -85,8 +85,30 @@ def grace_start(monitor: Monitor) -> datetime | None:
 
 
 def compute_alert_after(monitor: Monitor) -> datetime | None:
+    """The deadline: grace after the due ping (or an outstanding start), or a running job's longest run."""
     start = grace_start(monitor)
-    return start + timedelta(seconds=monitor.grace_seconds) if start else None
+    deadline = start + timedelta(seconds=monitor.grace_seconds) if start else None
+    overrun = overrun_at(monitor)
+    if overrun is not None and (deadline is None or overrun < deadline):
+        return overrun
+    return deadline
+
+
+def overrun_at(monitor: Monitor) -> datetime | None:
+    """When a job that sent /start has run longer than its longest run, if it has a bound and is running."""
+    if monitor.last_start_at is None or not monitor.max_runtime_seconds:
+        return None
+    return monitor.last_start_at + timedelta(seconds=monitor.max_runtime_seconds)
+
+
+def late_reason(monitor: Monitor, deadline: datetime) -> str:
+    """Why a heartbeat whose deadline ``deadline`` (``compute_alert_after``) has passed is DOWN."""
+    if monitor.last_start_at is not None:
+        if deadline == overrun_at(monitor):
+            return f"the job has run for longer than the longest allowed ({monitor.max_runtime_seconds} s)"
+        if deadline == monitor.last_start_at + timedelta(seconds=monitor.grace_seconds):
+            return "the job started but did not finish within the grace time"
+    return "the success signal did not arrive on time (grace time passed)"
 
 
 def is_late(monitor: Monitor, now: datetime) -> bool:
@@ -142,11 +164,14 @@ def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None
     if kind == HeartbeatPing.Kind.START:
         monitor.last_start_at, monitor.last_start_rid = now, ping.rid
     else:
+        too_soon = _too_soon(monitor, now) if kind == HeartbeatPing.Kind.SUCCESS else None
         monitor.last_ping_at = now
+        run_seconds = None
         if monitor.last_start_at is not None:
             matched = ping.rid == monitor.last_start_rid
             if matched:
                 ping.duration_ms = int((now - monitor.last_start_at).total_seconds() * 1000)
+                run_seconds = ping.duration_ms / 1000
                 if now - monitor.last_start_at < timedelta(hours=72):
                     monitor.last_duration_ms = ping.duration_ms
             if matched or kind == HeartbeatPing.Kind.FAIL or ping.rid is None:
@@ -154,12 +179,57 @@ def _apply_ping(monitor: Monitor, ping: HeartbeatPing, *, now: datetime) -> None
         if monitor.status == MonitorStatus.MAINTENANCE:
             pass  # logged and timed, but the status waits for the end of the maintenance
         elif kind == HeartbeatPing.Kind.SUCCESS:
-            set_status(monitor, MonitorStatus.UP, reason="success signal", at=now)
+            broken = too_soon or _out_of_bounds(monitor, run_seconds)
+            if broken:
+                set_status(monitor, MonitorStatus.DOWN, reason=broken, at=now)
+            else:
+                set_status(monitor, MonitorStatus.UP, reason="success signal", at=now)
         else:
             reason = f"exit status {ping.exit_status}" if ping.exit_status else "received a failure signal"
             set_status(monitor, MonitorStatus.DOWN, reason=reason, at=now)
     monitor.alert_after = compute_alert_after(monitor)
     Monitor.objects.filter(pk=monitor.pk).update(**{name: getattr(monitor, name) for name in fields})
+
+
+def _out_of_bounds(monitor: Monitor, run_seconds: float | None) -> str | None:
+    """Why a run timed from its /start to this success broke the monitor's run-time bounds, if it did."""
+    if run_seconds is None:
+        return None
+    if monitor.min_runtime_seconds and run_seconds < monitor.min_runtime_seconds:
+        return (
+            f"the run took {_seconds(run_seconds)}, less than the shortest expected ({monitor.min_runtime_seconds} s)"
+        )
+    if monitor.max_runtime_seconds and run_seconds > monitor.max_runtime_seconds:
+        return f"the run took {_seconds(run_seconds)}, more than the longest allowed ({monitor.max_runtime_seconds} s)"
+    return None
+
+
+def _too_soon(monitor: Monitor, now: datetime) -> str | None:
+    """Why this success came too soon after the previous one (``min_ping_interval_seconds``), if it did.
+
+    The previous success is the newest in the ping log, or the one applied just before in the same batch
+    (monitors.pingbuffer applies a batch before it writes the log): ``_last_success_at`` carries it."""
+    if not monitor.min_ping_interval_seconds:
+        return None
+    previous = getattr(monitor, "_last_success_at", None)
+    if previous is None:
+        previous = (
+            HeartbeatPing.objects.filter(monitor=monitor, kind=HeartbeatPing.Kind.SUCCESS, created_at__lte=now)
+            .order_by("-created_at", "-id")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+    monitor._last_success_at = now
+    if previous is None or (now - previous).total_seconds() >= monitor.min_ping_interval_seconds:
+        return None
+    return (
+        f"a success {_seconds((now - previous).total_seconds())} after the previous one; "
+        f"expected at most one every {monitor.min_ping_interval_seconds} s"
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
 # --- the ping log -------------------------------------------------------------------------------

@@ -212,6 +212,7 @@ _QUICK_SUCCESS = """
 WITH m AS (
     UPDATE monitors_monitor SET last_ping_at = %(now)s
     WHERE ping_key = %(key)s AND kind = 'heartbeat' AND status = 'up' AND last_start_at IS NULL
+        AND min_ping_interval_seconds IS NULL
     RETURNING id
 )
 INSERT INTO monitors_heartbeatping

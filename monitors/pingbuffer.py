@@ -255,11 +255,11 @@ def _apply_entries(entries: list[list]) -> None:
     # Lock every monitor of the batch, reading only what the common case needs;
     # a monitor is loaded in full when one of its pings takes the full rules.
     state = {
-        str(key): [pk, status, last_start_at, last_ping_at, None]
-        for pk, key, status, last_start_at, last_ping_at in Monitor.objects.select_for_update()
+        str(key): [pk, status, last_start_at, last_ping_at, None, bounded]
+        for pk, key, status, last_start_at, last_ping_at, bounded in Monitor.objects.select_for_update()
         .filter(ping_key__in={entry[0] for entry in entries}, kind=MonitorKind.HEARTBEAT)
         .order_by("pk")
-        .values_list("pk", "ping_key", "status", "last_start_at", "last_ping_at")
+        .values_list("pk", "ping_key", "status", "last_start_at", "last_ping_at", "min_ping_interval_seconds")
     }
     rows: list[tuple] = []  # the ping log, in _PING_COLUMNS order
     touched: dict[int, list] = {}  # only last_ping_at changed: written for all at the end
@@ -267,7 +267,7 @@ def _apply_entries(entries: list[list]) -> None:
         monitor = state.get(key)
         if monitor is None:
             continue  # deleted since the ping was accepted
-        pk, status, last_start_at, last_ping_at, full = monitor
+        pk, status, last_start_at, last_ping_at, full, bounded = monitor
         now = datetime.fromtimestamp(timestamp, UTC)
         if (
             kind == HeartbeatPing.Kind.SUCCESS
@@ -275,6 +275,7 @@ def _apply_entries(entries: list[list]) -> None:
             and exit_status is None
             and status == MonitorStatus.UP
             and last_start_at is None
+            and not bounded  # "not more often than" needs the previous success: the full rules
         ):
             rows.append((pk, kind, now, method, remote_addr, user_agent, body, None, None, None))
             if last_ping_at is None or now > last_ping_at:
