@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from django.db import connection
 from django.utils import timezone
 
 from monitors.models import Monitor, MonitorStatus, StatusPeriod
@@ -85,6 +86,38 @@ def uptime_summary(*, window: str = "24h", now: datetime | None = None, chunk: i
     # sort() is stable: monitors with the same uptime stay in name order.
     rows.sort(key=lambda row: (row.percent is None, row.percent or 0.0))
     return rows
+
+
+CACHED_WINDOWS = ("24h", "30d")
+
+
+def refresh_cached(*, now: datetime | None = None, chunk: int = 500) -> int:
+    """Recompute every monitor's ``uptime_24h`` and ``uptime_30d`` (beat, every few minutes), so the monitor
+    list reads two columns instead of the periods of each row. Returns the monitors refreshed."""
+    now = now or timezone.now()
+    ids = list(Monitor.objects.order_by("pk").values_list("pk", flat=True))
+    for offset in range(0, len(ids), chunk):
+        part = ids[offset : offset + chunk]
+        found = uptimes(part, CACHED_WINDOWS, now=now)
+        _write_cached([(pk, found[pk]["24h"].percent, found[pk]["30d"].percent) for pk in part], now=now)
+    return len(ids)
+
+
+def _write_cached(rows: list[tuple[int, float | None, float | None]], *, now: datetime) -> None:
+    if connection.vendor != "postgresql":
+        Monitor.objects.bulk_update(
+            [Monitor(pk=pk, uptime_24h=day, uptime_30d=month, uptime_refreshed_at=now) for pk, day, month in rows],
+            ["uptime_24h", "uptime_30d", "uptime_refreshed_at"],
+            batch_size=500,
+        )
+        return
+    # One UPDATE over arrays: bulk_update's CASE per row costs about a millisecond a row on PostgreSQL.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitors_monitor AS m SET uptime_24h = v.day, uptime_30d = v.month, uptime_refreshed_at = %s"
+            " FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS v(id, day, month) WHERE m.id = v.id",
+            [now, [row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]],
+        )
 
 
 def tally(periods, *, start: datetime, end: datetime, now: datetime) -> tuple[float, float, float]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import push_url
 
-from monitors import kinds, rollups, scheduler, services, uptime
+from monitors import kinds, listing, rollups, scheduler, services, uptime
 from monitors.forms import KindForm, MonitorForm, cron_preview
 from monitors.heartbeats import is_late
 from monitors.models import Monitor, MonitorKind
@@ -28,27 +27,21 @@ CHART_WIDTH, CHART_HEIGHT = 720, 120
 @role_required("viewer")
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    page = Paginator(Monitor.objects.select_related("down_because_of").order_by("name", "id"), 25).get_page(
-        request.GET.get("page")
-    )
-    ids = [monitor.pk for monitor in page.object_list]
-    uptimes = uptime.uptimes(ids, ("24h", "30d"), now=now)
-    hourly = rollups.series_many(ids, since=now - timedelta(hours=24), until=now, resolution="hour")
-    rows = [
-        {
-            "monitor": monitor,
-            "uptime_24h": uptimes[monitor.pk]["24h"].percent,
-            "uptime_30d": uptimes[monitor.pk]["30d"].percent,
-            "latency": [point["avg_ms"] or 0 for point in hourly[monitor.pk]],
-        }
-        for monitor in page.object_list
-    ]
-    return render(
-        request,
-        "monitors/index.html",
-        {"page": page, "rows": rows, "can_write": has_role(request.user, RESPONDER)},
-    )
+    filters = listing.ListFilters(request.GET or None)
+    page, rows = listing.page_rows(listing.filtered(filters), request.GET.get("page"), now=timezone.now())
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "sorts": listing.SORTS,
+        "status_counts": listing.status_counts(),
+        "base_query": query.urlencode(),
+        "can_write": has_role(request.user, RESPONDER),
+    }
+    template = "monitors/index.html#table" if request.htmx else "monitors/index.html"
+    return render(request, template, context)
 
 
 def _daily_bars(monitor: Monitor, now, days: int = 90) -> list[dict]:

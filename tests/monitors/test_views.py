@@ -168,3 +168,59 @@ def test_the_overview_counts_monitors_and_lists_the_failing_ones(client, viewer)
     assert 'id="monitor-counts"' in section and "Broken &lt;api&gt;" in section
     card = section.split("</section>")[0]
     assert "HTTP 500 (expected 200-399)" in card and "Fine" not in card  # only the failing ones are listed
+
+
+# --- the list at scale: cached uptime, filters, sort orders, pages -------------------------------
+
+
+def test_the_list_reads_the_uptime_beat_cached_and_computes_it_only_for_new_monitors(client, viewer):
+    from monitors import uptime
+
+    old = services.create_monitor(name="old", kind="tcp", host="db.example", port=5432)
+    record_result(old.pk, CheckResult("up", 5), now=timezone.now() - timedelta(hours=2))
+    assert uptime.refresh_cached() == 1
+    old.refresh_from_db()
+    assert old.uptime_24h == 100.0 and old.uptime_refreshed_at is not None
+    Monitor.objects.filter(pk=old.pk).update(uptime_24h=12.5, uptime_30d=50.0)  # what the list shows is the column
+    new = services.create_monitor(name="new", kind="tcp", host="db.example", port=5433)
+    record_result(new.pk, CheckResult("up", 5), now=timezone.now() - timedelta(hours=1))
+    client.force_login(viewer)
+    page = client.get("/monitors/").content.decode()
+    assert "12.50 %" in page and "50 %" in page
+    assert page.count("100 %") == 2  # the new monitor's 24 h and 30 d, computed live
+
+
+def test_the_list_filters_by_name_status_and_kind_and_sorts_worst_first(client, viewer):
+    for name, status in (("alpha", "up"), ("beta", "down"), ("gamma", "degraded"), ("delta", "up")):
+        monitor = services.create_monitor(name=name, kind="tcp", host="db.example", port=5432)
+        Monitor.objects.filter(pk=monitor.pk).update(status=status)
+    services.create_monitor(name="cron", kind="heartbeat")
+    client.force_login(viewer)
+
+    def names(query: str) -> list[str]:
+        html = client.get(f"/monitors/?{query}").content.decode()
+        return [name for name in ("alpha", "beta", "gamma", "delta", "cron") if f">{name}</a>" in html]
+
+    assert names("q=ta") == ["beta", "delta"]
+    assert names("status=down&status=degraded") == ["beta", "gamma"]
+    assert names("kind=heartbeat") == ["cron"]
+    html = client.get("/monitors/?sort=status").content.decode()
+    order = sorted(("alpha", "beta", "gamma", "delta"), key=lambda name: html.index(f">{name}</a>"))
+    assert order == ["beta", "gamma", "alpha", "delta"]
+    counts = client.get("/monitors/").content.decode()
+    assert 'value="down"' in counts and 'Down <span class="muted">1</span>' in counts
+    bad = client.get("/monitors/?status=exploded&sort=nope")
+    assert bad.status_code == 200 and "Some filters are not valid" in bad.content.decode()
+
+
+def test_the_list_pages_by_25_and_htmx_gets_only_the_table(client, viewer):
+    Monitor.objects.bulk_create(
+        [Monitor(name=f"site {index:03}", kind="tcp", host="db.example", port=5432) for index in range(30)]
+    )
+    client.force_login(viewer)
+    first = client.get("/monitors/?sort=name").content.decode()
+    assert "site 024" in first and "site 025" not in first and "Page 1 of 2" in first
+    second = client.get("/monitors/?sort=name&page=2", headers={"HX-Request": "true"})
+    html = second.content.decode()
+    assert "site 025" in html and "site 029" in html and "site 000" not in html
+    assert "<html" not in html and 'id="monitor-table"' in html and "page=1" in html and "sort=name" in html
