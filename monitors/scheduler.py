@@ -3,21 +3,27 @@
 Active checks (STYLE "Hot paths"): one beat task selects the due HTTP/TCP monitors by ``next_check_at``,
 claims them with SKIP LOCKED while moving their next check on, runs the probes concurrently outside any
 transaction, then records each result under the monitor's row lock (anti-flapping streaks, the status
-change, the latency rollup). Heartbeats: ``mark_late_heartbeats`` flips every monitor whose deadline
-(monitors/heartbeats.py) passed to DOWN, stamped with that deadline.
+change, the latency rollup); a batch's results are counted together (``record_results``). A monitor
+with locations is not checked here: its round goes to each location's queue, the probe whose answer
+completes it decides it by quorum (monitors/locations.py), and a main worker records that decision.
+Heartbeats: ``mark_late_heartbeats`` flips every monitor whose deadline (monitors/heartbeats.py) passed to
+DOWN, stamped with that deadline.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from monitors import dependencies, pingbuffer, rollups
-from monitors.heartbeats import compute_alert_after
-from monitors.models import Monitor, MonitorKind, MonitorStatus
+from monitors import dependencies, locations, pingbuffer, rollups
+from monitors.heartbeats import compute_alert_after, late_reason
+from monitors.models import Monitor, MonitorKind, MonitorStatus, ProbeLocation
 from monitors.probes import CheckResult, CheckSpec, check_all
 from monitors.status import announce_held_down, set_status
 
@@ -41,7 +47,13 @@ def claim_due(*, now: datetime | None = None, limit: int = 500) -> list[Monitor]
         for monitor in due:
             by_interval.setdefault(monitor.interval_seconds, []).append(monitor.pk)
         for interval, ids in by_interval.items():
-            Monitor.objects.filter(pk__in=ids).update(next_check_at=now + timedelta(seconds=interval))
+            # One interval after the due time, not after now: a tick that runs late (or claims a lot at once)
+            # must not bunch its monitors up for ever after. Far behind (half an interval), start afresh.
+            Monitor.objects.filter(pk__in=ids).update(
+                next_check_at=Greatest(
+                    F("next_check_at") + timedelta(seconds=interval), Value(now + timedelta(seconds=interval / 2))
+                )
+            )
     return due
 
 
@@ -50,64 +62,194 @@ def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None 
     now = now or timezone.now()
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().filter(pk=monitor_id).first()
-        if monitor is None or monitor.status == MonitorStatus.PAUSED:
+        if monitor is None:
             return False
-        if monitor.status == MonitorStatus.MAINTENANCE:  # latency is kept; the status waits
-            Monitor.objects.filter(pk=monitor.pk).update(
-                last_checked_at=now, last_latency_ms=result.latency_ms, last_error=result.error[:500]
-            )
-            rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
+        verdict = _tally(monitor, result, now=now)
+        if verdict == _SKIP:
             return False
-        if monitor.streak_status == result.status:
-            monitor.streak_count += 1
-        else:
-            monitor.streak_status, monitor.streak_count = result.status, 1
-        needed = monitor.down_after if result.status == MonitorStatus.DOWN else monitor.up_after
         changed = False
-        if monitor.streak_count >= needed and monitor.status != result.status:
+        if verdict == _CHANGE:
             reason = result.error or ("check passed" if result.status == MonitorStatus.UP else result.status)
             changed = set_status(monitor, result.status, reason=reason, at=now)
-        elif (
-            monitor.streak_count >= needed
-            and result.status == MonitorStatus.DOWN
-            and monitor.down_unannounced
-            and monitor.down_because_of_id is None
-        ):  # down since a parent was; the parent is up and this still fails: its own problem now
+        elif verdict == _ANNOUNCE:
+            # Down since a parent was; the parent is up and this still fails: its own problem now.
             announce_held_down(monitor, reason=result.error or result.status, at=now)
-        Monitor.objects.filter(pk=monitor.pk).update(
-            streak_status=monitor.streak_status,
-            streak_count=monitor.streak_count,
-            last_checked_at=now,
-            last_latency_ms=result.latency_ms,
-            last_error=result.error[:500],
-            last_details=result.details,
-        )
+        Monitor.objects.filter(pk=monitor.pk).update(**{name: getattr(monitor, name) for name in _COUNTED})
         rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
     return changed
 
 
+def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int]:
+    """``record_result`` for a batch, a monitor after those of them it depends on (its DOWN is then blamed on
+    them). Returns the monitors whose status changed.
+
+    Most results change nothing but counters: those are counted under one lock of the batch's rows and written
+    in one statement. From the first result that changes a status (or announces a DOWN) on, the rest go one
+    by one through ``record_result``, in order, as a change may touch the monitors that depend on it."""
+    if not results:
+        return set()
+    order = dependencies.parents_first(list(results))
+    rest: list[int] = []
+    with transaction.atomic():
+        monitors = Monitor.objects.select_for_update().filter(pk__in=order).order_by("pk").in_bulk()
+        counted = []
+        for index, monitor_id in enumerate(order):
+            monitor, result = monitors.get(monitor_id), results[monitor_id]
+            if monitor is None:
+                continue
+            verdict = _tally(monitor, result, now=now, dry_run=True)
+            if verdict in (_CHANGE, _ANNOUNCE):
+                rest = order[index:]
+                break
+            if verdict != _SKIP:
+                _tally(monitor, result, now=now)
+                counted.append((monitor, result))
+        _write_counted([monitor for monitor, _ in counted])
+        for monitor, result in counted:
+            rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
+    return {monitor_id for monitor_id in rest if record_result(monitor_id, results[monitor_id], now=now)}
+
+
+def _write_counted(monitors: list[Monitor]) -> None:
+    if not monitors:
+        return
+    if connection.vendor != "postgresql":
+        Monitor.objects.bulk_update(monitors, _COUNTED, batch_size=500)
+        return
+    # One UPDATE over arrays: the per-row cost stays in PostgreSQL, not in building the ORM's CASE expressions.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitors_monitor AS m SET streak_status = v.ss, streak_count = v.sc, last_checked_at = v.t,"
+            " last_latency_ms = v.ms, last_error = v.e, last_details = v.d::jsonb"
+            " FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::timestamptz[], %s::integer[],"
+            " %s::varchar[], %s::text[]) AS v(id, ss, sc, t, ms, e, d) WHERE m.id = v.id",
+            [
+                [monitor.pk for monitor in monitors],
+                [monitor.streak_status for monitor in monitors],
+                [monitor.streak_count for monitor in monitors],
+                [monitor.last_checked_at for monitor in monitors],
+                [monitor.last_latency_ms for monitor in monitors],
+                [monitor.last_error for monitor in monitors],
+                [json.dumps(monitor.last_details, cls=_DETAILS_ENCODER) for monitor in monitors],
+            ],
+        )
+
+
+_DETAILS_ENCODER = Monitor._meta.get_field("last_details").encoder  # as the ORM would write it
+_SKIP, _COUNT, _CHANGE, _ANNOUNCE = "skip", "count", "change", "announce"
+_COUNTED = ["streak_status", "streak_count", "last_checked_at", "last_latency_ms", "last_error", "last_details"]
+
+
+def _tally(monitor: Monitor, result: CheckResult, *, now: datetime, dry_run: bool = False) -> str:
+    """Count ``result`` into the (locked) monitor's streak and last-check fields, and say what else it calls
+    for: nothing (paused), a counted result only, a status change, or announcing a DOWN held for a parent.
+    In maintenance, the latency is kept and the status waits."""
+    if monitor.status == MonitorStatus.PAUSED:
+        return _SKIP
+    if monitor.status == MonitorStatus.MAINTENANCE:
+        if not dry_run:
+            monitor.last_checked_at, monitor.last_latency_ms = now, result.latency_ms
+            monitor.last_error = result.error[:500]
+        return _COUNT
+    if monitor.streak_status == result.status:
+        streak_status, streak_count = result.status, monitor.streak_count + 1
+    else:
+        streak_status, streak_count = result.status, 1
+    needed = monitor.down_after if result.status == MonitorStatus.DOWN else monitor.up_after
+    verdict = _COUNT
+    if streak_count >= needed and monitor.status != result.status:
+        verdict = _CHANGE
+    elif (
+        streak_count >= needed
+        and result.status == MonitorStatus.DOWN
+        and monitor.down_unannounced
+        and monitor.down_because_of_id is None
+    ):
+        verdict = _ANNOUNCE
+    if not dry_run:
+        monitor.streak_status, monitor.streak_count = streak_status, streak_count
+        monitor.last_checked_at, monitor.last_latency_ms = now, result.latency_ms
+        monitor.last_error, monitor.last_details = result.error[:500], result.details
+    return verdict
+
+
 def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency: int = 50) -> int:
-    """One scheduler tick: claim, check concurrently outside any transaction, record. Returns checks run."""
+    """One scheduler tick: claim; check the local monitors concurrently outside any transaction and record
+    them; send the others' rounds to their locations. Returns the monitors claimed."""
     started = timezone.now()
+    now = now or started
     due = claim_due(now=now, limit=limit)
     if not due:
         return 0
-    results = check_all([CheckSpec.of(monitor) for monitor in due], concurrency=concurrency)
+    local, batches, abandoned = locations.open_rounds(due, now=now)
+    locations.dispatch(batches, round_at=now)
+    record_results(abandoned, now=now)
+    if batches:
+        logger.info(
+            "sent %d monitors to %d locations",
+            len(due) - len(local),
+            len(batches),
+            extra={"located": len(due) - len(local), "batches": len(batches)},
+        )
+    if not local:
+        return len(due)
+    results = check_all([CheckSpec.of(monitor) for monitor in local], concurrency=concurrency)
     finished = timezone.now()
-    for monitor_id in dependencies.parents_first(list(results)):
-        record_result(monitor_id, results[monitor_id], now=finished)
+    record_results(results, now=finished)
     # How late the checks started against their due time: the scheduler's health in one line.
-    lags = sorted((started - monitor.next_check_at).total_seconds() for monitor in due)
+    log_checks(sorted((started - monitor.next_check_at).total_seconds() for monitor in local), started=started)
+    return len(due)
+
+
+def run_location_checks(
+    location: str,
+    round_at: datetime,
+    monitor_ids: list[int],
+    lags_ms: list[int] | None = None,
+    *,
+    concurrency: int = 50,
+) -> dict[int, CheckResult]:
+    """A probe's part of a round: check the batch from here and answer. Returns the decisions of the rounds
+    this answer completed, for the main workers to record (``record_results``): a probe far from the
+    database does a few statements per batch, and the last probe to answer (often the busiest) is not
+    also given the recording. Monitors whose round has closed meanwhile (decided without this location)
+    are skipped."""
+    started = timezone.now()
+    probe = ProbeLocation.objects.filter(name=location).first()
+    if probe is None:
+        logger.warning("location %s is not known (deleted?): its checks are dropped", location)
+        return {}
+    monitors = list(Monitor.objects.filter(pk__in=monitor_ids, round_at=round_at))
+    results = check_all([CheckSpec.of(monitor) for monitor in monitors], concurrency=concurrency) if monitors else {}
+    decisions = locations.answer(probe, round_at, results, now=timezone.now())
+    if monitors:
+        claimed_late = dict(zip(monitor_ids, lags_ms or [], strict=False))
+        queued = (started - round_at).total_seconds()
+        lags = sorted(queued + claimed_late.get(monitor.pk, 0) / 1000 for monitor in monitors)
+        log_checks(lags, started=started, location=location)
+    return decisions
+
+
+def settle_rounds(*, now: datetime | None = None) -> int:
+    """Decide the rounds a location left unanswered (monitors/locations.py). Returns the results recorded."""
+    now = now or timezone.now()
+    decisions = locations.settle(now=now)
+    record_results(decisions, now=now)
+    return len(decisions)
+
+
+def log_checks(lags: list[float], *, started: datetime, location: str = "") -> None:
+    """One line per batch: how many, how long, and how late they started against their due time."""
     logger.info(
-        "checked %d monitors in %.2f s; schedule lag p50 %.2f s, p95 %.2f s, max %.2f s",
-        len(due),
+        "checked %d monitors%s in %.2f s; schedule lag p50 %.2f s, p95 %.2f s, max %.2f s",
+        len(lags),
+        f" from {location}" if location else "",
         (timezone.now() - started).total_seconds(),
         lags[len(lags) // 2],
         lags[min(len(lags) - 1, int(len(lags) * 0.95))],
         lags[-1],
-        extra={"checks": len(due), "lag_histogram": lag_histogram(lags)},
+        extra={"checks": len(lags), "lag_histogram": lag_histogram(lags), "location": location},
     )
-    return len(results)
 
 
 def reschedule(monitor_id: int) -> None:
@@ -169,14 +311,7 @@ def mark_late_heartbeats(*, now: datetime | None = None, limit: int = 1000, roun
                     monitor.alert_after = deadline
                     pushed.append(monitor)
                     continue
-                reason = (
-                    "the job started but did not finish within the grace time"
-                    if (
-                        monitor.last_start_at
-                        and deadline == monitor.last_start_at + timedelta(seconds=monitor.grace_seconds)
-                    )
-                    else "the success signal did not arrive on time (grace time passed)"
-                )
+                reason = late_reason(monitor, deadline)
                 flipped += set_status(monitor, MonitorStatus.DOWN, reason=reason, at=deadline)
             Monitor.objects.bulk_update(pushed, ["alert_after"], batch_size=500)
         if len(overdue) < limit:

@@ -11,6 +11,7 @@ from tests.factories import make_token, make_user
 # `make test PYTEST_ARGS="-m 'not slow'"` leaves them out for a quick run; CI runs everything.
 SLOW_MODULES = {
     "tests/test_beat_lock.py",
+    "tests/monitors/test_quorum_workers.py",
     "tests/test_redis_loss.py",
     "tests/test_db_resilience.py",
     "tests/test_embedded_run.py",

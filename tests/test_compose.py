@@ -28,7 +28,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-APP_SERVICES = ("migrate", "web", "stream", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "stream", "worker", "beat", "probe")
 REQUIRED_SERVICES = ("postgres", "redis", *APP_SERVICES)
 # Values for the ${...} references, as a .env file would give them.
 DOTENV = {"SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "pg-password-for-tests"}

@@ -22,7 +22,7 @@ from tracepoint.lib.env import NAMES_READ
 
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "deploy" / "kubernetes"
-WORKLOADS = ("tracepoint-web", "tracepoint-stream", "tracepoint-worker", "tracepoint-beat")
+WORKLOADS = ("tracepoint-web", "tracepoint-stream", "tracepoint-worker", "tracepoint-beat", "tracepoint-probe")
 
 
 def documents() -> list[dict]:

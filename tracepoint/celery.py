@@ -14,6 +14,10 @@ app = Celery("tracepoint", task_cls="tracepoint.celery_tasks:DatabaseRetryingTas
 app.config_from_object("tracepoint.celery_config:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Probe locations (monitors.locations): the monitors app writes here, every probe ping round, each location
+# in use and whether it answers; /ready shows it (the project core reads no app's models).
+PROBE_LOCATIONS_CACHE_KEY = "tracepoint:probe-locations"
+
 
 @signals.setup_logging.connect
 def use_django_logging(**kwargs) -> None:

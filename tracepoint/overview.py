@@ -14,6 +14,7 @@ from django.views.decorators.http import require_safe
 from events.models import Event, Issue, IssueStatus, Project
 from incidents.models import Incident, Severity
 from incidents.services import incident_stats
+from monitors import locations
 from monitors.models import Monitor, MonitorStatus
 from statuspages import snapshot as status_snapshots
 from tracepoint.accounts.roles import role_required
@@ -48,6 +49,8 @@ def _monitor_overview() -> dict:
         "failing_monitors": Monitor.objects.filter(status__in=[MonitorStatus.DOWN, MonitorStatus.DEGRADED]).order_by(
             "-status_changed_at"
         )[:5],
+        # Probe locations that stopped answering: their checks are not running there (not a target failing).
+        "probe_problems": locations.problems(),
     }
 
 

@@ -261,6 +261,10 @@ CELERY_BEAT_SCHEDULE = {
     "apply-pending-pings": {"task": "monitors.apply_pending_pings", "schedule": 5.0},
     "advance-maintenances": {"task": "statuspages.advance_maintenances", "schedule": 30.0},
     "run-due-checks": {"task": "monitors.run_due_checks", "schedule": 5.0},
+    # Every probe location in use gets a small task on its queue (monitors.locations): a probe that
+    # stops answering is flagged even while it has no checks to run.
+    "ping-probe-locations": {"task": "monitors.ping_probes", "schedule": 30.0},
+    "refresh-monitor-uptime": {"task": "monitors.refresh_uptime", "schedule": 300.0},
     "run-due-escalations": {"task": "oncall.run_due_escalations", "schedule": float(ESCALATION_TICK_SECONDS)},
     "send-shift-notices": {"task": "oncall.send_shift_notices", "schedule": 60.0},
     "trim-monitor-rollups": {"task": "monitors.trim_rollups", "schedule": crontab(hour=3, minute=41)},
@@ -411,6 +415,16 @@ TRACEPOINT = {
     "MONITOR_MIN_INTERVAL_SECONDS": env_int("MONITOR_MIN_INTERVAL_SECONDS", 10, minimum=1, maximum=3600),
     "MONITOR_MAX_TIMEOUT_SECONDS": env_int("MONITOR_MAX_TIMEOUT_SECONDS", 60, minimum=1, maximum=300),
     "MONITOR_RESPONSE_MAX_BYTES": env_int("MONITOR_RESPONSE_MAX_BYTES", 1024 * 1024, minimum=1024),
+    # A PEM file of extra CA certificates HTTPS and TLS monitors trust besides the system's (a private PKI).
+    "MONITOR_EXTRA_CA_FILE": env_str("MONITOR_EXTRA_CA_FILE", ""),
+    # Where domain monitors read IANA's RDAP bootstrap files (dns.json and its siblings): a mirror, if set.
+    "RDAP_BOOTSTRAP_URL": env_str("RDAP_BOOTSTRAP_URL", "https://data.iana.org/rdap/"),
+    # Checks from several locations (monitors.locations): a round a location has not answered is decided
+    # with the answers there are this long after the check's timeout; a location (a probe worker on
+    # checks.<name>) that has not answered for PROBE_SILENT_AFTER_SECONDS is a probe problem (Overview,
+    # /ready), and gets no checks until it answers a probe ping again.
+    "LOCATION_ROUND_GRACE_SECONDS": env_int("LOCATION_ROUND_GRACE_SECONDS", 15, minimum=1, maximum=600),
+    "PROBE_SILENT_AFTER_SECONDS": env_int("PROBE_SILENT_AFTER_SECONDS", 90, minimum=5, maximum=86400),
     # A deploy resolves its service's issues that stay quiet this long after it.
     "DEPLOY_QUIET_MINUTES": env_int("DEPLOY_QUIET_MINUTES", 30, minimum=1),
     # An ERROR this soon after a DEPLOY/CONFIG_CHANGE of its service names it as the suspected cause.

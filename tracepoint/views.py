@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from kombu import Connection
 
 from tracepoint.api.errors import error_response, is_api_request, is_database_unavailable, server_error_response
+from tracepoint.celery import PROBE_LOCATIONS_CACHE_KEY
 from tracepoint.tasks import HEARTBEAT_CACHE_KEY
 
 logger = logging.getLogger("tracepoint.ready")
@@ -81,6 +82,26 @@ READY_CHECKS = {
 }
 
 
+def _probe_states() -> dict[str, str] | None:
+    """Each probe location in use: "ok", or since when it has been silent. Written by the monitors app every
+    probe ping round (tracepoint.celery.PROBE_LOCATIONS_CACHE_KEY); None when there is nothing to show."""
+    try:
+        summary = cache.get(PROBE_LOCATIONS_CACHE_KEY)
+    except Exception:  # the cache check says so
+        return None
+    if not summary or not summary.get("locations"):
+        return None
+    states = {}
+    for name, row in summary["locations"].items():
+        if not row.get("silent"):
+            states[name] = "ok"
+        elif row.get("last_seen_at"):
+            states[name] = f"silent since {row['last_seen_at']}"
+        else:
+            states[name] = "never answered"
+    return states
+
+
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
@@ -88,6 +109,10 @@ def ready(request: HttpRequest) -> JsonResponse:
 
     ``?checks=database,cache,broker`` runs only those: load balancer probes of web use it, so that a
     dead worker does not also take the web pages (and the public status pages) out of service.
+
+    ``probes`` reports each probe location in use (monitors checked from several places) and flags the
+    silent ones, but never makes the answer a 503: a probe on another machine going away does not make
+    this one unfit for traffic, and its rounds are decided without it.
     """
     wanted = list(READY_CHECKS)
     if "checks" in request.GET:
@@ -112,14 +137,15 @@ def ready(request: HttpRequest) -> JsonResponse:
     except Exception:  # the cache check has already said so
         heartbeat = None
     failed = [name for name, state in checks.items() if state != "ok"]
+    probes = {"probes": states} if (states := _probe_states()) else {}
     if failed:
         return error_response(
             503,
             f"Not ready: {', '.join(failed)} unavailable.",
-            details={"checks": checks, "failed": failed, "worker_heartbeat": heartbeat},
+            details={"checks": checks, "failed": failed, "worker_heartbeat": heartbeat, **probes},
             headers={"Retry-After": "5"},
         )
-    return JsonResponse({"status": "ready", "checks": checks, "worker_heartbeat": heartbeat})
+    return JsonResponse({"status": "ready", "checks": checks, "worker_heartbeat": heartbeat, **probes})
 
 
 # --- error handlers: JSON under /api/, pages elsewhere ----------------------
