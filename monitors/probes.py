@@ -1,4 +1,8 @@
-"""Network probes: active checks (HTTP(S), TCP) run concurrently on asyncio, with SSRF protection at connect time.
+"""Network probes: active checks run concurrently on asyncio, with SSRF protection at connect time.
+
+HTTP(S) and TCP live here; DNS, ping, TLS certificates and domain expiry in modules of their own
+(dnscheck, pingcheck, tlscheck, rdap), JSON assertions on HTTP bodies in jsonassert. ``run_checks``
+dispatches on the kind.
 
 Targets are resolved by us and every address is vetted before the socket is
 opened (``GuardedBackend``, shared with every other outbound connection in
@@ -10,6 +14,7 @@ The TLS handshake still verifies the certificate against the original name.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +25,7 @@ from urllib.parse import urljoin
 import httpcore
 from django.conf import settings
 
+from monitors import jsonassert
 from monitors.models import MonitorStatus
 
 # The guard lives in tracepoint.outbound; these names stay importable from here.
@@ -51,8 +57,15 @@ class CheckSpec:
     degraded_after_ms: int | None = None
     follow_redirects: bool = True
     tls_expiry_days: int = 14
+    json_assertions: str = ""
     host: str = ""
     port: int | None = None
+    dns_record_type: str = "A"
+    dns_resolver: str = ""
+    dns_expected: str = ""
+    ping_count: int = 3
+    max_packet_loss_percent: int = 0
+    domain_expiry_days: int = 30
     timeout_seconds: float = 10.0
 
     @classmethod
@@ -70,8 +83,15 @@ class CheckSpec:
             degraded_after_ms=monitor.degraded_after_ms,
             follow_redirects=monitor.follow_redirects,
             tls_expiry_days=monitor.tls_expiry_days,
+            json_assertions=monitor.json_assertions,
             host=monitor.host,
             port=monitor.port,
+            dns_record_type=monitor.dns_record_type,
+            dns_resolver=monitor.dns_resolver,
+            dns_expected=monitor.dns_expected,
+            ping_count=monitor.ping_count,
+            max_packet_loss_percent=monitor.max_packet_loss_percent,
+            domain_expiry_days=monitor.domain_expiry_days,
             timeout_seconds=float(monitor.timeout_seconds),
         )
 
@@ -106,20 +126,60 @@ def parse_statuses(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def ssl_context() -> ssl.SSLContext:
+    """The verifying context of HTTPS and TLS checks: the system's CAs, plus
+    ``TRACEPOINT["MONITOR_EXTRA_CA_FILE"]`` when set (a private PKI, or the test CA)."""
+    context = ssl.create_default_context()
+    extra = settings.TRACEPOINT["MONITOR_EXTRA_CA_FILE"]
+    if extra:
+        context.load_verify_locations(cafile=str(extra))
+    return context
+
+
+@dataclass(frozen=True)
+class _Tools:
+    """What the checks of one batch share."""
+
+    pool: httpcore.AsyncConnectionPool
+    backend: GuardedBackend
+    context: ssl.SSLContext
+
+
+def _runner(spec: CheckSpec, tools: _Tools):
+    """The coroutine that checks ``spec``, by its kind."""
+    # Imported here: those modules build on this one's CheckSpec and CheckResult.
+    from monitors import dnscheck, pingcheck, rdap, tlscheck
+
+    match spec.kind:
+        case "http":
+            return check_http(spec, tools.pool)
+        case "tcp":
+            return check_tcp(spec, tools.backend)
+        case "dns":
+            return dnscheck.check_dns(spec)
+        case "ping":
+            return pingcheck.check_ping(spec)
+        case "tls":
+            return tlscheck.check_tls(spec, tools.backend, tools.context)
+        case "domain":
+            return rdap.check_domain(spec)
+    raise ValueError(f"no check for monitors of kind {spec.kind!r}")
+
+
 async def run_checks(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[int, CheckResult]:
     """Run every check at once (bounded); a hanging target only ever costs its own timeout."""
     limit = asyncio.Semaphore(concurrency)
     backend = GuardedBackend()
-    context = ssl.create_default_context()
+    context = ssl_context()
     async with httpcore.AsyncConnectionPool(
         ssl_context=context, network_backend=backend, max_connections=concurrency, keepalive_expiry=0
     ) as pool:
+        tools = _Tools(pool, backend, context)
 
         async def one(spec: CheckSpec) -> tuple[int, CheckResult]:
             async with limit:
                 try:
-                    runner = check_http(spec, pool) if spec.kind == "http" else check_tcp(spec, backend)
-                    return spec.id, await asyncio.wait_for(runner, spec.timeout_seconds)
+                    return spec.id, await asyncio.wait_for(_runner(spec, tools), spec.timeout_seconds)
                 except TimeoutError:
                     return spec.id, CheckResult(MonitorStatus.DOWN, None, f"timed out after {spec.timeout_seconds:g} s")
                 except TargetRefused as exc:
@@ -155,7 +215,7 @@ async def check_tcp(spec: CheckSpec, backend: GuardedBackend) -> CheckResult:
         return CheckResult(MonitorStatus.DOWN, None, f"cannot connect to {spec.host}:{spec.port}: {_describe(exc)}")
     latency = round((time.perf_counter() - started) * 1000)
     await stream.aclose()
-    return _with_latency(spec, CheckResult(MonitorStatus.UP, latency))
+    return with_latency(spec, CheckResult(MonitorStatus.UP, latency))
 
 
 async def check_http(spec: CheckSpec, pool: httpcore.AsyncConnectionPool) -> CheckResult:
@@ -174,13 +234,15 @@ async def check_http(spec: CheckSpec, pool: httpcore.AsyncConnectionPool) -> Che
                     method, body = "GET", b""
                 continue
             content = bytearray()
+            truncated = False
             async for chunk in response.aiter_stream():
                 content += chunk
                 if len(content) >= settings.TRACEPOINT["MONITOR_RESPONSE_MAX_BYTES"]:
+                    truncated = True
                     break
             latency = round((time.perf_counter() - started) * 1000)
             days_left = _certificate_days_left(response)
-            return _evaluate(spec, response.status, bytes(content), latency, days_left)
+            return _evaluate(spec, response.status, bytes(content), latency, days_left, truncated=truncated)
     return CheckResult(MonitorStatus.DOWN, None, f"more than {MAX_REDIRECTS} redirects")
 
 
@@ -196,7 +258,9 @@ def _certificate_days_left(response) -> float | None:
     return (expires - datetime.now(tz=UTC)).total_seconds() / 86400
 
 
-def _evaluate(spec: CheckSpec, code: int, content: bytes, latency: int, days_left: float | None) -> CheckResult:
+def _evaluate(
+    spec: CheckSpec, code: int, content: bytes, latency: int, days_left: float | None, *, truncated: bool = False
+) -> CheckResult:
     if not any(low <= code <= high for low, high in parse_statuses(spec.expected_statuses)):
         return CheckResult(MonitorStatus.DOWN, latency, f"HTTP {code} (expected {spec.expected_statuses})", code)
     if spec.keyword:
@@ -205,14 +269,43 @@ def _evaluate(spec: CheckSpec, code: int, content: bytes, latency: int, days_lef
             return CheckResult(MonitorStatus.DOWN, latency, f"keyword {spec.keyword!r} is present", code)
         if not spec.keyword_absent and not found:
             return CheckResult(MonitorStatus.DOWN, latency, f"keyword {spec.keyword!r} not found", code)
+    details: dict = {}
+    if spec.json_assertions.strip():
+        failure, details = _json_assertions(spec, content, truncated=truncated)
+        if failure:
+            return CheckResult(MonitorStatus.DOWN, latency, failure[:500], code, details)
     if days_left is not None and days_left <= spec.tls_expiry_days:
         return CheckResult(
-            MonitorStatus.DEGRADED, latency, f"the TLS certificate expires in {max(0, int(days_left))} days", code
+            MonitorStatus.DEGRADED,
+            latency,
+            f"the TLS certificate expires in {max(0, int(days_left))} days",
+            code,
+            details,
         )
-    return _with_latency(spec, CheckResult(MonitorStatus.UP, latency, "", code))
+    return with_latency(spec, CheckResult(MonitorStatus.UP, latency, "", code, details))
 
 
-def _with_latency(spec: CheckSpec, result: CheckResult) -> CheckResult:
+def _json_assertions(spec: CheckSpec, content: bytes, *, truncated: bool) -> tuple[str, dict]:
+    """The first failure of the monitor's JSON assertions on ``content`` ("" when all pass), and each one's outcome."""
+    try:
+        assertions = jsonassert.parse(spec.json_assertions)
+    except jsonassert.AssertionSyntaxError as exc:  # validated when saved: only an old or hand-made row gets here
+        return f"the JSON assertions cannot be read: {exc}", {}
+    if truncated:
+        limit = settings.TRACEPOINT["MONITOR_RESPONSE_MAX_BYTES"]
+        return f"the response is larger than {limit} bytes: too large to check as JSON", {}
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return "the response is not JSON", {}
+    outcomes = jsonassert.evaluate(assertions, document)
+    details = {"json_assertions": [outcome.as_detail() for outcome in outcomes]}
+    failed = next((outcome for outcome in outcomes if not outcome.passed), None)
+    return (failed.message if failed else ""), details
+
+
+def with_latency(spec: CheckSpec, result: CheckResult) -> CheckResult:
+    """An UP result slower than ``degraded_after_ms`` is DEGRADED (its details kept)."""
     if (
         result.status == MonitorStatus.UP
         and spec.degraded_after_ms
@@ -223,5 +316,9 @@ def _with_latency(spec: CheckSpec, result: CheckResult) -> CheckResult:
             result.latency_ms,
             f"slow: {result.latency_ms} ms (over {spec.degraded_after_ms} ms)",
             result.status_code,
+            result.details,
         )
     return result
+
+
+_with_latency = with_latency  # its older, private name

@@ -105,3 +105,33 @@ def test_checks_run_from_a_thread_that_already_runs_an_event_loop(target):
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # a thread of our own, then a loop in it
         assert pool.submit(asyncio.run, inside_a_loop()).result()[1].status == "up"
+
+
+def test_one_batch_runs_every_kind_side_by_side_and_an_unknown_kind_fails_alone(target):
+    from tests.monitors.test_check_dns import ZONE, DnsServer
+
+    server = DnsServer(ZONE)
+    try:
+        results = run(
+            spec(target.url, id=1, json_assertions="$.x exists"),  # the page is HTML: not JSON
+            CheckSpec(id=2, kind="dns", host="example.test", dns_resolver=server.address, timeout_seconds=2),
+            CheckSpec(id=3, kind="smtp", host="mail.example", timeout_seconds=2),
+        )
+    finally:
+        server.close()
+    assert (results[1].status, results[1].error) == ("down", "the response is not JSON")
+    assert results[2].status == "up" and results[2].details["answers"] == ["192.0.2.10", "192.0.2.11"]
+    assert (results[3].status, results[3].error) == ("down", "no check for monitors of kind 'smtp'")
+
+
+def test_a_check_spec_carries_the_settings_of_every_kind(db):
+    from tests.factories import make_monitor
+
+    monitor = make_monitor(
+        kind="dns", host="example.com", dns_record_type="MX", dns_resolver="9.9.9.9", dns_expected="mx.example.com",
+        ping_count=7, max_packet_loss_percent=15, domain_expiry_days=40, json_assertions="$.a exists",
+    )  # fmt: skip
+    found = CheckSpec.of(monitor)
+    assert (found.dns_record_type, found.dns_resolver, found.dns_expected) == ("MX", "9.9.9.9", "mx.example.com")
+    assert (found.ping_count, found.max_packet_loss_percent, found.domain_expiry_days) == (7, 15, 40)
+    assert found.json_assertions == "$.a exists"
