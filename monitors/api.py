@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -13,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from monitors import rollups, scheduler, services, uptime
-from monitors.models import Monitor, MonitorKind, StatusPeriod
+from monitors.models import LocationResult, Monitor, MonitorKind, StatusPeriod
 from monitors.serializers import (
     MonitorSerializer,
     ResultsQuerySerializer,
@@ -43,7 +44,12 @@ class MonitorViewSet(viewsets.ModelViewSet):
     filter_backends = [StrictOrderingFilter]
     ordering_fields = ["name", "status", "created_at", "last_checked_at"]
     ordering = ["name"]
-    queryset = Monitor.objects.select_related("down_because_of").prefetch_related("depends_on", "dependents")
+    queryset = Monitor.objects.select_related("down_because_of").prefetch_related(
+        "depends_on",
+        "dependents",
+        "locations",
+        Prefetch("location_results", queryset=LocationResult.objects.select_related("location")),
+    )
 
     def perform_create(self, serializer):
         serializer.instance = services.create_monitor(**serializer.validated_data)

@@ -115,7 +115,7 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         name="Tracepoint web",
         kind=MonitorKind.HTTP,
         url=f"{base}/health",
-        keyword="ok",
+        json_assertions='$.status == "ok"',
         degraded_after_ms=800,
         interval_seconds=60,
         open_incident=True,
@@ -143,6 +143,7 @@ def seed(*, now: datetime, stdout, rng: random.Random | None = None) -> None:
         cron="0 3 * * *",
         tz="UTC",
         grace_seconds=3600,
+        max_runtime_seconds=2700,  # a backup running over 45 minutes is stuck
         last_ping_at=_last_run(now),
     )
     slow = now - timedelta(days=12, hours=5)

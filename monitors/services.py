@@ -48,6 +48,7 @@ def create_monitor(**fields) -> Monitor:
     """A new monitor: active ones are due at once; heartbeats wait for their first ping."""
     now = timezone.now()
     parents = fields.pop("depends_on", None) or []
+    locations = fields.pop("locations", None) or []
     if fields.get("timeout_seconds") is None:
         fields["timeout_seconds"] = default_timeout_seconds(fields.get("interval_seconds") or 60)
     with transaction.atomic():
@@ -57,6 +58,8 @@ def create_monitor(**fields) -> Monitor:
         StatusPeriod.objects.create(monitor=monitor, status=MonitorStatus.PENDING, started_at=now, reason="created")
         if parents:  # a new monitor has no dependents: it cannot close a cycle
             monitor.depends_on.set(parents)
+        if locations:
+            monitor.locations.set(locations)
     return monitor
 
 

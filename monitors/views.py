@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import push_url
 
-from monitors import kinds, listing, rollups, scheduler, services, uptime
+from monitors import kinds, listing, locations, rollups, scheduler, services, uptime
 from monitors.forms import KindForm, MonitorForm, cron_preview
 from monitors.heartbeats import is_late
 from monitors.models import Monitor, MonitorKind
@@ -87,6 +87,7 @@ def _detail_context(request: HttpRequest, monitor: Monitor) -> dict:
         "summary": summarize(monitor),
         "parents": monitor.depends_on.order_by("name", "pk"),
         "children": monitor.dependents.order_by("name", "pk"),
+        "location_results": locations.results_for(monitor, now=now),
         "can_write": has_role(request.user, RESPONDER),
     }
 

@@ -63,7 +63,8 @@ def test_a_running_job_goes_down_at_its_longest_run_not_at_the_end_of_the_grace(
     job = refreshed(job)
     assert job.status == MonitorStatus.DOWN
     assert job.status_changed_at == T0 + timedelta(hours=1, minutes=10)
-    assert late_reason(job, job.status_changed_at).startswith("the job has run for longer than the longest allowed")
+    assert reason(job) == "the job has run for longer than the longest allowed (600 s)"
+    assert late_reason(job, T0) == "the success signal did not arrive on time (grace time passed)"
 
 
 def test_without_a_start_the_longest_run_does_not_move_the_deadline(db):
