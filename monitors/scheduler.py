@@ -57,14 +57,14 @@ def claim_due(*, now: datetime | None = None, limit: int = 500) -> list[Monitor]
     return due
 
 
-def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None = None) -> bool:
+def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None = None, once: bool = False) -> bool:
     """Count one result; the status changes after ``down_after`` (or ``up_after``) agreeing results. True if it did."""
     now = now or timezone.now()
     with transaction.atomic():
         monitor = Monitor.objects.select_for_update().filter(pk=monitor_id).first()
         if monitor is None:
             return False
-        verdict = _tally(monitor, result, now=now)
+        verdict = _tally(monitor, result, now=now, once=once)
         if verdict == _SKIP:
             return False
         changed = False
@@ -85,7 +85,9 @@ def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int
 
     Most results change nothing but counters: those are counted under one lock of the batch's rows and written
     in one statement. From the first result that changes a status (or announces a DOWN) on, the rest go one
-    by one through ``record_result``, in order, as a change may touch the monitors that depend on it."""
+    by one through ``record_result``, in order, as a change may touch the monitors that depend on it. A result
+    no newer than the monitor's last one is not counted again: a task retried after a deadlock brings the
+    same batch with the same time."""
     if not results:
         return set()
     order = dependencies.parents_first(list(results))
@@ -97,17 +99,17 @@ def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int
             monitor, result = monitors.get(monitor_id), results[monitor_id]
             if monitor is None:
                 continue
-            verdict = _tally(monitor, result, now=now, dry_run=True)
+            verdict = _tally(monitor, result, now=now, dry_run=True, once=True)
             if verdict in (_CHANGE, _ANNOUNCE):
                 rest = order[index:]
                 break
             if verdict != _SKIP:
-                _tally(monitor, result, now=now)
+                _tally(monitor, result, now=now, once=True)
                 counted.append((monitor, result))
         _write_counted([monitor for monitor, _ in counted])
         for monitor, result in counted:
             rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
-    return {monitor_id for monitor_id in rest if record_result(monitor_id, results[monitor_id], now=now)}
+    return {monitor_id for monitor_id in rest if record_result(monitor_id, results[monitor_id], now=now, once=True)}
 
 
 def _write_counted(monitors: list[Monitor]) -> None:
@@ -140,12 +142,14 @@ _SKIP, _COUNT, _CHANGE, _ANNOUNCE = "skip", "count", "change", "announce"
 _COUNTED = ["streak_status", "streak_count", "last_checked_at", "last_latency_ms", "last_error", "last_details"]
 
 
-def _tally(monitor: Monitor, result: CheckResult, *, now: datetime, dry_run: bool = False) -> str:
+def _tally(monitor: Monitor, result: CheckResult, *, now: datetime, dry_run: bool = False, once: bool = False) -> str:
     """Count ``result`` into the (locked) monitor's streak and last-check fields, and say what else it calls
     for: nothing (paused), a counted result only, a status change, or announcing a DOWN held for a parent.
     In maintenance, the latency is kept and the status waits."""
     if monitor.status == MonitorStatus.PAUSED:
         return _SKIP
+    if once and monitor.last_checked_at is not None and now <= monitor.last_checked_at:
+        return _SKIP  # counted already: a batch retried after a deadlock comes again with the same time
     if monitor.status == MonitorStatus.MAINTENANCE:
         if not dry_run:
             monitor.last_checked_at, monitor.last_latency_ms = now, result.latency_ms

@@ -90,3 +90,18 @@ def test_a_tick_logs_its_schedule_lag(target, db, caplog):
         "le_60": 1,
         "inf": 1,
     }
+
+
+def test_a_batch_recorded_twice_with_the_same_time_counts_once(db):
+    from monitors.scheduler import record_results
+
+    monitor = make_monitor("twice", down_after=3)
+    at = T0
+    failed = {monitor.pk: CheckResult("down", None, "refused")}
+    record_results(failed, now=at)
+    record_results(failed, now=at)  # a retried task: the same decisions, the same time
+    monitor.refresh_from_db()
+    assert monitor.streak_status == "down" and monitor.streak_count == 1
+    record_results(failed, now=at + timedelta(seconds=60))
+    monitor.refresh_from_db()
+    assert monitor.streak_count == 2
