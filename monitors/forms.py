@@ -330,6 +330,8 @@ class MonitorForm(forms.ModelForm):
         for name in ("min_runtime_seconds", "max_runtime_seconds", "min_ping_interval_seconds"):
             if name in fields:
                 fields[name].widget.attrs.update(min=1, max=365 * 86400, placeholder="no bound")
+        if "quorum" in fields and not ProbeLocation.objects.exists():
+            del fields["quorum"]  # nothing to count a quorum of until a probe location exists
         if "quorum" in fields:
             fields["quorum"].min_value = 1
             fields["quorum"].widget.attrs.update(min=1, placeholder="majority")
@@ -385,7 +387,11 @@ class MonitorForm(forms.ModelForm):
     def fieldsets(self) -> list[dict]:
         """The kind's groups of bound fields, in monitors.kinds order."""
         return [
-            {"name": group.name, "legend": group.legend, "fields": [self[name] for name in group.fields]}
+            {
+                "name": group.name,
+                "legend": group.legend,
+                "fields": [self[name] for name in group.fields if name in self.fields],
+            }
             for group in self.spec.groups
         ]
 

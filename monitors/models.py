@@ -181,6 +181,15 @@ class Monitor(models.Model):
     def is_heartbeat(self) -> bool:
         return self.kind == MonitorKind.HEARTBEAT
 
+    @property
+    def target(self) -> str:
+        """What it checks, in a few characters: the URL, host:port, or the host alone (DNS, ping, domain)."""
+        if self.url:
+            return self.url
+        if self.kind == MonitorKind.TLS:
+            return f"{self.host}:{self.port or 443}"
+        return f"{self.host}:{self.port}" if self.port else self.host
+
 
 class ProbeLocation(models.Model):
     """A place checks run from: a Celery queue ``checks.<name>`` served by a worker started there with

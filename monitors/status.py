@@ -207,7 +207,7 @@ def _notify(monitor: Monitor, previous: str, status: str, *, reason: str, at: da
                 "id": monitor.pk,
                 "name": monitor.name,
                 "kind": monitor.kind,
-                "target": monitor.url or f"{monitor.host}:{monitor.port}",
+                "target": monitor.target,
             },
             "from": previous,
             "to": status,

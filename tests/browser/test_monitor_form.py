@@ -35,7 +35,8 @@ def test_a_responder_creates_an_http_monitor_by_choosing_its_kind(live_server, p
         assert page.evaluate("window.notReloaded") is True  # htmx swapped the fieldsets in place
         assert page.url.endswith("/monitors/new/?kind=http")
         legends = page.locator("fieldset.group > legend").all_inner_texts()
-        assert legends == ["Request", "Assertions", "Schedule", "Alerting"]
+        assert legends == ["Request", "Assertions", "Schedule", "Locations", "Alerting"]
+        assert page.get_by_label("Down when this many fail").count() == 0  # no probe location exists yet
         for other in ("Host", "Port", "Cron expression", "Grace period (seconds)"):
             assert page.get_by_label(other, exact=True).count() == 0, other
         assert page.get_by_label("Check every (seconds)").input_value() == "60"
@@ -112,3 +113,50 @@ def test_a_heartbeat_shows_its_next_cron_runs_as_one_types(live_server, page):
         "Europe/Paris",
     )
     assert "cron schedule “30 6 * * 1-5” (Europe/Paris)" in page.locator("#monitor-summary").inner_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_responder_creates_a_dns_monitor_and_its_page_shows_the_answers(live_server, page, settings):
+    from monitors import scheduler
+    from tests.monitors.test_check_dns import ZONE, DnsServer
+
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "OUTBOUND_ALLOW_PRIVATE_TARGETS": True}
+    server = DnsServer(ZONE)
+    try:
+        make_user("responder", username="rita")
+        base = live_server.url
+        login(page, base, "rita")
+        page.goto(f"{base}/monitors/new/")
+        kinds = page.get_by_role("radio").evaluate_all("radios => radios.map(radio => radio.value)")
+        assert {"dns", "ping", "tls", "domain"} <= set(kinds)
+        page.get_by_role("radio", name=re.compile(r"^DNS record")).check()
+        page.get_by_label("Record type").wait_for()
+        for other in ("URL", "Cron expression", "Expected status codes", "Packets per check"):
+            assert page.get_by_label(other, exact=True).count() == 0, other
+        page.get_by_role("textbox", name="Name", exact=True).fill("Mail exchangers")
+        page.get_by_role("textbox", name="Name to look up").fill("example.test")
+        page.get_by_label("Record type").select_option("MX")
+        page.get_by_role("textbox", name="Resolver").fill(server.address)
+        page.get_by_role("textbox", name="Expected values").fill("mail.example.test")
+        page.get_by_role("button", name="Test now").click()
+        result = page.locator("#test-result")
+        expect(result).to_contain_text("Up")
+        keep_screenshot(page, "monitor_form_dns")
+
+        page.get_by_role("button", name="Create monitor").click()
+        page.get_by_role("heading", level=1, name="Mail exchangers").wait_for()
+        monitor = Monitor.objects.get()
+        assert (monitor.kind, monitor.host, monitor.dns_record_type, monitor.dns_resolver) == (
+            "dns",
+            "example.test",
+            "MX",
+            server.address,
+        )
+        scheduler.check_now(monitor.pk)
+        page.reload()
+        page.get_by_text("backup.example.test").first.wait_for()
+        assert "10 mail.example.test" in page.content().lower()
+        assert "None" not in page.locator("p.badges").inner_text()  # a DNS monitor has no port
+        keep_screenshot(page, "monitor_detail_dns")
+    finally:
+        server.close()

@@ -201,7 +201,7 @@ def test_editing_shows_only_its_kinds_fields_and_no_picker(responder_browser):
     page = response.content.decode()
     assert response.status_code == 200
     assert names(page) == {"name", *TCP_ONLY, "degraded_after_ms", "interval_seconds",
-                           "timeout_seconds", "down_after", "up_after", "quorum", "open_incident",
+                           "timeout_seconds", "down_after", "up_after", "open_incident",
                            "incident_severity", "service"}  # fmt: skip
     assert 'value="db.example"' in page and "Kind: <strong>TCP port</strong>" in page
     assert f'hx-post="/monitors/form/test/?monitor={monitor.pk}"' in page
@@ -262,7 +262,8 @@ def test_the_form_escapes_what_users_typed(responder_browser):
 
 def test_the_form_class_keeps_only_the_kinds_fields(db):
     form = MonitorForm(kind="tcp")
-    assert set(form.fields) == {"kind", "name", *kinds.KINDS["tcp"].fields}
+    # No probe location exists: there is no quorum to ask for.
+    assert set(form.fields) == {"kind", "name", *kinds.KINDS["tcp"].fields} - {"quorum"}
     assert [group["name"] for group in form.fieldsets()] == [
         "request",
         "assertions",
@@ -438,8 +439,9 @@ def test_without_probe_locations_the_form_says_any_worker_runs_the_check(respond
         {"kind": "tcp", "name": "db", "host": "db.example", "port": 5432, "interval_seconds": 60, "down_after": 2,
          "up_after": 1, "incident_severity": "SEV3", "quorum": 1},
     )  # fmt: skip
-    assert refused.status_code == 400
-    assert "Choose locations first: without them the check runs on one worker." in refused.content.decode()
+    assert 'name="quorum"' not in page  # nothing to count a quorum of
+    assert refused.status_code == 302
+    assert Monitor.objects.get(name="db").quorum is None
 
 
 def test_test_now_runs_a_dns_check_with_the_unsaved_values(responder_browser, settings):

@@ -6,6 +6,7 @@ import pytest
 from django.template.loader import render_to_string
 
 from monitors import services
+from monitors.models import Monitor
 from monitors.summary import duration, summarize
 
 
@@ -185,3 +186,18 @@ def test_the_last_checks_details_read_well_for_each_kind(db):
 def test_no_details_no_section(db):
     monitor = services.create_monitor(name="Shop", kind="http", url="https://shop.example/")
     assert 'id="check-details"' not in _details(monitor)
+
+
+@pytest.mark.parametrize(
+    ("fields", "target"),
+    [
+        ({"kind": "http", "url": "https://shop.example/"}, "https://shop.example/"),
+        ({"kind": "tcp", "host": "db.example", "port": 5432}, "db.example:5432"),
+        ({"kind": "tls", "host": "mail.example"}, "mail.example:443"),
+        ({"kind": "dns", "host": "example.com"}, "example.com"),
+        ({"kind": "ping", "host": "10.0.0.1"}, "10.0.0.1"),
+        ({"kind": "domain", "host": "example.com"}, "example.com"),
+    ],
+)
+def test_a_monitors_target_names_a_port_only_where_it_has_one(fields, target):
+    assert Monitor(name="m", **fields).target == target
