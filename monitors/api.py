@@ -118,15 +118,18 @@ class MonitorViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT}, tags=["monitors"])
     @action(detail=True, methods=["post"], url_path="check-now")
     def check_now(self, request, pk=None):
-        """Run the check now (bounded by its timeout), record it, and answer with the result."""
+        """Run the check now (bounded by its timeout), record it, and answer with the result. A monitor checked
+        from locations is checked from this server and not recorded (``recorded``: false): its status comes
+        from its locations' quorum."""
         monitor = self.get_object()
         if monitor.kind == MonitorKind.HEARTBEAT:
             raise ValidationError({"kind": ["Heartbeat monitors are pinged by their job; there is nothing to run."]})
-        result = scheduler.check_now(monitor.pk)
+        result, recorded = scheduler.check_now(monitor.pk)
         monitor.refresh_from_db()
         return Response(
             {
                 "result": {"status": result.status, "latency_ms": result.latency_ms, "error": result.error},
+                "recorded": recorded,
                 "monitor": MonitorSerializer(monitor, context={"request": request}).data,
             },
             status=status.HTTP_200_OK,

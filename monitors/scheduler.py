@@ -266,11 +266,15 @@ def reschedule(monitor_id: int) -> None:
             Monitor.objects.filter(pk=monitor.pk).update(next_check_at=timezone.now())
 
 
-def check_now(monitor_id: int) -> CheckResult:
+def check_now(monitor_id: int) -> tuple[CheckResult, bool]:
+    """Check once from this process: (result, recorded). A monitor checked from locations takes its status from
+    their quorum, never from one vantage point: its result here is shown, not recorded."""
     monitor = Monitor.objects.get(pk=monitor_id)
     result = check_all([CheckSpec.of(monitor)])[monitor.pk]
+    if monitor.locations.exists():
+        return result, False
     record_result(monitor.pk, result)
-    return result
+    return result, True
 
 
 LAG_BOUNDS_SECONDS = (0.5, 1, 2, 3, 5, 10, 30, 60)

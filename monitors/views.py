@@ -228,9 +228,10 @@ def check_now(request: HttpRequest, pk: int) -> HttpResponse:
     if monitor.kind == MonitorKind.HEARTBEAT:
         messages.error(request, "A heartbeat monitor has nothing to test: it waits for pings.")
         return redirect("monitors:detail", pk=monitor.pk)
-    result = scheduler.check_now(monitor.pk)
+    result, recorded = scheduler.check_now(monitor.pk)
     text = f"Test: {result.status}" + (f" in {result.latency_ms} ms" if result.latency_ms is not None else "")
-    (messages.success if result.status == "up" else messages.error)(
-        request, text + (f" — {result.error}" if result.error else "")
-    )
+    text += f" — {result.error}" if result.error else ""
+    if not recorded:
+        text += " (checked from this server and not recorded: the status comes from the monitor's locations)"
+    (messages.success if result.status == "up" else messages.error)(request, text)
     return redirect("monitors:detail", pk=monitor.pk)

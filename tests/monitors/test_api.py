@@ -118,6 +118,20 @@ def test_pause_resume_and_check_now(responder_client, allow_private, db):
     assert responder_client.post(f"{URL}/{beat.pk}/check-now").status_code == 400
 
 
+def test_check_now_on_a_monitor_with_locations_shows_the_result_without_recording_it(
+    responder_client, allow_private, db
+):
+    target = Target()
+    try:
+        paris = ProbeLocation.objects.create(name="paris")
+        monitor = services.create_monitor(name="Shop", kind="http", url=target.url, locations=[paris], down_after=1)
+        checked = responder_client.post(f"{URL}/{monitor.pk}/check-now").json()
+        assert checked["result"]["status"] == "up" and checked["recorded"] is False
+        assert checked["monitor"]["status"] == "pending"  # one vantage point does not decide: the quorum does
+    finally:
+        target.close()
+
+
 def test_an_edit_reschedules_and_the_kind_cannot_change(responder_client, db):
     monitor = services.create_monitor(name="Shop", kind="http", url="https://example.com/")
     Monitor.objects.filter(pk=monitor.pk).update(next_check_at=timezone.now() + timedelta(hours=1))
