@@ -156,7 +156,10 @@ async def check_dns(spec: CheckSpec) -> CheckResult:
     latency = round((time.perf_counter() - started) * 1000)
     # An RRset has no order: sorted (MX by preference), so the page and the error read the same each time.
     answers = sorted((_answer_text(record_type, rdata) for rdata in answer), key=_sort_key)
-    details["answers"] = answers
+    # Kept on the monitor at every check: a few values of a readable length, not a 64 KB TXT set.
+    details["answers"] = [text[:ANSWER_CHARS_KEPT] for text in answers[:ANSWERS_KEPT]]
+    if len(answers) > ANSWERS_KEPT:
+        details["answers_not_shown"] = len(answers) - ANSWERS_KEPT
     details["ttl"] = answer.rrset.ttl if answer.rrset is not None else None
     missing = [
         value for value in expected_values(record_type, spec.dns_expected) if not _matches(value, answers, record_type)
@@ -166,6 +169,10 @@ async def check_dns(spec: CheckSpec) -> CheckResult:
         error = f"expected {', '.join(missing)} in the {record_type} records of {name}; found {found}"
         return CheckResult(MonitorStatus.DOWN, latency, error[:500], None, details)
     return with_latency(spec, CheckResult(MonitorStatus.UP, latency, "", None, details))
+
+
+ANSWERS_KEPT = 30
+ANSWER_CHARS_KEPT = 300
 
 
 def _down(error: str, started: float, details: dict) -> CheckResult:

@@ -18,7 +18,7 @@ import json
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
@@ -179,7 +179,7 @@ async def run_checks(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[i
         async def one(spec: CheckSpec) -> tuple[int, CheckResult]:
             async with limit:
                 try:
-                    return spec.id, await asyncio.wait_for(_runner(spec, tools), spec.timeout_seconds)
+                    return spec.id, storable(await asyncio.wait_for(_runner(spec, tools), spec.timeout_seconds))
                 except TimeoutError:
                     return spec.id, CheckResult(MonitorStatus.DOWN, None, f"timed out after {spec.timeout_seconds:g} s")
                 except TargetRefused as exc:
@@ -188,6 +188,24 @@ async def run_checks(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[i
                     return spec.id, CheckResult(MonitorStatus.DOWN, None, _describe(exc))
 
         return dict(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def storable(result: CheckResult) -> CheckResult:
+    """The result with no NUL left in its texts: PostgreSQL refuses it in text and jsonb, and one such value
+    (a DNS TXT record, an RDAP registrar, a certificate subject) would lose the results of the whole batch."""
+    if not result.details and "\x00" not in result.error:
+        return result
+    return replace(result, error=result.error.replace("\x00", ""), details=_without_nul(result.details))
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(str(key)): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def check_all(specs: list[CheckSpec], *, concurrency: int = 50) -> dict[int, CheckResult]:

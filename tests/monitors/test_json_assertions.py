@@ -206,3 +206,10 @@ def test_a_slow_answer_is_degraded_and_keeps_its_details():
     details = {"json_assertions": [{"line": 1, "assertion": "$.a exists", "passed": True, "found": "1"}]}
     result = probes.with_latency(spec, probes.CheckResult("up", 50, "", 200, details))
     assert (result.status, result.error, result.details) == ("degraded", "slow: 50 ms (over 20 ms)", details)
+
+
+@pytest.mark.parametrize("line", ['$[?match(@.a, "(a+)+b")] exists', '$[?search(@.a, "(a|a)+b")] exists'])
+def test_regular_expression_functions_are_refused_at_save(line):
+    # A catastrophic pattern would stall every check of a batch on the event loop: not offered.
+    found = jsonassert.problems(line)
+    assert found and found[0].startswith("Line 1:")

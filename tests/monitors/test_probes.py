@@ -135,3 +135,20 @@ def test_a_check_spec_carries_the_settings_of_every_kind(db):
     assert (found.dns_record_type, found.dns_resolver, found.dns_expected) == ("MX", "9.9.9.9", "mx.example.com")
     assert (found.ping_count, found.max_packet_loss_percent, found.domain_expiry_days) == (7, 15, 40)
     assert found.json_assertions == "$.a exists"
+
+
+def test_a_nul_in_a_checks_texts_is_dropped_before_anything_is_stored(db):
+    from django.utils import timezone
+
+    from monitors.probes import storable
+    from monitors.scheduler import record_results
+    from tests.factories import make_monitor
+
+    nul = CheckResult("up", 3, "odd\x00error", None, {"answers": ['"v=spf1\x00"'], "nested": {"k\x00": ["a\x00"]}})
+    clean = storable(nul)
+    assert clean.error == "odderror" and clean.details == {"answers": ['"v=spf1"'], "nested": {"k": ["a"]}}
+    first, second = make_monitor("txt"), make_monitor("other")
+    record_results({first.pk: clean, second.pk: CheckResult("up", 5)}, now=timezone.now())
+    first.refresh_from_db()
+    second.refresh_from_db()  # the batch was stored, the other monitor's result with it
+    assert first.last_details["answers"] == ['"v=spf1"'] and second.last_latency_ms == 5
