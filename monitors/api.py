@@ -55,7 +55,7 @@ class MonitorViewSet(viewsets.ModelViewSet):
         serializer.instance = services.create_monitor(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        serializer.save()
+        serializer.instance = services.update_monitor(serializer.instance.pk, serializer.validated_data)
         scheduler.reschedule(serializer.instance.pk)
 
     def perform_destroy(self, instance):

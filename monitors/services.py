@@ -63,6 +63,23 @@ def create_monitor(**fields) -> Monitor:
     return monitor
 
 
+MANY_TO_MANY = ("depends_on", "locations")
+
+
+def update_monitor(monitor_id: int, fields: dict) -> Monitor:
+    """Save an edit: only the settings given, under the row's lock. Writing the whole row as the form or the
+    API loaded it would put back the status, streaks and round counters that checks moved meanwhile."""
+    fields = {name: value for name, value in fields.items() if name != "kind"}  # a kind never changes
+    related = {name: fields.pop(name) for name in MANY_TO_MANY if name in fields}
+    with transaction.atomic():
+        monitor = Monitor.objects.select_for_update().get(pk=monitor_id)
+        if fields:
+            Monitor.objects.filter(pk=monitor.pk).update(**fields)
+        for name, value in related.items():
+            getattr(monitor, name).set(value)
+    return Monitor.objects.get(pk=monitor_id)
+
+
 def delete_monitor(monitor_id: int) -> None:
     with transaction.atomic():
         monitor_deleting.send(sender=Monitor, monitor_id=monitor_id)

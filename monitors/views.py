@@ -148,7 +148,8 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = MonitorForm(request.POST or None, instance=monitor, kind=monitor.kind)
     if request.method == "POST":
         if form.is_valid():
-            form.save()
+            settings_shown = {name: value for name, value in form.cleaned_data.items() if name in form.fields}
+            services.update_monitor(monitor.pk, settings_shown)
             scheduler.reschedule(monitor.pk)
             messages.success(request, "Monitor saved.")
             return redirect("monitors:detail", pk=monitor.pk)

@@ -225,3 +225,34 @@ def test_the_list_pages_by_25_and_htmx_gets_only_the_table(client, viewer):
     html = second.content.decode()
     assert "site 025" in html and "site 029" in html and "site 000" not in html
     assert "<html" not in html and 'id="monitor-table"' in html and "page=1" in html and "sort=name" in html
+
+
+def test_an_edit_writes_only_the_settings_and_keeps_what_checks_moved_meanwhile(client, responder):
+    monitor = services.create_monitor(name="db", kind="tcp", host="db.example", port=5432)
+    client.force_login(responder)
+    form = client.get(f"/monitors/{monitor.pk}/edit/")
+    assert form.status_code == 200
+    # Meanwhile a round opens and checks count (as probes and the scheduler do, under the row's lock).
+    now = timezone.now()
+    Monitor.objects.filter(pk=monitor.pk).update(
+        round_at=now, round_answers=2, streak_status="down", streak_count=7, status="down"
+    )
+    saved = client.post(
+        f"/monitors/{monitor.pk}/edit/",
+        {"name": "db primary", "host": "db.example", "port": 5433, "interval_seconds": 60, "down_after": 2,
+         "up_after": 1, "incident_severity": "SEV3"},
+    )  # fmt: skip
+    assert saved.status_code == 302
+    monitor.refresh_from_db()
+    assert (monitor.name, monitor.port) == ("db primary", 5433)
+    assert (monitor.round_at, monitor.round_answers, monitor.streak_count, monitor.status) == (now, 2, 7, "down")
+
+
+def test_an_api_edit_keeps_the_round_and_the_streak(responder_client, db):
+    monitor = services.create_monitor(name="db", kind="tcp", host="db.example", port=5432)
+    now = timezone.now()
+    Monitor.objects.filter(pk=monitor.pk).update(round_at=now, round_answers=1, streak_count=4)
+    patched = responder_client.patch(f"/api/v1/monitors/{monitor.pk}", {"port": 6432}, format="json")
+    assert patched.status_code == 200 and patched.json()["port"] == 6432
+    monitor.refresh_from_db()
+    assert (monitor.port, monitor.round_at, monitor.round_answers, monitor.streak_count) == (6432, now, 1, 4)
