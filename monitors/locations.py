@@ -34,6 +34,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.db.models import Count, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from monitors.models import LocationResult, Monitor, MonitorStatus, ProbeLocation
@@ -287,10 +288,12 @@ def decode(rows: list[list]) -> dict[int, CheckResult]:
 
 
 def stamp(name: str, *, now: datetime | None = None) -> None:
-    """The probe at ``name`` answered (never moves ``last_seen_at`` back)."""
-    now = now or timezone.now()
-    ProbeLocation.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now), name=name).update(
-        last_seen_at=now
+    """The probe at ``name`` answered (never moves ``last_seen_at`` back). Stamped with the database's clock,
+    not the probe's: a probe on another machine may run ahead or behind, and would look silent (or alive
+    after its death) to the main workers that judge it."""
+    at = now or Now()
+    ProbeLocation.objects.filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=at), name=name).update(
+        last_seen_at=at
     )
 
 

@@ -46,7 +46,10 @@ def run_location_checks(location: str, round_at: str, monitor_ids: list[int], la
 
 @shared_task(name="monitors.record_location_results", ignore_result=True)
 def record_location_results(decisions: list[list], at: str) -> int:
-    return len(scheduler.record_results(locations.decode(decisions), now=datetime.fromisoformat(at)))
+    """``at`` is the probe's clock: never later than this worker's (a probe running ahead would date status
+    changes in the future); a retry brings the same ``at``, which ``record_results`` counts once."""
+    now = min(datetime.fromisoformat(at), timezone.now())
+    return len(scheduler.record_results(locations.decode(decisions), now=now))
 
 
 @shared_task(name="monitors.probe_ping", ignore_result=True)

@@ -414,3 +414,15 @@ def test_the_admin_lists_probe_locations_with_their_monitor_count(admin_user):
     page = _browser(admin_user).get(reverse("admin:monitors_probelocation_changelist"))
     assert page.status_code == 200
     assert "Frankfurt" in page.content.decode()
+
+
+def test_a_probe_is_stamped_with_the_databases_clock_and_a_decision_never_dated_in_the_future(db):
+    location = ProbeLocation.objects.create(name="skewed")
+    locations.stamp("skewed")  # no time given: the database's
+    location.refresh_from_db()
+    assert abs((location.last_seen_at - timezone.now()).total_seconds()) < 5
+    monitor = make_monitor("ahead")
+    ahead = timezone.now() + timedelta(minutes=10)  # a probe whose clock runs ten minutes ahead
+    tasks.record_location_results(locations.encode({monitor.pk: CheckResult("up", 9)}), ahead.isoformat())
+    monitor.refresh_from_db()
+    assert monitor.status == "up" and monitor.status_changed_at <= timezone.now()
