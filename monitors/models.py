@@ -172,6 +172,8 @@ class Monitor(models.Model):
                 condition=~Q(kind="heartbeat") & ~Q(status="paused"),
             ),
             models.Index(fields=["alert_after"], name="monitor_alert_after_idx", condition=Q(kind="heartbeat")),
+            # The rounds still open (monitors.locations.settle, every tick): few rows among many monitors.
+            models.Index(fields=["round_at"], name="monitor_open_round_idx", condition=Q(round_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

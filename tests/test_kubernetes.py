@@ -184,3 +184,9 @@ def test_the_configmap_and_secret_load_as_production_settings(tmp_path):
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["debug"] is False and loaded["db"] == "django.db.backends.postgresql" and loaded["ssl"] is True
     assert loaded["broker"] == "redis://redis:6379/1" and "127.0.0.1" in loaded["hosts"]
+
+
+def test_the_example_probe_may_ping_without_privileges():
+    probe = next(doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "probe.yaml").read_text()) if doc)
+    sysctls = probe["spec"]["template"]["spec"]["securityContext"]["sysctls"]
+    assert {"name": "net.ipv4.ping_group_range", "value": "0 2147483647"} in sysctls
