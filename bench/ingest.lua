@@ -1,14 +1,16 @@
--- wrk script for bench/ingest.py: sends pre-built gzip Sentry envelopes, each once.
+-- wrk script for bench/ingest.py: sends pre-built compressed Sentry envelopes, each once.
 -- bench/ingest.py writes the bodies to BODIES (concatenated) and their sizes to
 -- BODIES.sizes (one per line), and passes the number to send per thread. wrk
 -- only stops after its --duration, so a thread that has its answers stops its
 -- loop and leaves a file named INGEST_DONE.<n>; bench/ingest.py then sends
 -- SIGINT, which ends the run at once with the summary.
+-- Each thread writes the id of every 2xx answer to INGEST_IDS.<n>, one per line,
+-- so bench/ingest.py can check that every event answered 2xx was stored.
 local bodies_path = os.getenv("INGEST_BODIES")
 local per_thread = tonumber(os.getenv("INGEST_PER_THREAD"))
 local headers_template = {
   ["Content-Type"] = "application/x-sentry-envelope",
-  ["Content-Encoding"] = "gzip",
+  ["Content-Encoding"] = os.getenv("INGEST_ENCODING") or "gzip",
   ["X-Sentry-Auth"] = os.getenv("INGEST_AUTH"),
 }
 
@@ -23,6 +25,7 @@ function setup(thread)
 end
 
 local bodies = {}
+local ids_file = nil
 sent, answered, accepted, rejected = 0, 0, 0, 0  -- globals: done() reads them per thread
 
 function init(args)
@@ -37,6 +40,8 @@ function init(args)
     position = position + size
     index = index + 1
   end
+  ids_file = assert(io.open(os.getenv("INGEST_IDS") .. "." .. number, "w"))
+  ids_file:setvbuf("full")
 end
 
 function request()
@@ -47,8 +52,16 @@ end
 
 function response(status, headers, body)
   answered = answered + 1
-  if status == 200 then accepted = accepted + 1 else rejected = rejected + 1 end
+  if status >= 200 and status < 300 then
+    accepted = accepted + 1
+    local id = body and body:match('"id"%s*:%s*"([%x%-]+)"')
+    if id and ids_file then ids_file:write(id, "\n") end
+  else
+    rejected = rejected + 1
+  end
   if answered == per_thread then
+    ids_file:close()
+    ids_file = nil  -- answers still in flight until the thread stops are counted, not listed
     assert(io.open(os.getenv("INGEST_DONE") .. "." .. number, "w")):close()
     wrk.thread:stop()
   end
