@@ -9,6 +9,7 @@ stored before this module, or sent through the native API's free-form metadata).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,10 +41,22 @@ _MAX_DEPTH = 8
 
 
 def sensitive_name(name: Any) -> bool:
-    text = str(name).lower().replace("-", "_").replace(" ", "_")
+    text = name if isinstance(name, str) else str(name)
+    # The same few names (headers, variables, context keys) come in every event: remembered, when short.
+    return _sensitive_short(text) if len(text) <= _CACHED_NAME_CHARS else _sensitive(text)
+
+
+_CACHED_NAME_CHARS = 64
+
+
+def _sensitive(name: str) -> bool:
+    text = name.lower().replace("-", "_").replace(" ", "_")
     return any(part in text for part in _SENSITIVE_PARTS) or not _SENSITIVE_WORDS.isdisjoint(
         re.split(r"[^a-z0-9]+", text)
     )
+
+
+_sensitive_short = lru_cache(maxsize=8192)(_sensitive)
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
