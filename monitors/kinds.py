@@ -121,9 +121,9 @@ KINDS: dict[str, KindSpec] = {
             (
                 Group("request", "Domain", ("host",)),
                 Group("assertions", "Assertions", ("domain_expiry_days",)),
-                # Checked once a day (no interval to set): registries limit how often they may be asked.
+                # Checked once a day (no interval to set): registries limit how often they may be asked. No
+                # locations either: the registry's answer is the same from anywhere, they would only multiply it.
                 Group("schedule", "Schedule: once a day", ("timeout_seconds", "down_after", "up_after")),
-                _LOCATIONS,
                 _ALERTING,
             ),
             probed=True,

@@ -61,7 +61,9 @@ def failures_needed(n: int, quorum: int | None) -> int:
 
 def decide(answers: list[LocationResult], *, n: int, quorum: int | None) -> CheckResult | None:
     """One round's result from its answers (``n``: the monitor's locations). None when they settle nothing:
-    fewer than k failures and no location that passed (the others did not answer)."""
+    fewer than k failures and no location that passed (the others did not answer). An inconclusive answer
+    (PENDING: the check could not tell, e.g. a failed domain lookup) counts as no answer."""
+    answers = [answer for answer in answers if answer.status != MonitorStatus.PENDING]
     if not answers or n <= 0:
         return None
     latencies = [answer.latency_ms for answer in answers if answer.latency_ms is not None]

@@ -6,6 +6,9 @@ transaction, then records each result under the monitor's row lock (anti-flappin
 change, the latency rollup); a batch's results are counted together (``record_results``). A monitor
 with locations is not checked here: its round goes to each location's queue, the probe whose answer
 completes it decides it by quorum (monitors/locations.py), and a main worker records that decision.
+A check that could not tell (an inconclusive result, ``MonitorStatus.PENDING``: today only a domain
+lookup that failed, monitors/rdap.py) changes no status and no streak; it is kept as the last check, and
+the monitor is checked again within ``INCONCLUSIVE_RETRY`` instead of an interval later.
 Heartbeats: ``mark_late_heartbeats`` flips every monitor whose deadline (monitors/heartbeats.py) passed to
 DOWN, stamped with that deadline.
 """
@@ -18,16 +21,19 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from monitors import dependencies, locations, pingbuffer, rollups
+from monitors import dependencies, locations, pingbuffer, rdap, rollups
 from monitors.heartbeats import compute_alert_after, late_reason
 from monitors.models import Monitor, MonitorKind, MonitorStatus, ProbeLocation
 from monitors.probes import CheckResult, CheckSpec, check_all
 from monitors.status import announce_held_down, set_status
 
 logger = logging.getLogger("tracepoint.monitors")
+
+# An inconclusive check is asked again this soon (or at its next interval, if sooner).
+INCONCLUSIVE_RETRY = timedelta(hours=1)
 
 # --- active checks: claim, run, record -------------------------------------------------------------
 
@@ -64,6 +70,7 @@ def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None 
         monitor = Monitor.objects.select_for_update().filter(pk=monitor_id).first()
         if monitor is None:
             return False
+        result = _settled(monitor, result, now=now)
         verdict = _tally(monitor, result, now=now, once=once)
         if verdict == _SKIP:
             return False
@@ -75,7 +82,8 @@ def record_result(monitor_id: int, result: CheckResult, *, now: datetime | None 
             # Down since a parent was; the parent is up and this still fails: its own problem now.
             announce_held_down(monitor, reason=result.error or result.status, at=now)
         Monitor.objects.filter(pk=monitor.pk).update(**{name: getattr(monitor, name) for name in _COUNTED})
-        rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
+        if verdict != _INCONCLUSIVE:
+            rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
     return changed
 
 
@@ -96,19 +104,21 @@ def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int
         monitors = Monitor.objects.select_for_update().filter(pk__in=order).order_by("pk").in_bulk()
         counted = []
         for index, monitor_id in enumerate(order):
-            monitor, result = monitors.get(monitor_id), results[monitor_id]
+            monitor = monitors.get(monitor_id)
             if monitor is None:
                 continue
+            result = _settled(monitor, results[monitor_id], now=now)
             verdict = _tally(monitor, result, now=now, dry_run=True, once=True)
             if verdict in (_CHANGE, _ANNOUNCE):
                 rest = order[index:]
                 break
             if verdict != _SKIP:
                 _tally(monitor, result, now=now, once=True)
-                counted.append((monitor, result))
-        _write_counted([monitor for monitor, _ in counted])
-        for monitor, result in counted:
-            rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
+                counted.append((monitor, result, verdict))
+        _write_counted([monitor for monitor, _, _ in counted])
+        for monitor, result, verdict in counted:
+            if verdict != _INCONCLUSIVE:
+                rollups.add(monitor, at=now, latency_ms=result.latency_ms, failed=result.status == MonitorStatus.DOWN)
     return {monitor_id for monitor_id in rest if record_result(monitor_id, results[monitor_id], now=now, once=True)}
 
 
@@ -138,18 +148,32 @@ def _write_counted(monitors: list[Monitor]) -> None:
 
 
 _DETAILS_ENCODER = Monitor._meta.get_field("last_details").encoder  # as the ORM would write it
-_SKIP, _COUNT, _CHANGE, _ANNOUNCE = "skip", "count", "change", "announce"
+_SKIP, _COUNT, _CHANGE, _ANNOUNCE, _INCONCLUSIVE = "skip", "count", "change", "announce", "inconclusive"
 _COUNTED = ["streak_status", "streak_count", "last_checked_at", "last_latency_ms", "last_error", "last_details"]
+
+
+def _settled(monitor: Monitor, result: CheckResult, *, now: datetime) -> CheckResult:
+    """``result`` as the monitor's kind records it: a domain lookup is judged against what the monitor kept
+    of the previous ones (inconclusive, or DOWN once lookups have failed for over a day: rdap.settle)."""
+    if monitor.kind == MonitorKind.DOMAIN:
+        return rdap.settle(result, monitor.last_details, now=now)
+    return result
 
 
 def _tally(monitor: Monitor, result: CheckResult, *, now: datetime, dry_run: bool = False, once: bool = False) -> str:
     """Count ``result`` into the (locked) monitor's streak and last-check fields, and say what else it calls
     for: nothing (paused), a counted result only, a status change, or announcing a DOWN held for a parent.
+    An inconclusive result (PENDING) is the last check but counts nothing: the streak and status stay.
     In maintenance, the latency is kept and the status waits."""
     if monitor.status == MonitorStatus.PAUSED:
         return _SKIP
     if once and monitor.last_checked_at is not None and now <= monitor.last_checked_at:
         return _SKIP  # counted already: a batch retried after a deadlock comes again with the same time
+    if result.status == MonitorStatus.PENDING:
+        if not dry_run:
+            monitor.last_checked_at, monitor.last_latency_ms = now, result.latency_ms
+            monitor.last_error, monitor.last_details = result.error[:500], result.details
+        return _INCONCLUSIVE
     if monitor.status == MonitorStatus.MAINTENANCE:
         if not dry_run:
             monitor.last_checked_at, monitor.last_latency_ms = now, result.latency_ms
@@ -200,6 +224,12 @@ def run_due_checks(*, now: datetime | None = None, limit: int = 500, concurrency
     results = check_all([CheckSpec.of(monitor) for monitor in local], concurrency=concurrency)
     finished = timezone.now()
     record_results(results, now=finished)
+    if inconclusive := [pk for pk, result in results.items() if result.status == MonitorStatus.PENDING]:
+        # Soon, not an interval later: a failed lookup says nothing about the target (a daily domain check
+        # would otherwise know nothing for another day).
+        Monitor.objects.filter(pk__in=inconclusive).exclude(status=MonitorStatus.PAUSED).update(
+            next_check_at=Least(F("next_check_at"), Value(finished + INCONCLUSIVE_RETRY))
+        )
     # How late the checks started against their due time: the scheduler's health in one line.
     log_checks(sorted((started - monitor.next_check_at).total_seconds() for monitor in local), started=started)
     return len(due)

@@ -259,6 +259,8 @@ class MonitorSerializer(serializers.ModelSerializer):
         if (merged.get("json_assertions") or "").strip() and (found := jsonassert.problems(merged["json_assertions"])):
             errors["json_assertions"] = found
         self._locations(attrs, merged, kind, errors)
+        if kind == MonitorKind.DOMAIN:
+            self._domain_in_one_place(attrs, errors)
         if errors:
             raise serializers.ValidationError(errors)
         if "method" in attrs:
@@ -276,6 +278,19 @@ class MonitorSerializer(serializers.ModelSerializer):
         attrs["interval_seconds"] = daily
         if self.instance is None and "down_after" not in attrs:
             attrs["down_after"] = 1  # checked daily: an expired domain should not wait a second day to alert
+
+    @staticmethod
+    def _domain_in_one_place(attrs: dict, errors: dict) -> None:
+        """No locations nor quorum: the registry answers the same wherever it is asked from, and more places
+        would only multiply the queries it rate-limits. Clearing them (``[]``, null) is fine."""
+        if attrs.get("locations"):
+            errors["locations"] = [
+                "A domain monitor asks its registry from one place: it runs from no location (send [] or leave it out)."
+            ]
+        if attrs.get("quorum") is not None:
+            errors["quorum"] = [
+                "A domain monitor runs from no location, so it has no quorum (send null or leave it out)."
+            ]
 
     def _http(self, merged: dict, errors: dict) -> None:
         url = merged.get("url") or ""

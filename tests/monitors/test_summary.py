@@ -172,8 +172,12 @@ def test_the_last_checks_details_read_well_for_each_kind(db):
                            "rdap_server": "https://rdap.example/domain/example.com"}  # fmt: skip
     page = _details(domain)
     assert "Example Registrar" in page and ">2027-01-02</time>" in page and "in 1 day)" in page
-    domain.last_details = {"domain": "example.com", "registrar": "", "expires_at": None}
+    domain.last_details = {"domain": "example.com", "registrar": "", "expires_at": None, "rdap_server": "https://r/"}
     assert "not published by the registry" in _details(domain)
+    domain.last_details = {"domain": "example.com", "lookup_failing_since": "2026-12-07T10:00:00+00:00",
+                           "lookup_error": "HTTP 429 <from> the registry"}  # fmt: skip
+    page = _details(domain)
+    assert "not known yet" in page and "failing since" in page and "HTTP 429 &lt;from&gt; the registry" in page
     http = services.create_monitor(name="h", kind="http", url="https://example.com/")
     http.last_details = {"json_assertions": [
         {"line": 1, "assertion": '$.status == "ok"', "passed": False, "found": '"degraded"'},
