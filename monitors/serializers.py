@@ -258,6 +258,8 @@ class MonitorSerializer(serializers.ModelSerializer):
             validator(merged, errors)
         if (merged.get("json_assertions") or "").strip() and (found := jsonassert.problems(merged["json_assertions"])):
             errors["json_assertions"] = found
+        elif (merged.get("json_assertions") or "").strip() and str(merged.get("method", "GET")).upper() == "HEAD":
+            errors["json_assertions"] = ["A HEAD request gets no body to assert on: use GET, or remove them."]
         self._locations(attrs, merged, kind, errors)
         if kind == MonitorKind.DOMAIN:
             self._domain_in_one_place(attrs, errors)
@@ -381,6 +383,16 @@ class MonitorSerializer(serializers.ModelSerializer):
             value = merged.get(name)
             if value is not None and not low <= value <= high:
                 errors[name] = ["Between 1 second and 365 days; leave it blank for no bound."]
+        often, period = merged.get("min_ping_interval_seconds"), merged.get("period_seconds", 86400)
+        if (
+            often is not None
+            and merged.get("schedule_kind", ScheduleKind.SIMPLE) == ScheduleKind.SIMPLE
+            and often >= period
+            and "min_ping_interval_seconds" not in errors
+        ):
+            errors["min_ping_interval_seconds"] = [
+                f"Shorter than the expected period ({period} s): otherwise every on-time success would be too soon."
+            ]
         shortest, longest = merged.get("min_runtime_seconds"), merged.get("max_runtime_seconds")
         if shortest is not None and longest is not None and shortest >= longest and "max_runtime_seconds" not in errors:
             errors["max_runtime_seconds"] = [f"Longer than the shortest run ({shortest} s)."]

@@ -330,3 +330,25 @@ def test_a_monitor_is_created_with_its_locations_and_quorum(responder_client, db
     assert sorted(response.json()["locations"]) == ["paris", "tokyo"] and response.json()["quorum"] == 2
     monitor = Monitor.objects.get(pk=response.json()["id"])
     assert sorted(monitor.locations.values_list("name", flat=True)) == ["paris", "tokyo"]
+
+
+def test_assertions_on_a_head_request_and_a_too_soon_bound_over_the_period_are_refused(responder_client, db):
+    head = responder_client.post(
+        URL,
+        {"name": "h", "kind": "http", "url": "https://example.com/", "method": "HEAD", "json_assertions": "$.a exists"},
+        format="json",
+    )
+    assert head.status_code == 400 and "HEAD request gets no body" in head.json()["details"]["json_assertions"][0]
+    beat = responder_client.post(
+        URL,
+        {"name": "b", "kind": "heartbeat", "period_seconds": 3600, "min_ping_interval_seconds": 3600},
+        format="json",
+    )
+    assert beat.status_code == 400
+    assert "Shorter than the expected period (3600 s)" in beat.json()["details"]["min_ping_interval_seconds"][0]
+    fine = responder_client.post(
+        URL,
+        {"name": "c", "kind": "heartbeat", "period_seconds": 3600, "min_ping_interval_seconds": 1800},
+        format="json",
+    )
+    assert fine.status_code == 201
