@@ -66,13 +66,22 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--locations", type=int, default=0, help="check every monitor from this many locations")
     parser.add_argument("--probe-concurrency", type=int, default=1, help="worker processes per location")
-    parser.add_argument("--part", choices=("checks", "pings", "all"), default="all")
+    parser.add_argument(
+        "--part",
+        choices=("checks", "pings", "list", "all"),
+        default="all",
+        help="list: the monitor list with --monitors monitors (bench/monitor_list.py, in a database of its own)",
+    )
     parser.add_argument("--heartbeats", type=int, default=1000, help="heartbeat monitors pinged round-robin")
     parser.add_argument("--ping-seconds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32, help="wrk connections for the pings")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers for the pings")
     parser.add_argument("--web-threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     args = parser.parse_args()
+    if args.part == "list":  # its own data set (history, rollups) in its own database
+        return subprocess.run(
+            [PYTHON, str(Path(__file__).with_name("monitor_list.py")), "--monitors", str(args.monitors)], check=False
+        ).returncode
     env, var_dir = bench_environment(
         args.database_url,
         args.redis_url,
