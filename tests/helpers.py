@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import io
 import json
@@ -427,3 +428,12 @@ def keep_screenshot(page, name: str) -> None:
     """A full-page screenshot in TRACEPOINT_SCREENSHOTS, when it is set (to look at what a browser test saw)."""
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+
+
+def run_async(coroutine):
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (the browser tests) leaves an event loop
+    running in the main thread for the rest of the session, where ``asyncio.run`` refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -123,7 +123,9 @@ class TeamViewSet(
     http_method_names = WRITE_METHODS
 
     def get_queryset(self):
-        return Team.objects.prefetch_related("members", "schedules")
+        # Members by username: the user model has no order of its own, and a list must read the same each time.
+        members = Prefetch("members", queryset=get_user_model().objects.order_by("username"))
+        return Team.objects.prefetch_related(members, "schedules")
 
     def _detail(self, team: Team) -> dict:
         return TeamSerializer(self.get_queryset().get(pk=team.pk)).data

@@ -8,7 +8,6 @@ kernel default, which allows nobody, and its loopback is down), in a subprocess.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -22,11 +21,12 @@ from icmplib import SocketPermissionError, async_ping
 
 from monitors import pingcheck, probes
 from monitors.probes import CheckSpec
+from tests.helpers import run_async
 
 
 def _kernel_allows_ping() -> bool:
     try:
-        asyncio.run(async_ping("127.0.0.1", count=1, timeout=1, privileged=False))
+        run_async(async_ping("127.0.0.1", count=1, timeout=1, privileged=False))
     except SocketPermissionError:
         return False
     return True

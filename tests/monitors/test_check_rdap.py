@@ -22,6 +22,7 @@ from monitors import kinds, probes, rdap, scheduler
 from monitors.models import LatencyRollup, Monitor, MonitorKind, MonitorStatus, ProbeLocation, StatusPeriod
 from monitors.probes import CheckResult, CheckSpec
 from tests.factories import make_monitor
+from tests.helpers import run_async
 
 NOW = datetime.now(tz=UTC)
 PENDING = MonitorStatus.PENDING
@@ -356,7 +357,7 @@ def test_the_timeout_runs_from_when_the_lookup_starts_not_while_it_waits_for_a_t
         return await asyncio.gather(*held, rdap.check_domain(queued))
 
     started = time.monotonic()
-    *held, result = asyncio.run(batch())
+    *held, result = run_async(batch())
     assert {item.status for item in held} == {PENDING}
     assert result.status == "up", result.error  # waited 1.5 s for a thread, then had its own second
     assert time.monotonic() - started >= 1.4
@@ -381,7 +382,7 @@ def test_a_lookup_waits_for_a_free_thread_only_so_long(server, hanging_resolver,
         held = [rdap.check_domain(stuck) for _ in range(rdap.LOOKUP_THREADS)]
         return await asyncio.gather(*held, rdap.check_domain(queued))
 
-    *_, result = asyncio.run(batch())
+    *_, result = run_async(batch())
     assert (result.status, result.error) == (PENDING, "no RDAP lookup thread was free for 0.5 s")
 
 
