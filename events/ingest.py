@@ -56,11 +56,40 @@ MAX_DATA_DEPTH = 20
 
 def clean_text(value: str) -> str:
     """Text PostgreSQL and SQLite can store: no NUL, no lone surrogates."""
+    if value.isascii():  # most text: no surrogate can be in it, and the NUL test is one C scan
+        return value.replace("\x00", "") if "\x00" in value else value
     return _SURROGATES.sub("\ufffd", value.replace("\x00", ""))
 
 
 def clean_data(value: Any, depth: int = 0) -> Any:
-    """JSON both databases accept: clean text, no NaN/Infinity, bounded depth."""
+    """JSON both databases accept: clean text, no NaN/Infinity, bounded depth.
+
+    It walks every value of every event on the ingest path, so the common types are told apart by ``type()``
+    identity first (the subclasses of str, int and float, rare, take the ``isinstance`` way)."""
+    kind = type(value)
+    if kind is str:
+        return clean_text(value)
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if depth >= MAX_DATA_DEPTH:
+        return "<nested too deeply>" if kind is dict or kind is list else _clean_other(value, depth)
+    if kind is dict:
+        deeper = depth + 1
+        return {
+            (key if type(key) is str and key.isascii() and "\x00" not in key else clean_text(str(key))): clean_data(
+                item, deeper
+            )
+            for key, item in value.items()
+        }
+    if kind is list:
+        deeper = depth + 1
+        return [clean_data(item, deeper) for item in value]
+    return _clean_other(value, depth)
+
+
+def _clean_other(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, bool) or value is None or isinstance(value, int):
