@@ -38,6 +38,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 from monitors.heartbeats import PingInput, apply_ping, trim_pings
 from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingBufferCursor
+from monitors.rows import update_columns
 from tracepoint import redis
 from tracepoint.errors import NotFoundError
 
@@ -309,22 +310,16 @@ TRIM_CHANCE = 0.05
 
 
 def _write(rows: list[tuple], touched: list[tuple[int, datetime]]) -> None:
+    update_columns([Monitor(pk=pk, last_ping_at=at) for pk, at in touched], ["last_ping_at"])
     if connection.vendor != "postgresql":
-        Monitor.objects.bulk_update(
-            [Monitor(pk=pk, last_ping_at=at) for pk, at in touched], ["last_ping_at"], batch_size=500
-        )
         HeartbeatPing.objects.bulk_create(
             [HeartbeatPing(**dict(zip(_PING_COLUMNS, row, strict=True))) for row in rows], batch_size=500
         )
         return
-    # COPY and one UPDATE over arrays: the per-row cost stays in PostgreSQL, not in the ORM.
-    with connection.cursor() as cursor:
-        if touched:
-            cursor.execute(
-                "UPDATE monitors_monitor AS m SET last_ping_at = v.t"
-                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, t) WHERE m.id = v.id",
-                [[pk for pk, _ in touched], [at for _, at in touched]],
-            )
-        with cursor.cursor.copy(f"COPY monitors_heartbeatping ({', '.join(_PING_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    # COPY: the per-row cost stays in PostgreSQL, not in the ORM.
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY monitors_heartbeatping ({', '.join(_PING_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)

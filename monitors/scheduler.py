@@ -15,11 +15,10 @@ DOWN, stamped with that deadline.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
@@ -28,6 +27,7 @@ from monitors import dependencies, locations, pingbuffer, rdap, rollups
 from monitors.heartbeats import compute_alert_after, late_reason
 from monitors.models import Monitor, MonitorKind, MonitorStatus, ProbeLocation
 from monitors.probes import CheckResult, CheckSpec, check_all
+from monitors.rows import update_columns
 from monitors.status import announce_held_down, set_status
 
 logger = logging.getLogger("tracepoint.monitors")
@@ -123,31 +123,9 @@ def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int
 
 
 def _write_counted(monitors: list[Monitor]) -> None:
-    if not monitors:
-        return
-    if connection.vendor != "postgresql":
-        Monitor.objects.bulk_update(monitors, _COUNTED, batch_size=500)
-        return
-    # One UPDATE over arrays: the per-row cost stays in PostgreSQL, not in building the ORM's CASE expressions.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE monitors_monitor AS m SET streak_status = v.ss, streak_count = v.sc, last_checked_at = v.t,"
-            " last_latency_ms = v.ms, last_error = v.e, last_details = v.d::jsonb"
-            " FROM unnest(%s::bigint[], %s::varchar[], %s::integer[], %s::timestamptz[], %s::integer[],"
-            " %s::varchar[], %s::text[]) AS v(id, ss, sc, t, ms, e, d) WHERE m.id = v.id",
-            [
-                [monitor.pk for monitor in monitors],
-                [monitor.streak_status for monitor in monitors],
-                [monitor.streak_count for monitor in monitors],
-                [monitor.last_checked_at for monitor in monitors],
-                [monitor.last_latency_ms for monitor in monitors],
-                [monitor.last_error for monitor in monitors],
-                [json.dumps(monitor.last_details, cls=_DETAILS_ENCODER) for monitor in monitors],
-            ],
-        )
+    update_columns(monitors, _COUNTED)
 
 
-_DETAILS_ENCODER = Monitor._meta.get_field("last_details").encoder  # as the ORM would write it
 _SKIP, _COUNT, _CHANGE, _ANNOUNCE, _INCONCLUSIVE = "skip", "count", "change", "announce", "inconclusive"
 _COUNTED = ["streak_status", "streak_count", "last_checked_at", "last_latency_ms", "last_error", "last_details"]
 

@@ -73,7 +73,7 @@ def _active(monitor: Monitor) -> Summary:
             details.append("Degraded when any packet is lost.")
         details.append("Down when every packet is lost.")
     elif monitor.kind == MonitorKind.TLS:
-        headline = f"Checks the TLS certificate of {monitor.host}:{monitor.port or 443} {schedule}, {alerts}"
+        headline = f"Checks the TLS certificate of {monitor.target} {schedule}, {alerts}"
         details.append("Down when the certificate chain or name does not verify, or the certificate has expired.")
         details.append(f"Degraded when the certificate expires within {_plural(monitor.tls_expiry_days, 'day')}.")
     elif monitor.kind == MonitorKind.DOMAIN:
@@ -85,7 +85,7 @@ def _active(monitor: Monitor) -> Summary:
             f"Degraded when it expires within {_plural(monitor.domain_expiry_days, 'day')}; Down once expired."
         )
     else:
-        headline = f"TCP connection to {monitor.host}:{monitor.port} {schedule}, {alerts}"
+        headline = f"TCP connection to {monitor.target} {schedule}, {alerts}"
     if monitor.degraded_after_ms:
         details.append(f"Degraded when slower than {monitor.degraded_after_ms} ms.")
     details.append(f"Up again after {_plural(monitor.up_after, 'good check')} in a row.")
