@@ -17,6 +17,7 @@ from django.db.models import F, Q, Sum
 
 from events import grouping, priority
 from events.models import Issue, IssueBucket
+from tracepoint.rows import update_columns
 
 MINUTE_BUCKETS_KEPT = timedelta(hours=2)
 HOUR_BUCKETS_KEPT = timedelta(hours=48)
@@ -124,10 +125,10 @@ def refresh(issue_ids: Iterable[int], *, now: datetime) -> int:
         # so the minute task never overwrites fresher values nor deadlocks with digestion.
         issues = list(Issue.objects.filter(pk__in=ids).select_for_update(skip_locked=True).order_by("pk"))
         _assess(issues, rates=rates, hourly=hourly, hours=hours, config=config, now=now)
-        Issue.objects.bulk_update(
+        update_columns(
+            Issue,
             issues,
             ["error_rate", "hourly_counts", "severity", "priority", "priority_reason", "impact_updated_at"],
-            batch_size=REFRESH_CHUNK,
         )
     return len(issues)
 

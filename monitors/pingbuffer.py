@@ -38,9 +38,9 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 
 from monitors.heartbeats import PingInput, apply_ping, trim_pings
 from monitors.models import HeartbeatPing, Monitor, MonitorKind, MonitorStatus, PingBufferCursor
-from monitors.rows import update_columns
 from tracepoint import redis
 from tracepoint.errors import NotFoundError
+from tracepoint.rows import update_columns
 
 logger = logging.getLogger("tracepoint.monitors")
 
@@ -310,7 +310,7 @@ TRIM_CHANCE = 0.05
 
 
 def _write(rows: list[tuple], touched: list[tuple[int, datetime]]) -> None:
-    update_columns([Monitor(pk=pk, last_ping_at=at) for pk, at in touched], ["last_ping_at"])
+    update_columns(Monitor, [Monitor(pk=pk, last_ping_at=at) for pk, at in touched], ["last_ping_at"])
     if connection.vendor != "postgresql":
         HeartbeatPing.objects.bulk_create(
             [HeartbeatPing(**dict(zip(_PING_COLUMNS, row, strict=True))) for row in rows], batch_size=500

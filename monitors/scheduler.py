@@ -27,8 +27,8 @@ from monitors import dependencies, locations, pingbuffer, rdap, rollups
 from monitors.heartbeats import compute_alert_after, late_reason
 from monitors.models import Monitor, MonitorKind, MonitorStatus, ProbeLocation
 from monitors.probes import CheckResult, CheckSpec, check_all
-from monitors.rows import update_columns
 from monitors.status import announce_held_down, set_status
+from tracepoint.rows import update_columns
 
 logger = logging.getLogger("tracepoint.monitors")
 
@@ -123,7 +123,7 @@ def record_results(results: dict[int, CheckResult], *, now: datetime) -> set[int
 
 
 def _write_counted(monitors: list[Monitor]) -> None:
-    update_columns(monitors, _COUNTED)
+    update_columns(Monitor, monitors, _COUNTED)
 
 
 _SKIP, _COUNT, _CHANGE, _ANNOUNCE, _INCONCLUSIVE = "skip", "count", "change", "announce", "inconclusive"

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from django.utils import timezone
 
 from monitors.models import Monitor, MonitorStatus, StatusPeriod
-from monitors.rows import update_columns
 from tracepoint.errors import DomainError
+from tracepoint.rows import update_columns
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 # Time in these states counts neither up nor down.
@@ -105,6 +105,7 @@ def refresh_cached(*, now: datetime | None = None, chunk: int = 500) -> int:
 
 def _write_cached(found: list[tuple[int, float | None, float | None]], *, now: datetime) -> None:
     update_columns(
+        Monitor,
         [Monitor(pk=pk, uptime_24h=day, uptime_30d=month, uptime_refreshed_at=now) for pk, day, month in found],
         ["uptime_24h", "uptime_30d", "uptime_refreshed_at"],
     )
