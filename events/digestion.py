@@ -1,7 +1,9 @@
 """Digestion: grouping stored events into issues, in batches.
 
 ``digest_pending`` (the task ``events.ingest.wake_digester`` queues) and ``sweep_undigested`` (beat)
-claim undigested rows with ``SKIP LOCKED``, fingerprint them (``events.grouping``), find or create each
+claim Sentry events as they were received (``ReceivedEvent``) and map them to Event rows
+(``events.sentry_event``: normalised, trimmed, scrubbed), then claim undigested Event rows with
+``SKIP LOCKED`` (those and the native API's), fingerprint them (``events.grouping``), find or create each
 fingerprint's issue exactly once, add the batch to the issues' counters in two set-based statements,
 mark the events digested, hand regressions to ``events.lifecycle``, refresh impact, queue alert
 evaluation and publish one live-stream message per project. Also here: which deploy an error follows
@@ -15,13 +17,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from events import alerts, grouping, impact, lifecycle, stream
-from events.models import Event, EventType, Issue, IssueActivity, IssueGrouping, IssueStatus
+from events import alerts, grouping, impact, ingest, lifecycle, sentry_protocol, stream
+from events.models import (
+    Event,
+    EventType,
+    Issue,
+    IssueActivity,
+    IssueGrouping,
+    IssueStatus,
+    Project,
+    ReceivedEvent,
+)
+from events.sentry_event import to_new_event
 from tracepoint import stream as live_streams
 
 logger = logging.getLogger("tracepoint.events")
@@ -37,10 +51,10 @@ def _claim(queryset, limit: int) -> list[Event]:
 
 
 def digest_pending(*, limit: int = 500, now: datetime | None = None) -> int:
-    """Digest one batch of whatever is waiting (oldest first). Returns how many."""
+    """Digest one batch of whatever is waiting (oldest first). Returns how many events it took."""
+    now = now or timezone.now()
     with transaction.atomic():
-        events = _claim(Event.objects.all(), limit)
-        return _digest_batch(events, now=now or timezone.now())
+        return _digest_waiting(ReceivedEvent.objects.all(), Event.objects.all(), limit=limit, now=now)
 
 
 def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: datetime | None = None) -> int:
@@ -50,16 +64,118 @@ def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: dat
     total = 0
     while total < limit:
         with transaction.atomic():
-            events = _claim(Event.objects.filter(received_at__lte=cutoff), min(500, limit - total))
-            done = _digest_batch(events, now=now)
+            done = _digest_waiting(
+                ReceivedEvent.objects.filter(received_at__lte=cutoff),
+                Event.objects.filter(received_at__lte=cutoff),
+                limit=min(500, limit - total),
+                now=now,
+            )
         if not done:
             break
         total += done
     return total
 
 
+# Under a flood of SDK events, the native API's undigested events (few, often deploys) still get this
+# share of every batch.
+NATIVE_SHARE = 10
+
+
+def _digest_waiting(received_rows, stored_events, *, limit: int, now: datetime) -> int:
+    """One batch: received SDK events (mapped to new Event rows) and stored undigested events, grouped."""
+    received = list(received_rows.select_for_update(skip_locked=True).order_by("id")[:limit])
+    fresh = _unpack(received)
+    stored = _claim(stored_events, max(limit - len(received), limit // NATIVE_SHARE))
+    _digest_batch(fresh + stored, now=now)
+    return len(received) + len(stored)
+
+
+def _unpack(received: list[ReceivedEvent]) -> list[Event]:
+    """Map locked ``ReceivedEvent`` rows to unsaved Event rows (normalised and scrubbed) and delete them.
+
+    The same transaction digests the events and inserts them. One already stored (an SDK's resend after
+    it was digested) is not stored or counted again; one that cannot be read any more (the view checked
+    it, so only a change of these rules would do it) is dropped and said loudly."""
+    if not received:
+        return []
+    projects = Project.objects.in_bulk({row.project_id for row in received})
+    stored = set(
+        Event.objects.filter(project_id__in=projects, event_id__in=[row.event_id for row in received]).values_list(
+            "project_id", "event_id"
+        )
+    )
+    events = []
+    for row in received:
+        if (row.project_id, row.event_id) in stored:
+            continue
+        project = projects[row.project_id]
+        try:
+            event, unclean = _decode(row)
+            new_event = to_new_event(event, project=project, event_id=row.event_id, now=row.received_at)
+            events.append(ingest.event_row(project, new_event, received_at=row.received_at, clean=unclean))
+        except Exception:
+            logger.exception("could not read received event %s; dropped", row.event_id)
+    ReceivedEvent.objects.filter(pk__in=[row.pk for row in received])._raw_delete(ReceivedEvent.objects.db)
+    return events
+
+
+_EVENT_FIELDS = [field for field in Event._meta.concrete_fields if not field.primary_key]
+_COPY_EVENTS = "COPY events_event (id, {}) FROM STDIN".format(", ".join(f.column for f in _EVENT_FIELDS))
+
+
+def _insert(events: list[Event]) -> None:
+    """Insert new events and set their ids.
+
+    On PostgreSQL: ids from the sequence, then one COPY. Django's bulk INSERT binds its values on the
+    client, which escapes every character of every payload in Python: most of digestion's CPU."""
+    if not events:
+        return
+    if connection.vendor != "postgresql":
+        Event.objects.bulk_create(events, batch_size=500)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('events_event', 'id')) FROM generate_series(1, %s)", [len(events)]
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    with (
+        connection.wrap_database_errors,
+        psycopg.Cursor(connection.connection) as cursor,
+        cursor.copy(_COPY_EVENTS) as copy,
+    ):
+        for pk, event in zip(ids, events, strict=True):
+            copy.write_row([pk, *(_copy_value(event, field) for field in _EVENT_FIELDS)])
+    for pk, event in zip(ids, events, strict=True):
+        event.pk = pk
+        event._state.adding = False
+
+
+def _copy_value(event: Event, field):
+    value = getattr(event, field.attname)
+    if field.attname == "data":
+        return ingest.dump_json(value)
+    return value
+
+
+def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
+    """The event's JSON object, and whether its text or numbers may need cleaning before they are stored."""
+    limit = settings.TRACEPOINT["SENTRY_MAX_DECOMPRESSED_BYTES"]
+    body = sentry_protocol.decode_content(bytes(row.body), row.encoding, limit=limit)
+    if row.envelope:
+        ((_, body),) = sentry_protocol.parse_envelope(body).items
+    try:
+        # What orjson reads has no lone surrogate, NaN or infinity; a NUL can only come as an escape.
+        event = orjson.loads(body)
+        if isinstance(event, dict):
+            return event, b"\\u0000" in body
+    except orjson.JSONDecodeError:
+        pass
+    return sentry_protocol.json_object(body, "event"), True
+
+
 def _digest_batch(events: list[Event], *, now: datetime) -> int:
-    """Group locked, undigested events: one issue lookup and one counter update per fingerprint.
+    """Group undigested events, locked or new (unsaved: inserted here, already digested): one issue
+    lookup and one counter update per fingerprint.
 
     The batch runs in one savepoint; if anything in it fails, it is redone
     group by group, so one bad group is quarantined instead of stalling the queue.
@@ -144,7 +260,6 @@ def _issue_for(first: Event, *, key: str, now: datetime) -> tuple[int, bool]:
             IssueGrouping.objects.create(
                 project_id=first.project_id, grouping_version=version, key_hash=key, issue=issue
             )
-            IssueActivity.objects.create(issue=issue, kind=IssueActivity.Kind.CREATED, event=first, created_at=now)
         return issue.pk, True
     except IntegrityError:
         # Another worker created the issue for this fingerprint first (on PostgreSQL the
@@ -180,7 +295,7 @@ class _Grouped:
 
 
 def _issue_of(members: list[Event], *, key: str, now: datetime, issue_id: int | None) -> _Grouped:
-    members.sort(key=lambda event: (event.timestamp, event.pk))
+    members.sort(key=lambda event: (event.timestamp, event.pk is None, event.pk or 0))
     if issue_id is not None:
         return _Grouped(issue_id, False, members)
     issue_id, created = _issue_for(members[0], key=key, now=now)
@@ -268,9 +383,27 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
     (the group-by-group retry) gives each issue's follow-up a savepoint of its
     own, so a failure there cannot roll back the batch and stall the queue.
     """
-    link = [When(pk__in=[event.pk for event in outcome.members], then=Value(outcome.issue_id)) for outcome in outcomes]
-    Event.objects.filter(pk__in=[event.pk for event in events]).update(
-        digested_at=now, issue_id=Case(*link, default=None) if link else None
+    issue_of = {id(event): outcome.issue_id for outcome in outcomes for event in outcome.members}
+    stored = [event for event in events if event.pk is not None]
+    if stored:
+        link: dict[int, list[int]] = {}
+        for event in stored:
+            if id(event) in issue_of:
+                link.setdefault(issue_of[id(event)], []).append(event.pk)
+        cases = [When(pk__in=pks, then=Value(issue_id)) for issue_id, pks in link.items()]
+        Event.objects.filter(pk__in=[event.pk for event in stored]).update(
+            digested_at=now, issue_id=Case(*cases, default=None) if cases else None
+        )
+    fresh = [event for event in events if event.pk is None]
+    for event in fresh:
+        event.issue_id, event.digested_at = issue_of.get(id(event)), now
+    _insert(fresh)  # sets their ids: the activities below point at them
+    IssueActivity.objects.bulk_create(
+        IssueActivity(
+            issue_id=outcome.issue_id, kind=IssueActivity.Kind.CREATED, event=outcome.members[0], created_at=now
+        )
+        for outcome in outcomes
+        if outcome.created
     )
     issues = Issue.objects.in_bulk([outcome.issue_id for outcome in outcomes])
     regressed = []

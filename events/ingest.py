@@ -1,15 +1,18 @@
 """Ingest: storing accepted events durably and waking the digester.
 
-The hot path stores each event row (``digested_at`` NULL) and commits before
-it answers, so an accepted event survives a worker crash, a restart or a Redis
-outage. Grouping runs later in ``events.digestion``: ``wake_digester`` queues
-one ``digest_pending`` task after commit, debounced, and the ``sweep_undigested``
-beat task digests whatever the queue missed. The two protocols hand their
-events over as ``NewEvent`` (``events.native``, ``events.sentry_event``).
+Nothing is answered 2xx before it is committed, so an accepted event survives a worker crash, a restart
+or a Redis outage. The two protocols store differently:
+- a Sentry SDK's event is stored as it arrived (``receive``: a ``ReceivedEvent`` with the body still
+  compressed); the digester maps it to an Event (``events.sentry_event``), so the request does the least;
+- the native API's events (``events.native``) are few and often deploys that must show at once: stored
+  as Event rows (``store_events``, ``digested_at`` NULL) from a ``NewEvent``.
+Grouping runs later in ``events.digestion``: ``wake_digester`` queues one ``digest_pending`` task after
+commit, debounced, and the ``sweep_undigested`` beat task digests whatever the queue missed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -17,16 +20,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+import orjson
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from events.keys import InvalidProjectKey, forget_keys
-from events.models import Event, Project
+from events.models import Event, Project, ReceivedEvent
 from tracepoint import redis
 
 logger = logging.getLogger("tracepoint.events")
@@ -59,6 +65,14 @@ def clean_text(value: str) -> str:
     if value.isascii():  # most text: no surrogate can be in it, and the NUL test is one C scan
         return value.replace("\x00", "") if "\x00" in value else value
     return _SURROGATES.sub("\ufffd", value.replace("\x00", ""))
+
+
+def dump_json(value: Any) -> str:
+    """JSON text of a cleaned value (orjson; the stdlib for what it refuses, such as integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def clean_data(value: Any, depth: int = 0) -> Any:
@@ -105,6 +119,35 @@ def _clean_other(value: Any, depth: int) -> Any:
     return clean_text(str(value))
 
 
+def event_row(project: Project, item: NewEvent, *, received_at: datetime, clean: bool = True) -> Event:
+    """The Event row of a NewEvent received at ``received_at``: clean text and JSON, lengths within the columns.
+
+    ``clean=False``: the caller knows ``item.data`` is clean already (no NUL, lone surrogate, NaN or infinity,
+    depth bounded), and the walk over every value is skipped."""
+    data = clean_data(item.data) if clean else item.data
+    timestamp = item.timestamp
+    # Older than retention would be deleted before it is counted: treat it as received now.
+    if timestamp < received_at - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"]):
+        data["original_timestamp"] = timestamp.isoformat()
+        timestamp = received_at
+    return Event(
+        project=project,
+        event_id=item.event_id,
+        event_type=item.event_type,
+        service=clean_text(item.service),
+        timestamp=timestamp,
+        received_at=received_at,
+        level=item.level,
+        message=clean_text(item.message[:10_000]),
+        release=clean_text(item.release[:200]),
+        environment=clean_text(item.environment[:64]),
+        route=clean_text(item.route[:500]),
+        user_id=clean_text(item.user_id[:200]),
+        platform=clean_text(item.platform[:32]),
+        data=data,
+    )
+
+
 def store_events(project: Project, events: list[NewEvent], *, now: datetime | None = None) -> list[uuid.UUID]:
     """Store events durably (the same ``event_id`` twice is stored once) and queue their grouping.
 
@@ -112,36 +155,10 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
     the rows are committed by then.
     """
     now = now or timezone.now()
-    # Older than retention would be deleted before it is counted: treat it as received now.
-    oldest = now - timedelta(days=settings.TRACEPOINT["EVENTS_RETENTION_DAYS"])
-    rows = []
-    for item in events:
-        data = clean_data(item.data)
-        timestamp = item.timestamp
-        if timestamp < oldest:
-            data["original_timestamp"] = timestamp.isoformat()
-            timestamp = now
-        rows.append(
-            Event(
-                project=project,
-                event_id=item.event_id,
-                event_type=item.event_type,
-                service=clean_text(item.service),
-                timestamp=timestamp,
-                received_at=now,
-                level=item.level,
-                message=clean_text(item.message[:10_000]),
-                release=clean_text(item.release[:200]),
-                environment=clean_text(item.environment[:64]),
-                route=clean_text(item.route[:500]),
-                user_id=clean_text(item.user_id[:200]),
-                platform=clean_text(item.platform[:32]),
-                data=data,
-            )
-        )
+    rows = [event_row(project, item, received_at=now) for item in events]
     ids = [item.event_id for item in events]
     if len(rows) == 1 and not transaction.get_connection().in_atomic_block:
-        # One SDK event per request: a single autocommit INSERT is one round
+        # One event per request: a single autocommit INSERT is one round
         # trip; bulk_create would add BEGIN and COMMIT around it.
         try:
             Event.objects._insert(rows, fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE)
@@ -157,6 +174,52 @@ def store_events(project: Project, events: list[NewEvent], *, now: datetime | No
     return ids
 
 
+def receive(
+    project: Project, event_id: uuid.UUID, *, body: bytes, encoding: str, envelope: bool, now: datetime | None = None
+) -> None:
+    """Store a Sentry event as it arrived (a ``ReceivedEvent``; the same ``event_id`` again is a no-op) and
+    wake the digester. Committed when this returns, so the caller may answer 2xx.
+
+    One INSERT of a narrow row with two indexes, no ORM: this runs for every event an SDK sends.
+    """
+    now = now or timezone.now()
+    connection = connections[router.db_for_write(ReceivedEvent)]
+    try:
+        if connection.vendor == "postgresql":
+            # psycopg's own cursor binds on the server: the body travels as bytes, where Django's
+            # client-side binding would escape it into the SQL text (a third of this function's CPU).
+            with connection.wrap_database_errors:
+                connection.ensure_connection()
+                with psycopg.Cursor(connection.connection) as cursor:
+                    cursor.execute(_RECEIVE_SQL, [project.pk, event_id, now, encoding, envelope, body], prepare=False)
+        else:
+            params = [
+                project.pk,
+                _uuid_field.get_db_prep_value(event_id, connection),
+                connection.ops.adapt_datetimefield_value(now),
+                encoding,
+                envelope,
+                body,
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(_RECEIVE_SQL, params)
+    except IntegrityError:
+        # The project is gone: its key was remembered from before another process deleted it.
+        forget_keys()
+        raise InvalidProjectKey("Unknown or revoked project key.") from None
+    if connection.in_atomic_block:
+        transaction.on_commit(wake_digester, robust=True)
+    else:
+        wake_digester()
+
+
+_uuid_field = ReceivedEvent._meta.get_field("event_id")
+_RECEIVE_SQL = (
+    "INSERT INTO events_receivedevent (project_id, event_id, received_at, encoding, envelope, body) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
 _INSERT_FIELDS = [field for field in Event._meta.concrete_fields if not field.primary_key]
 
 
@@ -166,13 +229,31 @@ WAKE_KEY = "events:digester-wakeup"
 DIGEST_DELAY_SECONDS = 0.5
 # After a failed wake-up this process leaves the events to the sweeper for a while.
 WAKE_PAUSE_SECONDS = 5.0
+# A queued digester starts no earlier than its start time (stored in the key); events this process commits
+# until this long before it need no wake-up of their own. Covers clock differences between machines.
+WAKE_MARGIN_SECONDS = 0.1
 _wake_paused_until = 0.0
+_wake_covered_until = 0.0
+
+# The key's value, or set it (expiring) and answer nil: one round trip, on Redis 6 as well as 7.
+_GET_OR_SET = """
+local old = redis.call('GET', KEYS[1])
+if old then return old end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
 
 
 def reset() -> None:
-    """Forget any paused digester wake-up of this process (tests call it between tests)."""
-    global _wake_paused_until
-    _wake_paused_until = 0.0
+    """Forget any paused or covered digester wake-up of this process (tests call it between tests)."""
+    global _wake_paused_until, _wake_covered_until
+    _wake_paused_until = _wake_covered_until = 0.0
+    _get_or_set.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def _get_or_set(client):
+    return client.register_script(_GET_OR_SET)
 
 
 def _wake_key() -> str:
@@ -185,25 +266,34 @@ def wake_digester() -> None:
     A publish per event would cost more than the insert; one task digests
     everything waiting, in batches. The key exists while a queued task has not
     started (the task clears it first, and it expires after a second in any
-    case), so an event that finds it set will be seen by that task. If the
-    broker (or Redis) is away, the beat sweeper digests the rows later:
-    nothing accepted is lost.
+    case), so an event that finds it set will be seen by that task. Its value is
+    the task's start time: until shortly before it, this process's next events
+    are covered by that task without asking Redis again (a few calls a second
+    per process instead of one per event). If the broker (or Redis) is away,
+    the beat sweeper digests the rows later: nothing accepted is lost.
     """
-    global _wake_paused_until
+    global _wake_paused_until, _wake_covered_until
     from events import tasks  # cycle: events.tasks runs the digester, which clears this module's wake-up key
 
     if time.monotonic() < _wake_paused_until:
         return  # Redis or the broker failed a moment ago: don't make every request wait for it again
+    now = time.time()
+    if now < _wake_covered_until:
+        return
+    starts_at = now + DIGEST_DELAY_SECONDS
     try:
         client = redis.client()
         if client is not None:
-            claimed = client.set(_wake_key(), 1, nx=True, ex=1)
+            queued = _get_or_set(client)(keys=[_wake_key()], args=[repr(starts_at), 1])
         else:
-            claimed = cache.add(_wake_key(), 1, timeout=1)
-        if claimed:
+            queued = None if cache.add(_wake_key(), repr(starts_at), timeout=1) else cache.get(_wake_key())
+        if queued is None:
             # Run a moment later: what arrives meanwhile joins the same batch, so under
             # load the digester works in hundreds, not in ones (its cost is per group).
             tasks.digest_pending.apply_async(countdown=DIGEST_DELAY_SECONDS, retry=False)
+        else:
+            starts_at = float(queued)
+        _wake_covered_until = starts_at - WAKE_MARGIN_SECONDS
     except Exception as exc:
         _wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
         logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)

@@ -146,6 +146,34 @@ class Event(models.Model):
         return f"{self.event_type} {self.event_id}"
 
 
+class ReceivedEvent(models.Model):
+    """A Sentry event as it arrived, waiting for digestion (``events.digestion``) to become an ``Event``.
+
+    The ingest request does the least that makes an answer true: authenticate, check the size and the
+    shape, count the quota, and store the body as the SDK sent it (still compressed) in this narrow table,
+    whose only index besides the key is the unique (project, event_id) that makes a resend a no-op.
+    Normalising, scrubbing and grouping happen in the digester, which turns a batch of these into
+    ``Event`` rows and deletes them in the same transaction.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_id = models.UUIDField()
+    received_at = models.DateTimeField(default=timezone.now)
+    # The body as received, undone by ``sentry_protocol.decode_content(body, encoding)``; ``envelope``: it is a
+    # whole envelope whose one item is the event, else the event's JSON alone (zlib-compressed, "deflate").
+    encoding = models.CharField(max_length=32, blank=True)
+    envelope = models.BooleanField(default=True)
+    body = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_id"], name="received_event_project_event_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"received {self.event_id}"
+
+
 class IssueStatus(models.TextChoices):
     UNRESOLVED = "unresolved", "Unresolved"
     RESOLVED = "resolved", "Resolved"

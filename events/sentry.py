@@ -2,10 +2,11 @@
 
 Any Sentry SDK pointed at a project's DSN lands here (see shared/specs/sentry-ingest.md).
 The view authenticates the key, reads the body with a cap, inflates it with a
-second cap, parses the envelope (``events.sentry_protocol``), maps its one ``event``
-item to a NewEvent (``events.sentry_event``) and stores it through
-``ingest.store_events``. Other item types are accepted and dropped. Every refusal
-is the API's error shape with CORS and ``X-Sentry-Error`` headers.
+second cap, parses the envelope (``events.sentry_protocol``), checks its one ``event``
+item (size, a JSON object), counts the quota and stores the event as received
+(``ingest.receive``); the digester maps it to an Event (``events.sentry_event``) and
+groups it. Other item types are accepted and dropped. Every refusal is the API's
+error shape with CORS and ``X-Sentry-Error`` headers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import zlib
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +23,6 @@ from django.views.decorators.csrf import csrf_exempt
 
 from events import ingest, keys, quota, sentry_protocol
 from events.models import Project
-from events.sentry_event import to_new_event
 from events.sentry_protocol import (
     Malformed,
     SentryProtocolError,
@@ -37,7 +38,7 @@ from events.sentry_protocol import (
 from tracepoint import metrics
 from tracepoint.api.errors import error_response
 from tracepoint.errors import DomainError
-from tracepoint.middleware import retry_on_lost_database
+from tracepoint.middleware import quiet_success, retry_on_lost_database
 
 logger = logging.getLogger("tracepoint.events.sentry")
 
@@ -161,36 +162,48 @@ def _sentry_endpoint(handler):
     view.error_headers = {**CORS_HEADERS, "X-Sentry-Error": "request body too large"}
     # Every POST answered, whatever answered it (a body limit, a lost database too), counts once.
     view.outcome_counter = metrics.INGEST_EVENTS
-    # Storing is idempotent on event_id (one id per request, _store), so a lost connection is retried.
-    return retry_on_lost_database(csrf_exempt(view))
+    # Storing is idempotent on event_id (one id per request, _event_id), so a lost connection is retried.
+    # An accepted event is counted (tracepoint_ingest_events) and stored: a log line each would drown the log
+    # under an SDK's flood and cost as much as the insert, so 2xx answers are logged at DEBUG, refusals as usual.
+    return quiet_success(retry_on_lost_database(csrf_exempt(view)))
 
 
-def _read_decoded(request: HttpRequest) -> bytes:
+def _read(request: HttpRequest) -> tuple[bytes, str, bytes]:
+    """(the body as received, its Content-Encoding, the body decoded), each within its limit."""
     body = read_body(request, limit=max_request_bytes())
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
-    return sentry_protocol.decode_content(body, encoding, limit=max_decompressed_bytes())
+    return body, encoding, sentry_protocol.decode_content(body, encoding, limit=max_decompressed_bytes())
 
 
-def _store(request: HttpRequest, project: Project, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
+def _event_id(request: HttpRequest, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
     event_id = event_id or parse_event_id(event.get("event_id"))
     if event_id is None:
         # Ours, made once per request: a retry of it (retry_on_lost_database) stores the same event, not a second.
         event_id = getattr(request, "_ingest_event_id", None) or uuid.uuid4()
         request._ingest_event_id = event_id
-    new_event = to_new_event(event, project=project, event_id=event_id)
+    return event_id
+
+
+def _receive(project: Project, event_id: uuid.UUID, *, body: bytes, encoding: str, envelope: bool) -> None:
     try:
-        ingest.store_events(project, [new_event])
+        ingest.receive(project, event_id, body=body, encoding=encoding, envelope=envelope)
     except DomainError as exc:
         raise SentryProtocolError(exc.status_code, exc.message) from None
-    return new_event.event_id
+
+
+def _compressed(payload: bytes) -> bytes:
+    return zlib.compress(payload, 1)
 
 
 @_sentry_endpoint
 def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item."""
+    """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item.
+
+    The event is checked (size, a JSON object) and stored as it came; it is read in full by the digester."""
     header_key = sentry_key_from_request(request)
     project = authenticate(header_key, project_id) if header_key else None  # refuse early, before inflating
-    envelope = parse_envelope(_read_decoded(request))
+    body, encoding, decoded = _read(request)
+    envelope = parse_envelope(decoded)
     if project is None:
         project = authenticate(key_from_dsn(envelope.headers.get("dsn")), project_id)
     events = envelope.items
@@ -202,7 +215,11 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
         if len(payload) > max_event_bytes():
             raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
         _admit(request, project)  # envelopes without an event (sessions, client reports) use no quota
-        event_id = _store(request, project, json_object(payload, "event item"), event_id)
+        event_id = _event_id(request, json_object(payload, "event item"), event_id)
+        if envelope.item_count == 1:  # the common case: the body as the SDK compressed it
+            _receive(project, event_id, body=body, encoding=encoding, envelope=True)
+        else:  # attachments, sessions, client reports ride along: keep the event alone
+            _receive(project, event_id, body=_compressed(payload), encoding="deflate", envelope=False)
     return JsonResponse({"id": event_id.hex} if event_id else {})
 
 
@@ -212,9 +229,9 @@ def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     project = authenticate(sentry_key_from_request(request), project_id)
     _admit(request, project)
     limit = max_decompressed_bytes()
-    body = decode_store_body(_read_decoded(request), limit=limit)
+    body = decode_store_body(_read(request)[2], limit=limit)
     if len(body) > max_event_bytes():
         raise TooLarge(f"The event is over the limit of {max_event_bytes()} bytes.")
-    event = json_object(body, "event")
-    event_id = _store(request, project, event, parse_event_id(event.get("event_id")))
+    event_id = _event_id(request, json_object(body, "event"), None)
+    _receive(project, event_id, body=_compressed(body), encoding="deflate", envelope=False)
     return JsonResponse({"id": event_id.hex})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from django.http import HttpRequest
 
 try:
@@ -150,13 +151,20 @@ def decode_content(data: bytes, content_encoding: str, *, limit: int) -> bytes:
 class Envelope:
     headers: dict[str, Any]
     items: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
+    # Every item, kept or not: an envelope whose only item is its event can be stored as it came.
+    item_count: int = 0
 
 
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed(f"The {what} is not valid JSON (or nested too deeply).") from None
+        value = orjson.loads(raw)  # about half the stdlib's time on an SDK's event
+    except orjson.JSONDecodeError:
+        # What orjson refuses and SDKs send anyway: NaN and Infinity, integers over 64 bits, escaped lone
+        # surrogates. The stdlib reads those (storing cleans them); whatever it refuses too is malformed.
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise Malformed(f"The {what} is not valid JSON (or nested too deeply).") from None
     if not isinstance(value, dict):
         raise Malformed(f"The {what} must be a JSON object.")
     return value
@@ -202,6 +210,7 @@ def parse_envelope(body: bytes, *, keep: frozenset[str] = frozenset({"event"})) 
             end = size if end == -1 else end
             payload = body[pos:end]
             pos = end + 1
+        envelope.item_count += 1
         if item_type in keep:
             envelope.items.append((header, payload))
     return envelope

@@ -56,6 +56,15 @@ def ingest(
         digestion.digest_pending(now=now)
 
 
+def digest_all(*, now: datetime | None = None) -> int:
+    """What a worker does after SDK events arrive: map the received events to Event rows and group
+    them, until nothing waits. Returns how many rows it took."""
+    total = 0
+    while done := digestion.digest_pending(now=now):
+        total += done
+    return total
+
+
 # --- Sentry envelopes --------------------------------------------------------------------------------
 
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"

@@ -106,3 +106,20 @@ def test_a_source_that_fails_leaves_the_rest_of_the_scrape_intact(db, monkeypatc
     assert ("tracepoint_celery_queue_depth", ()) not in found
     assert value(found, "tracepoint_incidents_open", severity="SEV2") == 0
     assert ("tracepoint_ingest_digest_lag_seconds", ()) in found
+
+
+def test_the_digest_lag_counts_sdk_events_received_and_not_yet_mapped(db, time_machine):
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from events import keys
+    from events.ingest import receive
+
+    received_at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    project = keys.create_project(name="Shop", slug="shop")
+    receive(project, uuid.uuid4(), body=b"{}", encoding="", envelope=False, now=received_at)
+    time_machine.move_to(received_at + timedelta(seconds=42), tick=False)
+
+    found = samples(Client().get("/metrics").content.decode())
+
+    assert value(found, "tracepoint_ingest_digest_lag_seconds") == 42

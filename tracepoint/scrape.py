@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from events.models import Event
+from events.models import Event, ReceivedEvent
 from incidents.models import Incident, Severity
 from monitors import pingbuffer
 from monitors.models import Monitor, MonitorStatus
@@ -81,10 +81,13 @@ def _open_incidents():
 
 
 def _digest_lag():
-    oldest = Event.objects.filter(digested_at__isnull=True).aggregate(oldest=Min("received_at"))["oldest"]
+    stored = Event.objects.filter(digested_at__isnull=True).aggregate(oldest=Min("received_at"))["oldest"]
+    # Received SDK events wait in arrival order: the first by id is the oldest (its key's index, no scan).
+    received = ReceivedEvent.objects.order_by("id").values_list("received_at", flat=True).first()
+    oldest = min((moment for moment in (stored, received) if moment), default=None)
     yield GaugeMetricFamily(
         "tracepoint_ingest_digest_lag_seconds",
-        "Age of the oldest stored event not yet grouped into an issue (0: none waiting)",
+        "Age of the oldest accepted event not yet grouped into an issue (0: none waiting)",
         value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
     )
 

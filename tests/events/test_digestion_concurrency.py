@@ -54,3 +54,32 @@ def test_two_workers_given_the_same_events_count_each_once(project):
     assert sum(results) == 20
     assert Issue.objects.get().event_count == 20
     assert not Event.objects.filter(digested_at__isnull=True).exists()
+
+
+def _receive(project, index: int) -> None:
+    """An SDK's event as the envelope view stores it (its JSON alone, deflated)."""
+    import uuid
+    import zlib
+
+    from tests.helpers import event_item
+
+    event_id = uuid.UUID(int=index + 1)
+    _, payload = event_item(event_id=event_id.hex, user={"id": f"user-{index}"}, timestamp=T0.timestamp() + index)
+    ingest.receive(project, event_id, body=zlib.compress(payload), encoding="deflate", envelope=False, now=T0)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_three_workers_digesting_received_events_store_and_count_each_once(project, round_):
+    for index in range(60):
+        _receive(project, index)
+
+    results = _race([lambda: digestion.digest_pending(limit=7, now=T0)] * 3)
+    while digestion.digest_pending(now=T0):
+        pass
+
+    assert all(isinstance(r, int) for r in results), results
+    assert Event.objects.count() == 60
+    issue = Issue.objects.get()
+    assert (issue.event_count, issue.user_count) == (60, 60)
+    assert issue.activity.count() == 1
+    assert set(Event.objects.values_list("issue_id", flat=True)) == {issue.pk}

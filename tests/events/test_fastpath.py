@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,8 +17,8 @@ import pytest
 from django.db import connection
 
 from events import digestion, keys
-from events.models import Event, Issue
-from tests.helpers import call, envelope, event_item
+from events.models import Event, Issue, ReceivedEvent
+from tests.helpers import call, digest_all, envelope, event_item
 from tracepoint.wsgi import application
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,8 @@ def test_an_envelope_is_stored_without_the_middleware_chain(project, project_key
     assert json.loads(content) == {"id": "9ec79c33ec9942ab8353589fcb2e04dc"}
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert uuid.UUID(headers["X-Request-ID"])
+    assert ReceivedEvent.objects.count() == 1
+    assert digest_all() == 1
     assert Event.objects.get().message == "checkout failed"
 
 
@@ -49,6 +52,8 @@ def test_the_store_endpoint_takes_the_fast_path_too(project, project_key):
     body = json.dumps({"event_id": uuid.uuid4().hex, "message": "legacy client", "level": "error"}).encode()
     status, _, _ = call(f"/api/{project.id}/store/", body, headers=auth(project_key))
     assert status == 200
+    assert ReceivedEvent.objects.count() == 1
+    assert digest_all() == 1
     assert Event.objects.get().message == "legacy client"
 
 
@@ -65,11 +70,17 @@ def test_a_sane_request_id_is_echoed_and_a_bad_one_replaced(project, project_key
 
 
 def test_each_request_is_logged_as_one_line_with_its_id(project, project_key, caplog):
-    caplog.set_level("INFO", logger="tracepoint.request")
+    caplog.set_level("DEBUG", logger="tracepoint.request")
     _, headers, _ = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
     [record] = [r for r in caplog.records if r.name == "tracepoint.request"]
     assert (record.method, record.status, record.request_id) == ("POST", 200, headers["X-Request-ID"])
     assert record.path == f"/api/{project.id}/envelope/"
+    assert record.levelno == logging.DEBUG  # an accepted event is counted; a line each would drown the log
+
+    caplog.clear()
+    _, headers, _ = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth("0" * 32))
+    [record] = [r for r in caplog.records if r.name == "tracepoint.request"]
+    assert (record.status, record.request_id, record.levelno) == (401, headers["X-Request-ID"], logging.INFO)
 
 
 def test_bad_keys_are_refused_in_the_error_shape(project):
@@ -77,7 +88,7 @@ def test_bad_keys_are_refused_in_the_error_shape(project):
     assert status == 401
     assert json.loads(content)["code"] == "AUTHENTICATION_REQUIRED"
     assert headers["X-Sentry-Error"]
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(project, project_key, settings):
@@ -95,7 +106,7 @@ def test_an_unknown_host_is_refused(project, project_key, settings):
     status, _, content = call(f"/api/{project.id}/envelope/", envelope(event_item()), headers=auth(project_key))
     assert status == 400
     assert json.loads(content)["code"] == "VALIDATION_ERROR"
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "GET"])
@@ -127,6 +138,8 @@ def test_a_connection_lost_between_requests_is_replaced_and_the_event_kept(proje
     status, _, _ = call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))
     assert status == 200
     assert f"database connection lost on /api/{project.id}/envelope/; retrying" in caplog.text
+    assert ReceivedEvent.objects.count() == 2
+    assert digest_all() == 2
     assert Event.objects.filter(message="after the restart").count() == 1
 
 
@@ -209,7 +222,7 @@ def test_with_redis_unreachable_events_are_accepted_kept_and_grouped_by_the_swee
     for n in (1, 2):
         body = envelope(event_item(message=f"order {n} failed"), header={"event_id": uuid.uuid4().hex})
         assert call(f"/api/{project.id}/envelope/", body, headers=auth(project_key))[0] == 200
-    assert Event.objects.filter(digested_at__isnull=True).count() == 2
+    assert ReceivedEvent.objects.count() == 2 and not Event.objects.exists()
     # One failed attempt, then this process stops trying for a while instead of slowing every request.
     assert caplog.text.count("could not queue digestion") == 1
     assert digestion.sweep_undigested(older_than_seconds=0) == 2
@@ -241,7 +254,9 @@ def test_an_envelope_without_any_event_id_is_stored_once_even_when_retried(proje
     first = json.loads(sentry.envelope_view(request, project_id=project.id).content)["id"]
     again = json.loads(sentry.envelope_view(request, project_id=project.id).content)["id"]  # what the retry does
     assert first == again
-    assert Event.objects.count() == 1
+    assert ReceivedEvent.objects.get().event_id.hex == first
+    assert digest_all() == 1
+    assert Event.objects.get().event_id.hex == first
 
 
 def test_fast_path_answers_carry_the_security_headers(project, project_key):
@@ -271,6 +286,8 @@ def test_with_https_required_plain_http_goes_to_django_and_a_proxy_header_counts
         headers={**auth(project_key), "HTTP_X_FORWARDED_PROTO": "https"},
     )
     assert status == 200 and len(handed_over) == 1
+    assert ReceivedEvent.objects.count() == 1
+    assert digest_all() == 1
     assert Event.objects.count() == 1
 
 

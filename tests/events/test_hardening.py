@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from events import digestion, grouping, ingest, lifecycle
-from events.models import Event, Issue, IssueStatus
+from events.models import Event, Issue, IssueStatus, ReceivedEvent
 from tests import helpers
 from tests.factories import make_event
 
@@ -49,8 +49,9 @@ def post_envelope(client, project, key, body: bytes):
 def test_odd_text_and_numbers_are_stored_and_grouped(client, project, project_key, raw):
     response = post_envelope(client, project, project_key, envelope_with(raw))
     assert response.status_code == 200
-    assert Event.objects.count() == 1  # a 2xx means the row exists
+    assert ReceivedEvent.objects.count() == 1  # a 2xx means the row exists
     assert digestion.sweep_undigested(older_than_seconds=0) == 1
+    assert not ReceivedEvent.objects.exists()
     event = Event.objects.get()
     assert event.digested_at is not None and event.issue_id is not None
     assert "\x00" not in json.dumps(event.data) and "NaN" not in json.dumps(event.data)
@@ -81,7 +82,7 @@ def test_deeply_nested_json_is_a_400_everywhere(client, project, project_key):
     )
     assert native.status_code == 400
     assert native.json()["code"] == "VALIDATION_ERROR"
-    assert not Event.objects.exists()
+    assert not Event.objects.exists() and not ReceivedEvent.objects.exists()
 
 
 def test_a_crafted_cursor_is_a_400(admin_client, project):

@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -146,8 +146,9 @@ def test_the_same_event_id_is_stored_once(client):
 
 
 def test_digestion_is_queued_after_commit_once_until_it_starts(
-    client, project, monkeypatch, django_capture_on_commit_callbacks
+    client, project, monkeypatch, django_capture_on_commit_callbacks, time_machine
 ):
+    time_machine.move_to(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), tick=False)
     queued = []
     monkeypatch.setattr(tasks.digest_pending, "apply_async", lambda *args, **kw: queued.append(kw))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -160,6 +161,7 @@ def test_digestion_is_queued_after_commit_once_until_it_starts(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(URL, [body()], format="json")
     assert len(queued) == 1  # debounced: the queued task will see this event too
+    time_machine.shift(DIGEST_DELAY_SECONDS)  # the task starts when it was queued for
     assert tasks.digest_pending() == 3
     assert Issue.objects.get().event_count == 3
     with django_capture_on_commit_callbacks(execute=True):

@@ -13,7 +13,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from events import keys, quota, tasks
-from events.models import Event, Project
+from events.models import Event, Project, ReceivedEvent
 from tests.helpers import call, envelope, samples, value
 
 # 12:00:23 UTC: 37 seconds left in the minute, 7 in the 10-second window.
@@ -96,7 +96,7 @@ def test_over_the_rate_both_endpoints_answer_429_with_the_sentry_headers(
     assert headers["X-Request-ID"] == body["request_id"]
     assert body["code"] == "RATE_LIMIT_EXCEEDED"
     assert body["details"] == {"retry_after_seconds": 37, "reason": "rate_limit", "limit": 2, "window_seconds": 60}
-    assert Event.objects.filter(project=project).count() == 2
+    assert ReceivedEvent.objects.filter(project=project).count() == 2
 
 
 def test_the_spike_guard_caps_each_10_second_window(project, project_key, store, frozen, time_machine):

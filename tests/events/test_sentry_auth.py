@@ -7,7 +7,8 @@ import json
 import pytest
 
 from events import keys
-from events.models import Event
+from events.models import Event, ReceivedEvent
+from tests.helpers import digest_all
 
 EVENT_ID = "0f6a1b7c2d3e4f5a6b7c8d9e0f1a2b3c"
 BODY = (
@@ -39,6 +40,8 @@ def test_x_sentry_auth_header_authenticates(client, project, project_key, header
 
     assert response.status_code == 200
     assert response.json() == {"id": EVENT_ID}
+    assert ReceivedEvent.objects.count() == 1
+    assert digest_all() == 1
     assert Event.objects.get().level == "warning"
 
 
@@ -61,6 +64,8 @@ def test_the_dsn_in_the_envelope_header_authenticates_tunnelled_envelopes(client
     response = post(client, envelope_url(project), body)
 
     assert response.status_code == 200
+    assert ReceivedEvent.objects.count() == 1
+    assert digest_all() == 1
     assert Event.objects.get().message == "from the browser"
 
 
@@ -70,7 +75,7 @@ def test_a_missing_key_is_401(client, project):
     assert response.status_code == 401
     assert response.json()["code"] == "AUTHENTICATION_REQUIRED"
     assert response["X-Sentry-Error"]
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_an_unknown_key_is_401(client, project):
@@ -94,7 +99,7 @@ def test_a_key_of_another_project_is_403(client, project, project_key):
 
     assert response.status_code == 403
     assert response.json()["code"] == "PERMISSION_DENIED"
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_a_dsn_key_of_another_project_is_403(client, project, project_key):

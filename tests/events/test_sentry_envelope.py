@@ -15,8 +15,8 @@ import pytest
 from django.test import RequestFactory
 
 from events import sentry
-from events.models import Event
-from tests.helpers import EVENT_ID, envelope, event_item
+from events.models import Event, ReceivedEvent
+from tests.helpers import EVENT_ID, digest_all, envelope, event_item
 
 
 def post(client, project, key, body: bytes, *, encoding: str | None = None, **extra):
@@ -34,11 +34,15 @@ def test_envelope_with_lengths_stores_the_event(client, project, project_key):
 
     assert response.status_code == 200
     assert response.json() == {"id": EVENT_ID}
+    # Stored as received; it is an Event once digested.
+    assert ReceivedEvent.objects.get(project=project).event_id == uuid.UUID(EVENT_ID)
+    assert not Event.objects.exists()
+    assert digest_all() == 1
     event = Event.objects.get(project=project)
     assert event.event_id == uuid.UUID(EVENT_ID)
     assert event.event_type == "ERROR"
     assert event.data["exception"][0]["type"] == "KeyError"
-    assert event.digested_at is None
+    assert event.digested_at is not None
 
 
 def test_envelope_without_lengths_and_final_newline_as_javascript_sends_it(client, project, project_key):
@@ -47,6 +51,7 @@ def test_envelope_without_lengths_and_final_newline_as_javascript_sends_it(clien
     response = post(client, project, project_key, body)
 
     assert response.status_code == 200
+    assert digest_all() == 1
     assert Event.objects.get(project=project).platform == "javascript"
 
 
@@ -62,6 +67,8 @@ def test_other_item_types_are_accepted_and_dropped(client, project, project_key)
     response = post(client, project, project_key, body)
 
     assert response.status_code == 200
+    assert ReceivedEvent.objects.filter(project=project).count() == 1
+    assert digest_all() == 1
     assert Event.objects.filter(project=project).count() == 1
 
 
@@ -70,7 +77,7 @@ def test_an_envelope_without_items_is_valid(client, project, project_key):
     assert post(client, project, project_key, b"{}").status_code == 200
     sessions = envelope(({"type": "session"}, b'{"sid":"a"}'), header={})
     assert post(client, project, project_key, sessions).json() == {}
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_the_envelope_header_event_id_wins_over_the_payload(client, project, project_key):
@@ -80,6 +87,8 @@ def test_the_envelope_header_event_id_wins_over_the_payload(client, project, pro
     response = post(client, project, project_key, body)
 
     assert response.json() == {"id": header_id.hex}
+    assert ReceivedEvent.objects.get().event_id == header_id
+    assert digest_all() == 1
     assert Event.objects.get().event_id == header_id
 
 
@@ -90,6 +99,8 @@ def test_without_any_event_id_one_is_generated(client, project, project_key):
 
     response = post(client, project, project_key, body)
 
+    assert response.json()["id"] == ReceivedEvent.objects.get().event_id.hex
+    assert digest_all() == 1
     assert response.json()["id"] == Event.objects.get().event_id.hex
 
 
@@ -108,6 +119,8 @@ def test_compressed_bodies_are_inflated(client, project, project_key, encoding, 
     response = post(client, project, project_key, compress(envelope(event_item())), encoding=encoding)
 
     assert response.status_code == 200, response.content
+    assert ReceivedEvent.objects.filter(project=project).count() == 1
+    assert digest_all() == 1
     assert Event.objects.filter(project=project).count() == 1
 
 
@@ -152,7 +165,7 @@ def test_a_malformed_envelope_is_400_with_x_sentry_error(client, project, projec
     assert response.json()["code"] == "VALIDATION_ERROR"
     assert response["X-Sentry-Error"]
     assert response["Access-Control-Allow-Origin"] == "*"
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_a_corrupt_compressed_body_is_400(client, project, project_key):
@@ -205,7 +218,7 @@ def test_an_event_item_over_one_mib_is_413(client, project, project_key):
     response = post(client, project, project_key, body)
 
     assert response.status_code == 413
-    assert not Event.objects.exists()
+    assert not ReceivedEvent.objects.exists()
 
 
 def test_a_compressed_body_over_the_ingest_limit_is_413(client, project, project_key, settings):
@@ -235,6 +248,8 @@ def test_a_chunked_body_without_content_length_is_read(project, project_key):
     response = sentry.envelope_view(_chunked_request(project, project_key, envelope(event_item())), project.id)
 
     assert response.status_code == 200
+    assert ReceivedEvent.objects.filter(project=project).count() == 1
+    assert digest_all() == 1
     assert Event.objects.filter(project=project).count() == 1
 
 
@@ -255,6 +270,8 @@ def test_the_same_event_id_twice_is_stored_once(client, project, project_key):
 
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json() == {"id": EVENT_ID}
+    assert ReceivedEvent.objects.filter(project=project).count() == 1
+    assert digest_all() == 1
     assert Event.objects.filter(project=project).count() == 1
 
 

@@ -8,7 +8,7 @@ import pytest
 import sentry_sdk
 
 from events import digestion, keys, sentry_protocol
-from events.models import Event, Issue
+from events.models import Event, Issue, ReceivedEvent
 
 
 def _find_user(user_id: int) -> None:
@@ -25,9 +25,9 @@ def test_the_sdk_reaches_the_production_application(production_server, sentry_cl
         event_id = sentry_sdk.capture_exception()
     sentry_sdk.flush(timeout=10)
 
-    event = Event.objects.get(project=project)
-    assert event.event_id == uuid.UUID(event_id)
+    assert ReceivedEvent.objects.get(project=project).event_id == uuid.UUID(event_id)
     assert digestion.sweep_undigested(older_than_seconds=0) == 1
+    assert Event.objects.get(project=project).event_id == uuid.UUID(event_id)
     assert Issue.objects.get(project=project).title == "ValueError: user 7 not found"
 
 
@@ -64,10 +64,12 @@ def test_sdk_events_are_stored_and_grouped(live_server, sentry_client, compressi
     sentry_sdk.flush(timeout=10)
 
     assert encodings[:3] == [{"none": ""}.get(compression, compression)] * 3
-    stored = set(Event.objects.filter(project=project).values_list("event_id", flat=True))
-    assert stored == {uuid.UUID(i) for i in [*exception_ids, message_id]}
+    received = set(ReceivedEvent.objects.filter(project=project).values_list("event_id", flat=True))
+    assert received == {uuid.UUID(i) for i in [*exception_ids, message_id]}
 
     assert digestion.sweep_undigested(older_than_seconds=0) == 3
+    stored = set(Event.objects.filter(project=project).values_list("event_id", flat=True))
+    assert stored == received
 
     error_issue = Issue.objects.get(project=project, title__startswith="ValueError")
     assert error_issue.event_count == 2

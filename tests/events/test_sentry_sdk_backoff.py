@@ -8,7 +8,8 @@ import pytest
 import sentry_sdk
 
 from events import keys, quota
-from events.models import Event, Project
+from events.models import Event, Project, ReceivedEvent
+from tests.helpers import digest_all
 
 
 def _fail(n: int) -> None:
@@ -16,9 +17,11 @@ def _fail(n: int) -> None:
 
 
 def received(project: Project) -> tuple[int, int]:
-    """(stored, refused): every event request the server saw was either stored or refused by the quota."""
+    """(stored, refused): every event request the server saw was either stored or refused by the quota.
+
+    Stored means received: nothing digests here (no worker), so the requests' rows are all ReceivedEvents."""
     project.refresh_from_db()
-    return Event.objects.filter(project=project).count(), quota.dropped_events(project)
+    return ReceivedEvent.objects.filter(project=project).count(), quota.dropped_events(project)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,4 +62,6 @@ def test_the_sdk_stops_sending_while_limited_and_resumes_after_retry_after(
     sentry_sdk.flush(timeout=10)
 
     assert received(project) == (stored + 1, refused)
+    assert ReceivedEvent.objects.filter(project=project, event_id=last_id).exists()
+    assert digest_all() == stored + 1
     assert Event.objects.filter(project=project, event_id=last_id).exists()

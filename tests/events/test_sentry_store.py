@@ -10,7 +10,8 @@ import zlib
 
 import pytest
 
-from events.models import Event
+from events.models import Event, ReceivedEvent
+from tests.helpers import digest_all
 
 EVENT = {
     "event_id": "b5f3a1c2d4e5f60718293a4b5c6d7e8f",
@@ -46,6 +47,8 @@ def test_store_accepts_the_legacy_encodings(client, project, project_key, encode
 
     assert response.status_code == 200, response.content
     assert response.json() == {"id": EVENT["event_id"]}
+    assert ReceivedEvent.objects.filter(project=project).count() == 1
+    assert digest_all() == 1
     event = Event.objects.get(project=project)
     assert event.event_id == uuid.UUID(EVENT["event_id"])
     assert event.service == "api"

@@ -1,0 +1,91 @@
+"""Quota leases: a busy project's process takes its budget a few dozen events at a time; exact near the limit."""
+
+from __future__ import annotations
+
+import types
+from datetime import UTC, datetime
+
+import pytest
+from django.conf import settings
+
+from events import keys, quota
+from events.models import Project
+from tracepoint import redis
+
+FROZEN = datetime(2026, 3, 2, 12, 0, 23, tzinfo=UTC)
+NOW = FROZEN.timestamp()
+
+
+@pytest.fixture(params=["redis", "database"])
+def store(request, monkeypatch):
+    if request.param == "redis":
+        if not settings.REDIS_URL:
+            pytest.skip("REDIS_URL is not set")
+    else:
+        monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=lambda: None))
+    quota.reset()
+    yield request.param
+    quota.reset()
+
+
+@pytest.fixture
+def project(db):
+    return keys.create_project(name="Shop", slug="shop")
+
+
+def counted(store: str, project, now: float = NOW) -> int:
+    """What the store has counted in the project's current minute."""
+    key = quota._key(project.pk, "m", int(now // quota.MINUTE))
+    if store == "redis":
+        return int(redis.client().get(key) or 0)
+    from tracepoint.models import RateLimitCounter
+
+    row = RateLimitCounter.objects.filter(key=key).first()
+    return row.count if row else 0
+
+
+def test_a_busy_project_asks_the_store_once_per_lease(store, project):
+    quota.set_events_per_minute(project, 60_000)  # spike guard 30,000: a lease of 50
+    assert quota.lease_size(project.event_rate(), project.event_burst_limit()) == 50
+
+    assert quota.check(project, now=NOW).allowed
+    assert counted(store, project) == 50
+    for _ in range(49):
+        assert quota.check(project, now=NOW).allowed
+    assert counted(store, project) == 50  # all 50 from the first lease
+    assert quota.check(project, now=NOW).allowed
+    assert counted(store, project) == 100
+
+
+def test_a_lease_ends_with_its_window(store, project):
+    quota.set_events_per_minute(project, 60_000)
+    quota.check(project, now=NOW)
+
+    later = NOW + 60
+    quota.check(project, now=later)
+
+    assert counted(store, project, later) == 50
+
+
+def test_near_the_limit_events_are_counted_one_by_one_and_the_limit_is_exact(store, project, settings):
+    settings.TRACEPOINT = {**settings.TRACEPOINT, "PROJECT_EVENTS_BURST_PERCENT": 100}
+    quota.set_events_per_minute(project, 5_000)  # a lease of 50
+    assert quota.check(project, 4_960, now=NOW).allowed  # other processes took all but 40 of the minute
+    assert counted(store, project) == 4_960
+
+    admitted = sum(quota.check(project, now=NOW).allowed for _ in range(60))
+
+    assert admitted == 40
+    assert counted(store, project) == 5_000
+    # The leases the store refused near the limit are not dropped events; the 20 refused events are.
+    assert quota.dropped_events(Project.objects.get(pk=project.pk)) == 20
+
+
+def test_a_quiet_project_is_counted_event_by_event(store, project):
+    quota.set_events_per_minute(project, 120)
+    assert quota.lease_size(project.event_rate(), project.event_burst_limit()) == 1
+
+    for _ in range(3):
+        quota.check(project, now=NOW)
+
+    assert counted(store, project) == 3
