@@ -50,11 +50,16 @@ def _claim(queryset, limit: int) -> list[Event]:
     )
 
 
-def digest_pending(*, limit: int = 500, now: datetime | None = None) -> int:
+def batch_size() -> int:
+    """Events per batch: 500 where workers skip each other's rows; on SQLite, whose one writer makes every
+    ingest insert wait for a batch's write, 100 (about 40 ms of writing on the embedded default)."""
+    return 500 if connection.features.has_select_for_update_skip_locked else 100
+
+
+def digest_pending(*, limit: int | None = None, now: datetime | None = None) -> int:
     """Digest one batch of whatever is waiting (oldest first). Returns how many events it took."""
     now = now or timezone.now()
-    with transaction.atomic():
-        return _digest_waiting(ReceivedEvent.objects.all(), Event.objects.all(), limit=limit, now=now)
+    return _digest_waiting(ReceivedEvent.objects.all(), Event.objects.all(), limit=limit or batch_size(), now=now)
 
 
 def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: datetime | None = None) -> int:
@@ -63,13 +68,12 @@ def sweep_undigested(*, older_than_seconds: int = 5, limit: int = 1000, now: dat
     cutoff = now - timedelta(seconds=older_than_seconds)
     total = 0
     while total < limit:
-        with transaction.atomic():
-            done = _digest_waiting(
-                ReceivedEvent.objects.filter(received_at__lte=cutoff),
-                Event.objects.filter(received_at__lte=cutoff),
-                limit=min(500, limit - total),
-                now=now,
-            )
+        done = _digest_waiting(
+            ReceivedEvent.objects.filter(received_at__lte=cutoff),
+            Event.objects.filter(received_at__lte=cutoff),
+            limit=min(batch_size(), limit - total),
+            now=now,
+        )
         if not done:
             break
         total += done
@@ -82,41 +86,63 @@ NATIVE_SHARE = 10
 
 
 def _digest_waiting(received_rows, stored_events, *, limit: int, now: datetime) -> int:
-    """One batch: received SDK events (mapped to new Event rows) and stored undigested events, grouped."""
-    received = list(received_rows.select_for_update(skip_locked=True).order_by("id")[:limit])
-    fresh = _unpack(received)
+    """One batch: received SDK events (mapped to new Event rows) and stored undigested events, grouped.
+
+    Where workers can skip each other's rows (PostgreSQL), each claims its received rows first and maps
+    them while it holds them. SQLite has one writer at a time, and a transaction there holds the write
+    lock from its first statement (IMMEDIATE): the rows are mapped before it, so ingest's inserts wait
+    only for the writing."""
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            received = list(received_rows.select_for_update(skip_locked=True).order_by("id")[:limit])
+            return _digest_received(received, _map(received), stored_events, limit=limit, now=now)
+    received = list(received_rows.order_by("id")[:limit])
+    mapped = _map(received)
+    with transaction.atomic():
+        present = set(ReceivedEvent.objects.filter(pk__in=[row.pk for row in received]).values_list("pk", flat=True))
+        received = [row for row in received if row.pk in present]  # another worker took the rest meanwhile
+        return _digest_received(received, mapped, stored_events, limit=limit, now=now)
+
+
+def _digest_received(received, mapped, stored_events, *, limit: int, now: datetime) -> int:
+    fresh = _take(received, mapped)
     stored = _claim(stored_events, max(limit - len(received), limit // NATIVE_SHARE))
     _digest_batch(fresh + stored, now=now)
     return len(received) + len(stored)
 
 
-def _unpack(received: list[ReceivedEvent]) -> list[Event]:
-    """Map locked ``ReceivedEvent`` rows to unsaved Event rows (normalised and scrubbed) and delete them.
-
-    The same transaction digests the events and inserts them. One already stored (an SDK's resend after
-    it was digested) is not stored or counted again; one that cannot be read any more (the view checked
-    it, so only a change of these rules would do it) is dropped and said loudly."""
-    if not received:
-        return []
+def _map(received: list[ReceivedEvent]) -> dict[int, Event]:
+    """The unsaved Event row (normalised and scrubbed) of each received row, by the row's id. One that cannot
+    be read any more (the view checked it, so only a change of these rules would do it) is left out and
+    said loudly; its row is deleted with the others."""
     projects = Project.objects.in_bulk({row.project_id for row in received})
-    stored = set(
-        Event.objects.filter(project_id__in=projects, event_id__in=[row.event_id for row in received]).values_list(
-            "project_id", "event_id"
-        )
-    )
-    events = []
+    mapped = {}
     for row in received:
-        if (row.project_id, row.event_id) in stored:
-            continue
-        project = projects[row.project_id]
+        project = projects.get(row.project_id)
+        if project is None:
+            continue  # deleted since: its received rows go with it
         try:
             event, unclean = _decode(row)
             new_event = to_new_event(event, project=project, event_id=row.event_id, now=row.received_at)
-            events.append(ingest.event_row(project, new_event, received_at=row.received_at, clean=unclean))
+            mapped[row.pk] = stored = ingest.event_row(project, new_event, received_at=row.received_at, clean=unclean)
+            _grouping_key(stored)
         except Exception:
             logger.exception("could not read received event %s; dropped", row.event_id)
+    return mapped
+
+
+def _take(received: list[ReceivedEvent], mapped: dict[int, Event]) -> list[Event]:
+    """Delete the received rows (held by this transaction) and return their new events, but for those already
+    stored (an SDK's resend after the first was digested): not stored or counted again."""
+    if not received:
+        return []
+    stored = set(
+        Event.objects.filter(
+            project_id__in={row.project_id for row in received}, event_id__in=[row.event_id for row in received]
+        ).values_list("project_id", "event_id")
+    )
     ReceivedEvent.objects.filter(pk__in=[row.pk for row in received])._raw_delete(ReceivedEvent.objects.db)
-    return events
+    return [mapped[row.pk] for row in received if row.pk in mapped and (row.project_id, row.event_id) not in stored]
 
 
 _EVENT_FIELDS = [field for field in Event._meta.concrete_fields if not field.primary_key]
@@ -129,6 +155,9 @@ def _insert(events: list[Event]) -> None:
     On PostgreSQL: ids from the sequence, then one COPY. Django's bulk INSERT binds its values on the
     client, which escapes every character of every payload in Python: most of digestion's CPU."""
     if not events:
+        return
+    if connection.vendor == "sqlite":
+        _insert_sqlite(events)
         return
     if connection.vendor != "postgresql":
         Event.objects.bulk_create(events, batch_size=500)
@@ -146,6 +175,33 @@ def _insert(events: list[Event]) -> None:
         for pk, event in zip(ids, events, strict=True):
             copy.write_row([pk, *(_copy_value(event, field) for field in _EVENT_FIELDS)])
     for pk, event in zip(ids, events, strict=True):
+        event.pk = pk
+        event._state.adding = False
+
+
+# From the model's own column names; every value is a parameter.
+_INSERT_EVENT = "INSERT INTO events_event ({}) VALUES ({})".format(  # noqa: S608
+    ", ".join(f.column for f in _EVENT_FIELDS), ", ".join(["%s"] * len(_EVENT_FIELDS))
+)
+
+
+def _insert_sqlite(events: list[Event]) -> None:
+    """One prepared INSERT for every row (bulk_create's statement building was a third of the write lock a
+    batch holds). This transaction holds SQLite's only write lock: the rows get consecutive ids."""
+    rows = [
+        [
+            ingest.dump_json(event.data)
+            if field.attname == "data"
+            else field.get_db_prep_save(getattr(event, field.attname), connection)
+            for field in _EVENT_FIELDS
+        ]
+        for event in events
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_INSERT_EVENT, rows)
+        cursor.execute("SELECT last_insert_rowid()")
+        last = cursor.fetchone()[0]
+    for pk, event in zip(range(last - len(events) + 1, last + 1), events, strict=True):
         event.pk = pk
         event._state.adding = False
 
@@ -173,6 +229,14 @@ def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
     return sentry_protocol.json_object(body, "event"), True
 
 
+def _grouping_key(event: Event) -> str:
+    """The fingerprint's hash, computed once (``_map`` computes it for new events before any lock is held)."""
+    key = getattr(event, "_grouping_key", None)
+    if key is None:
+        key = event._grouping_key = grouping.key_hash(grouping.fingerprint_components(event.data, route=event.route))
+    return key
+
+
 def _digest_batch(events: list[Event], *, now: datetime) -> int:
     """Group undigested events, locked or new (unsaved: inserted here, already digested): one issue
     lookup and one counter update per fingerprint.
@@ -186,8 +250,7 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     for event in events:
         if event.event_type != EventType.ERROR:
             continue
-        components = grouping.fingerprint_components(event.data, route=event.route)
-        groups.setdefault((event.project_id, grouping.key_hash(components)), []).append(event)
+        groups.setdefault((event.project_id, _grouping_key(event)), []).append(event)
     # A fixed order (by fingerprint) for the row locks and inserts below, so two
     # workers digesting overlapping fingerprints can never wait on each other in a cycle.
     ordered = sorted(groups.items())

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from events.models import Event, Issue, IssueActivity, Project
+from events.models import Event, Issue, IssueActivity, Project, ReceivedEvent
 
 
 def delete_old_events(*, now: datetime | None = None, batch_size: int = 1000, max_batches: int = 1000) -> int:
@@ -57,7 +57,17 @@ def request_wipe(project: Project, *, now: datetime | None = None) -> datetime:
 
 
 def wipe_events_batch(project_id: int, cutoff: datetime) -> int:
-    """One batch: events first, then issues that have none left. Returns rows deleted (0: finished)."""
+    """One batch: SDK events still waiting to be digested, events, then issues that have none left.
+    Returns rows deleted (0: finished)."""
+    waiting = list(
+        ReceivedEvent.objects.filter(project_id=project_id, received_at__lte=cutoff).values_list("pk", flat=True)[
+            :WIPE_BATCH
+        ]
+    )
+    if waiting:
+        with transaction.atomic():
+            deleted, _ = ReceivedEvent.objects.filter(pk__in=waiting).delete()
+        return deleted
     ids = list(
         Event.objects.filter(project_id=project_id, received_at__lte=cutoff).values_list("pk", flat=True)[:WIPE_BATCH]
     )

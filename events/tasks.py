@@ -10,7 +10,6 @@ from django.utils import timezone
 from events import alerts, daily_summary, digestion, impact, ingest, lifecycle, quota, retention
 
 logger = logging.getLogger("tracepoint.events")
-BATCH_SIZE = 500
 
 
 @shared_task(name="events.digest_pending", ignore_result=True, acks_late=True)
@@ -21,14 +20,14 @@ def digest_pending(max_seconds: float = 20.0) -> int:
         ingest.clear_wakeup()
     except Exception as exc:  # the key expires within a second anyway
         logger.warning("could not clear the digester wake-up key: %s", exc)
-    total, started, done = 0, time.monotonic(), 0
+    total, started, done, batch = 0, time.monotonic(), 0, digestion.batch_size()
     while time.monotonic() - started < max_seconds:
-        done = digestion.digest_pending(limit=BATCH_SIZE)
+        done = digestion.digest_pending(limit=batch)
         total += done
         # A partial batch means the backlog is gone. Whatever arrives now has queued
         # the next run, which waits a moment so it gets a batch worth digesting
         # instead of chasing the newest events one by one.
-        if done < BATCH_SIZE:
+        if done < batch:
             done = 0
             break
     else:

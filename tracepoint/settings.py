@@ -163,8 +163,9 @@ except ValueError as exc:  # pragma: no cover - env_url already checks the schem
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: WAL lets readers
     # run beside a writer, IMMEDIATE + a busy timeout make writers queue
-    # instead of failing with "database is locked".
-    _database["CONN_MAX_AGE"] = 0
+    # instead of failing with "database is locked". Connections are kept like
+    # PostgreSQL's (DATABASE_CONN_MAX_AGE): opening one runs the PRAGMAs below,
+    # which cost a web process more than the ingest insert it opens it for.
     _database["CONN_HEALTH_CHECKS"] = False
     _database["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",

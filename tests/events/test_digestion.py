@@ -138,7 +138,7 @@ def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(p
     from events import tasks
 
     store_events(project, [error(value=f"Order {n} not found") for n in range(5)], now=T0)
-    monkeypatch.setattr(tasks, "BATCH_SIZE", 2)
+    monkeypatch.setattr(digestion, "batch_size", lambda: 2)
     batches = []
     digest = digestion.digest_pending
 

@@ -85,3 +85,26 @@ def test_admins_add_and_remove_members_on_the_project_page(project):
     admin.post(f"/issues/projects/{project.pk}/members/", {"user": vera.pk, "action": "remove"})
     assert not project.members.exists()
     assert viewer.get(f"/issues/projects/{project.pk}/").status_code == 404
+
+
+def test_wiping_also_drops_sdk_events_received_and_not_yet_digested(project):
+    import zlib
+
+    from events.models import ReceivedEvent
+    from tests.helpers import event_item
+
+    cutoff = timezone.now()
+    ingest.receive(
+        project, uuid.uuid4(), body=zlib.compress(event_item()[1]), encoding="deflate", envelope=False,
+        now=cutoff - timedelta(seconds=5),
+    )  # fmt: skip
+    later = uuid.uuid4()
+    ingest.receive(
+        project, later, body=zlib.compress(event_item()[1]), encoding="deflate", envelope=False,
+        now=cutoff + timedelta(seconds=5),
+    )  # fmt: skip
+
+    while retention.wipe_events_batch(project.pk, cutoff):
+        pass
+
+    assert list(ReceivedEvent.objects.values_list("event_id", flat=True)) == [later]
