@@ -37,6 +37,7 @@ from events.models import (
 )
 from events.sentry_event import to_new_event
 from tracepoint import stream as live_streams
+from tracepoint.write_gate import write_gate
 
 logger = logging.getLogger("tracepoint.events")
 
@@ -98,7 +99,7 @@ def _digest_waiting(received_rows, stored_events, *, limit: int, now: datetime) 
             return _digest_received(received, _map(received), stored_events, limit=limit, now=now)
     received = list(received_rows.order_by("id")[:limit])
     mapped = _map(received)
-    with transaction.atomic():
+    with write_gate(), transaction.atomic():
         present = set(ReceivedEvent.objects.filter(pk__in=[row.pk for row in received]).values_list("pk", flat=True))
         received = [row for row in received if row.pk in present]  # another worker took the rest meanwhile
         return _digest_received(received, mapped, stored_events, limit=limit, now=now)

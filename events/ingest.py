@@ -34,6 +34,7 @@ from django.utils import timezone
 from events.keys import InvalidProjectKey, forget_keys
 from events.models import Event, Project, ReceivedEvent
 from tracepoint import redis
+from tracepoint.write_gate import write_gate
 
 logger = logging.getLogger("tracepoint.events")
 
@@ -201,7 +202,7 @@ def receive(
                 envelope,
                 body,
             ]
-            with connection.cursor() as cursor:
+            with write_gate(), connection.cursor() as cursor:
                 cursor.execute(_RECEIVE_SQL, params)
     except IntegrityError:
         # The project is gone: its key was remembered from before another process deleted it.
