@@ -340,6 +340,7 @@ class Load:
     max_ms: float
     ids: set[str] = field(default_factory=set)  # ids of the answers 2xx (up to N; a few in flight are not listed)
     peak_rss_kib: int = 0  # of the processes ``run_wrk`` was told to watch
+    server_cpu_ms: float = 0.0  # CPU per answer of the server's processes (the ceilings)
 
     @property
     def rate(self) -> float:
@@ -425,7 +426,11 @@ def measure_ceiling(app: str, workers: int, auth: str, bodies_path: Path, args) 
     try:
         wait_for(f"http://127.0.0.1:{port}/", proc, accept_any=True)
         tag = "ceiling-" + app.split(":")[1].strip("()")
-        return run_wrk(f"http://127.0.0.1:{port}/api/1/envelope/", auth, bodies_path, args, tag)
+        server = {"server": set(descendants(proc.pid))}
+        before = cpu_snapshot()
+        load = run_wrk(f"http://127.0.0.1:{port}/api/1/envelope/", auth, bodies_path, args, tag)
+        load.server_cpu_ms = cpu_by_program(before, cpu_snapshot(), server, None)["server"] * 1000 / load.accepted
+        return load
     finally:
         stop(proc)
 
@@ -558,7 +563,8 @@ def report(args, *, layout: str, ceilings: dict[str, Load], load: Load, store: S
     for name, bare in ceilings.items():
         print(
             f"ceiling, bench/bare_view.py {name} on {web_workers} sync workers: {bare.rate:.0f} events/s, "
-            f"p50 {bare.p50_ms:.1f} p99 {bare.p99_ms:.1f} ms, rejected {bare.rejected}, errors {bare.errors}"
+            f"p50 {bare.p50_ms:.1f} p99 {bare.p99_ms:.1f} ms, rejected {bare.rejected}, errors {bare.errors}, "
+            f"server CPU {bare.server_cpu_ms:.2f} ms per answer"
         )
     print(
         f"tracepoint: {load.rate:.0f} events/s = {ratio:.0%} of the WSGI ceiling, "
