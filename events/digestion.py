@@ -247,6 +247,8 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     """
     if not events:
         return 0
+    # Decided once: a failed first attempt rolls back their insert, but not the ids it gave them.
+    fresh = [event for event in events if event.pk is None]
     groups: dict[tuple[int, str], list[Event]] = {}
     for event in events:
         if event.event_type != EventType.ERROR:
@@ -262,12 +264,15 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
                 _issue_of(members, key=key, now=now, issue_id=known.get((pid, key))) for (pid, key), members in ordered
             ]
             _count(outcomes, now=now)
-            _finish(outcomes, events, now=now)
+            _finish(outcomes, events, fresh, now=now)
         return len(events)
     except OperationalError:
         raise  # deadlock, timeout, lost connection: the rows stay queued for the next run
     except Exception:
         logger.warning("a digest batch failed; retrying it group by group", exc_info=True)
+    for event in fresh:  # as before the rolled-back attempt: not stored, not grouped
+        event.pk, event.issue_id, event.digested_at = None, None, None
+        event._state.adding = True
     # Group by group: issues looked up afresh (one may have been deleted), the known
     # ones first and in id order, as the batch path locks them, so this cannot
     # deadlock with another worker's batch.
@@ -284,7 +289,7 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
         except Exception:
             # Quarantine: marked digested without an issue, and said loudly.
             logger.exception("could not group events %s; left ungrouped", [event.event_id for event in members])
-    _finish(outcomes, events, now=now, careful=True)
+    _finish(outcomes, events, fresh, now=now, careful=True)
     return len(events)
 
 
@@ -439,8 +444,11 @@ WHERE events_issue.id = v.id
 """
 
 
-def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, careful: bool = False) -> None:
-    """Link and mark the batch's events in one statement, then regression handling.
+def _finish(
+    outcomes: list[_Grouped], events: list[Event], fresh: list[Event], *, now: datetime, careful: bool = False
+) -> None:
+    """Link and mark the batch's stored events in one statement, insert its ``fresh`` ones (received, not
+    stored yet) digested, then regression handling.
 
     The issues read here are already locked by this transaction's counter
     updates, so their status cannot change under us before commit. ``careful``
@@ -448,7 +456,8 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
     own, so a failure there cannot roll back the batch and stall the queue.
     """
     issue_of = {id(event): outcome.issue_id for outcome in outcomes for event in outcome.members}
-    stored = [event for event in events if event.pk is not None]
+    new = {id(event) for event in fresh}
+    stored = [event for event in events if id(event) not in new]
     if stored:
         link: dict[int, list[int]] = {}
         for event in stored:
@@ -458,7 +467,6 @@ def _finish(outcomes: list[_Grouped], events: list[Event], *, now: datetime, car
         Event.objects.filter(pk__in=[event.pk for event in stored]).update(
             digested_at=now, issue_id=Case(*cases, default=None) if cases else None
         )
-    fresh = [event for event in events if event.pk is None]
     for event in fresh:
         event.issue_id, event.digested_at = issue_of.get(id(event)), now
     _insert(fresh)  # sets their ids: the activities below point at them

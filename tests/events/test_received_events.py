@@ -9,6 +9,7 @@ import uuid
 import zlib
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from events import digestion, ingest
@@ -127,4 +128,54 @@ def test_deleting_the_project_deletes_what_it_had_received(client, project, proj
 
     project.delete()
 
+    assert not ReceivedEvent.objects.exists()
+
+
+def _receive_one(project) -> uuid.UUID:
+    event_id = uuid.uuid4()
+    ingest.receive(
+        project, event_id, body=zlib.compress(event_item(event_id=event_id.hex)[1]), encoding="deflate", envelope=False
+    )
+    return event_id
+
+
+def _failing_impact(monkeypatch, times: int) -> None:
+    from events import impact
+
+    real, calls = impact.refresh, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise RuntimeError("impact refresh failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(impact, "refresh", flaky)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_after_inserting_is_retried_group_by_group_and_stores_each_event_once(project, monkeypatch):
+    _receive_one(project)
+    digest_all()  # the issue exists
+    received = [_receive_one(project) for _ in range(3)]
+    _failing_impact(monkeypatch, times=1)
+
+    assert digestion.digest_pending() == 3
+
+    assert not ReceivedEvent.objects.exists()
+    assert set(received) <= set(Event.objects.values_list("event_id", flat=True))
+    assert Event.objects.count() == 4 and Issue.objects.get().event_count == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_issue_s_events_are_stored_with_its_history_when_every_batch_attempt_fails_late(project, monkeypatch):
+    for _ in range(3):
+        _receive_one(project)
+    _failing_impact(monkeypatch, times=100)  # the careful retry guards the refresh; the minute task redoes it
+
+    assert digestion.digest_pending() == 3
+
+    issue = Issue.objects.get()
+    assert issue.event_count == 3 and Event.objects.filter(issue=issue).count() == 3
+    assert issue.activity.get().event_id == Event.objects.order_by("timestamp", "id").first().pk
     assert not ReceivedEvent.objects.exists()
