@@ -22,6 +22,7 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Value, When
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from events import alerts, grouping, impact, ingest, lifecycle, sentry_protocol, stream
@@ -95,14 +96,34 @@ def _digest_waiting(received_rows, stored_events, *, limit: int, now: datetime) 
     only for the writing."""
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
-            received = list(received_rows.select_for_update(skip_locked=True).order_by("id")[:limit])
+            received = _first_received(received_rows.select_for_update(skip_locked=True), limit)
             return _digest_received(received, _map(received), stored_events, limit=limit, now=now)
-    received = list(received_rows.order_by("id")[:limit])
+    received = _first_received(received_rows, limit)
     mapped = _map(received)
     with write_gate(), transaction.atomic():
         present = set(ReceivedEvent.objects.filter(pk__in=[row.pk for row in received]).values_list("pk", flat=True))
         received = [row for row in received if row.pk in present]  # another worker took the rest meanwhile
         return _digest_received(received, mapped, stored_events, limit=limit, now=now)
+
+
+# The bodies one batch loads at most (a body is at most SENTRY_MAX_EVENT_BYTES and its header): events of
+# a megabyte each, compressed badly on purpose, must not take a worker's memory 500 at a time.
+RECEIVED_BATCH_MAX_BYTES = 32 * 1024 * 1024
+
+
+def _first_received(rows, limit: int) -> list[ReceivedEvent]:
+    """The oldest received rows, up to ``limit`` rows and RECEIVED_BATCH_MAX_BYTES of bodies (at least one)."""
+    found = list(rows.order_by("id").defer("body").annotate(size=Length("body"))[:limit])
+    taken, total = [], 0
+    for row in found:
+        if taken and total + row.size > RECEIVED_BATCH_MAX_BYTES:
+            break
+        taken.append(row)
+        total += row.size
+    bodies = dict(ReceivedEvent.objects.filter(pk__in=[row.pk for row in taken]).values_list("pk", "body"))
+    for row in taken:
+        row.body = bodies[row.pk]
+    return taken
 
 
 def _digest_received(received, mapped, stored_events, *, limit: int, now: datetime) -> int:

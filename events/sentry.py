@@ -191,6 +191,10 @@ def _receive(project: Project, event_id: uuid.UUID, *, body: bytes, encoding: st
         raise SentryProtocolError(exc.status_code, exc.message) from None
 
 
+# What an envelope may carry besides its event item and still be stored whole: its header and the item's.
+ENVELOPE_OVERHEAD_BYTES = 4096
+
+
 def _compressed(payload: bytes) -> bytes:
     return zlib.compress(payload, 1)
 
@@ -216,9 +220,11 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
             raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
         _admit(request, project)  # envelopes without an event (sessions, client reports) use no quota
         event_id = _event_id(request, json_object(payload, "event item"), event_id)
-        if envelope.item_count == 1:  # the common case: the body as the SDK compressed it
-            _receive(project, event_id, body=body, encoding=encoding, envelope=True)
-        else:  # attachments, sessions, client reports ride along: keep the event alone
+        codings = sentry_protocol.normal_encoding(encoding)
+        if envelope.item_count == 1 and len(decoded) - len(payload) <= ENVELOPE_OVERHEAD_BYTES and len(codings) <= 32:
+            # The common case: the body as the SDK compressed it (its header is not much besides the event).
+            _receive(project, event_id, body=body, encoding=codings, envelope=True)
+        else:  # other items (attachments, sessions…) or a large header ride along: keep the event alone
             _receive(project, event_id, body=_compressed(payload), encoding="deflate", envelope=False)
     return JsonResponse({"id": event_id.hex} if event_id else {})
 

@@ -125,6 +125,12 @@ def inflate_deflate(data: bytes, *, limit: int) -> bytes:
         return _inflate(data, wbits=-zlib.MAX_WBITS, limit=limit)
 
 
+def normal_encoding(content_encoding: str) -> str:
+    """``Content-Encoding`` as ``decode_content`` reads it, lowercased and without ``identity``."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    return ", ".join(c for c in codings if c and c != "identity")
+
+
 def decode_content(data: bytes, content_encoding: str, *, limit: int) -> bytes:
     """Undo ``Content-Encoding`` (codings are listed in the order applied), capping the output."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]

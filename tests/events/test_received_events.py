@@ -179,3 +179,33 @@ def test_a_new_issue_s_events_are_stored_with_its_history_when_every_batch_attem
     assert issue.event_count == 3 and Event.objects.filter(issue=issue).count() == 3
     assert issue.activity.get().event_id == Event.objects.order_by("timestamp", "id").first().pk
     assert not ReceivedEvent.objects.exists()
+
+
+def test_an_envelope_whose_header_outweighs_its_event_keeps_the_event_alone(client, project, project_key):
+    body = envelope(event_item(), header={"event_id": EVENT_ID, "padding": "x" * 100_000})
+
+    assert post(client, project, project_key, gzip.compress(body), encoding="gzip").status_code == 200
+
+    received = ReceivedEvent.objects.get()
+    assert not received.envelope and len(received.body) < 1_000
+
+
+def test_a_long_list_of_codings_is_stored_as_the_digester_reads_it(client, project, project_key):
+    body = gzip.compress(envelope(event_item()))
+
+    response = post(client, project, project_key, body, encoding="identity, IDENTITY, identity,identity, gzip")
+
+    assert response.status_code == 200
+    assert ReceivedEvent.objects.get().encoding == "gzip"
+    digest_all()
+    assert Event.objects.get().event_id == uuid.UUID(EVENT_ID)
+
+
+def test_a_batch_loads_a_bounded_amount_of_bodies(project, monkeypatch):
+    for _ in range(5):
+        _receive_one(project)
+    size = len(ReceivedEvent.objects.first().body)
+    monkeypatch.setattr(digestion, "RECEIVED_BATCH_MAX_BYTES", size * 2)
+
+    assert digestion.digest_pending() == 2
+    assert ReceivedEvent.objects.count() == 3
