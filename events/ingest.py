@@ -235,6 +235,7 @@ WAKE_PAUSE_SECONDS = 5.0
 WAKE_MARGIN_SECONDS = 0.1
 _wake_paused_until = 0.0
 _wake_covered_until = 0.0
+_clock = time.monotonic  # tests move it
 
 # The key's value, or set it (expiring) and answer nil: one round trip, on Redis 6 as well as 7.
 _GET_OR_SET = """
@@ -276,11 +277,12 @@ def wake_digester() -> None:
     global _wake_paused_until, _wake_covered_until
     from events import tasks  # cycle: events.tasks runs the digester, which clears this module's wake-up key
 
-    if time.monotonic() < _wake_paused_until:
+    clock = _clock()
+    if clock < _wake_paused_until:
         return  # Redis or the broker failed a moment ago: don't make every request wait for it again
-    now = time.time()
-    if now < _wake_covered_until:
+    if clock < _wake_covered_until:
         return
+    now = time.time()
     starts_at = now + DIGEST_DELAY_SECONDS
     try:
         client = redis.client()
@@ -294,9 +296,12 @@ def wake_digester() -> None:
             tasks.digest_pending.apply_async(countdown=DIGEST_DELAY_SECONDS, retry=False)
         else:
             starts_at = float(queued)
-        _wake_covered_until = starts_at - WAKE_MARGIN_SECONDS
+        # Counted on this process's monotonic clock, and never longer than a task waits: a wall clock that
+        # steps back, or another machine's that runs ahead, cannot keep this process from asking again.
+        covered = min(starts_at - now, DIGEST_DELAY_SECONDS) - WAKE_MARGIN_SECONDS
+        _wake_covered_until = clock + covered
     except Exception as exc:
-        _wake_paused_until = time.monotonic() + WAKE_PAUSE_SECONDS
+        _wake_paused_until = _clock() + WAKE_PAUSE_SECONDS
         logger.warning("could not queue digestion (the sweeper will pick the events up): %s", exc)
 
 

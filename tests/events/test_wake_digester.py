@@ -25,6 +25,20 @@ def queued(monkeypatch, db):
 
 
 @pytest.fixture
+def clock(monkeypatch, time_machine):
+    """The wall clock (time-machine) and the process's monotonic clock, moved together."""
+    now = {"at": T0}
+    time_machine.move_to(T0, tick=False)
+    monkeypatch.setattr(ingest, "_clock", lambda: (now["at"] - T0).total_seconds() + 1000.0)
+
+    def move(seconds: float) -> None:
+        now["at"] += timedelta(seconds=seconds)
+        time_machine.move_to(now["at"], tick=False)
+
+    return move
+
+
+@pytest.fixture
 def store_calls(monkeypatch):
     """How often the wake-up asks its store (Redis, or the cache without it)."""
     counter = {"n": 0}
@@ -54,8 +68,7 @@ def store_calls(monkeypatch):
     return counter
 
 
-def test_one_task_is_queued_and_the_next_events_do_not_ask_again(queued, store_calls, time_machine):
-    time_machine.move_to(T0, tick=False)
+def test_one_task_is_queued_and_the_next_events_do_not_ask_again(queued, store_calls, clock):
     for _ in range(20):
         ingest.wake_digester()
 
@@ -63,10 +76,9 @@ def test_one_task_is_queued_and_the_next_events_do_not_ask_again(queued, store_c
     assert store_calls["n"] == 1
 
 
-def test_shortly_before_the_task_starts_events_ask_again_and_find_it_queued(queued, store_calls, time_machine):
-    time_machine.move_to(T0, tick=False)
+def test_shortly_before_the_task_starts_events_ask_again_and_find_it_queued(queued, store_calls, clock):
     ingest.wake_digester()
-    time_machine.move_to(T0 + timedelta(seconds=ingest.DIGEST_DELAY_SECONDS - ingest.WAKE_MARGIN_SECONDS / 2))
+    clock(ingest.DIGEST_DELAY_SECONDS - ingest.WAKE_MARGIN_SECONDS / 2)
 
     ingest.wake_digester()
 
@@ -74,10 +86,9 @@ def test_shortly_before_the_task_starts_events_ask_again_and_find_it_queued(queu
     assert len(queued) == 1  # and the key says a task is still waiting to start
 
 
-def test_once_the_task_started_the_next_event_queues_another(queued, time_machine):
-    time_machine.move_to(T0, tick=False)
+def test_once_the_task_started_the_next_event_queues_another(queued, clock):
     ingest.wake_digester()
-    time_machine.move_to(T0 + timedelta(seconds=ingest.DIGEST_DELAY_SECONDS), tick=False)
+    clock(ingest.DIGEST_DELAY_SECONDS)
     ingest.clear_wakeup()  # what a starting digest_pending does first
 
     ingest.wake_digester()
@@ -85,11 +96,10 @@ def test_once_the_task_started_the_next_event_queues_another(queued, time_machin
     assert len(queued) == 2
 
 
-def test_another_process_s_queued_task_covers_this_one_until_it_starts(queued, store_calls, time_machine):
-    time_machine.move_to(T0, tick=False)
+def test_another_process_s_queued_task_covers_this_one_until_it_starts(queued, store_calls, clock):
     ingest.wake_digester()  # "the other process"
     ingest.reset()  # this process knows nothing yet
-    time_machine.move_to(T0 + timedelta(seconds=0.2), tick=False)
+    clock(0.2)
 
     for _ in range(10):
         ingest.wake_digester()
@@ -100,3 +110,30 @@ def test_another_process_s_queued_task_covers_this_one_until_it_starts(queued, s
         assert float(redis.client().get(ingest._wake_key())) == pytest.approx(
             T0.timestamp() + ingest.DIGEST_DELAY_SECONDS
         )
+
+
+def test_a_wall_clock_that_steps_back_does_not_silence_the_wake_ups(queued, store_calls, clock, time_machine):
+    ingest.wake_digester()
+    ingest.clear_wakeup()  # the task started
+    time_machine.move_to(T0 - timedelta(seconds=30), tick=False)  # NTP steps the wall clock back
+    clock(0)
+
+    clock(ingest.DIGEST_DELAY_SECONDS)  # the monotonic clock goes on
+    time_machine.move_to(T0 - timedelta(seconds=30), tick=False)
+    ingest.wake_digester()
+
+    assert len(queued) == 2
+
+
+def test_another_machine_s_clock_far_ahead_covers_no_longer_than_a_task_waits(queued, store_calls, clock):
+    if settings.REDIS_URL:
+        redis.client().set(ingest._wake_key(), repr(T0.timestamp() + 3600), ex=1)
+    else:
+        ingest.cache.set(ingest._wake_key(), repr(T0.timestamp() + 3600), timeout=1)
+    ingest.wake_digester()  # covered by "that task", for at most the delay
+    ingest.clear_wakeup()
+
+    clock(ingest.DIGEST_DELAY_SECONDS)
+    ingest.wake_digester()
+
+    assert len(queued) == 1
