@@ -48,6 +48,8 @@ STORE_PAUSE_SECONDS = 5.0
 _paused_until = 0.0
 
 _CHECK = """
+local back = tonumber(ARGV[8])
+if back > 0 then redis.call('DECRBY', KEYS[1], back) end
 local n = tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') + n > tonumber(ARGV[2]) then
   if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[6], n) end
@@ -139,20 +141,28 @@ def check(project: Project, count: int = 1, *, now: float | None = None) -> Deci
     spike_seconds = settings.TRACEPOINT["PROJECT_EVENTS_BURST_SECONDS"]
     minute, spike = int(now // MINUTE), int(now // spike_seconds)
     windows = (minute, spike, rate, burst)
-    leased = _leases.get(project.pk)
+    leased = _leases.pop(project.pk, None)
     if leased is not None and leased[0] == windows and leased[1] >= count:
         _leases[project.pk] = (windows, leased[1] - count)
         return ADMITTED
+    # What is left of a lease of this minute (its 10-second window is over, or it is too small for this
+    # batch) goes back to the minute: only a lease that ends with its minute can leave budget unused.
+    give_back = leased[1] if leased is not None and leased[0][0] == minute and leased[0][2:] == windows[2:] else 0
     keys = (_key(project.pk, "m", minute), _key(project.pk, f"s{spike_seconds}", spike))
     size = lease_size(rate, burst)
     try:
         refused = 1
         if size > count:  # a lease if the windows have room for it, else the events alone
-            refused = _take(project, size, keys, rate, burst, now, spike_seconds, count_refusal=False)
+            refused = _take(
+                project, size, keys, rate, burst, now, spike_seconds, count_refusal=False, give_back=give_back
+            )
+            give_back = 0
             if not refused:
                 _leases[project.pk] = (windows, size - count)
         if refused:
-            refused = _take(project, count, keys, rate, burst, now, spike_seconds, count_refusal=True)
+            refused = _take(
+                project, count, keys, rate, burst, now, spike_seconds, count_refusal=True, give_back=give_back
+            )
     except Exception as exc:  # fail open: see the module docstring
         _paused_until = time.monotonic() + STORE_PAUSE_SECONDS
         logger.warning("quota store unavailable, events admitted for %ss: %s", STORE_PAUSE_SECONDS, exc)
@@ -179,13 +189,18 @@ def _take(
     spike_seconds: int,
     *,
     count_refusal: bool,
+    give_back: int = 0,
 ) -> int:
     """Count ``count`` events in both windows if they fit: 0; else 1 (the rate) or 2 (the spike guard),
-    adding them to the project's dropped events when ``count_refusal``."""
+    adding them to the project's dropped events when ``count_refusal``. ``give_back`` events of a lease
+    are first taken off the minute's count."""
     client = redis.client()
     if client is None:
+        if give_back:
+            with connection.cursor() as cursor:
+                cursor.execute(_GIVE_BACK, [give_back, keys[0]])
         return _check_in_database(project, count, keys, rate, burst, now, spike_seconds, count_refusal=count_refusal)
-    args = [count, rate, burst, MINUTE + 1, spike_seconds + 1, project.pk, "1" if count_refusal else "0"]
+    args = [count, rate, burst, MINUTE + 1, spike_seconds + 1, project.pk, "1" if count_refusal else "0", give_back]
     return int(_scripts(client)[0](keys=[*keys, dropped_key()], args=args))
 
 

@@ -89,3 +89,33 @@ def test_a_quiet_project_is_counted_event_by_event(store, project):
         quota.check(project, now=NOW)
 
     assert counted(store, project) == 3
+
+
+def test_what_is_left_of_a_lease_goes_back_to_the_minute_when_its_window_ends(store, project):
+    quota.set_events_per_minute(project, 60_000)
+    quota.check(project, now=NOW)  # 12:00:23: a lease of 50, one used
+
+    quota.check(project, now=NOW + 10)  # 12:00:33, the same minute: 49 back, a new lease of 50
+
+    assert counted(store, project) == 51
+
+
+@pytest.mark.parametrize(("events", "most_refused"), [(5_880, 0), (6_000, 4 * 29)])
+def test_events_spread_over_a_minute_are_admitted_by_several_processes_up_to_their_leases(
+    store, project, events, most_refused
+):
+    """Within 98 % of the rate, nothing is refused; at exactly the rate, at most what the other processes
+    hold leased when the minute ends (4 processes, leases of 30)."""
+    quota.set_events_per_minute(project, 6_000)
+    minute = (NOW // 60) * 60
+    processes = [{} for _ in range(4)]
+
+    refused, own = 0, quota._leases
+    try:
+        for index in range(events):
+            quota._leases = processes[index % 4]  # each process has its own leases
+            refused += not quota.check(project, now=minute + index * 60 / events).allowed
+    finally:
+        quota._leases = own
+
+    assert refused <= most_refused
