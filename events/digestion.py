@@ -13,6 +13,7 @@ evaluation and publish one live-stream message per project. Also here: which dep
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -241,14 +242,18 @@ def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
     body = sentry_protocol.decode_content(bytes(row.body), row.encoding, limit=limit)
     if row.envelope:
         ((_, body),) = sentry_protocol.parse_envelope(body).items
-    try:
-        # What orjson reads has no lone surrogate, NaN or infinity; a NUL can only come as an escape.
-        event = orjson.loads(body)
-        if isinstance(event, dict):
-            return event, b"\\u0000" in body
-    except orjson.JSONDecodeError:
-        pass
-    return sentry_protocol.json_object(body, "event"), True
+    if not _LONG_NUMBER.search(body):  # orjson reads integers over 64 bits as floats; the stdlib keeps them
+        try:
+            # What orjson reads has no lone surrogate, NaN or infinity; a NUL can only come as an escape.
+            event = orjson.loads(body)
+            if isinstance(event, dict):
+                return event, b"\\u0000" in body
+        except orjson.JSONDecodeError:
+            pass
+    return sentry_protocol.json_object(body, "event", exact=True), True
+
+
+_LONG_NUMBER = re.compile(rb"\d{20}")
 
 
 def _grouping_key(event: Event) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import uuid
 import zlib
@@ -161,12 +162,18 @@ class Envelope:
     item_count: int = 0
 
 
-def json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(raw)  # about half the stdlib's time on an SDK's event
-    except orjson.JSONDecodeError:
-        # What orjson refuses and SDKs send anyway: NaN and Infinity, integers over 64 bits, escaped lone
-        # surrogates. The stdlib reads those (storing cleans them); whatever it refuses too is malformed.
+_UNREAD = object()
+
+
+def json_object(raw: bytes, what: str, *, exact: bool = False) -> dict[str, Any]:
+    """The JSON object in ``raw``, or Malformed. orjson reads it in about half the stdlib's time but reads
+    integers over 64 bits as floats: ``exact`` reads with the stdlib alone (what is stored must keep them)."""
+    value = _UNREAD
+    if not exact:
+        # NaN and Infinity, escaped lone surrogates: orjson refuses them, SDKs send them, the stdlib reads them.
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(raw)
+    if value is _UNREAD:
         try:
             value = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):

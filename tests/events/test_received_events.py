@@ -209,3 +209,15 @@ def test_a_batch_loads_a_bounded_amount_of_bodies(project, monkeypatch):
 
     assert digestion.digest_pending() == 2
     assert ReceivedEvent.objects.count() == 3
+
+
+def test_integers_over_64_bits_are_kept_exactly(client, project, project_key):
+    post(
+        client, project, project_key, envelope(event_item(tags={"order": 123456789012345678901234}, extra={"n": 2**70}))
+    )
+
+    digest_all()
+
+    event = Event.objects.get()
+    assert event.data["tags"]["order"] == "123456789012345678901234"
+    assert event.data["extra"]["n"] == 2**70
