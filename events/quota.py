@@ -148,21 +148,19 @@ def check(project: Project, count: int = 1, *, now: float | None = None) -> Deci
     # What is left of a lease of this minute (its 10-second window is over, or it is too small for this
     # batch) goes back to the minute: only a lease that ends with its minute can leave budget unused.
     give_back = leased[1] if leased is not None and leased[0][0] == minute and leased[0][2:] == windows[2:] else 0
-    keys = (_key(project.pk, "m", minute), _key(project.pk, f"s{spike_seconds}", spike))
+    counted = _Windows(
+        (_key(project.pk, "m", minute), _key(project.pk, f"s{spike_seconds}", spike)), rate, burst, now, spike_seconds
+    )
     size = lease_size(rate, burst)
     try:
         refused = 1
         if size > count:  # a lease if the windows have room for it, else the events alone
-            refused = _take(
-                project, size, keys, rate, burst, now, spike_seconds, count_refusal=False, give_back=give_back
-            )
+            refused = _take(project, size, counted, count_refusal=False, give_back=give_back)
             give_back = 0
             if not refused:
                 _leases[project.pk] = (windows, size - count)
         if refused:
-            refused = _take(
-                project, count, keys, rate, burst, now, spike_seconds, count_refusal=True, give_back=give_back
-            )
+            refused = _take(project, count, counted, count_refusal=True, give_back=give_back)
     except Exception as exc:  # fail open: see the module docstring
         _paused_until = time.monotonic() + STORE_PAUSE_SECONDS
         logger.warning("quota store unavailable, events admitted for %ss: %s", STORE_PAUSE_SECONDS, exc)
@@ -179,18 +177,18 @@ def check(project: Project, count: int = 1, *, now: float | None = None) -> Deci
     return Decision(False, reason, limit, seconds, max(1, math.ceil((window + 1) * seconds - now)))
 
 
-def _take(
-    project: Project,
-    count: int,
-    keys: tuple[str, str],
-    rate: int,
-    burst: int,
-    now: float,
-    spike_seconds: int,
-    *,
-    count_refusal: bool,
-    give_back: int = 0,
-) -> int:
+@dataclass(frozen=True)
+class _Windows:
+    """The two windows an event is counted in: their keys (minute, spike guard) and limits, at ``now``."""
+
+    keys: tuple[str, str]
+    rate: int
+    burst: int
+    now: float
+    spike_seconds: int
+
+
+def _take(project: Project, count: int, windows: _Windows, *, count_refusal: bool, give_back: int = 0) -> int:
     """Count ``count`` events in both windows if they fit: 0; else 1 (the rate) or 2 (the spike guard),
     adding them to the project's dropped events when ``count_refusal``. ``give_back`` events of a lease
     are first taken off the minute's count."""
@@ -198,28 +196,20 @@ def _take(
     if client is None:
         if give_back:
             with connection.cursor() as cursor:
-                cursor.execute(_GIVE_BACK, [give_back, keys[0]])
-        return _check_in_database(project, count, keys, rate, burst, now, spike_seconds, count_refusal=count_refusal)
-    args = [count, rate, burst, MINUTE + 1, spike_seconds + 1, project.pk, "1" if count_refusal else "0", give_back]
-    return int(_scripts(client)[0](keys=[*keys, dropped_key()], args=args))
+                cursor.execute(_GIVE_BACK, [give_back, windows.keys[0]])
+        return _check_in_database(project, count, windows, count_refusal=count_refusal)
+    flag = "1" if count_refusal else "0"
+    args = [count, windows.rate, windows.burst, MINUTE + 1, windows.spike_seconds + 1, project.pk, flag, give_back]
+    return int(_scripts(client)[0](keys=[*windows.keys, dropped_key()], args=args))
 
 
-def _check_in_database(
-    project: Project,
-    count: int,
-    keys: tuple[str, str],
-    rate: int,
-    burst: int,
-    now: float,
-    spike_seconds: int,
-    *,
-    count_refusal: bool = True,
-) -> int:
+def _check_in_database(project: Project, count: int, windows: _Windows, *, count_refusal: bool = True) -> int:
     """1: over the rate, 2: over the spike guard, 0: admitted and counted."""
-    refused = 0
+    refused, keys = 0, windows.keys
+    limits = ((keys[0], windows.rate, MINUTE), (keys[1], windows.burst, windows.spike_seconds))
     with connection.cursor() as cursor:
-        for number, (key, limit, seconds) in enumerate(((keys[0], rate, MINUTE), (keys[1], burst, spike_seconds)), 1):
-            expires_at = datetime.fromtimestamp(now + seconds + 1, tz=UTC)
+        for number, (key, limit, seconds) in enumerate(limits, 1):
+            expires_at = datetime.fromtimestamp(windows.now + seconds + 1, tz=UTC)
             cursor.execute(_UPSERT, [key, count, expires_at, limit])
             row = cursor.fetchone()
             if row is None or row[0] > limit:

@@ -1,13 +1,16 @@
-"""Fixtures of the events tests: a project with its key, and the real sentry-sdk against a live server."""
+"""Fixtures of the events tests: a project with its key, the real sentry-sdk against a live server, and each
+quota store in turn."""
 
 import threading
+import types
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import sentry_sdk
+from django.conf import settings
 from django.db import connections
 
-from events import keys
+from events import keys, quota
 from tests.net import free_port
 from tracepoint.wsgi import application
 
@@ -67,3 +70,16 @@ def production_server():
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()
+
+
+@pytest.fixture(params=["redis", "database"])
+def store(request, monkeypatch):
+    """Each quota counting store in turn: Redis (skipped without REDIS_URL) and the database fallback."""
+    if request.param == "redis":
+        if not settings.REDIS_URL:
+            pytest.skip("REDIS_URL is not set")
+    else:
+        monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=lambda: None))
+    quota.reset()
+    yield request.param
+    quota.reset()

@@ -21,18 +21,6 @@ FROZEN = datetime(2026, 3, 2, 12, 0, 23, tzinfo=UTC)
 EXPOSED = "x-sentry-error, x-sentry-rate-limits, retry-after"
 
 
-@pytest.fixture(params=["redis", "database"])
-def store(request, monkeypatch):
-    """Each counting store in turn: Redis (skipped without REDIS_URL) and the database fallback."""
-    if request.param == "redis":
-        if not settings.REDIS_URL:
-            pytest.skip("REDIS_URL is not set")
-    else:
-        monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=lambda: None))
-    quota.reset()
-    return request.param
-
-
 @pytest.fixture
 def frozen(time_machine):
     time_machine.move_to(FROZEN, tick=False)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import types
 from datetime import UTC, datetime
 
 import pytest
-from django.conf import settings
 
 from events import keys, quota
 from events.models import Project
@@ -14,18 +12,6 @@ from tracepoint import redis
 
 FROZEN = datetime(2026, 3, 2, 12, 0, 23, tzinfo=UTC)
 NOW = FROZEN.timestamp()
-
-
-@pytest.fixture(params=["redis", "database"])
-def store(request, monkeypatch):
-    if request.param == "redis":
-        if not settings.REDIS_URL:
-            pytest.skip("REDIS_URL is not set")
-    else:
-        monkeypatch.setattr(quota, "redis", types.SimpleNamespace(client=lambda: None))
-    quota.reset()
-    yield request.param
-    quota.reset()
 
 
 @pytest.fixture
