@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from procs import descendants, free_port
+from procs import descendants, free_port, start_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,17 +43,7 @@ def main() -> int:
 
     port = free_port()
     var_dir = tempfile.mkdtemp(prefix="tp-bench-")
-    env = {**os.environ, "PORT": str(port), "TRACEPOINT_VAR_DIR": var_dir}
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
-        env.pop(name, None)  # the embedded default
-    proc = subprocess.Popen(
-        [str(ROOT / "scripts" / "run-embedded")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc, _ = start_embedded(var_dir, port)
     try:
         deadline = time.monotonic() + 120
         while True:

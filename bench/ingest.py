@@ -59,7 +59,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from procs import bench_environment, descendants, free_port, start_celery, start_gunicorn, stop
+from procs import bench_environment, descendants, free_port, start_celery, start_embedded, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -658,18 +658,8 @@ def embedded(args) -> int:
     """The app as `make run` runs it, in a scratch var dir, on a free port."""
     var_dir = Path(tempfile.mkdtemp(prefix="tp-ingest-embedded-bench-"))
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "TRACEPOINT_VAR_DIR": str(var_dir)}
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY"):
-        env.pop(name, None)  # the embedded default
+    run, env = start_embedded(var_dir, port)
     web_workers = int(env.get("WEB_CONCURRENCY", "2"))  # tracepoint/gunicorn_conf.py's default
-    run = subprocess.Popen(
-        [str(ROOT / "scripts" / "run-embedded")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     store = None
     try:
         wait_for(f"http://127.0.0.1:{port}/ready", run, seconds=300)

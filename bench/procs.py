@@ -110,3 +110,25 @@ def stop(*procs) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def start_embedded(var_dir, port: int):
+    """``scripts/run-embedded`` (what ``make run`` runs) in ``var_dir`` on ``port``, in a session of its own
+    (stop it with ``os.killpg``), with none of this environment's database, broker or Django settings:
+    the embedded default. Returns (process, its environment)."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PORT": str(port), "TRACEPOINT_VAR_DIR": str(var_dir)}
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [str(root / "scripts" / "run-embedded")],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return proc, env
