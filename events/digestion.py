@@ -197,7 +197,7 @@ def _insert(events: list[Event]) -> None:
         cursor.copy(_COPY_EVENTS) as copy,
     ):
         for pk, event in zip(ids, events, strict=True):
-            copy.write_row([pk, *(_copy_value(event, field) for field in _EVENT_FIELDS)])
+            copy.write_row([pk, *_values(event)])
     for pk, event in zip(ids, events, strict=True):
         event.pk = pk
         event._state.adding = False
@@ -212,15 +212,7 @@ _INSERT_EVENT = "INSERT INTO events_event ({}) VALUES ({})".format(  # noqa: S60
 def _insert_sqlite(events: list[Event]) -> None:
     """One prepared INSERT for every row (bulk_create's statement building was a third of the write lock a
     batch holds). This transaction holds SQLite's only write lock: the rows get consecutive ids."""
-    rows = [
-        [
-            ingest.dump_json(event.data)
-            if field.attname == "data"
-            else field.get_db_prep_save(getattr(event, field.attname), connection)
-            for field in _EVENT_FIELDS
-        ]
-        for event in events
-    ]
+    rows = [_values(event, prepared=True) for event in events]
     with connection.cursor() as cursor:
         cursor.executemany(_INSERT_EVENT, rows)
         cursor.execute("SELECT last_insert_rowid()")
@@ -230,11 +222,17 @@ def _insert_sqlite(events: list[Event]) -> None:
         event._state.adding = False
 
 
-def _copy_value(event: Event, field):
-    value = getattr(event, field.attname)
-    if field.attname == "data":
-        return ingest.dump_json(value)
-    return value
+def _values(event: Event, *, prepared: bool = False) -> list:
+    """The event's values in ``_EVENT_FIELDS`` order, its payload as JSON text (orjson); ``prepared``: as the
+    database takes them as parameters, else as Python values (COPY adapts those itself)."""
+    return [
+        ingest.dump_json(event.data)
+        if field.attname == "data"
+        else field.get_db_prep_save(getattr(event, field.attname), connection)
+        if prepared
+        else getattr(event, field.attname)
+        for field in _EVENT_FIELDS
+    ]
 
 
 def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
