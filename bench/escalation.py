@@ -40,8 +40,7 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import cpu_by_program
-from procs import bench_environment, free_port, start_celery, start_gunicorn, stop
+from procs import bench_environment, cpu_by_name, free_port, start_celery, start_gunicorn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,7 +199,7 @@ def main() -> int:
         with requests.Session() as warm:
             for _ in range(args.workers * 2):
                 warm.get(f"http://127.0.0.1:{port}/health", timeout=10)
-        cpu_before = cpu_by_program()
+        cpu_before = cpu_by_name()
         start = time.monotonic()
         if args.via == "api":
             with ThreadPoolExecutor(args.connections) as pool:
@@ -232,7 +231,7 @@ def main() -> int:
                     break
             time.sleep(0.5)
         time.sleep(2 * args.tick)  # anything late or doubled arrives too
-        cpu_after = cpu_by_program()
+        cpu_after = cpu_by_name()
 
         with psycopg.connect(args.database_url, autocommit=True) as conn:
             created = dict(conn.execute("SELECT id::text, created_at FROM incidents_incident").fetchall())
@@ -288,7 +287,7 @@ def main() -> int:
         spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
         # This process and its reaped children: the receiver of the pages, and the openers (--via service)
         # or the API client (--via api).
-        spent["bench (receiver, openers or client)"] = spent.pop("other", 0.0)
+        spent["bench (receiver, openers or client)"] = spent.pop("bench", 0.0)
         print(
             "CPU ms per incident (three pages each): "
             + ", ".join(f"{name} {sec * 1000 / args.incidents:.2f}" for name, sec in sorted(spent.items()) if sec)

@@ -31,6 +31,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_by_name() -> dict[str, float]:
+    """CPU seconds (user + system, with reaped children) used so far, summed per server program by
+    its command line (gunicorn, celery, postgres, redis-server, wrk); "bench" is this process and
+    its reaped children (a receiver thread, the openers, the client). Take two and subtract."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = next((n for n in ("gunicorn", "celery", "postgres", "redis-server", "wrk") if n in cmdline), None)
+        if name is not None:
+            # utime + stime, plus cutime + cstime: a PostgreSQL backend that ended is counted by the postmaster.
+            totals[name] = totals.get(name, 0.0) + sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+    own = os.times()
+    totals["bench"] = own.user + own.system + own.children_user + own.children_system
+    return totals
+
+
 def bench_environment(database_url: str, redis_url: str, *, prefix: str, **extra: str) -> tuple[dict, str]:
     """A database of the benchmark's own (created if missing; its name must say 'bench') and the
     environment for the app's processes against it. Returns (env, var_dir)."""

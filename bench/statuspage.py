@@ -18,8 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest import cpu_by_program
-from procs import bench_environment, free_port, start_gunicorn
+from procs import bench_environment, cpu_by_name, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -104,9 +103,9 @@ def main() -> int:
     try:
         for name, path in targets.items():
             run_wrk(base + path, 8, 2)  # warm: code loaded, the cache filled
-            before = cpu_by_program()
+            before = cpu_by_name()
             results[name] = run_wrk(base + path, args.connections, args.seconds)
-            after = cpu_by_program()
+            after = cpu_by_name()
             results[name]["cpu"] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     finally:
         web.terminate()
