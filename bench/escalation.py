@@ -200,7 +200,7 @@ def main() -> int:
             for _ in range(args.workers * 2):
                 warm.get(f"http://127.0.0.1:{port}/health", timeout=10)
         cpu_before = cpu_by_name()
-        start = time.monotonic()
+        start, began_at = time.monotonic(), time.time()
         if args.via == "api":
             with ThreadPoolExecutor(args.connections) as pool:
                 list(pool.map(lambda i: open_incident(i, start), range(args.incidents)))
@@ -215,10 +215,13 @@ def main() -> int:
             for opener in openers:
                 opener.wait()
             statuses[201] = args.incidents  # checked below against the database
-            start += 2
+            start, began_at = start + 2, at
         opened_in = time.monotonic() - start
         how = "through the API" if args.via == "api" else "through the domain layer"
-        print(f"opened {args.incidents} incidents {how} in {opened_in:.1f} s: answers {dict(sorted(statuses.items()))}")
+        print(
+            f"opened {args.incidents} incidents {how}; the openers were done {opened_in:.1f} s after the storm began "
+            f"(process exit included): answers {dict(sorted(statuses.items()))}"
+        )
         if latencies:
             ms = [v * 1000 for v in latencies]
             print(f"POST /api/v1/incidents ms: p50 {percentile(ms, 0.5):.1f}  p95 {percentile(ms, 0.95):.1f}")
@@ -246,6 +249,10 @@ def main() -> int:
             escalations = conn.execute("SELECT state, count(*) FROM oncall_escalation GROUP BY state").fetchall()
         with Receiver.lock:
             received = list(Receiver.received)
+        # The storm's span: its start until the last incident was created (the pace puts the last one
+        # at 9.99 s of 10).
+        opened_span = max(c.timestamp() for c in created.values()) - began_at if created else float("inf")
+        print(f"the last incident was created {opened_span:.2f} s after the storm began (target <= {args.seconds:g} s)")
         first_arrival: dict[str, float] = {}
         seen: dict[int, int] = {}
         for at, page_id, incident_id, step, _user in received:
@@ -294,7 +301,7 @@ def main() -> int:
         )
         ok = (
             statuses.get(201, 0) == args.incidents == len(created)
-            and opened_in <= args.seconds + 1
+            and opened_span <= args.seconds
             and len(pages) == expected_pages
             and len(first) == args.incidents
             and percentile(first, 0.95) <= 5
@@ -307,7 +314,8 @@ def main() -> int:
         print(
             "PASS"
             if ok
-            else "FAIL (targets: every incident opened and paged 3 times, first page p95 <= 5 s, "
+            else "FAIL (targets: every incident opened within the storm's seconds and paged 3 times, "
+            "first page p95 <= 5 s, "
             "no duplicates, every step within one beat tick)"
         )
         return 0 if ok else 1
