@@ -11,7 +11,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 
 help:
 	@echo "make run     install, migrate, load demo data, run web + worker + beat on http://127.0.0.1:$${PORT:-8000}"
-	@echo "make test    run the whole test suite (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
+	@echo "make test    run the whole test suite in TEST_WORKERS=2 processes (SQLite, or PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
 	@echo "make lint    ruff format --check, ruff check and the import contracts (lint-imports)"
 	@echo "make format  ruff format and ruff check --fix"
 
@@ -32,8 +32,12 @@ install-dev: $(DEV_STAMP)
 run: $(RUNTIME_STAMP)
 	@scripts/run-embedded
 
+# pytest-xdist: the suite runs in TEST_WORKERS processes (0: one process, as before), each with a
+# test database and a cache key prefix of its own.
+TEST_WORKERS ?= 2
+
 test: $(DEV_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check .
