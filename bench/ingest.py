@@ -59,7 +59,16 @@ from pathlib import Path
 
 import psycopg
 import requests
-from procs import bench_environment, descendants, free_port, start_celery, start_embedded, start_gunicorn, stop
+from procs import (
+    bench_environment,
+    cpu_snapshot,
+    descendants,
+    free_port,
+    start_celery,
+    start_embedded,
+    start_gunicorn,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -288,22 +297,6 @@ def envelope(key: str, group: int, rng: random.Random, compression: str = "gzip"
 
         return event_id, brotli.compress(raw, quality=4), len(payload)
     return event_id, gzip.compress(raw, compresslevel=9), len(payload)
-
-
-def cpu_snapshot() -> dict[int, tuple[str, float]]:
-    """pid -> (command line, CPU seconds: user + system of the process and of its reaped children)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    snapshot = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        snapshot[int(entry.name)] = (cmdline, sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick)
-    return snapshot
 
 
 def cpu_by_program(before: dict, after: dict, programs: dict[str, set[int]], dbname: str | None) -> dict[str, float]:

@@ -31,26 +31,36 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_by_name() -> dict[str, float]:
-    """CPU seconds (user + system, with reaped children) used so far, summed per server program by
-    its command line (gunicorn, celery, postgres, redis-server, wrk); "bench" is this process and
-    its reaped children (a receiver thread, the openers, the client). Take two and subtract."""
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """pid -> (command line, CPU seconds: user + system of the process and of its reaped children)."""
     import os
 
     tick = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = {}
+    snapshot = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        snapshot[int(entry.name)] = (cmdline, sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick)
+    return snapshot
+
+
+def cpu_by_name() -> dict[str, float]:
+    """CPU seconds used so far, summed per server program by its command line (gunicorn, celery,
+    postgres, redis-server, wrk; a PostgreSQL backend that ended is counted by the postmaster);
+    "bench" is this process and its reaped children (a receiver thread, the openers, the client).
+    Take two and subtract."""
+    import os
+
+    totals: dict[str, float] = {}
+    for pid, (cmdline, seconds) in cpu_snapshot().items():
         name = next((n for n in ("gunicorn", "celery", "postgres", "redis-server", "wrk") if n in cmdline), None)
-        if name is not None:
-            # utime + stime, plus cutime + cstime: a PostgreSQL backend that ended is counted by the postmaster.
-            totals[name] = totals.get(name, 0.0) + sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+        if name is not None and pid != os.getpid():
+            totals[name] = totals.get(name, 0.0) + seconds
     own = os.times()
     totals["bench"] = own.user + own.system + own.children_user + own.children_system
     return totals
