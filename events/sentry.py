@@ -7,6 +7,10 @@ item (size, a JSON object), counts the quota and stores the event as received
 (``ingest.receive``); the digester maps it to an Event (``events.sentry_event``) and
 groups it. Other item types are accepted and dropped. Every refusal is the API's
 error shape with CORS and ``X-Sentry-Error`` headers.
+
+The checks after the body is read (``accept_envelope``, ``accept_store``) take bytes and headers'
+values, not a request: the views call them, and so can an ingest front without Django's request
+objects. They return what to store (``Received``) and store nothing themselves.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import re
 import uuid
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -118,13 +123,34 @@ class RateLimited(Exception):
         self.decision = decision
 
 
-def _admit(request: HttpRequest, project: Project) -> None:
-    if getattr(request, "_ingest_admitted", False):
-        return  # counted already: this is the retry after a lost database connection (retry_on_lost_database)
+@dataclass
+class Attempt:
+    """What one request has done so far, kept across its retries after a lost database connection
+    (``retry_on_lost_database`` runs the view again with the same request): the quota is counted
+    once, and an event that came without an id gets one id, not one per try."""
+
+    admitted: bool = False
+    event_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """An accepted event, to store as it arrived (``ingest.receive``'s arguments)."""
+
+    project: Project
+    event_id: uuid.UUID
+    body: bytes
+    encoding: str
+    envelope: bool
+
+
+def _admit(attempt: Attempt, project: Project) -> None:
+    if attempt.admitted:
+        return  # counted already: this is the retry after a lost database connection
     decision = quota.check(project)
     if not decision.allowed:
         raise RateLimited(decision)
-    request._ingest_admitted = True
+    attempt.admitted = True
 
 
 def _preflight(request: HttpRequest) -> HttpResponse:
@@ -168,25 +194,24 @@ def _sentry_endpoint(handler):
     return quiet_success(retry_on_lost_database(csrf_exempt(view)))
 
 
-def _read(request: HttpRequest) -> tuple[bytes, str, bytes]:
-    """(the body as received, its Content-Encoding, the body decoded), each within its limit."""
-    body = read_body(request, limit=max_request_bytes())
-    encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
-    return body, encoding, sentry_protocol.decode_content(body, encoding, limit=max_decompressed_bytes())
-
-
-def _event_id(request: HttpRequest, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
+def _event_id(attempt: Attempt, event: dict[str, Any], event_id: uuid.UUID | None) -> uuid.UUID:
     event_id = event_id or parse_event_id(event.get("event_id"))
     if event_id is None:
-        # Ours, made once per request: a retry of it (retry_on_lost_database) stores the same event, not a second.
-        event_id = getattr(request, "_ingest_event_id", None) or uuid.uuid4()
-        request._ingest_event_id = event_id
+        # Ours, made once per request: a retry of it stores the same event, not a second.
+        event_id = attempt.event_id or uuid.uuid4()
+        attempt.event_id = event_id
     return event_id
 
 
-def _receive(project: Project, event_id: uuid.UUID, *, body: bytes, encoding: str, envelope: bool) -> None:
+def _receive(received: Received) -> None:
     try:
-        ingest.receive(project, event_id, body=body, encoding=encoding, envelope=envelope)
+        ingest.receive(
+            received.project,
+            received.event_id,
+            body=received.body,
+            encoding=received.encoding,
+            envelope=received.envelope,
+        )
     except DomainError as exc:
         raise SentryProtocolError(exc.status_code, exc.message) from None
 
@@ -199,14 +224,16 @@ def _compressed(payload: bytes) -> bytes:
     return zlib.compress(payload, 1)
 
 
-@_sentry_endpoint
-def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item.
+def accept_envelope(
+    project_id: int, *, project: Project | None, body: bytes, encoding: str, attempt: Attempt
+) -> tuple[uuid.UUID | None, Received | None]:
+    """Check an envelope's body as received (at most ``max_request_bytes``) without storing it: the
+    event id to answer and the event to store, or (None, None) for an envelope without an event.
+    ``project``: already authenticated by a header key; None authenticates by the envelope's DSN.
+    Raises ``SentryProtocolError`` (401, 4xx) and ``RateLimited``.
 
-    The event is checked (size, a JSON object) and stored as it came; it is read in full by the digester."""
-    header_key = sentry_key_from_request(request)
-    project = authenticate(header_key, project_id) if header_key else None  # refuse early, before inflating
-    body, encoding, decoded = _read(request)
+    The event is checked (size, a JSON object) and kept as it came; the digester reads it in full."""
+    decoded = sentry_protocol.decode_content(body, encoding, limit=max_decompressed_bytes())
     envelope = parse_envelope(decoded)
     if project is None:
         project = authenticate(key_from_dsn(envelope.headers.get("dsn")), project_id)
@@ -214,18 +241,52 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
     if len(events) > 1:
         raise Malformed("An envelope carries at most one event item.")
     event_id = parse_event_id(envelope.headers.get("event_id"))
-    if events:
-        _, payload = events[0]
-        if len(payload) > max_event_bytes():
-            raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
-        _admit(request, project)  # envelopes without an event (sessions, client reports) use no quota
-        event_id = _event_id(request, json_object(payload, "event item"), event_id)
-        codings = sentry_protocol.normal_encoding(encoding)
-        if envelope.item_count == 1 and len(decoded) - len(payload) <= ENVELOPE_OVERHEAD_BYTES and len(codings) <= 32:
-            # The common case: the body as the SDK compressed it (its header is not much besides the event).
-            _receive(project, event_id, body=body, encoding=codings, envelope=True)
-        else:  # other items (attachments, sessions…) or a large header ride along: keep the event alone
-            _receive(project, event_id, body=_compressed(payload), encoding="deflate", envelope=False)
+    if not events:
+        return event_id, None
+    _, payload = events[0]
+    if len(payload) > max_event_bytes():
+        raise TooLarge(f"The event item is over the limit of {max_event_bytes()} bytes.")
+    _admit(attempt, project)  # envelopes without an event (sessions, client reports) use no quota
+    event_id = _event_id(attempt, json_object(payload, "event item"), event_id)
+    codings = sentry_protocol.normal_encoding(encoding)
+    if envelope.item_count == 1 and len(decoded) - len(payload) <= ENVELOPE_OVERHEAD_BYTES and len(codings) <= 32:
+        # The common case: the body as the SDK compressed it (its header is not much besides the event).
+        return event_id, Received(project, event_id, body, codings, envelope=True)
+    # Other items (attachments, sessions…) or a large header ride along: keep the event alone.
+    return event_id, Received(project, event_id, _compressed(payload), "deflate", envelope=False)
+
+
+def accept_store(project: Project, *, body: bytes, encoding: str, attempt: Attempt) -> tuple[uuid.UUID, Received]:
+    """Check a legacy ``/store/`` body as received (one event) without storing it: the event id to answer
+    and the event to store. Counts the quota before inflating anything."""
+    _admit(attempt, project)
+    limit = max_decompressed_bytes()
+    event = decode_store_body(sentry_protocol.decode_content(body, encoding, limit=limit), limit=limit)
+    if len(event) > max_event_bytes():
+        raise TooLarge(f"The event is over the limit of {max_event_bytes()} bytes.")
+    event_id = _event_id(attempt, json_object(event, "event"), None)
+    return event_id, Received(project, event_id, _compressed(event), "deflate", envelope=False)
+
+
+def _attempt(request: HttpRequest) -> Attempt:
+    attempt = getattr(request, "_ingest_attempt", None)
+    if attempt is None:
+        attempt = request._ingest_attempt = Attempt()
+    return attempt
+
+
+@_sentry_endpoint
+def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item."""
+    header_key = sentry_key_from_request(request)
+    project = authenticate(header_key, project_id) if header_key else None  # refuse early, before reading
+    body = read_body(request, limit=max_request_bytes())
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
+    event_id, received = accept_envelope(
+        project_id, project=project, body=body, encoding=encoding, attempt=_attempt(request)
+    )
+    if received is not None:
+        _receive(received)
     return JsonResponse({"id": event_id.hex} if event_id else {})
 
 
@@ -233,11 +294,8 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
 def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """Legacy ``POST /api/<project_id>/store/``: the body is one event (old SDKs: raven, sentry-python 0.x)."""
     project = authenticate(sentry_key_from_request(request), project_id)
-    _admit(request, project)
-    limit = max_decompressed_bytes()
-    body = decode_store_body(_read(request)[2], limit=limit)
-    if len(body) > max_event_bytes():
-        raise TooLarge(f"The event is over the limit of {max_event_bytes()} bytes.")
-    event_id = _event_id(request, json_object(body, "event"), None)
-    _receive(project, event_id, body=_compressed(body), encoding="deflate", envelope=False)
+    body = read_body(request, limit=max_request_bytes())
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
+    event_id, received = accept_store(project, body=body, encoding=encoding, attempt=_attempt(request))
+    _receive(received)
     return JsonResponse({"id": event_id.hex})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import types
 import uuid
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIClient
 
-from events import keys, quota, tasks
+from events import keys, quota, sentry, tasks
 from events.models import Event, Project, ReceivedEvent
 from tests.helpers import call, envelope, samples, value
 
@@ -315,3 +316,22 @@ def test_only_admins_set_the_rate_on_the_page(responder, admin_user, project):
     anonymous = Client().post(f"{page(project)}quota/", {"events_per_minute": "5"})
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
     assert Project.objects.get(pk=project.pk).events_per_minute is None
+
+
+def test_the_checks_run_without_a_request_and_one_attempt_is_counted_once(
+    project, project_key, store, frozen, no_spike_guard
+):
+    # ``accept_envelope`` is what the views call once the body is read: an ingest front without Django's
+    # request objects calls it too. An attempt retried after a lost connection is counted once.
+    with_rate(project, 1)
+    body = gzip.compress(sentry_event())
+    attempt = sentry.Attempt()
+    first = sentry.accept_envelope(project.pk, project=project, body=body, encoding="gzip", attempt=attempt)
+    again = sentry.accept_envelope(project.pk, project=project, body=body, encoding="gzip", attempt=attempt)
+    event_id, received = first
+    assert again == first and attempt.admitted
+    assert received.body == body and received.encoding == "gzip" and received.envelope  # stored as it came
+    assert received.project == project and received.event_id == event_id
+    assert not ReceivedEvent.objects.exists()  # checked, not stored
+    with pytest.raises(sentry.RateLimited):  # a new request: the rate of 1 is used up
+        sentry.accept_envelope(project.pk, project=project, body=body, encoding="gzip", attempt=sentry.Attempt())
