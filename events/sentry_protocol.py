@@ -126,18 +126,20 @@ def inflate_deflate(data: bytes, *, limit: int) -> bytes:
         return _inflate(data, wbits=-zlib.MAX_WBITS, limit=limit)
 
 
+def _codings(content_encoding: str) -> list[str]:
+    """The codings of a ``Content-Encoding`` in the order applied, lowercased, without ``identity``."""
+    codings = (c.strip().lower() for c in (content_encoding or "").split(","))
+    return [c for c in codings if c and c != "identity"]
+
+
 def normal_encoding(content_encoding: str) -> str:
-    """``Content-Encoding`` as ``decode_content`` reads it, lowercased and without ``identity``."""
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-    return ", ".join(c for c in codings if c and c != "identity")
+    """``Content-Encoding`` as ``decode_content`` reads it."""
+    return ", ".join(_codings(content_encoding))
 
 
 def decode_content(data: bytes, content_encoding: str, *, limit: int) -> bytes:
     """Undo ``Content-Encoding`` (codings are listed in the order applied), capping the output."""
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-    for coding in reversed(codings):
-        if coding in ("identity", ""):
-            continue
+    for coding in reversed(_codings(content_encoding)):
         if coding in ("gzip", "x-gzip"):
             data = _inflate(data, wbits=zlib.MAX_WBITS | 16, limit=limit)
         elif coding == "deflate":
