@@ -27,7 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from events import ingest, keys, quota, sentry_protocol
-from events.models import Project
+from events.models import Project, ReceivedEvent
 from events.sentry_protocol import (
     Malformed,
     SentryProtocolError,
@@ -220,6 +220,9 @@ def _receive(received: Received) -> None:
 ENVELOPE_OVERHEAD_BYTES = 4096
 
 
+_ENCODING_MAX_CHARS = ReceivedEvent._meta.get_field("encoding").max_length
+
+
 def _compressed(payload: bytes) -> bytes:
     return zlib.compress(payload, 1)
 
@@ -249,7 +252,8 @@ def accept_envelope(
     _admit(attempt, project)  # envelopes without an event (sessions, client reports) use no quota
     event_id = _event_id(attempt, json_object(payload, "event item"), event_id)
     codings = sentry_protocol.normal_encoding(encoding)
-    if envelope.item_count == 1 and len(decoded) - len(payload) <= ENVELOPE_OVERHEAD_BYTES and len(codings) <= 32:
+    small_header = len(decoded) - len(payload) <= ENVELOPE_OVERHEAD_BYTES
+    if envelope.item_count == 1 and small_header and len(codings) <= _ENCODING_MAX_CHARS:
         # The common case: the body as the SDK compressed it (its header is not much besides the event).
         return event_id, Received(project, event_id, body, codings, envelope=True)
     # Other items (attachments, sessions…) or a large header ride along: keep the event alone.
@@ -258,7 +262,7 @@ def accept_envelope(
 
 def accept_store(project: Project, *, body: bytes, encoding: str, attempt: Attempt) -> tuple[uuid.UUID, Received]:
     """Check a legacy ``/store/`` body as received (one event) without storing it: the event id to answer
-    and the event to store. Counts the quota before inflating anything."""
+    and the event to store. Counts the quota (once per ``attempt``) before inflating anything."""
     _admit(attempt, project)
     limit = max_decompressed_bytes()
     event = decode_store_body(sentry_protocol.decode_content(body, encoding, limit=limit), limit=limit)
@@ -294,8 +298,10 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
 def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """Legacy ``POST /api/<project_id>/store/``: the body is one event (old SDKs: raven, sentry-python 0.x)."""
     project = authenticate(sentry_key_from_request(request), project_id)
+    attempt = _attempt(request)
+    _admit(attempt, project)  # before reading: a flood over the rate is refused without its bodies
     body = read_body(request, limit=max_request_bytes())
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
-    event_id, received = accept_store(project, body=body, encoding=encoding, attempt=_attempt(request))
+    event_id, received = accept_store(project, body=body, encoding=encoding, attempt=attempt)
     _receive(received)
     return JsonResponse({"id": event_id.hex})
