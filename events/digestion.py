@@ -12,6 +12,7 @@ evaluation and publish one live-stream message per project. Also here: which dep
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from contextlib import contextmanager
@@ -124,8 +125,9 @@ def _first_received(rows, limit: int) -> list[ReceivedEvent]:
         total += row.size
     bodies = dict(ReceivedEvent.objects.filter(pk__in=[row.pk for row in taken]).values_list("pk", "body"))
     for row in taken:
-        row.body = bodies[row.pk]
-    return taken
+        row.body = bodies.get(row.pk)
+    # Unlocked on SQLite: another worker may have digested (and deleted) some since the first query.
+    return [row for row in taken if row.body is not None]
 
 
 def _digest_received(received, mapped, stored_events, *, limit: int, now: datetime) -> int:
@@ -148,10 +150,14 @@ def _map(received: list[ReceivedEvent]) -> dict[int, Event]:
         try:
             event, unclean = _decode(row)
             new_event = to_new_event(event, project=project, event_id=row.event_id, now=row.received_at)
-            mapped[row.pk] = stored = ingest.event_row(project, new_event, received_at=row.received_at, clean=unclean)
-            _grouping_key(stored)
+            mapped[row.pk] = ingest.event_row(project, new_event, received_at=row.received_at, clean=unclean)
         except Exception:
             logger.exception("could not read received event %s; dropped", row.event_id)
+            continue
+        # Here rather than in the batch: on SQLite, before the write lock is taken. An event whose
+        # fingerprint fails is kept: the batch stores it without an issue, and says so.
+        with contextlib.suppress(Exception):
+            _grouping_key(mapped[row.pk])
     return mapped
 
 
@@ -241,7 +247,7 @@ def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
     body = sentry_protocol.decode_content(bytes(row.body), row.encoding, limit=limit)
     if row.envelope:
         ((_, body),) = sentry_protocol.parse_envelope(body).items
-    if not _LONG_NUMBER.search(body):  # orjson reads integers over 64 bits as floats; the stdlib keeps them
+    if not _LONG_NUMBER.search(body):  # orjson reads integers beyond 64 bits as floats; the stdlib keeps them
         try:
             # What orjson reads has no lone surrogate, NaN or infinity; a NUL can only come as an escape.
             event = orjson.loads(body)
@@ -252,11 +258,13 @@ def _decode(row: ReceivedEvent) -> tuple[dict, bool]:
     return sentry_protocol.json_object(body, "event", exact=True), True
 
 
-_LONG_NUMBER = re.compile(rb"\d{20}")
+# 19 digits: -9999999999999999999 is already below the 64-bit range (and rarer than a needless slow read).
+_LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 def _grouping_key(event: Event) -> str:
-    """The fingerprint's hash, computed once (``_map`` computes it for new events before any lock is held)."""
+    """The fingerprint's hash, computed once (``_map`` computes it for new events, on SQLite before the
+    write lock is taken)."""
     key = getattr(event, "_grouping_key", None)
     if key is None:
         key = event._grouping_key = grouping.key_hash(grouping.fingerprint_components(event.data, route=event.route))
@@ -278,7 +286,13 @@ def _digest_batch(events: list[Event], *, now: datetime) -> int:
     for event in events:
         if event.event_type != EventType.ERROR:
             continue
-        groups.setdefault((event.project_id, _grouping_key(event)), []).append(event)
+        try:
+            key = _grouping_key(event)
+        except Exception:
+            # Quarantine: stored and marked digested without an issue (below), and said loudly.
+            logger.exception("could not fingerprint event %s; left ungrouped", event.event_id)
+            continue
+        groups.setdefault((event.project_id, key), []).append(event)
     # A fixed order (by fingerprint) for the row locks and inserts below, so two
     # workers digesting overlapping fingerprints can never wait on each other in a cycle.
     ordered = sorted(groups.items())

@@ -221,3 +221,31 @@ def test_integers_over_64_bits_are_kept_exactly(client, project, project_key):
     event = Event.objects.get()
     assert event.data["tags"]["order"] == "123456789012345678901234"
     assert event.data["extra"]["n"] == 2**70
+
+
+def test_integers_below_the_64_bit_range_are_kept_exactly(client, project, project_key):
+    post(client, project, project_key, envelope(event_item(extra={"n": -9_999_999_999_999_999_999})))
+
+    digest_all()
+
+    assert Event.objects.get().data["extra"]["n"] == -9_999_999_999_999_999_999
+
+
+def test_an_event_whose_fingerprint_fails_is_stored_without_an_issue(client, project, project_key, monkeypatch):
+    from events import grouping
+
+    real = grouping.fingerprint_components
+
+    def failing(data, **kwargs):
+        if "poison" in json.dumps(data):
+            raise ValueError("cannot fingerprint this")
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(grouping, "fingerprint_components", failing)
+    post(client, project, project_key, envelope(event_item(message="poison")))
+
+    digest_all()
+
+    event = Event.objects.get()  # kept, not dropped as unreadable
+    assert event.event_id == uuid.UUID(EVENT_ID) and event.issue_id is None and event.digested_at is not None
+    assert not ReceivedEvent.objects.exists()
