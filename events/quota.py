@@ -49,7 +49,8 @@ _paused_until = 0.0
 
 _CHECK = """
 local back = tonumber(ARGV[8])
-if back > 0 then redis.call('DECRBY', KEYS[1], back) end
+-- A minute's key lost meanwhile (evicted, a restart) is not made again, without an expiry, by a give-back.
+if back > 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECRBY', KEYS[1], back) end
 local n = tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[1]) or '0') + n > tonumber(ARGV[2]) then
   if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[3], ARGV[6], n) end

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.conf import settings
 
 from events import keys, quota
 from events.models import Project
@@ -105,3 +106,18 @@ def test_events_spread_over_a_minute_are_admitted_by_several_processes_up_to_the
         quota._leases = own
 
     assert refused <= most_refused
+
+
+def test_a_give_back_to_a_minute_lost_meanwhile_leaves_an_expiring_count(project):
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    quota.reset()
+    quota.set_events_per_minute(project, 60_000)
+    quota.check(project, now=NOW)  # a lease of 50, one used
+    key = quota._key(project.pk, "m", int(NOW // quota.MINUTE))
+    redis.client().delete(key)  # evicted, or Redis restarted
+
+    quota.check(project, now=NOW + 10)  # the 49 left have nothing to go back to: a new lease of 50
+
+    assert int(redis.client().get(key)) == 50 and redis.client().ttl(key) > 0
+    quota.reset()
