@@ -13,6 +13,8 @@ import shlex
 import sys
 import threading
 import time
+import uuid
+import zlib
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,7 +32,7 @@ from django.urls import Resolver404, resolve
 from prometheus_client.parser import text_string_to_metric_families
 
 from events import digestion
-from events.ingest import NewEvent, store_events
+from events.ingest import NewEvent, receive, store_events
 from tests.factories import PASSWORD
 from tests.net import free_port
 
@@ -89,6 +91,14 @@ def event_item(**fields) -> tuple[dict, bytes]:
         **fields,
     }
     return {"type": "event", "content_type": "application/json"}, json.dumps(body).encode()
+
+
+def receive_sdk_event(project, *, now: datetime | None = None) -> uuid.UUID:
+    """One SDK event stored as received and not digested yet (deflated: an event kept alone)."""
+    event_id = uuid.uuid4()
+    body = zlib.compress(event_item(event_id=event_id.hex)[1])
+    receive(project, event_id, body=body, encoding="deflate", envelope=False, now=now)
+    return event_id
 
 
 # --- the production WSGI application -----------------------------------------------------------------

@@ -318,9 +318,7 @@ def test_only_admins_set_the_rate_on_the_page(responder, admin_user, project):
     assert Project.objects.get(pk=project.pk).events_per_minute is None
 
 
-def test_the_checks_run_without_a_request_and_one_attempt_is_counted_once(
-    project, project_key, store, frozen, no_spike_guard
-):
+def test_the_checks_run_without_a_request_and_one_attempt_is_counted_once(project, store, frozen, no_spike_guard):
     # ``accept_envelope`` is what the views call once the body is read: an ingest front without Django's
     # request objects calls it too. An attempt retried after a lost connection is counted once.
     with_rate(project, 1)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from events import digestion, ingest
 from events.models import Event, Issue, ReceivedEvent
-from tests.helpers import EVENT_ID, digest_all, envelope, event_item
+from tests.helpers import EVENT_ID, digest_all, envelope, event_item, receive_sdk_event
 
 
 def post(client, project, key, body: bytes, *, encoding: str | None = None):
@@ -131,14 +131,6 @@ def test_deleting_the_project_deletes_what_it_had_received(client, project, proj
     assert not ReceivedEvent.objects.exists()
 
 
-def _receive_one(project) -> uuid.UUID:
-    event_id = uuid.uuid4()
-    ingest.receive(
-        project, event_id, body=zlib.compress(event_item(event_id=event_id.hex)[1]), encoding="deflate", envelope=False
-    )
-    return event_id
-
-
 def _failing_impact(monkeypatch, times: int) -> None:
     from events import impact
 
@@ -155,9 +147,9 @@ def _failing_impact(monkeypatch, times: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_that_fails_after_inserting_is_retried_group_by_group_and_stores_each_event_once(project, monkeypatch):
-    _receive_one(project)
+    receive_sdk_event(project)
     digest_all()  # the issue exists
-    received = [_receive_one(project) for _ in range(3)]
+    received = [receive_sdk_event(project) for _ in range(3)]
     _failing_impact(monkeypatch, times=1)
 
     assert digestion.digest_pending() == 3
@@ -170,7 +162,7 @@ def test_a_batch_that_fails_after_inserting_is_retried_group_by_group_and_stores
 @pytest.mark.django_db(transaction=True)
 def test_a_new_issue_s_events_are_stored_with_its_history_when_every_batch_attempt_fails_late(project, monkeypatch):
     for _ in range(3):
-        _receive_one(project)
+        receive_sdk_event(project)
     _failing_impact(monkeypatch, times=100)  # the careful retry guards the refresh; the minute task redoes it
 
     assert digestion.digest_pending() == 3
@@ -203,7 +195,7 @@ def test_a_long_list_of_codings_is_stored_as_the_digester_reads_it(client, proje
 
 def test_a_batch_loads_a_bounded_amount_of_bodies(project, monkeypatch):
     for _ in range(5):
-        _receive_one(project)
+        receive_sdk_event(project)
     first, second = (len(row.body) for row in ReceivedEvent.objects.order_by("id")[:2])
     monkeypatch.setattr(digestion, "RECEIVED_BATCH_MAX_BYTES", first + second)
 

@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 
 from events import digestion, ingest, retention, tasks
 from events.ingest import NewEvent
-from events.models import Event, Issue, Project
+from events.models import Event, Issue, Project, ReceivedEvent
 from tests.factories import make_token, make_user
+from tests.helpers import receive_sdk_event
 
 
 def store(project, count: int, *, message: str = "boom", at=None) -> None:
@@ -88,21 +89,9 @@ def test_admins_add_and_remove_members_on_the_project_page(project):
 
 
 def test_wiping_also_drops_sdk_events_received_and_not_yet_digested(project):
-    import zlib
-
-    from events.models import ReceivedEvent
-    from tests.helpers import event_item
-
     cutoff = timezone.now()
-    ingest.receive(
-        project, uuid.uuid4(), body=zlib.compress(event_item()[1]), encoding="deflate", envelope=False,
-        now=cutoff - timedelta(seconds=5),
-    )  # fmt: skip
-    later = uuid.uuid4()
-    ingest.receive(
-        project, later, body=zlib.compress(event_item()[1]), encoding="deflate", envelope=False,
-        now=cutoff + timedelta(seconds=5),
-    )  # fmt: skip
+    receive_sdk_event(project, now=cutoff - timedelta(seconds=5))
+    later = receive_sdk_event(project, now=cutoff + timedelta(seconds=5))
 
     while retention.wipe_events_batch(project.pk, cutoff):
         pass
