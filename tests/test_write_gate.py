@@ -18,8 +18,26 @@ time.sleep(float(sys.argv[2]))
 """
 
 
+PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
 def database(monkeypatch, vendor: str, name: str) -> None:
     monkeypatch.setattr(gate, "connection", types.SimpleNamespace(vendor=vendor, settings_dict={"NAME": name}))
+
+
+def probe(path) -> str:
+    """Whether another process finds the gate held or free."""
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, f"{path}.write-gate"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_a_writer_waits_while_another_process_holds_the_gate_and_goes_on_when_it_is_free(tmp_path, monkeypatch):
@@ -36,6 +54,17 @@ def test_a_writer_waits_while_another_process_holds_the_gate_and_goes_on_when_it
     holder.wait(timeout=10)
 
     assert 0.3 < waited < 5
+
+
+def test_the_gate_stays_held_until_the_outermost_writer_is_done(tmp_path, monkeypatch):
+    path = tmp_path / "tracepoint.sqlite3"
+    database(monkeypatch, "sqlite", str(path))
+
+    with gate.write_gate():
+        with gate.write_gate():
+            assert probe(path) == "held"
+        assert probe(path) == "held"  # the inner writer's exit does not open it
+    assert probe(path) == "free"
 
 
 def test_an_in_memory_database_and_postgresql_have_no_gate(monkeypatch):
