@@ -27,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from events import ingest, keys, quota, sentry_protocol
+from events.ingest import Received
 from events.models import Project, ReceivedEvent
 from events.sentry_protocol import (
     Malformed,
@@ -80,7 +81,7 @@ def authenticate(public_key: str | None, project_id: int) -> Project:
 # --- views ----------------------------------------------------------------------------
 
 
-def _with_cors(response: HttpResponse) -> HttpResponse:
+def with_cors(response: HttpResponse) -> HttpResponse:
     for name, value in CORS_HEADERS.items():
         response[name] = value
     return response
@@ -89,7 +90,7 @@ def _with_cors(response: HttpResponse) -> HttpResponse:
 def _error(status: int, message: str) -> HttpResponse:
     # X-Sentry-Error must be one plain header line.
     header = re.sub(r"[^\x20-\x7e]", "?", message)[:200]
-    return _with_cors(error_response(status, message, headers={"X-Sentry-Error": header}))
+    return with_cors(error_response(status, message, headers={"X-Sentry-Error": header}))
 
 
 def rate_limited(decision: quota.Decision) -> HttpResponse:
@@ -115,7 +116,7 @@ def rate_limited(decision: quota.Decision) -> HttpResponse:
             "X-Sentry-Error": f"{decision.reason}: {decision.limit} events per {decision.window_seconds}s",
         },
     )
-    return _with_cors(response)
+    return with_cors(response)
 
 
 class RateLimited(Exception):
@@ -131,17 +132,6 @@ class Attempt:
 
     admitted: bool = False
     event_id: uuid.UUID | None = None
-
-
-@dataclass(frozen=True)
-class Received:
-    """An accepted event, to store as it arrived (``ingest.receive``'s arguments)."""
-
-    project: Project
-    event_id: uuid.UUID
-    body: bytes
-    encoding: str
-    envelope: bool
 
 
 def _admit(attempt: Attempt, project: Project) -> None:
@@ -160,7 +150,16 @@ def _preflight(request: HttpRequest) -> HttpResponse:
         CORS_ALLOW_HEADERS
     )
     response["Access-Control-Max-Age"] = "3600"
-    return _with_cors(response)
+    return with_cors(response)
+
+
+def refusal(exc: SentryProtocolError | RateLimited) -> HttpResponse:
+    """The answer to a refused request, in the API's error shape with CORS and ``X-Sentry-Error``."""
+    if isinstance(exc, RateLimited):
+        return rate_limited(exc.decision)
+    if exc.status >= 400 and exc.status != 401:
+        logger.info("sentry ingest refused: %s %s", exc.status, exc.message)
+    return _error(exc.status, exc.message)
 
 
 def _sentry_endpoint(handler):
@@ -174,13 +173,9 @@ def _sentry_endpoint(handler):
             response["Allow"] = "POST, OPTIONS"
             return response
         try:
-            return _with_cors(handler(request, project_id))
-        except SentryProtocolError as exc:
-            if exc.status >= 400 and exc.status != 401:
-                logger.info("sentry ingest refused: %s %s", exc.status, exc.message)
-            return _error(exc.status, exc.message)
-        except RateLimited as exc:
-            return rate_limited(exc.decision)
+            return with_cors(handler(request, project_id))
+        except (SentryProtocolError, RateLimited) as exc:
+            return refusal(exc)
 
     view.__name__ = handler.__name__
     view.__doc__ = handler.__doc__
@@ -279,6 +274,26 @@ def _attempt(request: HttpRequest) -> Attempt:
     return attempt
 
 
+def check_request(
+    request: HttpRequest, project_id: int, *, body: bytes, legacy: bool
+) -> tuple[uuid.UUID | None, Received | None]:
+    """The checks of a POST to ``/envelope/`` (or ``/store/`` if ``legacy``) whose body was read: the key
+    from its headers or query, then ``accept_envelope`` or ``accept_store``. For the ingest service
+    (``events.ingest_service``), which reads the body itself; raises as they do."""
+    attempt = _attempt(request)
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
+    header_key = sentry_key_from_request(request)
+    if legacy:
+        return accept_store(authenticate(header_key, project_id), body=body, encoding=encoding, attempt=attempt)
+    project = authenticate(header_key, project_id) if header_key else None
+    return accept_envelope(project_id, project=project, body=body, encoding=encoding, attempt=attempt)
+
+
+def accepted(event_id: uuid.UUID | None) -> dict[str, str]:
+    """The body of a 200: the event's id (none for an envelope without an event)."""
+    return {"id": event_id.hex} if event_id else {}
+
+
 @_sentry_endpoint
 def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
     """``POST /api/<project_id>/envelope/``: store the envelope's event, drop every other item."""
@@ -291,7 +306,7 @@ def envelope_view(request: HttpRequest, project_id: int) -> HttpResponse:
     )
     if received is not None:
         _receive(received)
-    return JsonResponse({"id": event_id.hex} if event_id else {})
+    return JsonResponse(accepted(event_id))
 
 
 @_sentry_endpoint
@@ -304,4 +319,4 @@ def store_view(request: HttpRequest, project_id: int) -> HttpResponse:
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
     event_id, received = accept_store(project, body=body, encoding=encoding, attempt=attempt)
     _receive(received)
-    return JsonResponse({"id": event_id.hex})
+    return JsonResponse(accepted(event_id))

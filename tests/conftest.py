@@ -118,36 +118,8 @@ def mid_window(time_machine):
 @pytest.fixture
 def asgi_server():
     """``tracepoint.asgi.application`` under uvicorn, on a real socket, in this process (it sees the test database)."""
-    import threading
-    import time
-
-    import uvicorn
-    from django.db import connections
-
-    from tests.net import free_port
+    from tests.helpers import serve_asgi
     from tracepoint.asgi import application
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    connections.close_all()
-    # Django's ASGI handler ran views in executor threads whose kept connections outlive the
-    # server here; PostgreSQL would refuse to drop the test database while they are open.
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+    with serve_asgi(application) as url:
+        yield url

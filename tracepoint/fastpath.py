@@ -165,12 +165,12 @@ class FastPath:
         finish_request(request, status, started=started, route=name, view=view)
         start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
         # The body, not a response object: closing one sends request_finished, whose handlers (connections,
-        # caches, the URLconf) cost more than a ping; _prepare_connections does their part.
+        # caches, the URLconf) cost more than a ping; prepare_connections does their part.
         return [b"" if request.method == "HEAD" else body]
 
     @staticmethod
     def _call(request: HttpRequest, view: Callable, kwargs: dict, answer: Callable | None) -> HttpResponse | Answer:
-        _prepare_connections()
+        prepare_connections()
         call = answer or view
         try:
             response = call_with_database_retries(request, view, (), kwargs, call=call)
@@ -201,7 +201,7 @@ def _fixed_headers(secure: bool) -> list[tuple[str, str]]:
     return [(name, value) for name, value in response.items() if name not in before]
 
 
-def _prepare_connections() -> None:
+def prepare_connections() -> None:
     """What ``request_started`` does (drop broken or expired connections), minus the per-request ``SELECT 1``."""
     for connection in connections.all(initialized_only=True):
         if connection.in_atomic_block:  # only inside a test's transaction; never between requests

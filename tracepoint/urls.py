@@ -46,8 +46,9 @@ ping_urlpatterns = [
 ]
 # The routes the production WSGI application answers without the whole middleware chain
 # (tracepoint.wsgi, tracepoint.fastpath): the same pattern objects as below, so both agree.
+INGEST_ROUTES = [Route(sentry_urlpatterns, frozenset({"POST"}))]  # OPTIONS preflights and wrong methods: Django
 FAST_ROUTES = [
-    Route(sentry_urlpatterns, frozenset({"POST"})),  # OPTIONS preflights and wrong methods: Django
+    *INGEST_ROUTES,  # also the ASGI ingest service's (tracepoint.ingest_asgi)
     Route(ping_urlpatterns, frozenset(ping.ALLOWED_METHODS), answer=ping.answer),
     Route(
         public_urls.urlpatterns,

@@ -1,0 +1,274 @@
+"""The ingest service: Sentry's ``/envelope/`` and ``/store/`` under ASGI, with group commit.
+
+A sync web worker spends most of an event's cost on being a process per request: it holds the connection
+while the INSERT makes its round trip, and each INSERT is a commit of its own. Here (``ingest`` in compose
+and Kubernetes, ``tracepoint.ingest_asgi:application`` under uvicorn workers) a request costs a coroutine:
+
+- its body is read without holding a thread, up to the same limit as the view;
+- the checks run in a thread (``sentry.check_request``: the key, the envelope, the quota; they may query
+  the database or Redis), with the view's retries after a lost database connection;
+- the event then joins the ``GroupWriter``'s queue: one thread stores everything queued in one INSERT
+  (``ingest.receive_many``) while the next events queue behind it, so a busy service commits hundreds of
+  events at once and a quiet one still stores each at once (no timer to wait for);
+- each request is answered after the commit of its event, as the view answers: nothing answered 2xx is
+  lost.
+
+Every answer is the view's: the same error shapes and CORS headers (``sentry.refusal``), request id, log
+line and metrics (``tracepoint.middleware``), fixed security headers (``FastPath``'s). Whatever this
+service does not answer itself (preflights, other methods, other paths, a plain-HTTP request under
+SECURE_SSL_REDIRECT, a Host outside ALLOWED_HOSTS) goes to Django's ASGI application, as in the WSGI fast
+path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.exception import response_for_exception
+from django.db import connections
+from django.http import HttpResponse
+
+from events import ingest, sentry
+from events.ingest import Received
+from events.sentry_protocol import SentryProtocolError, TooLarge
+from tracepoint.api.errors import database_unavailable_response, is_database_unavailable
+from tracepoint.fastpath import FastPath, Route, prepare_connections
+from tracepoint.middleware import (
+    DATABASE_RETRY_DELAYS,
+    call_with_database_retries,
+    finish_request,
+    refuse_large_body,
+    response_for_error,
+    start_request,
+)
+
+logger = logging.getLogger("tracepoint.events.ingest")
+error_logger = logging.getLogger("tracepoint.errors")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+# One INSERT carries at most this many events, or about this many bytes of bodies: a statement stays far
+# under SQLite's and PostgreSQL's parameter limits and a few MB of memory.
+BATCH_MAX_ROWS = 200
+BATCH_MAX_BYTES = 8 * 1024 * 1024
+
+
+class GroupWriter:
+    """Stores the events of concurrent requests together: ``await write(received)`` returns once its event
+    is committed (or raises what to answer instead). One writer per process, one thread for its INSERTs:
+    while a batch is being stored, what arrives waits for the next one."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Received, asyncio.Future]] = []
+        self.draining: asyncio.Task | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self.waiting = 0  # events queued or being stored
+        self.batches = 0  # how many INSERTs the events took (tests and the bench read it)
+        self.events = 0
+
+    async def write(self, received: Received) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self.queue.append((received, done))
+        if self.draining is None:
+            self.draining = asyncio.create_task(self._drain())
+        self.waiting += 1
+        try:
+            await done
+        finally:
+            self.waiting -= 1
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.queue:
+                batch = self._take()
+                try:
+                    outcomes = await loop.run_in_executor(self.executor, _store, [item for item, _ in batch])
+                except Exception as exc:  # a lost database (after the retries), or a bug: every event of it fails
+                    outcomes = [exc] * len(batch)
+                self.batches += 1
+                self.events += len(batch)
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
+        finally:
+            self.draining = None
+
+    def _take(self) -> list[tuple[Received, asyncio.Future]]:
+        size = 0
+        for count, (item, _) in enumerate(self.queue):
+            size += len(item.body)
+            if count >= BATCH_MAX_ROWS or (count and size > BATCH_MAX_BYTES):
+                break
+        else:
+            count = len(self.queue)
+        batch, self.queue = self.queue[:count], self.queue[count:]
+        return batch
+
+    async def close(self) -> None:
+        """Store what is queued, then stop the thread (at shutdown)."""
+        while self.draining is not None:
+            await asyncio.shield(self.draining)
+        self.executor.shutdown(wait=True)
+
+
+def _store(items: list[Received]) -> list[Exception | None]:
+    """``ingest.receive_many`` in the writer's thread, with the views' retries after a lost connection:
+    storing is idempotent on ``event_id``, so a batch that may or may not have been stored is stored again."""
+    prepare_connections()
+    for delay in (*DATABASE_RETRY_DELAYS, None):
+        try:
+            return ingest.receive_many(items)
+        except Exception as exc:
+            if not is_database_unavailable(exc) or delay is None:
+                raise
+            logger.warning("database connection lost storing %d events; retrying in %.1f s: %s", len(items), delay, exc)
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _check(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> HttpResponse | tuple:
+    """The view's checks (in a thread of the default executor): an answer, or (event id, Received | None)."""
+    legacy = view is sentry.store_view
+
+    def call(request: ASGIRequest, project_id: int) -> HttpResponse | tuple:
+        try:
+            return sentry.check_request(request, project_id, body=body, legacy=legacy)
+        except (SentryProtocolError, sentry.RateLimited) as exc:
+            return sentry.refusal(exc)
+
+    prepare_connections()
+    try:
+        answer = call_with_database_retries(request, view, (), kwargs, call=call)
+        return answer if answer is not None else call(request, **kwargs)
+    except Exception as exc:
+        return response_for_error(request, exc) or response_for_exception(request, exc)
+
+
+class IngestService:
+    """ASGI application: ``routes`` (the URLconf's Sentry patterns) answered here, everything else by ``app``."""
+
+    def __init__(self, app: Callable, routes: list[Route]):
+        self.app = app
+        self.paths = FastPath(app, routes)  # its route table, error reshaping and fixed headers
+        self.writer = GroupWriter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        found = self.paths.match(scope.get("method"), scope.get("path", "")) if scope["type"] == "http" else None
+        if found is None:
+            return await self.app(scope, receive, send)
+        view, kwargs, name, _route = found
+        request = ASGIRequest(scope, io.BytesIO())
+        secure = request.is_secure()  # honours SECURE_PROXY_SSL_HEADER
+        if _needs_django(request, secure):
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        start_request(request)
+        try:
+            answer = await self._answer(request, receive, view, kwargs)
+        except ClientGone:
+            logger.debug("the client of %s hung up before sending its whole body", request.path)
+            return
+        if isinstance(answer, HttpResponse):
+            answer = self.paths.api_errors.process_response(request, answer)
+            answer = answer.status_code, list(answer.items()), answer.content
+        status, headers, content = answer
+        present = {header.lower() for header, _ in headers}
+        headers += [header for header in self.paths.fixed_headers[secure] if header[0].lower() not in present]
+        headers += [("Content-Length", str(len(content))), ("X-Request-ID", request.request_id)]
+        finish_request(request, status, started=started, route=name, view=view)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    async def _answer(self, request: ASGIRequest, receive: Receive, view: Callable, kwargs: dict):
+        refused = refuse_large_body(request, view)
+        if refused is not None:
+            return refused
+        try:
+            body = await _read_body(receive, limit=sentry.max_request_bytes())
+        except SentryProtocolError as exc:
+            return sentry.refusal(exc)
+        checked = await asyncio.to_thread(_check, request, view, kwargs, body)
+        if isinstance(checked, HttpResponse):
+            return checked
+        event_id, received = checked
+        if received is not None:
+            try:
+                await self.writer.write(received)
+            except ingest.InvalidProjectKey as exc:
+                return sentry.refusal(SentryProtocolError(exc.status_code, exc.message))
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    error_logger.error("database unavailable: %s", exc)
+                    return sentry.with_cors(database_unavailable_response())
+                error_logger.error("could not store an event", exc_info=exc)
+                return response_for_error(request, exc)
+        body = json.dumps(sentry.accepted(event_id)).encode()
+        return 200, [("Content-Type", "application/json"), *sentry.CORS_HEADERS.items()], body
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.writer.close()  # the events of requests still waiting are stored first
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _needs_django(request: ASGIRequest, secure: bool) -> bool:
+    """What the fast path leaves to Django: an HTTPS redirect, or a Host it refuses (and logs)."""
+    if settings.SECURE_SSL_REDIRECT and not secure:
+        return True
+    try:
+        request.get_host()
+    except SuspiciousOperation:
+        return True
+    return False
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, *, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit``, whatever Content-Length said."""
+    chunks, total = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"The request body is over the limit of {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
