@@ -17,7 +17,7 @@ from events import keys, quota, retention
 from events.forms import AlertRuleForm, ProjectForm, ProjectQuotaForm
 from events.models import AlertRule, IssueStatus, Project, ProjectKey
 from tracepoint.accounts.roles import ADMIN, RESPONDER, has_role, role_required
-from tracepoint.links import absolute_url, base_url
+from tracepoint.links import absolute_url, ingest_base_url
 
 
 def get_project_for_user(user, pk) -> Project:
@@ -63,7 +63,7 @@ def project_create(request: HttpRequest) -> HttpResponse:
 def setup_snippets(project: Project, key: ProjectKey | None) -> dict[str, str]:
     if key is None:
         return {}
-    dsn = key.dsn(base_url())
+    dsn = key.dsn(ingest_base_url())
     service = (project.services or ["web"])[0]
     return {
         "python": f'import sentry_sdk\n\nsentry_sdk.init(dsn="{dsn}")',
@@ -96,7 +96,7 @@ def _project_context(
         "quota_form": quota_form or ProjectQuotaForm(initial={"events_per_minute": project.events_per_minute}),
         "project": project,
         "active_key": key,
-        "dsn": key.dsn(base_url()) if key else "",
+        "dsn": key.dsn(ingest_base_url()) if key else "",
         "keys": project.keys.order_by("-is_active", "-created_at"),
         "snippets": setup_snippets(project, key),
         "is_admin": has_role(request.user, ADMIN),

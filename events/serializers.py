@@ -24,7 +24,7 @@ from events.models import (
 from events.scrubbing import scrub
 from events.timeline import DEFAULT_RANGE, MAX_RANGE
 from incidents.serializers import ServiceField
-from tracepoint.links import base_url
+from tracepoint.links import ingest_base_url
 from tracepoint.notifications.models import NotificationChannel
 from tracepoint.severity import Severity
 
@@ -95,7 +95,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         if not active:
             return None
         newest = max(active, key=lambda key: (key.created_at, key.pk))
-        return newest.dsn(base_url())
+        return newest.dsn(ingest_base_url())
 
     def validate_services(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))

@@ -1,7 +1,8 @@
 """The round trips of the production smoke stage (scripts/production-smoke), one per job.
 
 Runs from the dev environment against servers started from a runtime-only virtualenv:
-- the real sentry-sdk sends an exception, and it is grouped into an issue;
+- the real sentry-sdk sends an exception to the DSN, which names the ingest service, and it is grouped into
+  an issue;
 - an HTTP monitor against a local target that answers 500 goes DOWN and opens an incident;
 - a heartbeat ping is applied;
 - an incident transition is delivered, signed, to a local webhook receiver;
@@ -23,6 +24,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import requests
 
@@ -132,6 +134,8 @@ class Smoke:
         import sentry_sdk
 
         project = self.api("POST", "projects", 201, json={"name": "Smoke", "slug": f"smoke-{uuid.uuid4().hex[:6]}"})
+        ingest = urlsplit(self.args.ingest)
+        assert urlsplit(project["dsn"]).port == ingest.port, f"the DSN {project['dsn']} should name {self.args.ingest}"
         sentry_sdk.init(dsn=project["dsn"], default_integrations=False, traces_sample_rate=0)
         try:
             raise RuntimeError("smoke test exception 42")
@@ -245,6 +249,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True)
     parser.add_argument("--stream", required=True)
+    parser.add_argument("--ingest", required=True, help="the ingest service (TRACEPOINT_INGEST_URL)")
     parser.add_argument("--public-base", help="TRACEPOINT_BASE_URL, when it differs from --base")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)

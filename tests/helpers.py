@@ -268,7 +268,7 @@ def login(page, base: str, username: str) -> None:
 # Shared by tests/test_compose.py (docker-compose.yml, the Dockerfile) and tests/test_kubernetes.py.
 
 ROOT = Path(settings.BASE_DIR)
-APP_PORTS = ("8000", "8001")  # web (WSGI) and stream (ASGI)
+APP_PORTS = ("8000", "8001", "8002")  # web (WSGI), stream and ingest (ASGI)
 APP_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/.-]*)")
 # Read outside tracepoint.settings, so NAMES_READ does not list them: ensure_admin
 # reads its two when it runs, gunicorn reads WEB_CONCURRENCY, Django the settings module.

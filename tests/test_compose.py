@@ -28,7 +28,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-APP_SERVICES = ("migrate", "web", "stream", "worker", "beat", "probe")
+APP_SERVICES = ("migrate", "web", "ingest", "stream", "worker", "beat", "probe")
 REQUIRED_SERVICES = ("postgres", "redis", *APP_SERVICES)
 # Values for the ${...} references, as a .env file would give them.
 DOTENV = {"SECRET_KEY": "s" * 50, "POSTGRES_PASSWORD": "pg-password-for-tests"}
@@ -209,6 +209,19 @@ def test_the_stream_service_serves_the_asgi_app_with_uvicorn_workers_and_web_poi
     assert any(str(port).endswith(":8001") for port in svc.get("ports", []))
     assert svc["depends_on"]["redis"]["condition"] == "service_healthy"
     assert service("web")["environment"]["TRACEPOINT_STREAM_URL"] == "${TRACEPOINT_STREAM_URL:-}"  # off unless set
+
+
+def test_the_ingest_service_serves_sentry_ingest_with_uvicorn_workers_and_dsns_name_it():
+    svc = service("ingest")
+    argv = as_argv(svc["command"])
+    assert Path(argv[0]).name == "gunicorn" and "tracepoint.ingest_asgi:application" in argv
+    symbol_by_name(argv[argv.index("--worker-class") + 1])  # importable here (pinned in requirements.txt)
+    assert "0.0.0.0:8002" in argv
+    assert any(str(port).endswith(":8002") for port in svc.get("ports", []))
+    assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "8002/ready?checks=database,cache" in " ".join(healthcheck_argv(svc))
+    dsn_base = interpolate(service("web")["environment"]["TRACEPOINT_INGEST_URL"], DOTENV)
+    assert dsn_base == "http://localhost:8002"  # the published port: SDKs on this host reach it
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])

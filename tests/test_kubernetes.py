@@ -22,7 +22,14 @@ from tracepoint.lib.env import NAMES_READ
 
 ROOT = Path(settings.BASE_DIR)
 K8S = ROOT / "deploy" / "kubernetes"
-WORKLOADS = ("tracepoint-web", "tracepoint-stream", "tracepoint-worker", "tracepoint-beat", "tracepoint-probe")
+WORKLOADS = (
+    "tracepoint-web",
+    "tracepoint-ingest",
+    "tracepoint-stream",
+    "tracepoint-worker",
+    "tracepoint-beat",
+    "tracepoint-probe",
+)
 
 
 def documents() -> list[dict]:
@@ -66,7 +73,8 @@ def test_the_layout_is_web_stream_worker_beat_and_a_migrate_job():
     for name in WORKLOADS:
         assert ("Deployment", name) in kinds
     assert ("Job", "tracepoint-migrate") in kinds
-    assert ("Service", "tracepoint-web") in kinds and ("Service", "tracepoint-stream") in kinds
+    for service in ("tracepoint-web", "tracepoint-ingest", "tracepoint-stream"):
+        assert ("Service", service) in kinds
 
 
 def test_web_has_three_replicas_rolled_one_at_a_time_with_health_and_ready_probes():

@@ -89,6 +89,7 @@ def _start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedPro
         ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY: is required when DEBUG is off"),
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL: must be a URL starting with"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL: must be a URL starting with"),
+        ({"TRACEPOINT_INGEST_URL": "ingest.example.com"}, "TRACEPOINT_INGEST_URL: must be a URL starting with"),
         ({"RATE_LIMIT_WRITE": "fast"}, "RATE_LIMIT_WRITE: expected a rate"),
         ({"EVENTS_RETENTION_DAYS": "-3"}, "EVENTS_RETENTION_DAYS: must be at least 1"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT: must be a whole number"),
@@ -107,7 +108,11 @@ def test_a_malformed_setting_stops_manage_py_with_one_line(overrides, named, tmp
 
 
 def test_a_malformed_setting_stops_wsgi_and_celery_with_one_line(tmp_path):
-    for code in ("import tracepoint.wsgi", "from tracepoint.celery import app; app.conf.broker_url"):
+    for code in (
+        "import tracepoint.wsgi",
+        "import tracepoint.ingest_asgi",
+        "from tracepoint.celery import app; app.conf.broker_url",
+    ):
         result = _start({"TRACEPOINT_VAR_DIR": str(tmp_path), "DEBUG": "perhaps"}, "-c", code)
         assert result.returncode == 2, code
         assert "Traceback" not in result.stderr

@@ -15,6 +15,12 @@ def base_url() -> str:
     return settings.TRACEPOINT["BASE_URL"].rstrip("/")
 
 
+def ingest_base_url() -> str:
+    """Where SDKs send events, the address in DSNs: the ingest service's (``TRACEPOINT_INGEST_URL``) when it
+    has its own, else ``base_url()``."""
+    return settings.TRACEPOINT["INGEST_BASE_URL"] or base_url()
+
+
 def absolute_url(path_or_name: str, *args, **kwargs) -> str:
     """``BASE_URL`` joined with a path (``"/incidents/3/"``, ``"ping/x"``) or a URL name (``"incidents:detail"``).
 

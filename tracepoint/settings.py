@@ -470,6 +470,9 @@ TRACEPOINT = {
     # e.g. http://127.0.0.1:8001; "same-origin" when a proxy routes them there; empty:
     # no live stream, pages poll.
     "STREAM_BASE_URL": env_str("TRACEPOINT_STREAM_URL", "").rstrip("/"),
+    # Where SDKs send events, the address in every DSN: the ASGI "ingest" service's origin as SDKs
+    # reach it, e.g. https://ingest.example.com; empty: BASE_URL (the web answers ingest too).
+    "INGEST_BASE_URL": env_url("TRACEPOINT_INGEST_URL", "", schemes=("http", "https")).rstrip("/"),
     # Notification deliveries (email and webhooks): attempt n failing waits
     # min(BASE * 2**(n-1), MAX) seconds; after MAX_ATTEMPTS the delivery fails.
     "WEBHOOK_MAX_ATTEMPTS": env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=50),

@@ -272,6 +272,21 @@ def test_project_page_shows_dsn_and_snippets(viewer, project, project_key, setti
     assert "Revoke" not in html and "Rotate" not in html
 
 
+def test_dsns_name_the_ingest_service_when_it_has_its_own_address(viewer, project, project_key, settings):
+    settings.TRACEPOINT = {
+        **settings.TRACEPOINT,
+        "BASE_URL": "https://tp.example.com",
+        "INGEST_BASE_URL": "https://ingest.example.com:8443",
+    }
+    project.members.add(viewer)
+    client = logged_in(viewer)
+    html = client.get(f"/issues/projects/{project.pk}/").content.decode()
+    dsn = f"https://{project_key}@ingest.example.com:8443/{project.pk}"
+    assert f"sentry_sdk.init(dsn=&quot;{dsn}&quot;)" in html
+    assert "curl -X POST https://tp.example.com/api/v1/events" in html  # the native API stays on the web
+    assert client.get(f"/api/v1/projects/{project.pk}").json()["dsn"] == dsn
+
+
 def test_admin_rotates_and_revokes_keys(admin_user, project, project_key):
     client = logged_in(admin_user)
     html = client.get(f"/issues/projects/{project.pk}/").content.decode()
