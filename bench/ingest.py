@@ -15,9 +15,10 @@ bodies and the same wrk client (``bench/ingest.lua``) over C connections:
    on gunicorn with as many sync workers as Tracepoint's web; the target reads against the
    plain WSGI one;
 2. Tracepoint, in one of two layouts:
-   - production (default): gunicorn (``tracepoint.gunicorn_conf``), a Celery worker and
-     beat, PostgreSQL and Redis, with a database of its own (created if missing, tables
-     emptied);
+   - production (default): the ingest service as compose runs it (gunicorn with
+     ``tracepoint.gunicorn_conf``, uvicorn workers, ``tracepoint.ingest_asgi``; ``--front web``:
+     web's sync workers instead), a Celery worker and beat, PostgreSQL and Redis, with a
+     database of its own (created if missing, tables emptied);
    - ``--embedded``: the app as ``make run`` runs it (``scripts/run-embedded``: SQLite
      and the filesystem broker under a scratch var dir, Procfile.embedded's web, worker
      and beat).
@@ -71,6 +72,12 @@ from procs import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# compose's ingest service: the same gunicorn settings with uvicorn workers and the ASGI ingest app.
+INGEST_SERVICE = ("--worker-class", "uvicorn_worker.UvicornWorker", "tracepoint.ingest_asgi:application")
+FRONTS = {
+    "ingest": "the ingest service (gunicorn, uvicorn workers, group commit)",
+    "web": "web (gunicorn sync workers)",
+}
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 EXCEPTIONS = ["ValueError", "KeyError", "TimeoutError", "ConnectionError", "PermissionError", "RuntimeError"]
 MODULES = ["shop.checkout", "shop.cart", "shop.payments", "api.users", "api.orders", "worker.sync", "web.views"]
@@ -504,6 +511,8 @@ def create_project(env: dict) -> tuple[str, str]:
         "from events.models import Project; from events import keys; "
         "Project.objects.filter(slug='bench').delete(); "
         "p = keys.create_project(name='Bench', slug='bench', services=['shop']); "
+        # The quota is checked on every event, as always, but at a rate this load never reaches.
+        "from events import quota; quota.set_events_per_minute(p, 1_000_000); "
         "print(p.pk, p.active_key().public_key)"
     )
     out = subprocess.run([PYTHON, "-c", setup], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -614,7 +623,8 @@ def production(args) -> int:
     ceilings = measure_ceilings(args.workers, auth, bodies_path, args)
 
     port = free_port()
-    web = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
+    front = INGEST_SERVICE if args.front == "ingest" else ()
+    web = start_gunicorn(env, port, workers=args.workers, threads=args.threads, extra=front)
     worker = start_celery(env)
     beat = start_celery(env, "beat")
     store = Store(args.database_url, None)
@@ -634,12 +644,13 @@ def production(args) -> int:
             signal_all(programs["celery"] | programs["celery beat"], signal.SIGCONT)
         spent = cpu_by_program(before, cpu_snapshot(), programs, dbname)
         ok = report(
-            args, layout="production (gunicorn + Celery worker and beat, PostgreSQL, Redis)", ceilings=ceilings,
+            args, layout=f"production ({FRONTS[args.front]} + Celery worker and beat, PostgreSQL, Redis)",
+            ceilings=ceilings,
             load=load, store=store, project_id=project_id, last_answer=last_answer, spent=spent,
             web_workers=args.workers, sizes=sizes, embedded=False,
             cpu_since_start=lambda: cpu_by_program(before, cpu_snapshot(), programs, dbname),
         )  # fmt: skip
-        print(f"gunicorn {args.workers}x{args.threads}, celery worker {args.worker_concurrency} processes")
+        print(f"{FRONTS[args.front]}: {args.workers} workers, celery worker {args.worker_concurrency} processes")
         return 0 if ok else 1
     finally:
         store.close()
@@ -705,6 +716,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (production layout)")
+    parser.add_argument(
+        "--front",
+        choices=sorted(FRONTS),
+        default="ingest",
+        help="production: what the SDKs' requests reach: the ingest service (compose's DSNs) or web's sync workers",
+    )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--compression", choices=["gzip", "br"], default="gzip", help="as sentry-sdk compresses")
     parser.add_argument("--client-threads", type=int, default=1, help="wrk threads")

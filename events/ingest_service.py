@@ -5,11 +5,14 @@ while the INSERT makes its round trip, and each INSERT is a commit of its own. H
 and Kubernetes, ``tracepoint.ingest_asgi:application`` under uvicorn workers) a request costs a coroutine:
 
 - its body is read without holding a thread, up to the same limit as the view;
-- the checks run in a thread (``sentry.check_request``: the key, the envelope, the quota; they may query
-  the database or Redis), with the view's retries after a lost database connection;
-- the event then joins the ``GroupWriter``'s queue: one thread stores everything queued in one INSERT
-  (``ingest.receive_many``) while the next events queue behind it, so a busy service commits hundreds of
-  events at once and a quiet one still stores each at once (no timer to wait for);
+- the checks (``sentry.check_request``: the key, the envelope, the quota) run on the event loop as long
+  as they wait for nothing: the key and a quota lease remembered in this process, as for nearly every
+  request (a trip to a thread would cost more CPU than the checks). Where they would query the database
+  or Redis they stop (``tracepoint.lib.blocking``) and run again in a thread, with the view's retries
+  after a lost database connection; concurrent requests share one trip to it (a ``Batcher``);
+- the event then joins the writer's queue (another ``Batcher``): one thread stores everything queued in
+  one INSERT (``ingest.receive_many``) while the next events queue behind it, so a busy service commits
+  hundreds of events at once and a quiet one still stores each at once (no timer to wait for);
 - each request is answered after the commit of its event, as the view answers: nothing answered 2xx is
   lost.
 
@@ -43,6 +46,8 @@ from events.ingest import Received
 from events.sentry_protocol import SentryProtocolError, TooLarge
 from tracepoint.api.errors import database_unavailable_response, is_database_unavailable
 from tracepoint.fastpath import FastPath, Route, prepare_connections
+from tracepoint.lib.blocking import WouldBlock, without_blocking
+from tracepoint.logging import request_id_var
 from tracepoint.middleware import (
     DATABASE_RETRY_DELAYS,
     call_with_database_retries,
@@ -63,29 +68,44 @@ Send = Callable[[dict], Awaitable[None]]
 # under SQLite's and PostgreSQL's parameter limits and a few MB of memory.
 BATCH_MAX_ROWS = 200
 BATCH_MAX_BYTES = 8 * 1024 * 1024
+# One trip to the checking thread takes at most this many requests, so none waits long behind the others.
+CHECK_BATCH_MAX = 32
 
 
-class GroupWriter:
-    """Stores the events of concurrent requests together: ``await write(received)`` returns once its event
-    is committed (or raises what to answer instead). One writer per process, one thread for its INSERTs:
-    while a batch is being stored, what arrives waits for the next one."""
+class Batcher:
+    """Runs the work of concurrent requests together in one thread of its own: ``await submit(item)``
+    returns the item's outcome once its batch is done (or raises it, if it is an exception). While a batch
+    runs, what arrives queues for the next one: a busy process makes few trips to the thread, each with
+    many items, and a quiet one still runs each item at once (no timer to wait for).
 
-    def __init__(self) -> None:
-        self.queue: list[tuple[Received, asyncio.Future]] = []
+    ``run(items)`` gets a list and returns one outcome per item; if it raises, every item of the batch gets
+    that exception. ``size(item)`` counts towards ``max_bytes`` per batch."""
+
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[list], list],
+        *,
+        max_items: int,
+        max_bytes: int | None = None,
+        size: Callable[[Any], int] = lambda item: 0,
+    ) -> None:
+        self.run, self.max_items, self.max_bytes, self.size = run, max_items, max_bytes, size
+        self.queue: list[tuple[Any, asyncio.Future]] = []
         self.draining: asyncio.Task | None = None
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        self.waiting = 0  # events queued or being stored
-        self.batches = 0  # how many INSERTs the events took (tests and the bench read it)
-        self.events = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.waiting = 0  # items queued or running
+        self.batches = 0  # trips to the thread so far (tests and the bench read these)
+        self.items = 0
 
-    async def write(self, received: Received) -> None:
+    async def submit(self, item: Any) -> Any:
         done = asyncio.get_running_loop().create_future()
-        self.queue.append((received, done))
+        self.queue.append((item, done))
         if self.draining is None:
             self.draining = asyncio.create_task(self._drain())
         self.waiting += 1
         try:
-            await done
+            return await done
         finally:
             self.waiting -= 1
 
@@ -95,26 +115,26 @@ class GroupWriter:
             while self.queue:
                 batch = self._take()
                 try:
-                    outcomes = await loop.run_in_executor(self.executor, _store, [item for item, _ in batch])
-                except Exception as exc:  # a lost database (after the retries), or a bug: every event of it fails
+                    outcomes = await loop.run_in_executor(self.executor, self.run, [item for item, _ in batch])
+                except Exception as exc:  # e.g. a lost database (after the retries): every item of it fails
                     outcomes = [exc] * len(batch)
                 self.batches += 1
-                self.events += len(batch)
+                self.items += len(batch)
                 for (_, done), outcome in zip(batch, outcomes, strict=True):
                     if done.done():
                         continue
-                    if outcome is None:
-                        done.set_result(None)
-                    else:
+                    if isinstance(outcome, Exception):
                         done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
         finally:
             self.draining = None
 
-    def _take(self) -> list[tuple[Received, asyncio.Future]]:
-        size = 0
+    def _take(self) -> list[tuple[Any, asyncio.Future]]:
+        total = 0
         for count, (item, _) in enumerate(self.queue):
-            size += len(item.body)
-            if count >= BATCH_MAX_ROWS or (count and size > BATCH_MAX_BYTES):
+            total += self.size(item)
+            if count >= self.max_items or (count and self.max_bytes is not None and total > self.max_bytes):
                 break
         else:
             count = len(self.queue)
@@ -122,10 +142,14 @@ class GroupWriter:
         return batch
 
     async def close(self) -> None:
-        """Store what is queued, then stop the thread (at shutdown)."""
+        """Finish what is queued, then stop the thread (at shutdown)."""
         while self.draining is not None:
             await asyncio.shield(self.draining)
         self.executor.shutdown(wait=True)
+
+
+def _body_size(received: Received) -> int:
+    return len(received.body)
 
 
 def _store(items: list[Received]) -> list[Exception | None]:
@@ -148,6 +172,7 @@ def _store(items: list[Received]) -> list[Exception | None]:
 def _check(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> HttpResponse | tuple:
     """The view's checks (in a thread of the default executor): an answer, or (event id, Received | None)."""
     legacy = view is sentry.store_view
+    request_id_var.set(request.request_id)  # this thread's log lines carry the request's id
 
     def call(request: ASGIRequest, project_id: int) -> HttpResponse | tuple:
         try:
@@ -163,13 +188,37 @@ def _check(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> H
         return response_for_error(request, exc) or response_for_exception(request, exc)
 
 
+def _check_here(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> HttpResponse | tuple:
+    """``_check`` on the event loop, inside ``without_blocking()``: raises ``WouldBlock`` (having changed
+    nothing) where the checks would wait for the database or Redis. No database retries: nothing here
+    touches the database."""
+    try:
+        return sentry.check_request(request, kwargs["project_id"], body=body, legacy=view is sentry.store_view)
+    except (SentryProtocolError, sentry.RateLimited) as exc:
+        return sentry.refusal(exc)
+    except WouldBlock:
+        raise
+    except Exception as exc:
+        return response_for_error(request, exc) or response_for_exception(request, exc)
+
+
+def _check_all(items: list[tuple[ASGIRequest, Callable, dict, bytes]]) -> list[HttpResponse | tuple]:
+    return [_check(*item) for item in items]
+
+
 class IngestService:
     """ASGI application: ``routes`` (the URLconf's Sentry patterns) answered here, everything else by ``app``."""
 
     def __init__(self, app: Callable, routes: list[Route]):
         self.app = app
         self.paths = FastPath(app, routes)  # its route table, error reshaping and fixed headers
-        self.writer = GroupWriter()
+        # The checks may query the database or Redis, so they run off the event loop; a trip to a thread
+        # per request would cost more CPU than the checks themselves, so concurrent requests share one.
+        self.checker = Batcher("ingest-checks", _check_all, max_items=CHECK_BATCH_MAX)
+        # The events of concurrent requests, stored in one INSERT.
+        self.writer = Batcher(
+            "ingest-writer", _store, max_items=BATCH_MAX_ROWS, max_bytes=BATCH_MAX_BYTES, size=_body_size
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -214,13 +263,17 @@ class IngestService:
             body = await _read_body(receive, limit=sentry.max_request_bytes())
         except SentryProtocolError as exc:
             return sentry.refusal(exc)
-        checked = await asyncio.to_thread(_check, request, view, kwargs, body)
+        try:
+            with without_blocking():  # the common case: key and quota lease remembered, nothing to wait for
+                checked = _check_here(request, view, kwargs, body)
+        except WouldBlock:
+            checked = await self.checker.submit((request, view, kwargs, body))
         if isinstance(checked, HttpResponse):
             return checked
         event_id, received = checked
         if received is not None:
             try:
-                await self.writer.write(received)
+                await self.writer.submit(received)
             except ingest.InvalidProjectKey as exc:
                 return sentry.refusal(SentryProtocolError(exc.status_code, exc.message))
             except Exception as exc:
@@ -238,7 +291,8 @@ class IngestService:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.writer.close()  # the events of requests still waiting are stored first
+                await self.checker.close()  # requests still waiting are checked, and their events stored
+                await self.writer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

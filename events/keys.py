@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from events.models import Project, ProjectKey
 from tracepoint.errors import DomainError
+from tracepoint.lib.blocking import may_block
 
 
 class InvalidProjectKey(DomainError):
@@ -49,6 +50,7 @@ def authenticate_key(public_key: str, *, project_id: int | None = None) -> Proje
     if cached is not None and cached[0] > now:
         key = cached[1]
     else:
+        may_block()  # on the ingest service's event loop: look it up in a thread instead
         key = ProjectKey.objects.select_related("project").filter(public_key=public_key).first()
         ttl = settings.TRACEPOINT["INGEST_KEY_CACHE_SECONDS"]
         if key is not None and key.is_active and ttl:

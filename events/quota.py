@@ -39,6 +39,7 @@ from django.db.models import F
 from events.keys import forget_keys
 from events.models import Project
 from tracepoint import metrics, redis
+from tracepoint.lib.blocking import may_block
 
 logger = logging.getLogger("tracepoint.events.quota")
 
@@ -142,10 +143,12 @@ def check(project: Project, count: int = 1, *, now: float | None = None) -> Deci
     spike_seconds = settings.TRACEPOINT["PROJECT_EVENTS_BURST_SECONDS"]
     minute, spike = int(now // MINUTE), int(now // spike_seconds)
     windows = (minute, spike, rate, burst)
-    leased = _leases.pop(project.pk, None)
+    leased = _leases.get(project.pk)
     if leased is not None and leased[0] == windows and leased[1] >= count:
         _leases[project.pk] = (windows, leased[1] - count)
         return ADMITTED
+    may_block()  # the store is asked: on the ingest service's event loop, ask it from a thread instead
+    _leases.pop(project.pk, None)
     # What is left of a lease of this minute (its 10-second window is over, or it is too small for this
     # batch) goes back to the minute: only a lease that ends with its minute can leave budget unused.
     give_back = leased[1] if leased is not None and leased[0][0] == minute and leased[0][2:] == windows[2:] else 0

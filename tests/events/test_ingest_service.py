@@ -3,6 +3,7 @@ plain HTTP clients against it under uvicorn, on the test database."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import json
@@ -26,7 +27,7 @@ from django.db import connection, connections
 
 from events import digestion, ingest, keys, quota
 from events.ingest import Received
-from events.ingest_service import IngestService
+from events.ingest_service import Batcher, IngestService
 from events.models import Event, Issue, ReceivedEvent
 from tests.helpers import digest_all, envelope, event_item, serve_asgi
 from tracepoint import metrics
@@ -130,8 +131,57 @@ def test_concurrent_events_are_stored_in_one_insert_and_each_answered_after_it(s
         held.set()
         statuses = [answer.result().status_code for answer in answers]
     assert statuses == [200] * 30
-    assert (writer.batches, writer.events) == (2, 30)
+    assert (writer.batches, writer.items) == (2, 30)
     assert ReceivedEvent.objects.count() == 30
+
+
+def test_checks_run_on_the_event_loop_once_the_key_and_a_quota_lease_are_remembered(service, project, project_key):
+    url = f"{service.url}/api/{project.id}/envelope/"
+    assert post(url, one_event(), **auth(project_key)).status_code == 200
+    assert service.app.checker.items == 1  # the first: key and lease looked up in the checking thread
+    for _ in range(5):
+        assert post(url, one_event(), **auth(project_key)).status_code == 200
+    assert service.app.checker.items == 1  # then remembered: checked on the loop, no trip to a thread
+    assert ReceivedEvent.objects.count() == 6
+
+
+def test_a_batcher_runs_what_queued_meanwhile_in_one_trip_and_answers_each_item_with_its_own_outcome():
+    refused = ValueError("refused")
+
+    def run(items: list[int]) -> list:
+        return [refused if item == 3 else item * 10 for item in items]
+
+    async def scenario() -> tuple[list, Batcher]:
+        batcher = Batcher("test", run, max_items=100)
+        held = threading.Event()
+        batcher.executor.submit(held.wait, 10)  # busy: the first item waits for the thread, the rest queue
+        tasks = [asyncio.create_task(batcher.submit(0))]
+        while batcher.waiting < 1 or batcher.queue:  # taken as a batch of its own
+            await asyncio.sleep(0.001)
+        tasks += [asyncio.create_task(batcher.submit(item)) for item in range(1, 6)]
+        while batcher.waiting < 6:
+            await asyncio.sleep(0.001)
+        held.set()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.close()
+        return outcomes, batcher
+
+    outcomes, batcher = asyncio.run(scenario())
+    assert outcomes == [0, 10, 20, refused, 40, 50]
+    assert (batcher.batches, batcher.items, batcher.waiting) == (2, 6, 0)
+
+
+def test_a_batch_that_fails_as_a_whole_fails_each_of_its_items():
+    def run(items: list[int]) -> list:
+        raise OSError("the database went away")
+
+    async def scenario() -> list:
+        batcher = Batcher("test", run, max_items=2)
+        outcomes = await asyncio.gather(*(batcher.submit(n) for n in range(3)), return_exceptions=True)
+        await batcher.close()
+        return outcomes
+
+    assert [str(outcome) for outcome in asyncio.run(scenario())] == ["the database went away"] * 3
 
 
 def test_a_body_over_the_limit_is_refused_whether_declared_or_streamed(service, project, project_key, settings):
