@@ -6,6 +6,7 @@ tokens… are "[Filtered]"). Never kept: cookies, request bodies, the WSGI envir
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -41,24 +43,39 @@ def _str(value: Any, limit: int = MAX_STRING) -> str:
 
 
 def _trim(value: Any, depth: int = 0) -> Any:
-    """A JSON value with strings, lists, dicts and nesting capped."""
+    """A JSON value with strings, lists, dicts and nesting capped.
+
+    Digestion trims every value of every event: the common types are told apart by ``type()`` first."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING]
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, str):
         return value[:MAX_STRING]
-    if isinstance(value, bool | int | float) or value is None:
+    if isinstance(value, bool | int | float):
         return value
     if depth >= 6:
         return None
+    deeper = depth + 1
     if isinstance(value, dict):
-        return {str(k)[:200]: _trim(v, depth + 1) for k, v in list(value.items())[:50]}
+        return {
+            (k if type(k) is str and len(k) <= 200 else str(k)[:200]): _trim(v, deeper)
+            for k, v in itertools.islice(value.items(), 50)
+        }
     if isinstance(value, list):
-        return [_trim(v, depth + 1) for v in value[:50]]
+        return [_trim(v, deeper) for v in value[:50]]
     return str(value)[:MAX_STRING]
 
 
 def _bounded(value: Any, limit: int = MAX_BLOB_BYTES) -> Any:
-    """The trimmed value, or None when it is still too big to keep."""
+    """The trimmed value, or None when its JSON is still over ``limit`` bytes."""
     value = _trim(value)
-    return value if len(json.dumps(value, default=str)) <= limit else None
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError:  # an integer over 64 bits: the stdlib writes it
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+    return value if size <= limit else None
 
 
 def normalize_service(value: Any) -> str:

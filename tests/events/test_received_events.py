@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import uuid
 import zlib
 from datetime import timedelta
@@ -241,3 +242,12 @@ def test_an_event_whose_fingerprint_fails_is_stored_without_an_issue(client, pro
     event = Event.objects.get()  # kept, not dropped as unreadable
     assert event.event_id == uuid.UUID(EVENT_ID) and event.issue_id is None and event.digested_at is not None
     assert not ReceivedEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a": 1}', b'{"n": 1234567890123456789}', b'{"n": 123456789012345678}', b'{"t": "9999999999999999999"}',
+     b"-12345678901234567890", b"12345678901234567\xff89", "\u0661\u0662\u0663".encode() * 7, b"1" * 40],
+)  # fmt: skip
+def test_the_quick_long_number_test_agrees_with_the_expression(body):
+    assert digestion._has_long_number(body) == bool(re.search(rb"\d{19}", body))

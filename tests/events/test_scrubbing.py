@@ -2,6 +2,7 @@
 
 import pytest
 
+from events import scrubbing
 from events.scrubbing import FILTERED, scrub, scrub_query_string, scrub_url, sensitive_name
 
 
@@ -66,3 +67,17 @@ def test_what_a_first_cut_let_through_is_filtered():
     for name in "abcdefghij":
         deep = {name: deep}
     assert "hunter2" not in repr(scrub(deep))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bearer abc.def-123", "x bearer  tok3n1234 y", "BEARER ABCDEF", "authorization: secret", "AUTHORIZATION=x",
+        "  Basic dXNlcjpwYXNz  ", "digest abcd1234", "Token 0123abcd", "tokenizer broke", "basically fine",
+        "https://user:pw@db.example.com/x", "postgres://a:b@h/db", "see https://example.com/a?b=1", "plain text",
+        "Payment provider timed out after 30 seconds", "", "   ", "ünïcode Bearer abcdefgh", "\u017f is a long s",
+        "ba\u017fic dXNlcjpwYXNz", "to\u212aen 0123abcd", "authorizat\u0130on: x", "line\nBearer abcdefgh",
+    ],
+)  # fmt: skip
+def test_the_quick_credential_test_agrees_with_the_expression(text):
+    assert scrubbing._credential_like(text) == bool(scrubbing._SENSITIVE_VALUE.search(text))
