@@ -74,12 +74,18 @@ def _credential_like(value: str) -> bool:
     return _SENSITIVE_VALUE.search(value) is not None
 
 
+def scrub_text(value: str) -> str:
+    """A string as ``scrub`` leaves it: FILTERED if it looks like a credential, a URL with its secrets
+    filtered, else itself."""
+    if _credential_like(value):
+        return FILTERED
+    return scrub_url(value) if "://" in value and _URL.match(value) else value
+
+
 def scrub(value: Any, depth: int = 0) -> Any:
     """The value with every entry under a sensitive name, and every credential-like string, filtered."""
     if isinstance(value, str):
-        if _credential_like(value):
-            return FILTERED
-        return scrub_url(value) if "://" in value and _URL.match(value) else value
+        return scrub_text(value)
     if depth >= _MAX_DEPTH:
         return FILTERED if isinstance(value, dict | list | tuple) else value
     if isinstance(value, dict):

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from events.ingest import NewEvent
 from events.models import EventType, Level, Project
-from events.scrubbing import scrub, scrub_query_string, scrub_url
+from events.scrubbing import FILTERED, scrub, scrub_query_string, scrub_text, scrub_url, sensitive_name
 from events.sentry_protocol import parse_event_id
 
 _SERVICE_BAD_CHARS = re.compile(r"[^a-z0-9._-]+")
@@ -68,14 +68,52 @@ def _trim(value: Any, depth: int = 0) -> Any:
     return str(value)[:MAX_STRING]
 
 
-def _bounded(value: Any, limit: int = MAX_BLOB_BYTES) -> Any:
-    """The trimmed value, or None when its JSON is still over ``limit`` bytes."""
-    value = _trim(value)
+def _scrubbed(value: Any, depth: int = 0) -> Any:
+    """``_trim(scrub(value))`` in one walk: digestion scrubs and trims the contexts, extra data, breadcrumbs
+    and local variables of every event, and one walk over them costs about half of two."""
+    kind = type(value)
+    if kind is str:
+        value = scrub_text(value)
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING]
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
+    if isinstance(value, str):
+        return scrub_text(value)[:MAX_STRING]
+    if isinstance(value, bool | int | float):
+        return value
+    if depth >= 6:
+        return None
+    deeper = depth + 1
+    if isinstance(value, dict):
+        return {
+            (k if type(k) is str and len(k) <= 200 else str(k)[:200]): (
+                FILTERED if sensitive_name(k) and v not in (None, "") else _scrubbed(v, deeper)
+            )
+            for k, v in itertools.islice(value.items(), 50)
+        }
+    if isinstance(value, list | tuple):
+        # scrub's [name, value] pairs under a sensitive name: the value filtered, the name only trimmed.
+        return [
+            (None if deeper >= 6 else [_trim(item[0], deeper + 1), FILTERED])
+            if isinstance(item, list | tuple) and len(item) == 2 and sensitive_name(item[0])
+            else _scrubbed(item, deeper)
+            for item in value[:50]
+        ]
+    return str(value)[:MAX_STRING]
+
+
+def _json_size(value: Any) -> int:
+    """Bytes of the JSON of a trimmed value."""
     try:
-        size = len(orjson.dumps(value))
+        return len(orjson.dumps(value))
     except TypeError:  # an integer over 64 bits: the stdlib writes it
-        size = len(json.dumps(value, ensure_ascii=False).encode())
-    return value if size <= limit else None
+        return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def _bounded(value: Any, limit: int = MAX_BLOB_BYTES, *, scrubbed: bool = False) -> Any:
+    """The trimmed value (scrubbed too if ``scrubbed``), or None when its JSON is still over ``limit`` bytes."""
+    value = _scrubbed(value) if scrubbed else _trim(value)
+    return value if _json_size(value) <= limit else None
 
 
 def normalize_service(value: Any) -> str:
@@ -175,7 +213,7 @@ def _frame_vars(raw: Any) -> dict[str, Any] | None:
     """A frame's local variables, scrubbed, or None when there are none or they are too big to keep."""
     if not isinstance(raw, dict) or not raw:
         return None
-    return _bounded(scrub(raw), MAX_VARS_BYTES)
+    return _bounded(raw, MAX_VARS_BYTES, scrubbed=True)
 
 
 def _stacktrace(raw: Any) -> dict[str, Any] | None:
@@ -191,7 +229,7 @@ def _stacktrace(raw: Any) -> dict[str, Any] | None:
         local_vars = _frame_vars(source.get("vars")) if budget > 0 else None
         if local_vars:
             frame["vars"] = local_vars
-            budget -= len(json.dumps(local_vars, default=str))
+            budget -= _json_size(local_vars)
     return {"frames": frames}
 
 
@@ -245,7 +283,7 @@ def _request(raw: Any) -> tuple[dict[str, Any] | None, str]:
     if isinstance(query, str) and query:
         request["query_string"] = scrub_query_string(query[:2000])
     elif isinstance(query, dict | list) and query:
-        request["query_string"] = _bounded(scrub(query), 2048)
+        request["query_string"] = _bounded(query, 2048, scrubbed=True)
     headers = _headers(raw.get("headers"))
     if headers:
         request["headers"] = headers
@@ -309,13 +347,13 @@ def to_new_event(
     if isinstance(sdk, dict):
         data["sdk"] = {k: _str(sdk.get(k), 100) for k in ("name", "version") if _str(sdk.get(k))}
     for key in ("contexts", "extra"):
-        value = _bounded(scrub(event.get(key))) if isinstance(event.get(key), dict) else None
+        value = _bounded(event.get(key), scrubbed=True) if isinstance(event.get(key), dict) else None
         if value:
             data[key] = value
     breadcrumbs = event.get("breadcrumbs")
     crumbs = breadcrumbs.get("values") if isinstance(breadcrumbs, dict) else breadcrumbs
     if isinstance(crumbs, list) and crumbs:
-        kept = _bounded(scrub(crumbs[-30:]))
+        kept = _bounded(crumbs[-30:], scrubbed=True)
         if kept:
             data["breadcrumbs"] = {"values": kept}
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from events import grouping, ingest, keys
+from events import grouping, ingest, keys, sentry_event
+from events.scrubbing import scrub
 from events.sentry_event import normalize_service, parse_timestamp, to_new_event
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -195,3 +196,28 @@ def test_level_aliases(project):
 def test_fingerprint_is_kept_as_strings(project):
     assert mapped(project, fingerprint=["{{ default }}", 7]).data["fingerprint"] == ["{{ default }}", "7"]
     assert mapped(project, fingerprint="one").data["fingerprint"] == ["one"]
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": "Bearer abcdefgh", "password": "hunter2"}
+    for level in range(depth):
+        value = {f"level{level}": value, "token": [1, 2], "ok": level}
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"password": "hunter2", "empty_secret": "", "none_token": None, "user": "ada", "n": 3, "x": 1.5, "b": True},
+        {"url": "https://u:p@db.example.com/x?token=abc&q=1", "note": "authorization: xyz", "long": "y" * 5000},
+        {"headers": [["Authorization", "Basic abc"], ["Accept", "text/html"], ("Cookie", "s=1"), ["a", "b", "c"]]},
+        {"list": list(range(80)), "dict": {f"k{i}": i for i in range(80)}, 7: "int key", "k" * 300: "long key"},
+        {"tuple": ("Bearer abcdefgh", {"secret": "s"}), "nested": [[["Authorization", "x"]]]},
+        _nested(3), _nested(5), _nested(7), _nested(9),
+        [["session_id", {"deep": "x"}], ["pin", ""], ["ok", "fine"]],
+        [[[[[[["Authorization", "deep pair"]]]]]]],
+        "Bearer abcdefgh", "just text", None, 12, 2**70,
+    ],
+)  # fmt: skip
+def test_one_walk_scrubs_and_trims_as_the_two_did(value):
+    assert sentry_event._scrubbed(value) == sentry_event._trim(scrub(value))
