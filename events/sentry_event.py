@@ -103,11 +103,13 @@ def _scrubbed(value: Any, depth: int = 0) -> Any:
 
 
 def _json_size(value: Any) -> int:
-    """Bytes of the JSON of a trimmed value."""
+    """Bytes of the JSON of a trimmed value, in UTF-8."""
     try:
         return len(orjson.dumps(value))
-    except TypeError:  # an integer over 64 bits: the stdlib writes it
-        return len(json.dumps(value, ensure_ascii=False).encode())
+    except TypeError:
+        # An integer over 64 bits or a lone surrogate (the stdlib reads "\ud800" as one): measured as the
+        # stdlib writes it, the surrogate as its three bytes.
+        return len(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 def _bounded(value: Any, limit: int = MAX_BLOB_BYTES, *, scrubbed: bool = False) -> Any:

@@ -43,8 +43,11 @@ def post_envelope(client, project, key, body: bytes):
         b'{"message": "lone \\ud800 surrogate", "tags": {"t": "\\udfff"}}',
         b'{"exception": {"values": [{"type": "E\\ud800", "value": "x", "stacktrace": {"frames": '
         b'[{"function": "f\\ud800", "in_app": true}]}}]}}',
+        b'{"message": "surrogates in kept data", "extra": {"k": "\\ud800"}, "contexts": {"app": {"n": "\\udfff"}}, '
+        b'"breadcrumbs": {"values": [{"message": "b\\ud800"}]}, "exception": {"values": [{"type": "E", "value": "x", '
+        b'"stacktrace": {"frames": [{"function": "f", "in_app": true, "vars": {"v": "\\ud800"}}]}}]}}',
     ],
-    ids=["nan", "nul", "surrogate", "surrogate-in-frame"],
+    ids=["nan", "nul", "surrogate", "surrogate-in-frame", "surrogate-in-kept-data"],
 )
 def test_odd_text_and_numbers_are_stored_and_grouped(client, project, project_key, raw):
     response = post_envelope(client, project, project_key, envelope_with(raw))
