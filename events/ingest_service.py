@@ -44,7 +44,7 @@ from django.http import HttpResponse
 from events import ingest, sentry
 from events.ingest import Received
 from events.sentry_protocol import SentryProtocolError, TooLarge
-from tracepoint.api.errors import database_unavailable_response, is_database_unavailable
+from tracepoint.api.errors import database_unavailable_response, error_response, is_database_unavailable
 from tracepoint.fastpath import FastPath, Route, prepare_connections
 from tracepoint.lib.blocking import WouldBlock, without_blocking
 from tracepoint.logging import request_id_var
@@ -70,6 +70,13 @@ BATCH_MAX_ROWS = 200
 BATCH_MAX_BYTES = 8 * 1024 * 1024
 # One trip to the checking thread takes at most this many requests, so none waits long behind the others.
 CHECK_BATCH_MAX = 32
+# Requests of one process waiting for the checking thread or for their commit: past this many (a database
+# that answers slowly), a new one is refused with 503 and Retry-After before its body is read, so memory
+# stays bounded (each waiting request holds its body).
+MAX_WAITING = 1000
+BUSY_RETRY_AFTER_SECONDS = 2
+# At shutdown, requests already read are finished (checked, stored, answered) for at most this long.
+SHUTDOWN_WAIT_SECONDS = 25
 
 
 class Batcher:
@@ -203,7 +210,16 @@ def _check_here(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes)
 
 
 def _check_all(items: list[tuple[ASGIRequest, Callable, dict, bytes]]) -> list[HttpResponse | tuple]:
-    return [_check(*item) for item in items]
+    """``_check`` of each request, in order; once one found the database away (after its retries), the
+    rest of the batch is answered 503 at once rather than each waiting through retries of its own."""
+    answers: list[HttpResponse | tuple] = []
+    for request, view, kwargs, body in items:
+        if answers and getattr(answers[-1], "database_unavailable", False):
+            request_id_var.set(request.request_id)
+            answers.append(database_unavailable_response())
+        else:
+            answers.append(_check(request, view, kwargs, body))
+    return answers
 
 
 class IngestService:
@@ -219,6 +235,8 @@ class IngestService:
         self.writer = Batcher(
             "ingest-writer", _store, max_items=BATCH_MAX_ROWS, max_bytes=BATCH_MAX_BYTES, size=_body_size
         )
+        self.in_flight = 0  # requests between their body and their answer
+        self.max_waiting = MAX_WAITING
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -259,6 +277,22 @@ class IngestService:
         refused = refuse_large_body(request, view)
         if refused is not None:
             return refused
+        if self.checker.waiting + self.writer.waiting >= self.max_waiting:
+            return sentry.with_cors(
+                error_response(
+                    503,
+                    "Too many events are waiting to be stored; retry shortly.",
+                    details={"dependency": "database"},
+                    headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+                )
+            )
+        self.in_flight += 1
+        try:
+            return await self._accept(request, receive, view, kwargs)
+        finally:
+            self.in_flight -= 1
+
+    async def _accept(self, request: ASGIRequest, receive: Receive, view: Callable, kwargs: dict):
         try:
             body = await _read_body(receive, limit=sentry.max_request_bytes())
         except SentryProtocolError as exc:
@@ -267,7 +301,10 @@ class IngestService:
             with without_blocking():  # the common case: key and quota lease remembered, nothing to wait for
                 checked = _check_here(request, view, kwargs, body)
         except WouldBlock:
-            checked = await self.checker.submit((request, view, kwargs, body))
+            try:
+                checked = await self.checker.submit((request, view, kwargs, body))
+            except Exception as exc:  # the checking thread is gone (shutdown): _check itself never raises
+                return response_for_error(request, exc)
         if isinstance(checked, HttpResponse):
             return checked
         event_id, received = checked
@@ -291,7 +328,12 @@ class IngestService:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.checker.close()  # requests still waiting are checked, and their events stored
+                # uvicorn lets open requests finish first; any still between their body and their answer are
+                # checked and stored before the threads stop.
+                deadline = asyncio.get_running_loop().time() + SHUTDOWN_WAIT_SECONDS
+                while self.in_flight and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.01)
+                await self.checker.close()
                 await self.writer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,6 +126,7 @@ LEASE_MAX_EVENTS = 50
 LEASE_SHARE = 100
 # project id -> (the windows and limits it was leased for, events left)
 _leases: dict[int, tuple[tuple[int, int, int, int], int]] = {}
+_leases_lock = threading.Lock()
 
 
 def lease_size(rate: int, burst: int) -> int:
@@ -143,12 +145,14 @@ def check(project: Project, count: int = 1, *, now: float | None = None) -> Deci
     spike_seconds = settings.TRACEPOINT["PROJECT_EVENTS_BURST_SECONDS"]
     minute, spike = int(now // MINUTE), int(now // spike_seconds)
     windows = (minute, spike, rate, burst)
-    leased = _leases.get(project.pk)
-    if leased is not None and leased[0] == windows and leased[1] >= count:
-        _leases[project.pk] = (windows, leased[1] - count)
-        return ADMITTED
+    with _leases_lock:  # the ingest service's event loop and its checking thread share the leases
+        leased = _leases.get(project.pk)
+        if leased is not None and leased[0] == windows and leased[1] >= count:
+            _leases[project.pk] = (windows, leased[1] - count)
+            return ADMITTED
     may_block()  # the store is asked: on the ingest service's event loop, ask it from a thread instead
-    _leases.pop(project.pk, None)
+    with _leases_lock:
+        leased = _leases.pop(project.pk, None)
     # What is left of a lease of this minute (its 10-second window is over, or it is too small for this
     # batch) goes back to the minute: only a lease that ends with its minute can leave budget unused.
     give_back = leased[1] if leased is not None and leased[0][0] == minute and leased[0][2:] == windows[2:] else 0

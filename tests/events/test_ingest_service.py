@@ -145,6 +145,38 @@ def test_checks_run_on_the_event_loop_once_the_key_and_a_quota_lease_are_remembe
     assert ReceivedEvent.objects.count() == 6
 
 
+def test_too_many_waiting_requests_are_refused_with_503_before_their_body_is_read(service, project, project_key):
+    service.app.max_waiting = 0  # as when a slow database has let a thousand requests pile up
+    response = post(f"{service.url}/api/{project.id}/envelope/", one_event(), **auth(project_key))
+    assert response.status_code == 503
+    assert (response.json()["code"], response.headers["Retry-After"]) == ("SERVICE_UNAVAILABLE", "2")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert ReceivedEvent.objects.count() == 0
+
+
+def test_once_a_check_finds_the_database_away_the_rest_of_its_batch_is_answered_503_at_once(monkeypatch):
+    from django.http import HttpRequest
+
+    from events import ingest_service
+    from tracepoint.api.errors import database_unavailable_response
+
+    checked = []
+
+    def check(request, view, kwargs, body):  # what _check answers after its retries when the database is away
+        checked.append(body)
+        return database_unavailable_response()
+
+    monkeypatch.setattr(ingest_service, "_check", check)
+    requests_ = []
+    for n in range(3):
+        request = HttpRequest()
+        request.request_id = f"req-{n}"
+        requests_.append((request, None, {}, b"body %d" % n))
+    answers = ingest_service._check_all(requests_)
+    assert [answer.status_code for answer in answers] == [503, 503, 503]
+    assert checked == [b"body 0"]  # the others did not wait through retries of their own
+
+
 def test_a_batcher_runs_what_queued_meanwhile_in_one_trip_and_answers_each_item_with_its_own_outcome():
     refused = ValueError("refused")
 
