@@ -258,7 +258,7 @@ def normalise_domain(text: str) -> str:
 def lookup(domain: str, *, timeout: float) -> tuple[dict, str]:
     """whoisit's reading of the registration of ``domain`` and the URL asked, within ``timeout`` seconds from
     now (so the thread ends with the check). Network I/O, synchronous. RdapError when it cannot tell."""
-    # Well under the check's own bound (0.95 × timeout, counted from a little earlier), so our reason is the
+    # Well under the check's own bound (0.95 of the timeout, counted from a little earlier), so our reason is the
     # one kept: a trickling server is caught only at its next byte after the deadline, and a busy machine
     # adds its own delay to that.
     deadline = time.monotonic() + timeout * 0.8
