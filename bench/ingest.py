@@ -17,8 +17,9 @@ bodies and the same wrk client (``bench/ingest.lua``) over C connections:
 2. Tracepoint, in one of two layouts:
    - production (default): the ingest service as compose runs it (gunicorn with
      ``tracepoint.gunicorn_conf``, uvicorn workers, ``tracepoint.ingest_asgi``; ``--front web``:
-     web's sync workers instead), a Celery worker and beat, PostgreSQL and Redis, with a
-     database of its own (created if missing, tables emptied);
+     web's sync workers instead), a Celery worker (at niceness 10, as compose runs it;
+     ``--worker-nice``) and beat, PostgreSQL and Redis, with a database of its own (created if
+     missing, tables emptied);
    - ``--embedded``: the app as ``make run`` runs it (``scripts/run-embedded``: SQLite
      and the filesystem broker under a scratch var dir, Procfile.embedded's web, worker
      and beat).
@@ -625,7 +626,7 @@ def production(args) -> int:
     port = free_port()
     front = INGEST_SERVICE if args.front == "ingest" else ()
     web = start_gunicorn(env, port, workers=args.workers, threads=args.threads, extra=front)
-    worker = start_celery(env)
+    worker = start_celery(env, nice=args.worker_nice)
     beat = start_celery(env, "beat")
     store = Store(args.database_url, None)
     try:
@@ -650,7 +651,10 @@ def production(args) -> int:
             web_workers=args.workers, sizes=sizes, embedded=False,
             cpu_since_start=lambda: cpu_by_program(before, cpu_snapshot(), programs, dbname),
         )  # fmt: skip
-        print(f"{FRONTS[args.front]}: {args.workers} workers, celery worker {args.worker_concurrency} processes")
+        print(
+            f"{FRONTS[args.front]}: {args.workers} workers, celery worker {args.worker_concurrency} processes "
+            f"at niceness {args.worker_nice}"
+        )
         return 0 if ok else 1
     finally:
         store.close()
@@ -726,6 +730,12 @@ def main() -> int:
     parser.add_argument("--compression", choices=["gzip", "br"], default="gzip", help="as sentry-sdk compresses")
     parser.add_argument("--client-threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes (production)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="production: the Celery worker's niceness: 10, as docker-compose.yml and the Procfiles run it",
+    )
     parser.add_argument(
         "--digest-after-load",
         action="store_true",

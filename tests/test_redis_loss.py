@@ -1,6 +1,7 @@
 """Losing Redis under load: every event answered 200 is grouped once Redis is back, with no hand restart.
 
-A real gunicorn, Celery worker and beat run against the test database and a private redis-server
+A real gunicorn (web), the ingest service, a Celery worker and beat run against the test database and a
+private redis-server
 (cache, broker and wake-up channel). Under a steady stream of Sentry envelopes the test SIGKILLs
 Redis, starts an empty one on the same port 9 s later (its data lost: the worst case), and checks
 that the worker and beat lived through it and that nothing accepted was lost or counted twice.
@@ -124,6 +125,7 @@ def start_redis(port: int, tmp_path: Path, generation: int) -> Process:
 @dataclass
 class Stack:
     base: str
+    ingest_base: str
     redis_port: int
     tmp_path: Path
     processes: dict[str, Process]
@@ -137,7 +139,7 @@ class Stack:
 def stack(transactional_db, tmp_path):
     settings_dict = connection.settings_dict
     user = settings_dict["USER"] or "postgres"
-    redis_port, web_port = free_port(), free_port()
+    redis_port, web_port, ingest_port = free_port(), free_port(), free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     env = {
         **os.environ,
@@ -157,12 +159,21 @@ def stack(transactional_db, tmp_path):
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     redis_server = start_redis(redis_port, tmp_path, 1)
     processes: dict[str, Process] = {}
-    stack = Stack(f"http://127.0.0.1:{web_port}", redis_port, tmp_path, processes, redis_server)
+    stack = Stack(
+        f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{ingest_port}", redis_port, tmp_path, processes, redis_server
+    )
     try:
         processes["web"] = Process(
             "web",
             [str(BIN / "gunicorn"), "-c", "python:tracepoint.gunicorn_conf", "--bind", f"127.0.0.1:{web_port}",
              "--workers", "2", "--timeout", "30"],
+            env=env, log_dir=tmp_path,
+        )  # fmt: skip
+        processes["ingest"] = Process(
+            "ingest",
+            [str(BIN / "gunicorn"), "-c", "python:tracepoint.gunicorn_conf", "--worker-class",
+             "uvicorn_worker.UvicornWorker", "tracepoint.ingest_asgi:application", "--bind",
+             f"127.0.0.1:{ingest_port}", "--workers", "1", "--timeout", "30"],
             env=env, log_dir=tmp_path,
         )  # fmt: skip
         if os.environ.get("TP_TEST_STOCK_TRANSPORT") == "1":
@@ -174,6 +185,7 @@ def stack(transactional_db, tmp_path):
             "beat", [str(BIN / "celery"), "-A", "tracepoint", "beat", "--loglevel", "INFO"], env=env, log_dir=tmp_path
         )
         wait_for_http(f"{stack.base}/health", process=processes["web"].proc)
+        wait_for_http(f"{stack.ingest_base}/health", process=processes["ingest"].proc)
         wait_until(lambda: " ready." in processes["worker"].text(), stack, what="the worker to be ready", seconds=30)
         yield stack
     finally:
@@ -250,13 +262,15 @@ class Answer:
     status: int | str  # an HTTP status, or the exception's class name when there was no answer
     started: float
     ended: float
+    url: str
 
 
 class Load:
-    """``SENDERS`` threads posting gzip Sentry envelopes (one event each, a fresh event_id each) until stopped."""
+    """``SENDERS`` threads posting gzip Sentry envelopes (one event each, a fresh event_id each) until stopped,
+    each to one of ``bases`` in turn (web and the ingest service)."""
 
-    def __init__(self, base: str, project_id: int, key: str) -> None:
-        self.url = f"{base}/api/{project_id}/envelope/"
+    def __init__(self, bases: list[str], project_id: int, key: str) -> None:
+        self.urls = [f"{base}/api/{project_id}/envelope/" for base in bases]
         self.headers = {
             "Content-Type": "application/x-sentry-envelope",
             "Content-Encoding": "gzip",
@@ -280,11 +294,11 @@ class Load:
         with requests.Session() as session:
             n = sender
             while not self.stopping.is_set():
-                self.answers.append(self._send(session, ERRORS[n % len(ERRORS)]))
+                self.answers.append(self._send(session, self.urls[sender % len(self.urls)], ERRORS[n % len(ERRORS)]))
                 n += 1
                 self.stopping.wait(PAUSE_BETWEEN_SENDS)
 
-    def _send(self, session: requests.Session, error: tuple[str, str]) -> Answer:
+    def _send(self, session: requests.Session, url: str, error: tuple[str, str]) -> Answer:
         event_id = uuid.uuid4().hex
         kind, value = error
         event = {
@@ -311,10 +325,10 @@ class Load:
         )
         started = time.monotonic()
         try:
-            status: int | str = session.post(self.url, data=body, headers=self.headers, timeout=10).status_code
+            status: int | str = session.post(url, data=body, headers=self.headers, timeout=10).status_code
         except requests.RequestException as exc:
             status = type(exc).__name__
-        return Answer(event_id, kind, status, started, time.monotonic())
+        return Answer(event_id, kind, status, started, time.monotonic(), url)
 
 
 def test_events_accepted_while_redis_dies_and_comes_back_empty_are_all_grouped_once(stack):
@@ -325,7 +339,7 @@ def test_events_accepted_while_redis_dies_and_comes_back_empty_are_all_grouped_o
     key = project.active_key().public_key
     worker, beat = stack.processes["worker"], stack.processes["beat"]
 
-    with Load(stack.base, project.pk, key) as load:
+    with Load([stack.base, stack.ingest_base], project.pk, key) as load:
         time.sleep(LOAD_BEFORE_KILL)
         assert any(answer.status == 200 for answer in load.answers), stack.tails()
         hold_a_message_unacknowledged(stack)
@@ -351,6 +365,7 @@ def test_events_accepted_while_redis_dies_and_comes_back_empty_are_all_grouped_o
     # wake-up, quota and key cache fail open. Nothing else than a 200 is an acceptable answer.
     assert during, "no request was sent while Redis was down"
     assert statuses["all"].keys() == {200}, f"{statuses}\n{stack.tails()}"
+    assert any(answer.url.startswith(stack.ingest_base) for answer in during), "the ingest service was not asked"
 
     # Grouped once Redis is back: woken digestion or the beat sweeper (events.sweep_undigested),
     # both run by the same worker, which must have lived through the outage.

@@ -29,7 +29,7 @@ from events import digestion, ingest, keys, quota
 from events.ingest import Received
 from events.ingest_service import Batcher, IngestService
 from events.models import Event, Issue, ReceivedEvent
-from tests.helpers import digest_all, envelope, event_item, serve_asgi
+from tests.helpers import digest_all, envelope, event_item, run_async, serve_asgi
 from tracepoint import metrics
 from tracepoint.urls import INGEST_ROUTES
 
@@ -198,7 +198,7 @@ def test_a_batcher_runs_what_queued_meanwhile_in_one_trip_and_answers_each_item_
         await batcher.close()
         return outcomes, batcher
 
-    outcomes, batcher = asyncio.run(scenario())
+    outcomes, batcher = run_async(scenario())
     assert outcomes == [0, 10, 20, refused, 40, 50]
     assert (batcher.batches, batcher.items, batcher.waiting) == (2, 6, 0)
 
@@ -213,7 +213,7 @@ def test_a_batch_that_fails_as_a_whole_fails_each_of_its_items():
         await batcher.close()
         return outcomes
 
-    assert [str(outcome) for outcome in asyncio.run(scenario())] == ["the database went away"] * 3
+    assert [str(outcome) for outcome in run_async(scenario())] == ["the database went away"] * 3
 
 
 def test_a_body_over_the_limit_is_refused_whether_declared_or_streamed(service, project, project_key, settings):
