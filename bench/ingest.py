@@ -32,7 +32,8 @@ program spent per accepted event, and whether every event answered 2xx is stored
     .venv/bin/python bench/ingest.py [--events 20000] [--concurrency 16] [--groups 50] [--workers 3]
     .venv/bin/python bench/ingest.py --embedded [--events 20000]
 
-Targets (issue 19): production >= 50 % of the ceiling, p99 <= 50 ms, grouped within 5 s,
+Targets (issue 19): production >= 50 % of the bare Django view's ceiling (the issue's table's; the plain
+WSGI one is printed as the stricter bound), p99 <= 50 ms, grouped within 5 s,
 exactly G issues, web CPU <= 0.5 ms per event, nothing lost; embedded >= 800 events/s,
 p99 <= 100 ms, grouped within 10 s.
 """
@@ -588,16 +589,21 @@ def report(args, *, layout: str, ceilings: dict[str, Load], load: Load, store: S
         ok = load.rate >= 800 and load.p99_ms <= 100 and waiting == 0 and grouped_after <= 10
         target = ">= 800 events/s, p99 <= 100 ms, grouped within 10 s"
     else:
+        # The issue's ceiling is its table's bare Django view; the plain WSGI one is printed as the stricter bound.
         ok = (
-            ratio >= 0.5
+            load.rate / ceilings["django"].rate >= 0.5
             and load.p99_ms <= 50
             and waiting == 0
             and grouped_after <= 5
             and spent.get("web", 0) * 1000 / load.accepted <= 0.5
         )
-        target = ">= 50 % of the WSGI ceiling, p99 <= 50 ms, grouped within 5 s, web CPU <= 0.5 ms/event"
+        target = ">= 50 % of the bare Django view's ceiling, p99 <= 50 ms, grouped within 5 s, web CPU <= 0.5 ms/event"
     ok = ok and issues == args.groups and not lost and load.rejected == 0
-    print("PASS" if ok else f"FAIL (target: {target}, exactly G issues, nothing lost)")
+    print(
+        f"PASS ({target}, exactly G issues, nothing lost; {ratio:.0%} of the plain WSGI ceiling)"
+        if ok
+        else f"FAIL (target: {target}, exactly G issues, nothing lost)"
+    )
     return ok
 
 
@@ -719,7 +725,12 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--groups", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (production layout)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="gunicorn workers (production layout), for the ceilings too; default as compose runs the front: 2 for "
+        "the ingest service (INGEST_CONCURRENCY), 3 for web (WEB_CONCURRENCY)",
+    )
     parser.add_argument(
         "--front",
         choices=sorted(FRONTS),
@@ -743,6 +754,8 @@ def main() -> int:
         "answer, so the web side and digestion are each measured alone (as on separate machines)",
     )
     args = parser.parse_args()
+    if args.workers is None:
+        args.workers = 2 if args.front == "ingest" else 3
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py drives the load with wrk: apt-get install wrk")
     return embedded(args) if args.embedded else production(args)
