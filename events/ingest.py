@@ -202,6 +202,10 @@ def receive(
         # The project is gone: its key was remembered from before another process deleted it.
         forget_keys()
         raise InvalidProjectKey("Unknown or revoked project key.") from None
+    _wake_after_commit(connection)
+
+
+def _wake_after_commit(connection) -> None:
     if connection.in_atomic_block:
         transaction.on_commit(wake_digester, robust=True)
     else:
@@ -238,10 +242,7 @@ def receive_many(items: list[Received], *, now: datetime | None = None) -> list[
                 outcomes.append(None)
             except IntegrityError:
                 outcomes.append(InvalidProjectKey("Unknown or revoked project key."))
-    if connection.in_atomic_block:
-        transaction.on_commit(wake_digester, robust=True)
-    else:
-        wake_digester()
+    _wake_after_commit(connection)
     return outcomes
 
 

@@ -34,8 +34,6 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.exception import response_for_exception
 from django.db import connections
@@ -45,7 +43,7 @@ from events import ingest, sentry
 from events.ingest import Received
 from events.sentry_protocol import SentryProtocolError, TooLarge
 from tracepoint.api.errors import database_unavailable_response, error_response, is_database_unavailable
-from tracepoint.fastpath import FastPath, Route, prepare_connections
+from tracepoint.fastpath import FastPath, Route, needs_django, prepare_connections
 from tracepoint.lib.blocking import WouldBlock, without_blocking
 from tracepoint.logging import request_id_var
 from tracepoint.middleware import (
@@ -176,16 +174,20 @@ def _store(items: list[Received]) -> list[Exception | None]:
     raise AssertionError("unreachable")
 
 
+def _checks(request: ASGIRequest, view: Callable, body: bytes, project_id: int) -> HttpResponse | tuple:
+    """The view's checks: the refusal to answer, or (event id, Received | None)."""
+    try:
+        return sentry.check_request(request, project_id, body=body, legacy=view is sentry.store_view)
+    except (SentryProtocolError, sentry.RateLimited) as exc:
+        return sentry.refusal(exc)
+
+
 def _check(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> HttpResponse | tuple:
-    """The view's checks (in a thread of the default executor): an answer, or (event id, Received | None)."""
-    legacy = view is sentry.store_view
+    """``_checks`` in the checking thread, where they may wait, with the view's lost-database retries."""
     request_id_var.set(request.request_id)  # this thread's log lines carry the request's id
 
     def call(request: ASGIRequest, project_id: int) -> HttpResponse | tuple:
-        try:
-            return sentry.check_request(request, project_id, body=body, legacy=legacy)
-        except (SentryProtocolError, sentry.RateLimited) as exc:
-            return sentry.refusal(exc)
+        return _checks(request, view, body, project_id)
 
     prepare_connections()
     try:
@@ -196,13 +198,11 @@ def _check(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> H
 
 
 def _check_here(request: ASGIRequest, view: Callable, kwargs: dict, body: bytes) -> HttpResponse | tuple:
-    """``_check`` on the event loop, inside ``without_blocking()``: raises ``WouldBlock`` (having changed
-    nothing) where the checks would wait for the database or Redis. No database retries: nothing here
-    touches the database."""
+    """``_checks`` on the event loop, inside ``without_blocking()``: raises ``WouldBlock`` (having changed
+    nothing) where they would wait for the database or Redis. No database retries: nothing here touches
+    the database."""
     try:
-        return sentry.check_request(request, kwargs["project_id"], body=body, legacy=view is sentry.store_view)
-    except (SentryProtocolError, sentry.RateLimited) as exc:
-        return sentry.refusal(exc)
+        return _checks(request, view, body, kwargs["project_id"])
     except WouldBlock:
         raise
     except Exception as exc:
@@ -247,7 +247,7 @@ class IngestService:
         view, kwargs, name, _route = found
         request = ASGIRequest(scope, io.BytesIO())
         secure = request.is_secure()  # honours SECURE_PROXY_SSL_HEADER
-        if _needs_django(request, secure):
+        if needs_django(request, secure):
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         start_request(request)
@@ -256,13 +256,8 @@ class IngestService:
         except ClientGone:
             logger.debug("the client of %s hung up before sending its whole body", request.path)
             return
-        if isinstance(answer, HttpResponse):
-            answer = self.paths.api_errors.process_response(request, answer)
-            answer = answer.status_code, list(answer.items()), answer.content
-        status, headers, content = answer
-        present = {header.lower() for header, _ in headers}
-        headers += [header for header in self.paths.fixed_headers[secure] if header[0].lower() not in present]
-        headers += [("Content-Length", str(len(content))), ("X-Request-ID", request.request_id)]
+        status, headers, content = self.paths.as_answer(request, answer)
+        headers = self.paths.complete_headers(request, headers, content, secure=secure)
         finish_request(request, status, started=started, route=name, view=view)
         await send(
             {
@@ -337,17 +332,6 @@ class IngestService:
                 await self.writer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _needs_django(request: ASGIRequest, secure: bool) -> bool:
-    """What the fast path leaves to Django: an HTTPS redirect, or a Host it refuses (and logs)."""
-    if settings.SECURE_SSL_REDIRECT and not secure:
-        return True
-    try:
-        request.get_host()
-    except SuspiciousOperation:
-        return True
-    return False
 
 
 class ClientGone(Exception):

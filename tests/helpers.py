@@ -459,6 +459,27 @@ def keep_screenshot(page, name: str) -> None:
         page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
 
 
+def run_without_database(script: str, tmp_path: Path, *, allowed_host: str, timeout: int = 60) -> str:
+    """``script`` run by a separate Python whose database cannot be opened at all (a SQLite file in a missing
+    directory) and without Redis; returns its last line of output, failing the test if it did not end well."""
+    import subprocess
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/tracepoint.sqlite3",
+        "TRACEPOINT_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "CRITICAL",
+        "ALLOWED_HOSTS": allowed_host,
+    }
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def run_async(coroutine):
     """``asyncio.run`` in a thread of its own: Playwright's sync API (the browser tests) leaves an event loop
     running in the main thread for the rest of the session, where ``asyncio.run`` refuses to start."""

@@ -134,12 +134,8 @@ class FastPath:
         started = time.perf_counter()
         request = WSGIRequest(environ)
         secure = request.is_secure()  # honours SECURE_PROXY_SSL_HEADER
-        if settings.SECURE_SSL_REDIRECT and not secure:
-            return self.app(environ, start_response)  # SecurityMiddleware redirects
-        try:
-            request.get_host()
-        except SuspiciousOperation:
-            return self.app(environ, start_response)  # refused (and logged) by Django, as for any path
+        if needs_django(request, secure):
+            return self.app(environ, start_response)
         start_request(request)
         if route.from_cache is not None:
             try:
@@ -151,22 +147,31 @@ class FastPath:
             status, headers, body = answer
         else:
             refused = refuse_large_body(request, view)
-            answer = refused or self._call(request, view, kwargs, route.answer)
-            if isinstance(answer, HttpResponse):
-                answer = self.api_errors.process_response(request, answer)
-                answer = answer.status_code, list(answer.items()), answer.content
-            status, headers, body = answer
-        # What the response phase of the chain adds, as header tuples: no response object to go through.
-        present = {header.lower() for header, _ in headers}
-        headers += [header for header in self.fixed_headers[secure] if header[0].lower() not in present]
-        if "content-length" not in present:
-            headers.append(("Content-Length", str(len(body))))  # CommonMiddleware's rule
-        headers.append(("X-Request-ID", request.request_id))
+            status, headers, body = self.as_answer(request, refused or self._call(request, view, kwargs, route.answer))
+        headers = self.complete_headers(request, headers, body, secure=secure)
         finish_request(request, status, started=started, route=name, view=view)
         start_response(f"{status} {responses.get(status, 'Unknown Status Code')}", headers)
         # The body, not a response object: closing one sends request_finished, whose handlers (connections,
         # caches, the URLconf) cost more than a ping; prepare_connections does their part.
         return [b"" if request.method == "HEAD" else body]
+
+    def as_answer(self, request: HttpRequest, answer: HttpResponse | Answer) -> Answer:
+        """A view's answer as (status, headers, body), through the API's error reshaping if it is a response."""
+        if isinstance(answer, HttpResponse):
+            answer = self.api_errors.process_response(request, answer)
+            return answer.status_code, list(answer.items()), answer.content
+        return answer
+
+    def complete_headers(
+        self, request: HttpRequest, headers: list[tuple[str, str]], body: bytes, *, secure: bool
+    ) -> list[tuple[str, str]]:
+        """What the response phase of the chain adds, as header tuples: no response object to go through."""
+        present = {header.lower() for header, _ in headers}
+        headers = headers + [header for header in self.fixed_headers[secure] if header[0].lower() not in present]
+        if "content-length" not in present:
+            headers.append(("Content-Length", str(len(body))))  # CommonMiddleware's rule
+        headers.append(("X-Request-ID", request.request_id))
+        return headers
 
     @staticmethod
     def _call(request: HttpRequest, view: Callable, kwargs: dict, answer: Callable | None) -> HttpResponse | Answer:
@@ -177,6 +182,18 @@ class FastPath:
             return response if response is not None else call(request, **kwargs)
         except Exception as exc:
             return response_for_error(request, exc) or response_for_exception(request, exc)
+
+
+def needs_django(request: HttpRequest, secure: bool) -> bool:
+    """What a fast path leaves to Django's full chain: a plain-HTTP request SecurityMiddleware redirects to
+    HTTPS, or a Host outside ALLOWED_HOSTS, which Django refuses (and logs) as for any path."""
+    if settings.SECURE_SSL_REDIRECT and not secure:
+        return True
+    try:
+        request.get_host()
+    except SuspiciousOperation:
+        return True
+    return False
 
 
 def _first_segment(pattern: str) -> str:

@@ -6,9 +6,6 @@ import gzip
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from django.db import connection
 
 from events import digestion, keys
 from events.models import Event, Issue, ReceivedEvent
-from tests.helpers import call, digest_all, envelope, event_item
+from tests.helpers import call, digest_all, envelope, event_item, run_without_database
 from tracepoint.wsgi import application
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,20 +150,8 @@ key = "Sentry sentry_key={"a" * 32}"
 status, headers, content = call("/api/1/envelope/", b"{{}}", headers={{"HTTP_X_SENTRY_AUTH": key}})
 print(json.dumps([status, headers.get("Retry-After"), json.loads(content)["code"]]))
 """
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/tracepoint.sqlite3",
-        "TRACEPOINT_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "CRITICAL",
-        "ALLOWED_HOSTS": "testserver",
-    }
-    env.pop("REDIS_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [503, "5", "SERVICE_UNAVAILABLE"]
+    last_line = run_without_database(script, tmp_path, allowed_host="testserver", timeout=60)
+    assert json.loads(last_line) == [503, "5", "SERVICE_UNAVAILABLE"]
 
 
 def test_a_key_is_remembered_for_a_while_and_revocation_here_applies_at_once(project, project_key, settings):

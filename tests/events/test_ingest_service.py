@@ -7,9 +7,6 @@ import asyncio
 import gzip
 import http.client
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,7 +26,7 @@ from events import digestion, ingest, keys, quota
 from events.ingest import Received
 from events.ingest_service import Batcher, IngestService
 from events.models import Event, Issue, ReceivedEvent
-from tests.helpers import digest_all, envelope, event_item, run_async, serve_asgi
+from tests.helpers import digest_all, envelope, event_item, run_async, run_without_database, serve_asgi
 from tracepoint import metrics
 from tracepoint.urls import INGEST_ROUTES
 
@@ -341,20 +338,8 @@ with serve_asgi(application, lifespan="on") as url:
                            headers={{"X-Sentry-Auth": "Sentry sentry_key={"a" * 32}"}}, timeout=30)
 print(json.dumps([answer.status_code, answer.headers.get("Retry-After"), answer.json()["code"]]))
 """
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tracepoint.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/tracepoint.sqlite3",
-        "TRACEPOINT_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "CRITICAL",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    env.pop("REDIS_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [503, "5", "SERVICE_UNAVAILABLE"]
+    last_line = run_without_database(script, tmp_path, allowed_host="127.0.0.1", timeout=90)
+    assert json.loads(last_line) == [503, "5", "SERVICE_UNAVAILABLE"]
 
 
 def _dsn(port=None) -> str:
