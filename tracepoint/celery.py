@@ -4,6 +4,8 @@ from logging.config import dictConfig
 from celery import Celery, signals
 from django.conf import settings
 
+from tracepoint.lib import heap
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracepoint.settings")
 
 # Every task retries, with exponential backoff, when the database connection is lost (tasks are
@@ -23,3 +25,11 @@ PROBE_LOCATIONS_CACHE_KEY = "tracepoint:probe-locations"
 def use_django_logging(**kwargs) -> None:
     """Worker and beat log through Django's LOGGING: one JSON object per line."""
     dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def settle_heap(**kwargs) -> None:
+    """Start-up's objects out of the garbage collector's walks (tracepoint.lib.heap): in the worker before
+    its pool forks, and in each pool process once it is ready."""
+    heap.settle()

@@ -8,6 +8,7 @@ import shutil
 
 from gunicorn import glogging
 
+from tracepoint.lib import heap
 from tracepoint.logging import formatter_config
 
 wsgi_app = "tracepoint.wsgi:application"
@@ -58,6 +59,17 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def pre_fork(server, worker) -> None:
+    # The app is loaded (preload_app): frozen here, its objects stay shared with the workers instead of
+    # being copied when a worker's collector walks them.
+    heap.settle()
+
+
+def post_worker_init(worker) -> None:
+    # What the worker loaded itself (an ASGI worker's event loop, the app when preload is off).
+    heap.settle()
 
 
 # Load the app in the master: a bad setting stops gunicorn with one line
