@@ -39,6 +39,7 @@ from events.models import (
 )
 from events.sentry_event import to_new_event
 from tracepoint import stream as live_streams
+from tracepoint.rows import rows_with_keys
 from tracepoint.write_gate import write_gate
 
 logger = logging.getLogger("tracepoint.events")
@@ -165,11 +166,8 @@ def _take(received: list[ReceivedEvent], mapped: dict[int, Event]) -> list[Event
     stored (an SDK's resend after the first was digested): not stored or counted again."""
     if not received:
         return []
-    stored = set(
-        Event.objects.filter(
-            project_id__in={row.project_id for row in received}, event_id__in=[row.event_id for row in received]
-        ).values_list("project_id", "event_id")
-    )
+    pairs = [(row.project_id, row.event_id) for row in received]
+    stored = set(rows_with_keys(Event, ["project", "event_id"], pairs, columns=["project", "event_id"]))
     ReceivedEvent.objects.filter(pk__in=[row.pk for row in received])._raw_delete(ReceivedEvent.objects.db)
     return [mapped[row.pk] for row in received if row.pk in mapped and (row.project_id, row.event_id) not in stored]
 
@@ -342,11 +340,13 @@ def _known_issues(groups: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
     """The issues of the fingerprints that already have one, in one query."""
     if not groups:
         return {}
-    links = IssueGrouping.objects.filter(
-        grouping_version=grouping.GROUPING_VERSION,
-        project_id__in={pid for pid, _ in groups},
-        key_hash__in={key for _, key in groups},
-    ).values_list("project_id", "key_hash", "issue_id")
+    version = grouping.GROUPING_VERSION
+    links = rows_with_keys(
+        IssueGrouping,
+        ["project", "grouping_version", "key_hash"],
+        [(pid, version, key) for pid, key in groups],
+        columns=["project", "key_hash", "issue"],
+    )
     return {(pid, key): issue_id for pid, key, issue_id in links}
 
 

@@ -1,5 +1,5 @@
 """Writing a few columns of many rows at once: a batch of check results, buffered pings, cached uptime, the
-impact of the issues a digest batch touched."""
+impact of the issues a digest batch touched; and finding many rows by a composite key at once."""
 
 from __future__ import annotations
 
@@ -64,3 +64,38 @@ def _update_sqlite(model: type[models.Model], rows: list[models.Model], fields: 
                 "WHERE m.id = v.column1",
                 params,
             )
+
+
+def rows_with_keys(
+    model: type[models.Model], keys: list[str], wanted: list[tuple], *, columns: list[str]
+) -> list[tuple]:
+    """``columns`` of the rows of ``model`` whose ``keys`` fields equal one of the ``wanted`` tuples, in one query.
+
+    On PostgreSQL, a join on arrays: each tuple is one probe of the unique index on ``keys``, whatever the
+    statistics say. ``a IN (…) AND b IN (…)`` lets the planner probe ``a`` alone when its statistics are
+    stale (a project that grew since the last ANALYZE), then filter every row of that project: 104 ms
+    against 3 ms for 500 event ids among 140,000 events. Elsewhere, one ``IN`` per field, pairs checked here."""
+    if not wanted:
+        return []
+    key_fields = [model._meta.get_field(name) for name in keys]
+    out_fields = [model._meta.get_field(name) for name in columns]
+    if connection.vendor != "postgresql":
+        found = model.objects.filter(
+            **{f"{field.attname}__in": {row[index] for row in wanted} for index, field in enumerate(key_fields)}
+        ).values_list(*(field.attname for field in key_fields), *(field.attname for field in out_fields))
+        wanted_set = set(wanted)
+        return [row[len(keys) :] for row in found if tuple(row[: len(keys)]) in wanted_set]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in key_fields)
+    names = ", ".join(f"k{index}" for index in range(len(keys)))
+    join = " AND ".join(f"m.{field.column} = v.k{index}" for index, field in enumerate(key_fields))
+    params = [
+        [field.get_db_prep_value(row[index], connection) for row in wanted] for index, field in enumerate(key_fields)
+    ]
+    # Built from the model's own table, column names and types only; every value is a parameter.
+    sql = (
+        f"SELECT {', '.join(f'm.{field.column}' for field in out_fields)} FROM {model._meta.db_table} AS m"  # noqa: S608
+        f" JOIN unnest({arrays}) AS v({names}) ON {join}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
