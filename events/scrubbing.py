@@ -9,7 +9,6 @@ stored before this module, or sent through the native API's free-form metadata).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -41,12 +40,7 @@ _MAX_DEPTH = 8
 
 
 def sensitive_name(name: Any) -> bool:
-    text = name if isinstance(name, str) else str(name)
-    # The same few names (headers, variables, context keys) come in every event: remembered, when short.
-    return _sensitive_short(text) if len(text) <= _CACHED_NAME_CHARS else _sensitive(text)
-
-
-_CACHED_NAME_CHARS = 64
+    return _sensitive_names[name] if type(name) is str else _sensitive(str(name))
 
 
 def _sensitive(name: str) -> bool:
@@ -56,7 +50,21 @@ def _sensitive(name: str) -> bool:
     )
 
 
-_sensitive_short = lru_cache(maxsize=8192)(_sensitive)
+class _Names(dict):
+    """Whether a name is sensitive, by name: the same few names (headers, variables, context keys) come in
+    every event, and a dict lookup is what digestion can afford per key. Short names only, and at most
+    8,192 (then it starts again), so that an event full of made-up names cannot grow it."""
+
+    def __missing__(self, name: str) -> bool:
+        sensitive = _sensitive(name)
+        if len(name) <= 64:
+            if len(self) >= 8192:
+                self.clear()
+            self[name] = sensitive
+        return sensitive
+
+
+_sensitive_names = _Names()
 
 
 def _credential_like(value: str) -> bool:

@@ -81,3 +81,16 @@ def test_what_a_first_cut_let_through_is_filtered():
 )  # fmt: skip
 def test_the_quick_credential_test_agrees_with_the_expression(text):
     assert scrubbing._credential_like(text) == bool(scrubbing._SENSITIVE_VALUE.search(text))
+
+
+def test_names_are_remembered_but_a_flood_of_made_up_ones_cannot_grow_the_memory():
+    names = scrubbing._sensitive_names
+    names.clear()
+    assert sensitive_name("X-Api-Key") and not sensitive_name("order_id")
+    assert names == {"X-Api-Key": True, "order_id": False}
+    assert sensitive_name("password_" + "x" * 100)  # long: answered, not remembered
+    assert len(names) == 2
+    for index in range(10_000):
+        sensitive_name(f"made_up_{index}")
+    assert len(names) <= 8192
+    assert sensitive_name(7) is False and sensitive_name(("token",)) is True  # not strings: by their text
