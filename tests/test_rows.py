@@ -43,3 +43,18 @@ def test_three_key_fields_and_a_foreign_key_column_come_back_as_stored(db):
         columns=["issue", "key_hash"],
     )
     assert found == [(grouping.issue_id, grouping.key_hash)]
+
+
+def test_a_longer_value_does_not_match_a_key_it_starts_with_and_repeats_find_a_row_once(db):
+    shop = keys.create_project(name="Shop", slug="shop")
+    store_events(shop, [make_event("Order 1 not found")])
+    digest_all()
+    grouping = IssueGrouping.objects.get()
+    version = grouping.grouping_version
+    found = rows_with_keys(
+        IssueGrouping,
+        ["project", "grouping_version", "key_hash"],
+        [(shop.id, version, grouping.key_hash + "ff"), (shop.id, version, grouping.key_hash)] * 2,
+        columns=["issue"],
+    )
+    assert found == [(grouping.issue_id,)]  # the 34-character hash is not cut to the column's 32

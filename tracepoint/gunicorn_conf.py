@@ -68,7 +68,7 @@ def pre_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    # What the worker loaded itself (an ASGI worker's event loop, the app when preload is off).
+    # What the worker loaded itself: the app when preload is off (--no-preload), its own start-up otherwise.
     heap.settle()
 
 
