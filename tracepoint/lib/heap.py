@@ -4,7 +4,7 @@ Python's collector walks every container object it tracks, and a server holds a 
 of them that live as long as the process: Django, its settings, URL patterns, models and templates.
 Work that keeps many young objects alive for a while (digestion holds a batch of decoded events,
 hundreds of dicts and lists each) triggers full collections, and each one walked all of them again:
-in-process, a fifth of digestion's CPU per event was the collector.
+in a bench run, a sixth of the Celery pool processes' CPU was the collector.
 
 ``settle()`` moves everything alive at that moment out of the collector's reach for good (``gc.freeze``:
 those objects are still freed by reference counting, only never walked for cycles) and lets more
