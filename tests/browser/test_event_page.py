@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import sentry_sdk
+from playwright.sync_api import expect
 
 from events import digestion, keys
 from events.models import Event, Issue
@@ -73,7 +74,7 @@ def test_open_an_sdk_event_from_its_issue(live_server, page, sentry_client):  # 
     assert "basket_size = len(basket)" in frame.locator("pre.context-line").inner_text()
     # Locals are folded until asked for.
     local_vars = frame.locator("details.frame-vars")
-    assert not local_vars.locator("table.vars").is_visible()
+    expect(local_vars.locator("table.vars")).to_be_hidden()
     local_vars.locator("summary").click()
     table = local_vars.locator("table.vars")
     table.wait_for()
@@ -93,7 +94,7 @@ def test_open_an_sdk_event_from_its_issue(live_server, page, sentry_client):  # 
     page.get_by_role("link", name="← Older event").click()
     page.wait_for_url(f"**/events/{older.pk}/")
     assert page.locator("#event-id").inner_text() == older.event_id.hex
-    assert page.get_by_text("Oldest stored event").is_visible()
+    expect(page.get_by_text("Oldest stored event")).to_be_visible()
     page.get_by_role("link", name="Newer event →").click()
     page.wait_for_url(f"**/events/{newer.pk}/")
     page.get_by_role("link", name="All events of the issue").click()

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import make_incident, make_user
 from tests.helpers import login
@@ -17,7 +18,7 @@ def test_filter_open_acknowledge_comment(live_server, page):
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Incidents").click()
     table = page.locator("#incident-table")
-    assert table.get_by_role("link", name="Old disk alert").is_visible()
+    expect(table.get_by_role("link", name="Old disk alert")).to_be_visible()
 
     # Severity chip: only the table is swapped and the URL keeps the state.
     page.get_by_label("SEV1").check()
@@ -53,7 +54,7 @@ def test_filter_open_acknowledge_comment(live_server, page):
     page.get_by_role("button", name="Add comment").click()
     page.locator("#timeline", has_text="Rolling back release 42").wait_for()
     assert page.get_by_label("Comment").input_value() == ""
-    assert page.get_by_text("Comment added.").is_visible()
+    expect(page.get_by_text("Comment added.")).to_be_visible()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -65,7 +66,7 @@ def test_create_form_shows_errors_inline(live_server, page):
     page.get_by_label("Service").fill("Not Valid")
     page.get_by_role("button", name="Open incident").click()
     page.get_by_text("Use lowercase letters").wait_for()
-    assert page.get_by_text("This field is required.").is_visible()
+    expect(page.get_by_text("This field is required.")).to_be_visible()
     page.get_by_label("Title").fill("Builds failing")
     page.get_by_label("Service").fill("ci")
     page.get_by_label("Severity").select_option("SEV2")

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from incidents.intake import services
 from incidents.intake.models import Integration
@@ -45,7 +46,7 @@ def test_an_admin_creates_an_integration_in_the_form_and_sees_its_token_once(liv
     assert services.authenticate(token) == integration
     assert integration.kind == "grafana" and integration.service == "checkout"
     assert integration.severity_mapping["page"] == "SEV1" and integration.severity_mapping["default"] == "SEV4"
-    assert page.get_by_text("authorization_credentials").is_visible()
+    expect(page.get_by_text("authorization_credentials")).to_be_visible()
     assert token in page.locator("pre.snippet").first.inner_text()
 
     # Shown once: a reload, and the integration's own page, no longer have it.

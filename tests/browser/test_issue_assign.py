@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from events import digestion, ingest, keys
 from events.models import Issue
@@ -38,7 +39,7 @@ def test_assign_to_me_then_to_a_colleague_then_nobody(live_server, page):
     page.get_by_role("button", name="Assign issue").click()
     page.get_by_text("Issue assigned to sam.").wait_for()
     assert page.locator("#issue-assignee").inner_text() == "sam"
-    assert page.get_by_role("button", name="Assign to me").is_visible()
+    expect(page.get_by_role("button", name="Assign to me")).to_be_visible()
 
     page.get_by_role("button", name="Unassign").click()
     page.get_by_text("Issue unassigned.").wait_for()

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from events import digestion, ingest, keys
 from tests.factories import make_cart_error, make_user
@@ -27,7 +28,7 @@ def test_search_open_issue_and_resolve_it(live_server, page):
     page.wait_for_url("**/issues/")  # and its load: htmx binds its triggers then; typing earlier is lost
     table = page.locator("#issue-table")
     table.get_by_role("link", name="KeyError: 'shipping_address'").wait_for()
-    assert table.get_by_role("link", name="ValueError: bad quantity").is_visible()
+    expect(table.get_by_role("link", name="ValueError: bad quantity")).to_be_visible()
 
     # Debounced search swaps only the table and keeps the state in the URL.
     page.get_by_role("searchbox").fill("quantity")
@@ -52,7 +53,7 @@ def test_search_open_issue_and_resolve_it(live_server, page):
     assert page.locator("#issue-status").inner_text() == "Resolved"
     assert page.get_by_role("button", name="Resolve", exact=True).count() == 0
     assert "rita resolved the issue" in " ".join(page.locator("#activity").inner_text().split())
-    assert page.get_by_text("Issue resolved.").is_visible()
+    expect(page.get_by_text("Issue resolved.")).to_be_visible()
 
     # Back in the list, the resolved issue left the Unresolved tab and sits in Resolved.
     page.get_by_role("link", name="← Issues").click()

@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, make_user
 
@@ -22,13 +23,13 @@ def test_a_user_logs_in_and_sees_the_overview(live_server, page):
     nav = page.get_by_role("navigation", name="Main")
     assert nav.get_by_role("link", name="Overview").get_attribute("aria-current") == "page"
     assert nav.get_by_role("link", name="Admin").count() == 0
-    assert page.get_by_text("No incidents yet.").is_visible()
+    expect(page.get_by_text("No incidents yet.")).to_be_visible()
     # htmx loaded from our own static files and knows the CSRF header.
     assert page.evaluate("typeof window.htmx") == "object"
 
     nav.get_by_role("link", name="Monitors").click()
     page.wait_for_url(f"{live_server.url}/monitors/")
-    assert page.get_by_text("No monitors yet.").is_visible()
+    expect(page.get_by_text("No monitors yet.")).to_be_visible()
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(f"{live_server.url}/login/")

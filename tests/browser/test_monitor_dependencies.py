@@ -3,6 +3,7 @@ tick; only the VPN alerts and opens an incident, the shop is on its timeline, it
 page still shows the shop's outage."""
 
 import pytest
+from playwright.sync_api import expect
 
 from incidents.models import Incident
 from monitors.models import Monitor
@@ -47,7 +48,7 @@ def test_a_shop_behind_a_down_vpn_is_shown_down_but_only_the_vpn_alerts(live_ser
         page.goto(f"{live_server.url}/monitors/{shop.pk}/")
         assert page.locator("#monitor-status").inner_text() == "Down"
         assert page.locator("#down-because").inner_text().startswith("because VPN is down")
-        assert page.locator("#depends-on").get_by_role("link", name="VPN").is_visible()
+        expect(page.locator("#depends-on").get_by_role("link", name="VPN")).to_be_visible()
 
         page.locator("#incidents-h").locator("..").get_by_role("link", name="VPN is down").click()
         page.wait_for_url("**/incidents/**")

@@ -88,7 +88,7 @@ def test_a_heartbeat_shows_its_next_cron_runs_as_one_types(live_server, page):
     cron.press_sequentially("0 3 * * *", delay=20)
     times = preview.locator("time")
     expect(times.last).to_contain_text("03:00 UTC")  # the default "* * * * *" ran every minute
-    assert preview.get_by_text("Next runs (UTC):").is_visible()
+    expect(preview.get_by_text("Next runs (UTC):")).to_be_visible()
     assert times.count() == 3 and all(text.endswith("03:00 UTC") for text in times.all_inner_texts())
 
     page.get_by_label("Time zone").select_option("Europe/Paris")

@@ -2,6 +2,7 @@
 page that answers in place, and add a rule."""
 
 import pytest
+from playwright.sync_api import expect
 
 from incidents.oncall.models import NotificationRule
 from tests.factories import make_user
@@ -43,7 +44,7 @@ def test_a_user_adds_a_webhook_method_and_a_test_page_answers_in_place(live_serv
     row.get_by_role("button", name="Send me a test page").click()
     row.get_by_text("Test page sent").wait_for()
     assert page.evaluate("window.notReloaded") is True  # swapped in place by htmx
-    assert row.get_by_text("Reached").is_visible()
+    expect(row.get_by_text("Reached")).to_be_visible()
     assert [request.path for request in receiver.requests] == ["/hook/rita-token"]
 
     page.get_by_label("Contact method", exact=True).select_option(label="Home automation (Webhook)")

@@ -4,6 +4,7 @@ added with "Add a step", swapped in place by htmx, its missing target shown inli
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 
 from incidents.oncall.models import EscalationPolicy
 from tests.factories import make_layer, make_schedule, make_team, make_user
@@ -51,9 +52,9 @@ def test_an_admin_creates_a_policy_with_two_steps(live_server, page):
     page.get_by_role("heading", level=1, name="Payments primary").wait_for()
     policy = EscalationPolicy.objects.get()
     assert page.url == f"{base}/oncall/policies/{policy.pk}/"
-    assert page.get_by_text("Escalation policy “Payments primary” created.").is_visible()
+    expect(page.get_by_text("Escalation policy “Payments primary” created.")).to_be_visible()
     summary = page.locator(".policy-steps-summary").inner_text()
     assert summary == "1. Primary schedule → 5 min → 2. Bob"
-    assert page.get_by_text("now Ann").is_visible()  # who the schedule would page right now
+    expect(page.get_by_text("now Ann")).to_be_visible()  # who the schedule would page right now
     assert "billing" in page.locator("dd", has_text="the team's services that no policy names").inner_text()
     assert [step.delay_minutes for step in policy.steps.all()] == [5, 10]

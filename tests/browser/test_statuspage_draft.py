@@ -4,6 +4,7 @@ page shows it (and showed nothing before). As the incident moves on (mitigated w
 recovers, then resolved), the matching public updates are proposed and posted in one click."""
 
 import pytest
+from playwright.sync_api import expect
 
 from monitors.scheduler import check_now
 from statuspages.models import Component, StatusPage
@@ -51,7 +52,7 @@ def test_a_responder_publishes_the_proposed_draft_and_visitors_see_it(live_serve
         draft.get_by_role("button", name="Publish on Shop").click()
         panel = page.locator("#status-pages")
         panel.get_by_text("as “Checkout is failing”").wait_for()
-        assert page.get_by_text("Published on “Shop”.").is_visible()
+        expect(page.get_by_text("Published on “Shop”.")).to_be_visible()
         assert page.locator(f"#draft-{shop.public_id}").count() == 0
         assert search.page_incidents.count() == 0
 
