@@ -249,10 +249,15 @@ def main() -> int:
             escalations = conn.execute("SELECT state, count(*) FROM oncall_escalation GROUP BY state").fetchall()
         with Receiver.lock:
             received = list(Receiver.received)
-        # The storm's span: its start until the last incident was created (the pace puts the last one
-        # at 9.99 s of 10).
-        opened_span = max(c.timestamp() for c in created.values()) - began_at if created else float("inf")
-        print(f"the last incident was created {opened_span:.2f} s after the storm began (target <= {args.seconds:g} s)")
+        # "1,000 incidents opened within 10 s": the span of their creation times, first to last. The
+        # pace sends the last request at 9.99 s of 10, so the storm's start to the last creation also
+        # counts that request's own latency (~10-20 ms): printed beside it, not the target.
+        stamps = sorted(c.timestamp() for c in created.values())
+        opened_span = stamps[-1] - stamps[0] if stamps else float("inf")
+        print(
+            f"the incidents were created within {opened_span:.3f} s, first to last (target <= {args.seconds:g} s); "
+            f"the last {stamps[-1] - began_at if stamps else float('inf'):.3f} s after the storm began"
+        )
         first_arrival: dict[str, float] = {}
         seen: dict[int, int] = {}
         for at, page_id, incident_id, step, _user in received:
@@ -303,13 +308,18 @@ def main() -> int:
             statuses.get(201, 0) == args.incidents == len(created)
             and opened_span <= args.seconds
             and len(pages) == expected_pages
-            and len(first) == args.incidents
-            and percentile(first, 0.95) <= 5
             and doubles == 0
             and received_twice == 0
             and len(received) == expected_pages
-            and lateness
-            and max(lateness) <= args.tick
+            and (
+                args.no_policy  # nothing pages: only the opening is measured
+                or (
+                    len(first) == args.incidents
+                    and percentile(first, 0.95) <= 5
+                    and lateness
+                    and max(lateness) <= args.tick
+                )
+            )
         )
         print(
             "PASS"
