@@ -85,6 +85,7 @@ ACCESS = {
     "oncall:index": (VIEWER, NEVER),  # teams, their schedules (who is on call now, next) and policies
     "oncall:schedule-detail": (VIEWER, NEVER),  # a schedule's 14-day timeline, overrides, iCal address
     "oncall:override-create": (RESPONDER, RESPONDER),  # POST only (a GET is 405): responders add overrides
+    "oncall:override-update": (RESPONDER, RESPONDER),  # POST only (a GET is 405): responders change overrides
     "oncall:override-delete": (RESPONDER, RESPONDER),  # POST only (a GET is 405): responders delete overrides
     "oncall:schedule-feed": (PUBLIC, NEVER),  # the secret token in the address is the credential (calendar apps)
     "oncall:user-feed": (PUBLIC, NEVER),  # same: one person's shifts, token per user
@@ -209,7 +210,7 @@ ACCESS = {
     "v1:schedule-layer-list": (VIEWER, ADMIN),
     "v1:schedule-layer-detail": (VIEWER, ADMIN),
     "v1:schedule-override-list": (VIEWER, RESPONDER),  # responders create (and delete) overrides: swaps
-    "v1:schedule-override-detail": (VIEWER, ADMIN),  # PATCH is for admins; DELETE responders (test_api.py)
+    "v1:schedule-override-detail": (VIEWER, RESPONDER),  # responders change and delete overrides
     "v1:event-list": (VIEWER, RESPONDER),
     "v1:event-detail": (VIEWER, NEVER),
     "v1:issue-list": (VIEWER, NEVER),

@@ -352,7 +352,7 @@ class LayerViewSet(_OneSchedule, mixins.ListModelMixin, mixins.RetrieveModelMixi
         tags=["on-call"],
     ),
     partial_update=extend_schema(
-        description="Change an override (admins).",
+        description="Change an override (responders and admins).",
         request=OverrideWriteSerializer,
         responses=OverrideSerializer,
         tags=["on-call"],
@@ -370,7 +370,7 @@ class OverrideViewSet(_OneSchedule, mixins.ListModelMixin, mixins.RetrieveModelM
     http_method_names = WRITE_METHODS
 
     def get_permissions(self):
-        if self.action in ("create", "destroy"):
+        if self.action in ("create", "partial_update", "update", "destroy"):
             return [IsResponderOrReadOnly()]
         return [IsAdminOrReadOnly()]
 

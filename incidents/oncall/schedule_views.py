@@ -10,7 +10,7 @@ up in the Django admin, which these pages link to.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -204,6 +204,24 @@ def _cover_initial(request: HttpRequest, schedule: Schedule, on_call: dict, now:
     }
 
 
+def _edit_initial(override: Override, zone: tzinfo) -> dict:
+    """The form of "Change the override": its values as they are, in the schedule's local time."""
+    return {
+        "user": override.user_id,
+        "start": OverrideForm.local_initial(override.start, zone),
+        "end": OverrideForm.local_initial(override.end, zone),
+        "note": override.note,
+    }
+
+
+def _editing_view(schedule: Schedule, override: Override) -> dict:
+    return {
+        "pk": override.pk,
+        "name": person_name(override.user),
+        "action": reverse("oncall:override-update", args=[schedule.pk, override.pk]),
+    }
+
+
 def _override_rows(schedule: Schedule, now: datetime, can_write: bool) -> list[dict]:
     zone = schedule.zone
     rows = []
@@ -222,6 +240,7 @@ def _override_rows(schedule: Schedule, now: datetime, can_write: bool) -> list[d
                 "created_by": person_name(override.created_by) if override.created_by else "",
                 "is_current": override.start <= now,
                 "delete_url": reverse("oncall:override-delete", args=[schedule.pk, override.pk]) if can_write else "",
+                "update_url": reverse("oncall:override-update", args=[schedule.pk, override.pk]) if can_write else "",
             }
         )
     return rows
@@ -236,6 +255,7 @@ def _detail_context(
     form: OverrideForm | None = None,
     window_error: str = "",
     cover: bool = False,
+    editing: Override | None = None,
 ) -> dict:
     zone = schedule.zone
     start = local_to_utc(datetime.combine(day, time()), zone)
@@ -264,6 +284,9 @@ def _detail_context(
     on_call = _on_call_view(summary, names, zone)
     can_write = has_role(request.user, RESPONDER)
     cover_initial = _cover_initial(request, schedule, on_call, now) if can_write else None
+    editing = editing if can_write else None
+    if form is None and editing is not None:
+        form = OverrideForm(initial=_edit_initial(editing, zone), zone=zone)
     if form is None and can_write:
         initial = cover_initial if (cover and cover_initial) else _default_form_initial(schedule, now)
         form = OverrideForm(initial=initial, zone=zone)
@@ -283,6 +306,7 @@ def _detail_context(
         else "",
         "window": window,
         "window_error": window_error,
+        "editing": _editing_view(schedule, editing) if editing is not None else None,
         "feed_url": _feed_url(request, schedule),
         "feed_rotate_url": _reverse_or_empty("oncall:schedule-feed-rotate", schedule.pk)
         if has_role(request.user, ADMIN)
@@ -303,10 +327,21 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = _get_schedule(pk)
     now = timezone.now()
     day, error = _parse_start(request.GET.get("start"), schedule, now)
-    context = _detail_context(request, schedule, day=day, now=now, window_error=error, cover="cover" in request.GET)
+    editing = _override_to_edit(request, schedule)
+    context = _detail_context(
+        request, schedule, day=day, now=now, window_error=error, cover="cover" in request.GET, editing=editing
+    )
     # A history restore (back button after an htmx navigation, cache miss) needs the whole page.
     partial = request.htmx and not request.htmx.history_restore_request
     return render(request, LIVE if partial else "oncall/schedule_detail.html", context, status=400 if error else 200)
+
+
+def _override_to_edit(request: HttpRequest, schedule: Schedule) -> Override | None:
+    """``?edit=<id>``: the override whose values fill the form (for those who may change it)."""
+    wanted = request.GET.get("edit", "")
+    if not wanted.isdigit() or not has_role(request.user, RESPONDER):
+        return None
+    return Override.objects.filter(schedule=schedule, pk=int(wanted)).select_related("user").first()
 
 
 def _posted_day(request: HttpRequest, schedule: Schedule, now: datetime) -> date:
@@ -366,6 +401,38 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(RESPONDER)
 @require_POST
+def override_update(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
+    schedule = _get_schedule(schedule_pk)
+    override = Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
+    if override is None:
+        raise Http404("No such override on this schedule.")
+    now = timezone.now()
+    day = _posted_day(request, schedule, now)
+    form = OverrideForm(request.POST, zone=schedule.zone)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            override = services.update_override(
+                override, user=data["user"], start=data["start"], end=data["end"], note=data["note"]
+            )
+        except DomainError as error:
+            _put_errors(form, error)
+        else:
+            zone = schedule.zone
+            message = (
+                f"Override changed: {person_name(override.user)} covers {schedule.name} from "
+                f"{local_text(override.start, zone)} to {local_text(override.end, zone)}."
+            )
+            return _after_change(request, schedule, day, message)
+    override.refresh_from_db()  # the row as stored, for the heading; the form keeps what was typed
+    context = _detail_context(request, schedule, day=day, now=now, form=form, editing=override)
+    if request.htmx:
+        return render(request, LIVE, context)
+    return render(request, "oncall/schedule_detail.html", context, status=400)
+
+
+@role_required(RESPONDER)
+@require_POST
 def override_delete(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
     schedule = _get_schedule(schedule_pk)
     override = Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
@@ -385,5 +452,6 @@ urlpatterns = [
     path("", index, name="index"),
     path("schedules/<int:pk>/", schedule_detail, name="schedule-detail"),
     path("schedules/<int:pk>/overrides/", override_create, name="override-create"),
+    path("schedules/<int:schedule_pk>/overrides/<int:pk>/", override_update, name="override-update"),
     path("schedules/<int:schedule_pk>/overrides/<int:pk>/delete/", override_delete, name="override-delete"),
 ]

@@ -1,5 +1,6 @@
 """A schedule's page in a real browser: open it from the on-call index, add an override through the
-form, and see the final schedule's row (SVG) and its table change to the override's person, in place."""
+form, and see the final schedule's row (SVG) and its table change to the override's person, in place;
+then change the override from its row and see the row follow."""
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -58,3 +59,21 @@ def test_a_responder_adds_an_override_and_the_final_row_changes_to_that_person(l
     assert "Alice at the dentist" in page.locator("table.oncall-overrides").inner_text()
     override = Override.objects.get()
     assert (override.start, override.end, override.user.username) == (start, end, "carol")
+
+    # Change it in place: Carol's time moves to the afternoon, and the final row follows.
+    page.get_by_role("link", name=f"Change the override of Carol Petit from {local_text(start, PARIS)}").click()
+    page.get_by_role("heading", name="Change the override of Carol Petit").wait_for()
+    assert page.get_by_label("From", exact=True).input_value() == f"{tomorrow:%Y-%m-%d}T10:00"
+    page.get_by_label("From", exact=True).fill(f"{tomorrow:%Y-%m-%d}T13:00")
+    page.get_by_label("Until", exact=True).fill(f"{tomorrow:%Y-%m-%d}T18:00")
+    page.get_by_role("button", name="Save changes").click()
+
+    moved_start = local_to_utc(datetime.combine(tomorrow, time(13, 0)), PARIS)
+    moved_end = local_to_utc(datetime.combine(tomorrow, time(18, 0)), PARIS)
+    moved = f"Carol Petit: {local_text(moved_start, PARIS)} to {local_text(moved_end, PARIS)} (override)"
+    page.locator("svg.oncall-timeline g.row-final g.bar > title", has_text=moved).wait_for(state="attached")
+    assert title not in final_titles.all_text_contents()
+    assert page.evaluate("window.notReloaded") is True
+    page.get_by_role("button", name="Add override").wait_for()  # the form is back to adding
+    override.refresh_from_db()
+    assert (override.start, override.end) == (moved_start, moved_end)

@@ -363,6 +363,77 @@ def test_a_responder_deletes_an_override_of_this_schedule_only(clock, schedule, 
     assert "Override removed: Carol Petit" in json.loads(response["HX-Trigger"])["toast"]["message"]
 
 
+def update_url(schedule, override) -> str:
+    return reverse("oncall:override-update", args=[schedule.pk, override.pk])
+
+
+def test_a_responder_changes_an_override_from_the_schedule_page(clock, schedule, people, responder_page):
+    override = make_override(
+        schedule, people["carol"], wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18), note="dentist"
+    )
+    page = responder_page.get(detail_url(schedule, start="2026-03-25")).content.decode()
+    edit_link = detail_url(schedule, start="2026-03-25") + f"&amp;edit={override.pk}"
+    assert edit_link in page  # each row's Change link
+
+    # The form comes back filled with the override's values, in the schedule's local time.
+    html = responder_page.get(detail_url(schedule, start="2026-03-25", edit=override.pk), headers=HTMX).content.decode()
+    form = html.split('id="add-override"', 1)[1].split("</form>", 1)[0]
+    assert f'action="{update_url(schedule, override)}"' in form
+    assert "Change the override of Carol Petit" in form and "Save changes" in form
+    assert 'value="2026-03-26T10:00"' in form and 'value="2026-03-26T18:00"' in form and 'value="dentist"' in form
+    assert f'<option value="{people["carol"].pk}" selected>' in form
+
+    data = {
+        "user": people["alice"].pk,
+        "start": "2026-03-26T12:00",
+        "end": "2026-03-27T08:00",
+        "note": "swapped with Alice",
+        "window": "2026-03-25",
+    }
+    response = responder_page.post(update_url(schedule, override), data, headers=HTMX)
+    assert response.status_code == 200
+    override.refresh_from_db()
+    assert (override.user, override.note) == (people["alice"], "swapped with Alice")
+    assert (override.start, override.end) == (
+        datetime(2026, 3, 26, 11, tzinfo=UTC),
+        datetime(2026, 3, 27, 7, tzinfo=UTC),
+    )
+    titles = final_titles(response.content.decode())
+    assert "Alice Martin: Thu 26 Mar 12:00 to Fri 27 Mar 08:00 (override)" in titles
+    assert not any("Carol Petit" in title for title in titles)
+    assert json.loads(response["HX-Trigger"])["toast"]["message"].startswith("Override changed: Alice Martin covers")
+    assert "Add an override" in response.content.decode()  # the form is back to adding
+
+
+def test_a_bad_change_keeps_the_override_and_shows_the_error(clock, schedule, people, responder_page):
+    override = make_override(schedule, people["carol"], wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
+    data = {"user": people["carol"].pk, "start": "2026-03-26T18:00", "end": "2026-03-26T10:00"}
+    response = responder_page.post(update_url(schedule, override), data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "The override must end after it starts." in html and "Change the override of Carol Petit" in html
+    assert 'value="2026-03-26T18:00"' in html  # what was typed is kept
+    override.refresh_from_db()
+    assert (override.start, override.end) == (wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
+
+
+def test_only_responders_change_overrides_and_only_on_their_schedule(
+    clock, schedule, people, viewer_page, responder_page
+):
+    override = make_override(schedule, people["carol"], wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
+    data = {"user": people["alice"].pk, "start": "2026-03-26T10:00", "end": "2026-03-26T18:00"}
+    assert viewer_page.post(update_url(schedule, override), data).status_code == 403
+    # A viewer asking for the edit form gets the page without any form.
+    html = viewer_page.get(detail_url(schedule, edit=override.pk)).content.decode()
+    assert 'id="add-override"' not in html and "Change the override" not in html
+    other = make_schedule(schedule.team, name="Secondary")
+    wrong = reverse("oncall:override-update", args=[other.pk, override.pk])
+    assert responder_page.post(wrong, data).status_code == 404
+    assert responder_page.get(update_url(schedule, override)).status_code == 405
+    override.refresh_from_db()
+    assert override.user == people["carol"]
+
+
 def test_override_urls_take_only_posts(clock, schedule, responder_page):
     assert responder_page.get(create_url(schedule)).status_code == 405
     assert responder_page.post(detail_url(schedule)).status_code == 405
