@@ -251,3 +251,33 @@ def test_an_event_whose_fingerprint_fails_is_stored_without_an_issue(client, pro
 )  # fmt: skip
 def test_the_quick_long_number_test_agrees_with_the_expression(body):
     assert digestion._has_long_number(body) == bool(re.search(rb"\d{19}", body))
+
+
+@pytest.mark.django_db
+def test_on_postgresql_event_data_is_compressed_with_lz4_and_bodies_are_not_compressed_again(
+    client, project, project_key
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("column compression is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        if "lz4" not in (cursor.fetchone()[0] or []):
+            pytest.skip("this PostgreSQL was built without lz4")
+        cursor.execute(
+            "SELECT attrelid::regclass::text, attname, attcompression, attstorage FROM pg_attribute "
+            "WHERE (attrelid, attname) IN "
+            "(('events_event'::regclass, 'data'), ('events_receivedevent'::regclass, 'body')) ORDER BY 1"
+        )
+        assert cursor.fetchall() == [("events_event", "data", "l", "x"), ("events_receivedevent", "body", "", "e")]
+    # A realistic event's data is over the TOAST threshold: stored compressed, with lz4.
+    item = event_item(
+        message="checkout failed",
+        extra={f"line_{i}": f"item {i} of the cart, with a longer name" * 2 for i in range(50)},
+    )
+    assert post(client, project, project_key, gzip.compress(envelope(item)), encoding="gzip").status_code == 200
+    digest_all()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(data) FROM events_event")
+        assert cursor.fetchall() == [("lz4",)]
