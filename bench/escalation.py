@@ -324,6 +324,8 @@ def main() -> int:
         print(
             "PASS"
             if ok
+            else "FAIL (targets: every incident opened within the storm's seconds, first to last; nothing paged)"
+            if args.no_policy
             else "FAIL (targets: every incident opened within the storm's seconds and paged 3 times, "
             "first page p95 <= 5 s, "
             "no duplicates, every step within one beat tick)"

@@ -214,7 +214,8 @@ NOT_FORM_PAGES = {
     "channels:test", "channels:delete", "oncall:contact-method-use-email", "oncall:contact-method-edit",
     "oncall:contact-method-test", "oncall:contact-method-delete", "oncall:notification-rule-create",
     "oncall:notification-rule-delete", "oncall:page-acknowledge", "oncall:schedule-feed", "oncall:user-feed",
-    "oncall:schedule-feed-rotate", "oncall:user-feed-rotate", "oncall:override-create", "oncall:override-delete",
+    "oncall:schedule-feed-rotate", "oncall:user-feed-rotate", "oncall:override-create", "oncall:override-update",
+    "oncall:override-delete",
     "oncall:policy-delete", "oncall:incident-escalate", "oncall:incident-reassign",
 }  # fmt: skip
 

@@ -3,7 +3,9 @@
 Every stored event's ``data`` (about 4.6 KB of JSON for a typical SDK error) is over the TOAST threshold,
 so PostgreSQL compresses each one as digestion writes it. pglz took about 110 µs of the server's CPU per
 event against about 50 µs for lz4 (5,000 bench events: 530-580 ms against 250-260 ms), for rows a tenth
-bigger. A received body is the SDK's gzip or brotli already: a second compression only costs CPU.
+bigger. A received body is nearly always the SDK's gzip or brotli (sentry-sdk compresses by default), which a
+second compression only costs CPU for; one sent uncompressed is kept as it came for the seconds until
+digestion reads and deletes it.
 
 Only on PostgreSQL 14 and later (column compression came in 14) built with lz4, as the project's images
 and Debian's packages are; elsewhere nothing changes. Rows already stored keep their compression until
@@ -12,7 +14,7 @@ rewritten."""
 from django.db import migrations
 
 LZ4 = "ALTER TABLE events_event ALTER COLUMN data SET COMPRESSION lz4"
-PGLZ = "ALTER TABLE events_event ALTER COLUMN data SET COMPRESSION pglz"
+DEFAULT = "ALTER TABLE events_event ALTER COLUMN data SET COMPRESSION default"
 EXTERNAL = "ALTER TABLE events_receivedevent ALTER COLUMN body SET STORAGE EXTERNAL"
 EXTENDED = "ALTER TABLE events_receivedevent ALTER COLUMN body SET STORAGE EXTENDED"
 
@@ -40,7 +42,7 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    _run(schema_editor, PGLZ, EXTENDED)
+    _run(schema_editor, DEFAULT, EXTENDED)
 
 
 class Migration(migrations.Migration):

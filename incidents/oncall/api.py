@@ -3,10 +3,9 @@ who is on call at an instant (``{id}/oncall?at=``) and the final schedule for a 
 ``/api/v1/escalation-policies``: who is paged, in which order, for which services (admins write them);
 ``/api/v1/incidents/{id}/pages``: the pages an incident's escalations sent, with their contacts.
 
-Roles: viewers read everything. Admins set teams, schedules and layers up. Responders create and
-delete overrides: a swap or a sick day is part of running on call, like updating an incident, and
-should not wait for an admin at 3 a.m.; changing an existing override stays with admins (a responder
-deletes theirs and creates another). Every write is one call into ``incidents.oncall.services``.
+Roles: viewers read everything. Admins set teams, schedules and layers up. Responders create, change
+and delete overrides: a swap or a sick day is part of running on call, like updating an incident, and
+should not wait for an admin at 3 a.m. Every write is one call into ``incidents.oncall.services``.
 """
 
 from __future__ import annotations
@@ -370,7 +369,7 @@ class OverrideViewSet(_OneSchedule, mixins.ListModelMixin, mixins.RetrieveModelM
     http_method_names = WRITE_METHODS
 
     def get_permissions(self):
-        if self.action in ("create", "partial_update", "update", "destroy"):
+        if self.action in ("create", "partial_update", "destroy"):
             return [IsResponderOrReadOnly()]
         return [IsAdminOrReadOnly()]
 

@@ -1,4 +1,4 @@
-"""The "Add an override" form of the schedule page.
+"""The override form of the schedule page ("Add an override", and "Change the override" filled with one's values).
 
 Times are typed as local wall-clock times of the *schedule's* zone (not the viewer's, nor the
 server's UTC): an override is agreed as "Bob covers Saturday 08:00 to Sunday 20:00" in the team's

@@ -1,8 +1,8 @@
 """On-call pages: the index (``/oncall/``: teams, their schedules with who is on call now and next,
 their escalation policies) and a schedule's page (``/oncall/schedules/<pk>/``: a 14-day timeline of
-layers, overrides and the final schedule, the overrides, and a form to add one).
+layers, overrides and the final schedule, the overrides, and a form to add one or change one).
 
-Viewers read. Responders add and delete overrides, as in the API: a swap or a sick day is part of
+Viewers read. Responders add, change and delete overrides, as in the API: a swap or a sick day is part of
 running on call and should not wait for an admin at 3 a.m. Admins set teams, schedules and layers
 up in the Django admin, which these pages link to.
 """
@@ -216,7 +216,6 @@ def _edit_initial(override: Override, zone: tzinfo) -> dict:
 
 def _editing_view(schedule: Schedule, override: Override) -> dict:
     return {
-        "pk": override.pk,
         "name": person_name(override.user),
         "action": reverse("oncall:override-update", args=[schedule.pk, override.pk]),
     }
@@ -240,7 +239,6 @@ def _override_rows(schedule: Schedule, now: datetime, can_write: bool) -> list[d
                 "created_by": person_name(override.created_by) if override.created_by else "",
                 "is_current": override.start <= now,
                 "delete_url": reverse("oncall:override-delete", args=[schedule.pk, override.pk]) if can_write else "",
-                "update_url": reverse("oncall:override-update", args=[schedule.pk, override.pk]) if can_write else "",
             }
         )
     return rows
@@ -341,7 +339,12 @@ def _override_to_edit(request: HttpRequest, schedule: Schedule) -> Override | No
     wanted = request.GET.get("edit", "")
     if not wanted.isdigit() or not has_role(request.user, RESPONDER):
         return None
-    return Override.objects.filter(schedule=schedule, pk=int(wanted)).select_related("user").first()
+    return _override_of(schedule, int(wanted))
+
+
+def _override_of(schedule: Schedule, pk: int) -> Override | None:
+    """The override ``pk`` if it is one of ``schedule``'s (the URL names both)."""
+    return Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
 
 
 def _posted_day(request: HttpRequest, schedule: Schedule, now: datetime) -> date:
@@ -403,7 +406,7 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def override_update(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
     schedule = _get_schedule(schedule_pk)
-    override = Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
+    override = _override_of(schedule, pk)
     if override is None:
         raise Http404("No such override on this schedule.")
     now = timezone.now()
@@ -435,7 +438,7 @@ def override_update(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResp
 @require_POST
 def override_delete(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
     schedule = _get_schedule(schedule_pk)
-    override = Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
+    override = _override_of(schedule, pk)
     if override is None:
         raise Http404("No such override on this schedule.")
     day = _posted_day(request, schedule, timezone.now())

@@ -259,8 +259,8 @@ def test_on_postgresql_event_data_is_compressed_with_lz4_and_bodies_are_not_comp
 ):
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("column compression is PostgreSQL's")
+    if connection.vendor != "postgresql" or connection.pg_version < 140000:
+        pytest.skip("column compression is PostgreSQL's, from 14 on")
     with connection.cursor() as cursor:
         cursor.execute("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
         if "lz4" not in (cursor.fetchone()[0] or []):

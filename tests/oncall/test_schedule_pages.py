@@ -417,6 +417,23 @@ def test_a_bad_change_keeps_the_override_and_shows_the_error(clock, schedule, pe
     assert (override.start, override.end) == (wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
 
 
+def test_htmx_change_errors_come_back_in_the_fragment_and_another_schedules_override_is_not_offered(
+    clock, schedule, people, responder_page
+):
+    override = make_override(schedule, people["carol"], wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
+    data = {"user": people["carol"].pk, "start": "2026-03-26T18:00", "end": "2026-03-26T10:00"}
+    response = responder_page.post(update_url(schedule, override), data, headers=HTMX)
+    assert response.status_code == 200  # htmx swaps only 2xx answers
+    html = response.content.decode()
+    assert "<html" not in html and "The override must end after it starts." in html
+    assert "Change the override of Carol Petit" in html and 'value="2026-03-26T18:00"' in html
+
+    other = make_schedule(schedule.team, name="Secondary")
+    elsewhere = make_override(other, people["alice"], wall(PARIS, 2026, 3, 26, 10), wall(PARIS, 2026, 3, 26, 18))
+    html = responder_page.get(detail_url(schedule, edit=elsewhere.pk)).content.decode()
+    assert "<h3>Change the override" not in html and "<h3>Add an override</h3>" in html
+
+
 def test_only_responders_change_overrides_and_only_on_their_schedule(
     clock, schedule, people, viewer_page, responder_page
 ):
