@@ -277,7 +277,8 @@ def sentry_key_from_request(request: HttpRequest) -> str | None:
         key = parse_auth_header(request.META.get(meta_name, ""), require_prefix=require_prefix).get("sentry_key")
         if key:
             found.append(key)
-    if request.GET.get("sentry_key"):
+    # SDKs send the key in a header and no query string: QueryDict is not built for nothing.
+    if request.META.get("QUERY_STRING") and request.GET.get("sentry_key"):
         found.append(request.GET["sentry_key"])
     if len(set(found)) > 1:
         raise SentryProtocolError(400, "The request names several different keys.")

@@ -106,6 +106,24 @@ def test_an_unknown_host_is_refused(project, project_key, settings):
     assert not ReceivedEvent.objects.exists()
 
 
+def test_the_host_verdict_remembered_for_speed_follows_allowed_hosts(project, project_key, settings):
+    url, body = f"/api/{project.id}/envelope/", envelope(event_item())
+    assert call(url, body, headers=auth(project_key))[0] == 200  # the test Host, remembered as allowed
+    settings.ALLOWED_HOSTS = ["tracepoint.example.com"]
+    assert call(url, body, headers=auth(project_key))[0] == 400  # the change of settings is seen at once
+    headers = {**auth(project_key), "HTTP_HOST": "tracepoint.example.com"}
+    assert call(url, body, headers=headers)[0] == 200
+    assert call(url, body, headers={**headers, "HTTP_HOST": "evil.example"})[0] == 400
+
+
+def test_a_key_in_the_query_string_is_still_read(project, project_key):
+    url, body = f"/api/{project.id}/envelope/", envelope(event_item())
+    status, _, content = call(url, body, headers={"QUERY_STRING": f"sentry_key={project_key}"})
+    assert status == 200, content
+    status, _, content = call(url, body, headers={**auth(project_key), "QUERY_STRING": f"sentry_key={'0' * 32}"})
+    assert status == 400 and b"several different keys" in content
+
+
 @pytest.mark.parametrize("method", ["OPTIONS", "GET"])
 def test_other_methods_still_go_through_django(project, method):
     status, headers, _ = call(
