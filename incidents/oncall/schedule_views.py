@@ -347,6 +347,13 @@ def _override_of(schedule: Schedule, pk: int) -> Override | None:
     return Override.objects.filter(schedule=schedule, pk=pk).select_related("user").first()
 
 
+def _override_or_404(schedule: Schedule, pk: int) -> Override:
+    override = _override_of(schedule, pk)
+    if override is None:
+        raise Http404("No such override on this schedule.")
+    return override
+
+
 def _posted_day(request: HttpRequest, schedule: Schedule, now: datetime) -> date:
     """The window the form was posted from (a hidden field), so the page comes back as it was."""
     day, error = _parse_start(request.POST.get("window"), schedule, now)
@@ -377,25 +384,52 @@ def _put_errors(form: OverrideForm, error: DomainError) -> None:
 @require_POST
 def override_create(request: HttpRequest, pk: int) -> HttpResponse:
     schedule = _get_schedule(pk)
+
+    def save(data: dict) -> Override:
+        return services.create_override(
+            schedule, user=data["user"], start=data["start"], end=data["end"], note=data["note"], by=request.user
+        )
+
+    return _post_override_form(request, schedule, save, verb="added")
+
+
+@role_required(RESPONDER)
+@require_POST
+def override_update(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
+    schedule = _get_schedule(schedule_pk)
+    override = _override_or_404(schedule, pk)
+
+    def save(data: dict) -> Override:
+        return services.update_override(
+            override, user=data["user"], start=data["start"], end=data["end"], note=data["note"]
+        )
+
+    return _post_override_form(request, schedule, save, verb="changed", editing=override)
+
+
+def _post_override_form(
+    request: HttpRequest, schedule: Schedule, save, *, verb: str, editing: Override | None = None
+) -> HttpResponse:
+    """The override form posted (to add one, or to change ``editing``): saved through ``save`` and the page
+    back with a message, or the form again with its errors next to the fields and what was typed."""
     now = timezone.now()
     day = _posted_day(request, schedule, now)
     form = OverrideForm(request.POST, zone=schedule.zone)
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            override = services.create_override(
-                schedule, user=data["user"], start=data["start"], end=data["end"], note=data["note"], by=request.user
-            )
+            override = save(form.cleaned_data)
         except DomainError as error:
             _put_errors(form, error)
         else:
             zone = schedule.zone
             message = (
-                f"Override added: {person_name(override.user)} covers {schedule.name} from "
+                f"Override {verb}: {person_name(override.user)} covers {schedule.name} from "
                 f"{local_text(override.start, zone)} to {local_text(override.end, zone)}."
             )
             return _after_change(request, schedule, day, message)
-    context = _detail_context(request, schedule, day=day, now=now, form=form)
+    if editing is not None:
+        editing.refresh_from_db()  # the row as stored, for the heading (a refused change may have set fields)
+    context = _detail_context(request, schedule, day=day, now=now, form=form, editing=editing)
     if request.htmx:
         # htmx swaps only 2xx answers: the fragment with the inline errors comes back as 200.
         return render(request, LIVE, context)
@@ -404,43 +438,9 @@ def override_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(RESPONDER)
 @require_POST
-def override_update(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
-    schedule = _get_schedule(schedule_pk)
-    override = _override_of(schedule, pk)
-    if override is None:
-        raise Http404("No such override on this schedule.")
-    now = timezone.now()
-    day = _posted_day(request, schedule, now)
-    form = OverrideForm(request.POST, zone=schedule.zone)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            override = services.update_override(
-                override, user=data["user"], start=data["start"], end=data["end"], note=data["note"]
-            )
-        except DomainError as error:
-            _put_errors(form, error)
-        else:
-            zone = schedule.zone
-            message = (
-                f"Override changed: {person_name(override.user)} covers {schedule.name} from "
-                f"{local_text(override.start, zone)} to {local_text(override.end, zone)}."
-            )
-            return _after_change(request, schedule, day, message)
-    override.refresh_from_db()  # the row as stored, for the heading; the form keeps what was typed
-    context = _detail_context(request, schedule, day=day, now=now, form=form, editing=override)
-    if request.htmx:
-        return render(request, LIVE, context)
-    return render(request, "oncall/schedule_detail.html", context, status=400)
-
-
-@role_required(RESPONDER)
-@require_POST
 def override_delete(request: HttpRequest, schedule_pk: int, pk: int) -> HttpResponse:
     schedule = _get_schedule(schedule_pk)
-    override = _override_of(schedule, pk)
-    if override is None:
-        raise Http404("No such override on this schedule.")
+    override = _override_or_404(schedule, pk)
     day = _posted_day(request, schedule, timezone.now())
     services.delete_override(override)
     zone = schedule.zone
