@@ -16,24 +16,27 @@ from typing import Any
 GROUPING_VERSION = 1
 DEFAULT_MARKERS = {"{{ default }}", "{{default}}"}
 
-# Order matters: specific shapes before the generic numbers they contain.
-_VARIABLE_PARTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>"),
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I), "<url>"),
-    (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I), "<uuid>"),
+# Order matters: specific shapes before the generic numbers they contain. Each pattern comes with text it
+# cannot match without (None: any), so a message is not searched for shapes it cannot hold.
+_DIGITS = tuple("0123456789")
+_VARIABLE_PARTS: list[tuple[re.Pattern[str], str, tuple[str, ...] | None]] = [
+    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<email>", ("@",)),
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I), "<url>", ("://",)),
+    (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I), "<uuid>", None),
     (
         re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
         "<date>",
+        ("-",),
     ),
-    (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b"), "<time>"),
-    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>"),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
-    (re.compile(r"\b[0-9a-f]{32,64}\b", re.I), "<hash>"),
-    (re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`"), "<str>"),
+    (re.compile(r"\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b"), "<time>", (":",)),
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>", (".",)),
+    (re.compile(r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b", re.I), "<ip>", (":",)),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>", ("0x", "0X")),
+    (re.compile(r"\b[0-9a-f]{32,64}\b", re.I), "<hash>", None),
+    (re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`"), "<str>", ("'", '"', "`")),
     # Numbers not inside identifiers ("utf8", "v2" stay); units may follow ("3.5s", "200ms").
-    (re.compile(r"(?<![A-Za-z_\d.])[-+]?\d+\.\d+(?:e[-+]?\d+)?", re.I), "<float>"),
-    (re.compile(r"(?<![A-Za-z_\d.<])[-+]?\d+"), "<int>"),
+    (re.compile(r"(?<![A-Za-z_\d.])[-+]?\d+\.\d+(?:e[-+]?\d+)?", re.I), "<float>", (".",)),
+    (re.compile(r"(?<![A-Za-z_\d.<])[-+]?\d+"), "<int>", _DIGITS),
 ]
 _VARIABLE_PATH_SEGMENT = re.compile(
     r"(?<=/)(?:\d+|[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|[0-9a-f]{16,})(?=/|$|\?)", re.I
@@ -46,8 +49,10 @@ def normalize_message(text: str) -> str:
     # Cut first: the patterns are not linear on pathological input.
     lines = [line.strip()[:1000] for line in (text or "")[:20_000].splitlines() if line.strip()][:2]
     result = " ".join(lines)
-    for pattern, placeholder in _VARIABLE_PARTS:
-        result = pattern.sub(placeholder, result)
+    unicode = not result.isascii()  # \d also matches other scripts' digits
+    for pattern, placeholder, needs in _VARIABLE_PARTS:
+        if needs is None or any(part in result for part in needs) or (unicode and needs is _DIGITS):
+            result = pattern.sub(placeholder, result)
     return result[:1000]
 
 

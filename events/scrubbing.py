@@ -37,6 +37,8 @@ _SENSITIVE_VALUE = re.compile(
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
 # Deeper than this, a value is not looked into: it is filtered whole rather than kept unread.
 _MAX_DEPTH = 8
+_SEQUENCES = (list, tuple)  # not ``list | tuple``, which builds a union object on every call
+_URL_USER = re.compile(r"://[^/\s@]+@")
 
 
 def sensitive_name(name: Any) -> bool:
@@ -100,11 +102,11 @@ def scrub(value: Any, depth: int = 0) -> Any:
         return {
             k: FILTERED if sensitive_name(k) and v not in (None, "") else scrub(v, depth + 1) for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         # Sentry sends headers and query strings as [[name, value], …] too.
         return [
             [item[0], FILTERED]
-            if isinstance(item, list | tuple) and len(item) == 2 and sensitive_name(item[0])
+            if isinstance(item, _SEQUENCES) and len(item) == 2 and sensitive_name(item[0])
             else scrub(item, depth + 1)
             for item in value
         ]
@@ -129,7 +131,7 @@ def scrub_url(url: str) -> str:
         return url
     url, hashsep, fragment = url.partition("#")
     base, sep, query = url.partition("?")
-    base = re.sub(r"://[^/\s@]+@", f"://{FILTERED}@", base)
+    base = _URL_USER.sub(f"://{FILTERED}@", base)
     if hashsep and "=" in fragment:
         fragment = scrub_query_string(fragment)
     return base + (sep + scrub_query_string(query) if sep else "") + (hashsep + fragment if hashsep else "")

@@ -35,10 +35,15 @@ MAX_VARS_BYTES = 4 * 1024  # one frame's locals
 MAX_EVENT_VARS_BYTES = 48 * 1024  # every frame's locals together: the crash end's frames come first
 MAX_HEADERS = 50
 _FRAME_TEXT_KEYS = ("filename", "abs_path", "function", "module", "package", "context_line")
+# Tuples, not ``dict | list``: the mapping walks every value of every event, and ``X | Y`` in a call builds a
+# union object each time.
+_CONTAINERS = (dict, list)
+_SEQUENCES = (list, tuple)
+_SCALARS = (bool, int, float)
 
 
 def _str(value: Any, limit: int = MAX_STRING) -> str:
-    if value is None or isinstance(value, dict | list):
+    if value is None or isinstance(value, _CONTAINERS):
         return ""
     return str(value)[:limit]
 
@@ -54,7 +59,7 @@ def _trim(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, str):
         return value[:MAX_STRING]
-    if isinstance(value, bool | int | float):
+    if isinstance(value, _SCALARS):
         return value
     if depth >= 6:
         return None
@@ -81,7 +86,7 @@ def _scrubbed(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, str):
         return scrub_text(value)[:MAX_STRING]
-    if isinstance(value, bool | int | float):
+    if isinstance(value, _SCALARS):
         return value
     if depth >= 6:
         return None
@@ -98,11 +103,11 @@ def _scrubbed(value: Any, depth: int = 0) -> Any:
             else:
                 kept[key] = _scrubbed(v, deeper)
         return kept
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         # scrub's [name, value] pairs under a sensitive name: the value filtered, the name only trimmed.
         return [
             (None if deeper >= 6 else [_trim(item[0], deeper + 1), FILTERED])
-            if isinstance(item, list | tuple) and len(item) == 2 and sensitive_name(item[0])
+            if isinstance(item, _SEQUENCES) and len(item) == 2 and sensitive_name(item[0])
             else _scrubbed(item, deeper)
             for item in value[:50]
         ]
@@ -135,7 +140,7 @@ def _tags(event: dict[str, Any]) -> dict[str, str]:
     pairs = raw.items() if isinstance(raw, dict) else raw if isinstance(raw, list) else []
     tags: dict[str, str] = {}
     for pair in pairs:
-        if isinstance(pair, tuple | list) and len(pair) == 2 and pair[0] is not None:
+        if isinstance(pair, _SEQUENCES) and len(pair) == 2 and pair[0] is not None:
             if len(tags) >= 100:
                 break
             tags[str(pair[0])[:200]] = _str(pair[1], 200)
@@ -164,12 +169,18 @@ def parse_timestamp(value: Any, *, now: datetime) -> datetime:
     elif isinstance(value, str) and value.strip():
         text = value.strip()
         try:
-            parsed = datetime.fromtimestamp(float(text), tz=UTC)
+            # Epoch seconds as text; an RFC 3339 time (what SDKs send) has a ":", so skips the failing float().
+            parsed = None if ":" in text else datetime.fromtimestamp(float(text), tz=UTC)
         except (ValueError, OverflowError, OSError):
+            parsed = None
+        if parsed is None:
             try:
-                parsed = parse_datetime(text.replace("z", "Z"))
+                parsed = datetime.fromisoformat(text)  # C, and takes "Z" since Python 3.11
             except ValueError:
-                parsed = None
+                try:
+                    parsed = parse_datetime(text.replace("z", "Z"))
+                except ValueError:
+                    parsed = None
             if parsed is not None and timezone.is_naive(parsed):
                 parsed = parsed.replace(tzinfo=UTC)
     if parsed is None or parsed > now + timedelta(days=1):
@@ -276,7 +287,7 @@ def _headers(raw: Any) -> list[list[str]]:
     pairs = raw.items() if isinstance(raw, dict) else raw if isinstance(raw, list) else []
     headers = []
     for pair in pairs:
-        if isinstance(pair, tuple | list) and len(pair) == 2 and _str(pair[0]) and len(headers) < MAX_HEADERS:
+        if isinstance(pair, _SEQUENCES) and len(pair) == 2 and _str(pair[0]) and len(headers) < MAX_HEADERS:
             headers.append([_str(pair[0], 200), _str(pair[1], 1000)])
     return scrub(headers)
 

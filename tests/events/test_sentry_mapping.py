@@ -177,6 +177,10 @@ def test_normalize_service():
         (str(NOW.timestamp()), NOW),
         ("2026-11-22T10:00:00+01:00", datetime(2026, 11, 22, 9, 0, tzinfo=UTC)),
         ("2026-11-22T10:00:00", datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+        ("2026-11-22T10:00:00.5z", datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC)),  # Django's parser
+        (" 2026-11-22 10:00:00Z ", datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+        ("2026-11-22", datetime(2026, 11, 22, tzinfo=UTC)),  # a date alone: its midnight, as before
+        ("1.5e9", datetime(2017, 7, 14, 2, 40, tzinfo=UTC)),
         ((NOW + timedelta(days=3)).isoformat(), NOW),
         (None, NOW),
         (True, NOW),
