@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from events.models import (
 )
 from events.sentry_event import to_new_event
 from tracepoint import stream as live_streams
-from tracepoint.rows import rows_with_keys
+from tracepoint.rows import rows_with_keys, server_cursor
 from tracepoint.write_gate import write_gate
 
 logger = logging.getLogger("tracepoint.events")
@@ -155,8 +156,7 @@ def _bodies(ids: list[int]) -> dict[int, bytes]:
     hex-encoded (twice its size), encoded by the server and decoded here."""
     if connection.vendor != "postgresql":
         return dict(ReceivedEvent.objects.filter(pk__in=ids).values_list("pk", "body"))
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with server_cursor() as cursor:
         cursor.execute("SELECT id, body FROM events_receivedevent WHERE id = ANY(%s)", [ids], binary=True)
         return dict(cursor.fetchall())
 
@@ -199,7 +199,12 @@ def _take(received: list[_Received], mapped: dict[int, Event]) -> list[Event]:
         return []
     pairs = [(row.project_id, row.event_id) for row in received]
     stored = set(rows_with_keys(Event, ["project", "event_id"], pairs, columns=["project", "event_id"]))
-    ReceivedEvent.objects.filter(pk__in=[row.pk for row in received])._raw_delete(ReceivedEvent.objects.db)
+    ids = [row.pk for row in received]
+    if connection.vendor == "postgresql":
+        with server_cursor() as cursor:
+            cursor.execute("DELETE FROM events_receivedevent WHERE id = ANY(%s)", [ids])
+    else:
+        ReceivedEvent.objects.filter(pk__in=ids)._raw_delete(ReceivedEvent.objects.db)
     return [mapped[row.pk] for row in received if row.pk in mapped and (row.project_id, row.event_id) not in stored]
 
 
@@ -259,14 +264,20 @@ def _insert_sqlite(events: list[Event]) -> None:
 def _values(event: Event, *, prepared: bool = False) -> list:
     """The event's values in ``_EVENT_FIELDS`` order, its payload as JSON text (orjson); ``prepared``: as the
     database takes them as parameters, else as Python values (COPY adapts those itself)."""
-    return [
-        ingest.dump_json(event.data)
-        if field.attname == "data"
-        else field.get_db_prep_save(getattr(event, field.attname), connection)
-        if prepared
-        else getattr(event, field.attname)
-        for field in _EVENT_FIELDS
-    ]
+    if prepared:
+        return [
+            ingest.dump_json(event.data)
+            if field.attname == "data"
+            else field.get_db_prep_save(getattr(event, field.attname), connection)
+            for field in _EVENT_FIELDS
+        ]
+    values = list(_event_values(event))
+    values[_DATA_INDEX] = ingest.dump_json(event.data)
+    return values
+
+
+_event_values = operator.attrgetter(*(field.attname for field in _EVENT_FIELDS))
+_DATA_INDEX = [field.attname for field in _EVENT_FIELDS].index("data")
 
 
 def _decode(row: _Received) -> tuple[dict, bool]:

@@ -5,8 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 from django.db import connection, models
+
+
+@contextmanager
+def server_cursor() -> Iterator[psycopg.Cursor]:
+    """A psycopg cursor on Django's PostgreSQL connection (its transaction) that binds on the server: values
+    travel apart from the SQL, arrays and bytes in binary. Django's cursors bind on the client, which
+    quotes every value into the SQL text in Python (a list of 500 ids, 500 literals). Errors come out as
+    Django's."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def update_columns(model: type[models.Model], rows: list[models.Model], fields: list[str]) -> None:
@@ -101,9 +115,9 @@ def rows_with_keys(
         f"SELECT {', '.join(f'm.{quote(field.column)}' for field in out_fields)} "  # noqa: S608
         f"FROM {quote(model._meta.db_table)} AS m JOIN unnest({arrays}) AS v({names}) ON {join}"
     )
-    with connection.cursor() as cursor:
+    with server_cursor() as cursor:
         cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 _LENGTH = re.compile(r"\(\d+\)")
