@@ -1,4 +1,4 @@
-"""Quota leases: a busy project's process takes its budget a few dozen events at a time; exact near the limit."""
+"""Quota leases: a busy project's process takes its budget up to 200 events at a time; exact near the limit."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def counted(store: str, project, now: float = NOW) -> int:
 
 
 def test_a_busy_project_asks_the_store_once_per_lease(store, project):
-    quota.set_events_per_minute(project, 60_000)  # spike guard 30,000: a lease of 50
+    quota.set_events_per_minute(project, 10_000)  # spike guard 5,000: a lease of 50 (a hundredth)
     assert quota.lease_size(project.event_rate(), project.event_burst_limit()) == 50
 
     assert quota.check(project, now=NOW).allowed
@@ -45,7 +45,7 @@ def test_a_busy_project_asks_the_store_once_per_lease(store, project):
 
 
 def test_a_lease_ends_with_its_window(store, project):
-    quota.set_events_per_minute(project, 60_000)
+    quota.set_events_per_minute(project, 10_000)  # a lease of 50
     quota.check(project, now=NOW)
 
     later = NOW + 60
@@ -68,6 +68,11 @@ def test_near_the_limit_events_are_counted_one_by_one_and_the_limit_is_exact(sto
     assert quota.dropped_events(Project.objects.get(pk=project.pk)) == 20
 
 
+def test_a_lease_is_at_most_lease_max_events(project):
+    # 1,000,000 a minute: a hundredth of the spike guard would be 5,000 events, taken at most 200 at a time.
+    assert quota.lease_size(1_000_000, 500_000) == quota.LEASE_MAX_EVENTS == 200
+
+
 def test_a_quiet_project_is_counted_event_by_event(store, project):
     quota.set_events_per_minute(project, 120)
     assert quota.lease_size(project.event_rate(), project.event_burst_limit()) == 1
@@ -79,7 +84,7 @@ def test_a_quiet_project_is_counted_event_by_event(store, project):
 
 
 def test_what_is_left_of_a_lease_goes_back_to_the_minute_when_its_window_ends(store, project):
-    quota.set_events_per_minute(project, 60_000)
+    quota.set_events_per_minute(project, 10_000)  # a lease of 50
     quota.check(project, now=NOW)  # 12:00:23: a lease of 50, one used
 
     quota.check(project, now=NOW + 10)  # 12:00:33, the same minute: 49 back, a new lease of 50
@@ -112,7 +117,7 @@ def test_a_give_back_to_a_minute_lost_meanwhile_leaves_an_expiring_count(project
     if not settings.REDIS_URL:
         pytest.skip("REDIS_URL is not set")
     quota.reset()
-    quota.set_events_per_minute(project, 60_000)
+    quota.set_events_per_minute(project, 10_000)  # a lease of 50
     quota.check(project, now=NOW)  # a lease of 50, one used
     key = quota._key(project.pk, "m", int(NOW // quota.MINUTE))
     redis.client().delete(key)  # evicted, or Redis restarted
