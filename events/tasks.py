@@ -22,12 +22,21 @@ def digest_pending(max_seconds: float = 20.0) -> int:
         logger.warning("could not clear the digester wake-up key: %s", exc)
     total, started, done, batch = 0, time.monotonic(), 0, digestion.batch_size()
     while time.monotonic() - started < max_seconds:
+        looked_at = time.monotonic()
         done = digestion.digest_pending(limit=batch)
         total += done
-        # A partial batch means the backlog is gone. Whatever arrives now has queued
-        # the next run, which waits a moment so it gets a batch worth digesting
-        # instead of chasing the newest events one by one.
         if done < batch:
+            # A process that found the key just before it was cleared trusts it for WAKE_LATE_SECONDS more
+            # (ingest.wake_digester): what it stores meanwhile needs a look that starts no sooner.
+            if looked_at < started + ingest.WAKE_LATE_SECONDS:
+                time.sleep(max(0.0, started + ingest.WAKE_LATE_SECONDS - time.monotonic()))
+                done = digestion.digest_pending(limit=batch)
+                total += done
+                if done == batch:
+                    continue
+            # A partial batch means the backlog is gone. Whatever arrives now has queued
+            # the next run, which waits a moment so it gets a batch worth digesting
+            # instead of chasing the newest events one by one.
             done = 0
             break
     else:

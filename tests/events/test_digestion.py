@@ -1,11 +1,14 @@
 """Digestion: grouping stored events into issues, counters, idempotency, regressions."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from time import sleep as time_sleep
 
 import pytest
 
 from events import digestion, lifecycle, tasks
+from events import ingest as events_ingest
 from events.ingest import store_events
 from events.models import Event, Issue, IssueActivity, IssueGrouping, IssueStatus
 from tests import helpers
@@ -137,6 +140,7 @@ def test_sweeper_digests_only_events_older_than_the_delay(project):
 def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(project, monkeypatch):
     from events import tasks
 
+    monkeypatch.setattr(events_ingest, "WAKE_LATE_SECONDS", 0.0)  # a run as long as a busy one: no last look
     store_events(project, [error(value=f"Order {n} not found") for n in range(5)], now=T0)
     monkeypatch.setattr(digestion, "batch_size", lambda: 2)
     batches = []
@@ -154,6 +158,32 @@ def test_the_digest_task_works_through_full_batches_and_stops_at_a_partial_one(p
     assert batches == [2, 2, 1]
     assert Issue.objects.get().event_count == 5
     assert Event.objects.filter(digested_at__isnull=True).count() == 1
+
+
+def test_a_short_digest_task_looks_once_more_after_the_late_wake_up_window(project, monkeypatch):
+    """A process that found the wake-up key just before the task cleared it stores events for
+    WAKE_LATE_SECONDS without asking again: the task's last look starts no sooner than that."""
+    from events import tasks
+
+    store_events(project, [error(value="Order 1 not found")], now=T0)
+    looks, slept = [], []
+    digest = digestion.digest_pending
+
+    def counting(**kwargs):
+        looks.append(time.monotonic())
+        done = digest(**kwargs)
+        if len(looks) == 1:  # stored by that process while the first, partial batch ran
+            store_events(project, [error(value="Order 2 not found")], now=T0)
+        return done
+
+    monkeypatch.setattr(digestion, "digest_pending", counting)
+    monkeypatch.setattr(tasks.time, "sleep", lambda seconds: slept.append(seconds) or time_sleep(seconds))
+    started = time.monotonic()
+
+    assert tasks.digest_pending() == 2
+    assert len(looks) == 2 and looks[1] - started >= events_ingest.WAKE_LATE_SECONDS
+    assert 0 < slept[0] <= events_ingest.WAKE_LATE_SECONDS
+    assert Event.objects.filter(digested_at__isnull=True).count() == 0
 
 
 def test_a_batch_with_one_bad_group_keeps_the_good_groups_of_the_same_batch(project, monkeypatch):

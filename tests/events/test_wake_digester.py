@@ -135,3 +135,19 @@ def test_another_machine_s_clock_far_ahead_covers_no_longer_than_a_task_waits(qu
     ingest.wake_digester()
 
     assert len(queued) == 1
+
+
+def test_a_task_late_to_start_covers_this_process_for_a_moment_not_for_every_event(queued, store_calls, clock):
+    """Busy workers start a queued task after its time: its key still says events will be seen. The process
+    trusts it for WAKE_LATE_SECONDS (the task looks again no sooner after clearing it), then asks again."""
+    ingest.wake_digester()
+    clock(ingest.DIGEST_DELAY_SECONDS + 0.2)  # the task should have started, and has not
+
+    for _ in range(10):
+        ingest.wake_digester()
+    assert store_calls["n"] == 2  # one look at the late task's key, then trusted
+
+    clock(ingest.WAKE_LATE_SECONDS + 0.01)
+    ingest.wake_digester()
+    assert store_calls["n"] == 3
+    assert len(queued) == 1  # still the same task: its key lives until it starts (or for a second)
