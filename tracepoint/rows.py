@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,8 +20,20 @@ def server_cursor() -> Iterator[psycopg.Cursor]:
     quotes every value into the SQL text in Python (a list of 500 ids, 500 literals). Errors come out as
     Django's."""
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    cursor_class = _LoggedCursor if connection.queries_logged else psycopg.Cursor
+    with connection.wrap_database_errors, cursor_class(connection.connection) as cursor:
         yield cursor
+
+
+class _LoggedCursor(psycopg.Cursor):
+    """Where Django logs queries (DEBUG, tests counting queries), these are logged as its own cursors'."""
+
+    def execute(self, query, params=None, **kwargs):
+        started = time.monotonic()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            connection.queries_log.append({"sql": str(query), "time": f"{time.monotonic() - started:.3f}"})
 
 
 def update_columns(model: type[models.Model], rows: list[models.Model], fields: list[str]) -> None:
