@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-import psycopg
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Value, When
@@ -235,11 +234,7 @@ def _insert(events: list[Event]) -> None:
             "SELECT nextval(pg_get_serial_sequence('events_event', 'id')) FROM generate_series(1, %s)", [len(events)]
         )
         ids = [row[0] for row in cursor.fetchall()]
-    with (
-        connection.wrap_database_errors,
-        psycopg.Cursor(connection.connection) as cursor,
-        cursor.copy(_COPY_EVENTS) as copy,
-    ):
+    with server_cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
         for pk, event in zip(ids, events, strict=True):
             copy.write_row([pk, *_values(event)])
     for pk, event in zip(ids, events, strict=True):

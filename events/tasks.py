@@ -30,10 +30,7 @@ def digest_pending(max_seconds: float = 20.0) -> int:
             # (ingest.wake_digester): what it stores meanwhile needs a look that starts no sooner.
             if looked_at < started + ingest.WAKE_LATE_SECONDS:
                 time.sleep(max(0.0, started + ingest.WAKE_LATE_SECONDS - time.monotonic()))
-                done = digestion.digest_pending(limit=batch)
-                total += done
-                if done == batch:
-                    continue
+                continue
             # A partial batch means the backlog is gone. Whatever arrives now has queued
             # the next run, which waits a moment so it gets a batch worth digesting
             # instead of chasing the newest events one by one.
